@@ -160,6 +160,7 @@ typedef struct apply_fill {
     const graft_apply_plan *plan;
     graft_apply_progress_fn progress; /* optional */
     void *progress_payload;
+    const volatile int *cancel;       /* optional: non-zero stops before the next tensor */
     size_t done;                      /* tensors emitted so far, and their bytes */
     uint64_t bytes;
 } apply_fill;
@@ -265,6 +266,9 @@ static int emit(graft_fill *base, size_t index, graft_sink *out, graft_ctx *ctx)
     if (index >= f->plan->count || index >= f->skeleton->count)
         return graft_error(ctx, GRAFT_ERROR, "the writer asked for tensor %zu of %zu", index,
                            f->plan->count);
+    if (f->cancel && *f->cancel)
+        return graft_error(ctx, GRAFT_ECANCELED, "canceled after %zu of %zu tensors", f->done,
+                           f->plan->count);
     t = &f->skeleton->tensors[index];
     it = &f->plan->items[index];
     if (t->nbytes > SIZE_MAX)
@@ -290,9 +294,18 @@ int graft_apply_write_progress(const graft_model *source, const graft_model *ske
                                const graft_apply_plan *plan, const char *out_path,
                                graft_apply_progress_fn progress, void *payload, graft_ctx *ctx)
 {
+    return graft_apply__write(source, skeleton, plan, out_path, progress, payload, NULL, ctx);
+}
+
+int graft_apply__write(const graft_model *source, const graft_model *skeleton,
+                       const graft_apply_plan *plan, const char *out_path,
+                       graft_apply_progress_fn progress, void *payload,
+                       const volatile int *cancel, graft_ctx *ctx)
+{
     const graft_model *inputs[2] = {source, skeleton};
     apply_fill fill = {.base = {.emit = emit}, .source = source, .skeleton = skeleton,
-                       .plan = plan, .progress = progress, .progress_payload = payload};
+                       .plan = plan, .progress = progress, .progress_payload = payload,
+                       .cancel = cancel};
 
     if (!skeleton->format || !skeleton->format->write)
         return graft_error(ctx, GRAFT_EFORMAT, "%s: graft cannot write %s files yet",

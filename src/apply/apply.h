@@ -60,6 +60,20 @@ int graft_apply_write_progress(const graft_model *source, const graft_model *ske
                                const graft_apply_plan *plan, const char *out_path,
                                graft_apply_progress_fn progress, void *payload, graft_ctx *ctx);
 
+/* The same, also stopping with GRAFT_ECANCELED (nothing written) when
+ * *cancel is non-zero before a tensor (cancel may be NULL). */
+int graft_apply__write(const graft_model *source, const graft_model *skeleton,
+                       const graft_apply_plan *plan, const char *out_path,
+                       graft_apply_progress_fn progress, void *payload,
+                       const volatile int *cancel, graft_ctx *ctx);
+
+/* Items of a plan (rules.h) for its whole skeleton, skeleton order: an
+ * entry that is not OK, and every tensor outside a reversed `select:`
+ * sub-tree (p->sub), keeps the skeleton's bytes.  *out: free() it.
+ * (api/apply_api.c) */
+struct graft_plan;
+int graft_apply__items(const struct graft_plan *p, graft_apply_item **out, graft_ctx *ctx);
+
 /* Views of tensors idx[0..n) of m: borrowed from the map, or gathered into
  * owned[i] (free with graft_apply__unviews, also after a failure). */
 int graft_apply__views(const graft_model *m, const size_t *idx, size_t n, graft_tview *views,
@@ -86,17 +100,10 @@ typedef struct graft_manifest_info {
  */
 int graft_manifest_write(const char *path, const graft_manifest_info *info, graft_ctx *ctx);
 
-/* The op as JSON ({"permute": [2, 3, 1, 0]}, "transpose", ...) into buf. */
-void graft_op_json(const graft_op *op, char *buf, size_t n);
 
 /* ---- diff.c ------------------------------------------------------------- */
 
-typedef struct graft_diff_result {
-    bool numeric;       /* compared as numbers in float64: max_abs is set */
-    double max_abs;     /* max |a - b|; INFINITY when a NaN meets a number */
-    bool equal;         /* every element equal (NaN == NaN) */
-    uint64_t numel;     /* elements compared */
-} graft_diff_result;
+/* graft_diff_result is declared in graft.h. */
 
 /*
  * Compare B's tensor b_index with A's tensors `src` run through `ops`.

@@ -15,48 +15,26 @@
 #include "apply.h"
 
 #include "../core/sha256.h"
+#include "json.h"
+#include "op_json.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-/* A JSON writer over a sink; the first failure sticks. */
-typedef struct jw {
-    graft_sink *s;
-    int rc;
-} jw;
+/* The record is built in one JSON writer (core/json.c), then written. */
+typedef graft_jsonw jw;
 
 static void put(jw *w, const char *s)
 {
-    if (w->rc == GRAFT_OK) w->rc = graft_sink_write(w->s, s, strlen(s));
+    graft_jsonw_raw(w, s, strlen(s));
 }
 
-static void putf(jw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(jw *w, const char *fmt, ...)
-{
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    put(w, buf);
-}
+#define putf graft_jsonw_printf
 
 static void put_str(jw *w, const char *s)
 {
-    char esc[8];
-    const char *run = s;
-    put(w, "\"");
-    for (const unsigned char *p = (const unsigned char *)s;; p++) {
-        if (*p && *p >= 0x20 && *p != '"' && *p != '\\') continue;
-        if (w->rc == GRAFT_OK && (const char *)p > run)
-            w->rc = graft_sink_write(w->s, run, (size_t)((const char *)p - run));
-        if (!*p) break;
-        snprintf(esc, sizeof esc, *p < 0x20 ? "\\u%04x" : "\\%c", *p);
-        put(w, esc);
-        run = (const char *)p + 1;
-    }
-    put(w, "\"");
+    graft_jsonw_string(w, s, strlen(s));
 }
 
 static void put_hex(jw *w, const uint8_t digest[32])
@@ -64,46 +42,6 @@ static void put_hex(jw *w, const uint8_t digest[32])
     char hex[65];
     graft_sha256_hex(digest, hex);
     putf(w, "\"%s\"", hex);
-}
-
-void graft_op_json(const graft_op *op, char *buf, size_t n)
-{
-    size_t k = 0;
-    int r = 0;
-#define ADD(...)                                                                   \
-    do {                                                                           \
-        r = snprintf(buf + k, n - k, __VA_ARGS__);                                 \
-        if (r < 0 || (size_t)r >= n - k) goto full;                                \
-        k += (size_t)r;                                                            \
-    } while (0)
-    if (n == 0) return;
-    buf[0] = '\0';
-    switch (op->kind) {
-    case GRAFT_OP_PERMUTE:
-    case GRAFT_OP_RESHAPE:
-        ADD("{\"%s\": [", op->kind == GRAFT_OP_PERMUTE ? "permute" : "reshape");
-        for (uint32_t i = 0; i < op->n; i++) ADD("%s%lld", i ? ", " : "", (long long)op->v[i]);
-        ADD("]}");
-        break;
-    case GRAFT_OP_TRANSPOSE: ADD("\"transpose\""); break;
-    case GRAFT_OP_CAST: ADD("{\"cast\": \"%s\"}", graft_dtype_name(op->dtype)); break;
-    case GRAFT_OP_CHUNKS:
-        ADD("{\"chunks\": {\"axis\": %d, \"order\": [", (int)op->axis);
-        for (uint32_t i = 0; i < op->n; i++) ADD("%s%lld", i ? ", " : "", (long long)op->v[i]);
-        ADD("]}}");
-        break;
-    case GRAFT_OP_TAKE:
-        ADD("{\"take\": {\"axis\": %d, \"count\": %lld, \"index\": %lld}}", (int)op->axis,
-            (long long)op->count, (long long)op->index);
-        break;
-    case GRAFT_OP_CONCAT: ADD("{\"concat\": {\"axis\": %d}}", (int)op->axis); break;
-    default: ADD("\"?\""); break;
-    }
-#undef ADD
-    return;
-full:
-    /* Only absurdly long permutes get here; keep the JSON valid. */
-    snprintf(buf, n, "\"...\"");
 }
 
 static void put_model(jw *w, const graft_model *m)
@@ -150,7 +88,6 @@ static int put_tensor(jw *w, const graft_manifest_info *info, const graft_model 
     const graft_tensor *t = &info->skeleton->tensors[i];
     const graft_tensor *o = graft_model_find(out, t->name);
     const graft_apply_item *it = &info->plan->items[i];
-    char op[1024];
     uint8_t digest[32];
 
     if (!o)
@@ -167,9 +104,8 @@ static int put_tensor(jw *w, const graft_manifest_info *info, const graft_model 
     }
     put(w, "], \"ops\": [");
     for (size_t k = 0; k < it->nops; k++) {
-        graft_op_json(&it->ops[k], op, sizeof op);
         if (k) put(w, ", ");
-        put(w, op);
+        graft_op__json(w, &it->ops[k]);
     }
     putf(w, "], \"dtype\": \"%s\", \"shape\": [", graft_dtype_name(o->dtype));
     for (uint32_t d = 0; d < o->ndim; d++) putf(w, "%s%lld", d ? ", " : "", (long long)o->shape[d]);
@@ -183,17 +119,16 @@ int graft_manifest_write(const char *path, const graft_manifest_info *info, graf
 {
     graft_model *out = NULL;
     graft_sink *sink = NULL;
-    jw w = {0};
+    jw w;
     int rc;
+
+    graft_jsonw_init(&w, ctx);
 
     if (info->plan->count != info->skeleton->count)
         return graft_error(ctx, GRAFT_ERROR, "plan has %zu items for %zu skeleton tensors",
                            info->plan->count, info->skeleton->count);
     rc = graft_model_open(&out, info->out_path, NULL, ctx);
     if (rc < 0) goto cleanup;
-    rc = graft_sink_open(&sink, path, ctx);
-    if (rc < 0) goto cleanup;
-    w.s = sink;
     put(&w, "{\"graft\": \"" GRAFT_VERSION "\",\n \"inputs\": {\"source\": ");
     put_model(&w, info->source);
     put(&w, ",\n  \"skeleton\": ");
@@ -209,12 +144,14 @@ int graft_manifest_write(const char *path, const graft_manifest_info *info, graf
         if (rc < 0) goto cleanup;
     }
     put(&w, " ]}\n");
-    rc = w.rc;
-    if (rc < 0) goto cleanup;
+    if ((rc = w.rc) < 0) goto cleanup;
+    if ((rc = graft_sink_open(&sink, path, ctx)) < 0) goto cleanup;
+    if ((rc = graft_sink_write(sink, w.p, w.len)) < 0) goto cleanup;
     rc = graft_sink_commit(sink);
     sink = NULL;
 cleanup:
     graft_sink_abort(sink);
     graft_model_free(out);
+    graft_jsonw_free(&w);
     return rc;
 }

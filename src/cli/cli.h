@@ -26,8 +26,6 @@ int cmd_check(int argc, char **argv);
 /* "graft: <message>" on stderr. */
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Write s as a JSON string literal (with quotes). */
-void json_string(FILE *f, const char *s);
 /* "[2, 3]" / "[2,3]" */
 void print_shape(FILE *f, const graft_tensor *t, const char *sep);
 

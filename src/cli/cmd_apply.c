@@ -1,16 +1,11 @@
 /* cmd_apply.c - `graft apply`: write the skeleton's format with the source's weights. */
-#include "cli.h"
+#include "planload.h"
 
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "../apply/apply.h"
-#include "../core/error.h"
-#include "planload.h"
 
 static const char usage[] =
     "usage: graft apply [-r RULES] [-o OUT] [--reverse] [--manifest FILE] [-q] SOURCE SKELETON\n"
@@ -52,69 +47,23 @@ static void show_progress(size_t done, size_t total, uint64_t bytes, void *paylo
             t > p->start ? bytes / mb / (t - p->start) : 0.0, done == total ? "\n" : "");
 }
 
-/* Print the plan's warnings and errors; returns the number of errors. */
-static size_t report_plan(const graft_plan *p)
+/* Print the plan's warnings and errors. */
+static void report_plan(const graft_plan *p)
 {
     plan_report_diags(p);
-    for (size_t i = 0; i < p->nentries; i++) {
-        const graft_plan_entry *e = &p->entries[i];
-        if (e->status == GRAFT_PLAN_OK) continue;
-        if (e->status == GRAFT_PLAN_KEPT) {
-            if (e->message) warnf("%s (kept: policy mismatch: keep)", e->message);
-        } else if (e->message) {
-            errorf("%s", e->message);
+    for (size_t i = 0; i < graft_plan_count(p); i++) {
+        graft_plan_status st = graft_plan_entry_status(p, i);
+        const char *msg = graft_plan_entry_message(p, i);
+        if (st == GRAFT_PLAN_OK) continue;
+        if (st == GRAFT_PLAN_KEPT) {
+            if (msg) warnf("%s (kept: policy mismatch: keep)", msg);
+        } else if (msg) {
+            errorf("%s", msg);
         } else {
-            errorf("target '%s': %s", graft_tensor_name(graft_model_tensor(p->target, i)),
-                   graft_plan_status_name(e->status));
+            errorf("target '%s': %s", graft_tensor_name(graft_plan_entry_target(p, i)),
+                   graft_plan_status_name(st));
         }
     }
-    return p->errors;
-}
-
-static bool same_file(const char *a, const char *b)
-{
-    struct stat x, y;
-    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-}
-
-/* The plan as apply's items: transplanted entries keep their sources, the rest
- * (kept by policy or ignored) keep the skeleton's bytes. */
-static graft_apply_item *items_of(const graft_plan *p)
-{
-    graft_apply_item *items = calloc(p->nentries ? p->nentries : 1, sizeof *items);
-    if (!items) return NULL;
-    for (size_t i = 0; i < p->nentries; i++) {
-        const graft_plan_entry *e = &p->entries[i];
-        if (e->status != GRAFT_PLAN_OK) continue;
-        items[i].nsrc = e->nsources;
-        items[i].src = e->sources;
-        items[i].ops = e->ops;
-        items[i].nops = e->nops;
-    }
-    return items;
-}
-
-/* Items for the whole skeleton from plan p of its sub-tree `prefix`: the
- * tensors outside it (optimizer state...) keep their bytes. */
-static graft_apply_item *items_of_subtree(const graft_plan *p, const graft_model *skel,
-                                          const char *prefix)
-{
-    size_t n = strlen(prefix);
-    graft_apply_item *items = calloc(graft_model_count(skel) ? graft_model_count(skel) : 1,
-                                     sizeof *items);
-    if (!items) return NULL;
-    for (size_t i = 0; i < graft_model_count(skel); i++) {
-        const char *name = graft_tensor_name(graft_model_tensor(skel, i));
-        const graft_plan_entry *e;
-        if (strncmp(name, prefix, n) || name[n] != '.') continue;
-        e = graft_plan_find(p, name + n + 1);
-        if (!e || e->status != GRAFT_PLAN_OK) continue;
-        items[i].nsrc = e->nsources;
-        items[i].src = e->sources;
-        items[i].ops = e->ops;
-        items[i].nops = e->nops;
-    }
-    return items;
 }
 
 static int parse(plan_inputs *a, const char **out, const char **manifest, bool *quiet, int argc,
@@ -153,81 +102,46 @@ static int parse(plan_inputs *a, const char **out, const char **manifest, bool *
 int cmd_apply(int argc, char **argv)
 {
     plan_inputs in = PLAN_INPUTS_INIT;
-    const char *out_opt = NULL, *manifest = NULL;
-    graft_apply_item *items = NULL;
-    graft_apply_plan ap = {0};
-    const graft_plan *plan;
+    graft_apply_options ao = GRAFT_APPLY_OPTIONS_INIT;
+    graft_apply_stats stats = {0};
+    const char *out_opt = NULL;
     char *out = NULL;
     progress prog = {0};
     bool quiet = false;
-    size_t kept = 0;
     int rc, k;
 
-    if ((k = parse(&in, &out_opt, &manifest, &quiet, argc, argv)) != 0)
+    if ((k = parse(&in, &out_opt, &ao.manifest, &quiet, argc, argv)) != 0)
         return k > 0 ? EXIT_OK : EXIT_BAD;
     if ((rc = plan_inputs_load(&in)) != EXIT_OK) goto cleanup;
     rc = EXIT_BAD;
-    if (out_opt) {
-        if (!(out = strdup(out_opt))) {
-            graft_error_oom(in.ctx, "the output path");
-            goto fail;
-        }
-    } else if (graft_apply_default_output(&out, in.skeleton, in.ctx) < 0) {
-        goto fail;
-    }
-    {
-        const graft_model *inputs[2] = {in.src, in.skel};
-        if (graft_apply_check_output(out, inputs, 2, in.ctx) < 0) goto fail;
-        if (manifest && graft_apply_check_output(manifest, inputs, 2, in.ctx) < 0) goto fail;
-        if (manifest && (!strcmp(manifest, out) || same_file(manifest, out))) {
-            errorf("--manifest and the output are the same file: %s", out);
-            goto cleanup;
-        }
-        if (in.rules_path && (same_file(out, in.rules_path) ||
-                              (manifest && same_file(manifest, in.rules_path)))) {
-            errorf("%s: the output would overwrite the rules file", in.rules_path);
-            goto cleanup;
-        }
-    }
-    plan = plan_inputs_plan(&in);
-    if (report_plan(plan)) {
-        errorf("the plan has %zu error%s; nothing written (see 'graft plan')", plan->errors,
-               plan->errors == 1 ? "" : "s");
-        rc = EXIT_PLAN;
+    if (out_opt ? !(out = strdup(out_opt)) : graft_default_output(&out, in.skeleton, in.ctx) < 0) {
+        if (out_opt) errorf("out of memory allocating the output path");
+        else errorf("%s", graft_ctx_message(in.ctx));
         goto cleanup;
     }
-    items = in.sub ? items_of_subtree(in.sub, in.skel, in.rules->select) : items_of(plan);
-    if (!items) {
-        graft_error_oom(in.ctx, "the plan");
-        goto fail;
-    }
-    ap.items = items;
-    ap.count = graft_model_count(in.skel);
-    for (size_t i = 0; i < ap.count; i++) kept += items[i].nsrc == 0;
-    bool show = !quiet && isatty(STDERR_FILENO);
-    if (show) {
-        for (size_t i = 0; i < ap.count; i++)
-            prog.total_bytes += graft_tensor_nbytes(graft_model_tensor(in.skel, i));
+    if (graft_check_outputs(in.plan, out, ao.manifest, in.rules_path, in.ctx) < 0) goto fail;
+    report_plan(in.plan);
+    if (!quiet && isatty(STDERR_FILENO)) {
+        const graft_model *skel = graft_plan_skeleton(in.plan);
+        for (size_t i = 0; i < graft_model_count(skel); i++)
+            prog.total_bytes += graft_tensor_nbytes(graft_model_tensor(skel, i));
         prog.start = now();
+        ao.progress = show_progress;
+        ao.payload = &prog;
     }
-    if (graft_apply_write_progress(in.src, in.skel, &ap, out, show ? show_progress : NULL, &prog,
-                                   in.ctx) < 0)
+    ao.rules_path = in.rules_path;
+    if (graft_plan_apply(in.plan, out, &ao, &stats, in.ctx) < 0) {
+        if (graft_ctx_status(in.ctx) == GRAFT_EPLAN) rc = EXIT_PLAN;
         goto fail;
-    if (manifest) {
-        graft_manifest_info info = {.source = in.src, .skeleton = in.skel,
-                                    .rules_path = in.rules_path, .reverse = in.reverse,
-                                    .plan = &ap, .out_path = out};
-        if (graft_manifest_write(manifest, &info, in.ctx) < 0) goto fail;
     }
-    printf("%s: %zu tensors transplanted, %zu kept from the skeleton\n", out, ap.count - kept,
-           kept);
+    printf("%s: %zu tensors transplanted, %zu kept from the skeleton\n", out, stats.transplanted,
+           stats.kept);
     rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_BAD;
     goto cleanup;
 fail:
     if (prog.open) fputc('\n', stderr);
     errorf("%s", graft_ctx_message(in.ctx));
 cleanup:
-    free(items);
     free(out);
     plan_inputs_free(&in);
     return rc;

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../apply/apply.h"
 #include "planload.h"
 
 static const char usage[] =
@@ -34,41 +33,40 @@ static void line(const char *status, const char *value, const char *name, const 
 }
 
 /* One B tensor: 0 compared (tally updated), -1 a failure that is not about the data. */
-static int diff_entry(const graft_plan *p, const graft_plan_entry *e, double atol,
-                      diff_tally *t, graft_ctx *ctx)
+static int diff_entry(const graft_plan *p, size_t i, double atol, diff_tally *t, graft_ctx *ctx)
 {
-    const char *name = graft_tensor_name(graft_model_tensor(p->target, e->target));
+    const char *name = graft_tensor_name(graft_plan_entry_target(p, i));
+    size_t nsrc = graft_plan_entry_nsources(p, i);
     graft_diff_result r;
     char val[64];
     int rc;
 
-    if (e->nsources == 0) {
-        if (e->ignored) return 0;
+    if (nsrc == 0) {
+        if (graft_plan_entry_ignored(p, i)) return 0;
         t->unpaired++;
         line("unpaired", "-", name, "only in B");
         return 0;
     }
-    if (e->status == GRAFT_PLAN_ERROR) {
+    if (graft_plan_entry_status(p, i) == GRAFT_PLAN_ERROR) {
         t->mismatched++;
-        line("mismatch", "-", name, e->message);
+        line("mismatch", "-", name, graft_plan_entry_message(p, i));
         return 0;
     }
     /* MISMATCH entries still compare when only the dtypes differ. */
-    rc = graft_diff_pair(p->source, e->sources, e->nsources, e->ops, e->nops, p->target,
-                         e->target, &r, ctx);
+    rc = graft_plan_diff(p, i, &r, ctx);
     if (rc == GRAFT_ESHAPE) {
         t->mismatched++;
         line("mismatch", "-", name, graft_ctx_message(ctx));
         graft_ctx_clear(ctx);
         return 0;
     }
-    if (rc < 0) return graft_error_prefix(ctx, "tensor '%s'", name);
+    if (rc < 0) return -1;
     t->compared++;
     /* Name A's side when the pairing renamed it. */
-    const char *a_name = graft_tensor_name(graft_model_tensor(p->source, e->sources[0]));
+    const char *a_name = graft_tensor_name(graft_plan_entry_source(p, i, 0));
     char from[256];
-    snprintf(from, sizeof from, "from %.200s%s", a_name, e->nsources > 1 ? " and others" : "");
-    const char *note = e->nsources > 1 || strcmp(a_name, name) ? from : NULL;
+    snprintf(from, sizeof from, "from %.200s%s", a_name, nsrc > 1 ? " and others" : "");
+    const char *note = nsrc > 1 || strcmp(a_name, name) ? from : NULL;
     if (r.numeric) {
         snprintf(val, sizeof val, "%.6g", r.max_abs);
         if (!(r.max_abs <= atol)) t->over++;
@@ -123,25 +121,27 @@ int cmd_diff(int argc, char **argv)
     if (!plan_inputs_operands(&in, argc, argv, 2, usage)) return EXIT_BAD;
     if ((rc = plan_inputs_load(&in)) != EXIT_OK) goto cleanup;
     rc = EXIT_BAD;
-    const graft_plan *p = plan_inputs_plan(&in);
+    const graft_plan *p = in.plan;
     /* Plan-level errors (an `expect: N` not met...) make the pairing suspect. */
     size_t rule_errors = 0;
-    for (size_t i = 0; i < p->ndiags; i++)
-        if (p->diags[i].level == GRAFT_DIAG_ERROR) {
-            errorf("%s", p->diags[i].message);
+    for (size_t i = 0; i < graft_plan_problem_count(p); i++) {
+        bool is_error;
+        const char *msg = graft_plan_problem(p, i, &is_error);
+        if (is_error) {
+            errorf("%s", msg);
             rule_errors++;
         }
-    for (size_t i = 0; i < p->nentries; i++) {
-        if (diff_entry(p, &p->entries[i], atol, &t, in.ctx) < 0) {
+    }
+    for (size_t i = 0; i < graft_plan_count(p); i++) {
+        if (diff_entry(p, i, atol, &t, in.ctx) < 0) {
             fflush(stdout);
             errorf("%s", graft_ctx_message(in.ctx));
             goto cleanup;
         }
     }
-    for (size_t i = 0; i < p->nunused; i++) {
+    for (size_t i = 0; i < graft_plan_unused_count(p); i++) {
         t.unpaired++;
-        line("unpaired", "-", graft_tensor_name(graft_model_tensor(in.src, p->unused[i])),
-             "only in A");
+        line("unpaired", "-", graft_tensor_name(graft_plan_unused(p, i)), "only in A");
     }
     printf("%zu compared, %zu over --atol %g, %zu mismatched, %zu unpaired\n", t.compared,
            t.over, atol, t.mismatched, t.unpaired);

@@ -3,9 +3,6 @@
 
 #include <getopt.h>
 #include <stdlib.h>
-#include <string.h>
-
-#include "../core/sha256.h"
 
 static const char usage[] =
     "usage: graft ls [--json] [--sha256] [--format NAME] [--select KEY] FILE\n"
@@ -35,19 +32,10 @@ static int hash_hex(const graft_model *m, const graft_tensor *t, char hex[65], g
 
 static int list_json(const graft_model *m, graft_ctx *ctx)
 {
-    char hex[65];
-    fputs("[", stdout);
-    for (size_t i = 0; i < graft_model_count(m); i++) {
-        const graft_tensor *t = graft_model_tensor(m, i);
-        if (hash_hex(m, t, hex, ctx) < 0) return -1;
-        fputs(i ? ",\n " : "\n ", stdout);
-        fputs("{\"name\": ", stdout);
-        json_string(stdout, graft_tensor_name(t));
-        printf(", \"dtype\": \"%s\", \"shape\": ", graft_dtype_name(graft_tensor_dtype(t)));
-        print_shape(stdout, t, ", ");
-        printf(", \"sha256\": \"%s\"}", hex);
-    }
-    fputs(graft_model_count(m) ? "\n]\n" : "]\n", stdout);
+    char *text = NULL;
+    if (graft_model_json(&text, m, ctx) < 0) return -1;
+    fputs(text, stdout);
+    free(text);
     return 0;
 }
 

@@ -2,8 +2,7 @@
 #include "planload.h"
 
 #include <getopt.h>
-#include <inttypes.h>
-#include <string.h>
+#include <stdlib.h>
 
 static const char usage[] =
     "usage: graft plan [-r RULES] [--json] [--reverse] SOURCE SKELETON\n"
@@ -17,123 +16,64 @@ static const char usage[] =
     "                      `select:`, SKELETON's selected sub-tree is planned)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n";
 
-static void shape_json(FILE *f, const graft_shape *s)
+static int print_json(const graft_plan *p, graft_ctx *ctx)
 {
-    fputc('[', f);
-    for (uint32_t i = 0; i < s->ndim; i++) fprintf(f, "%s%" PRId64, i ? ", " : "", s->dim[i]);
-    fputc(']', f);
+    char *text = NULL;
+    if (graft_plan_json(&text, p, ctx) < 0) return -1;
+    fputs(text, stdout);
+    free(text);
+    return 0;
 }
 
-static void print_json(const graft_plan *p)
-{
-    FILE *f = stdout;
-    fputs("{\"pairs\": [", f);
-    for (size_t i = 0; i < p->nentries; i++) {
-        const graft_plan_entry *e = &p->entries[i];
-        fputs(i ? ",\n  " : "\n  ", f);
-        fputs("{\"target\": ", f);
-        json_string(f, p->target->tensors[i].name);
-        fputs(", \"sources\": [", f);
-        for (size_t k = 0; k < e->nsources; k++) {
-            if (k) fputs(", ", f);
-            json_string(f, p->source->tensors[e->sources[k]].name);
-        }
-        fputs("], \"ops\": [", f);
-        for (size_t k = 0; k < e->nops; k++) {
-            if (k) fputs(", ", f);
-            plan_op_json(f, &e->ops[k]);
-        }
-        fputs("], \"source_shape\": ", f);
-        if (e->nsources)
-            shape_json(f, &e->in[0]);
-        else
-            fputs("null", f);
-        fputs(", \"target_shape\": ", f);
-        shape_json(f, &e->target_shape);
-        fprintf(f, ", \"dtype\": \"%s\"", graft_dtype_name(e->target_shape.dtype));
-        if (e->nsources) fprintf(f, ", \"source_dtype\": \"%s\"", graft_dtype_name(e->in[0].dtype));
-        fprintf(f, ", \"status\": \"%s\"", graft_plan_status_name(e->status));
-        if (e->transform)
-            fprintf(f, ", \"transform\": \"%s:%u\"", e->transform->pos.file, e->transform->pos.line);
-        if (e->pair) fprintf(f, ", \"pair\": \"%s:%u\"", e->pair->pos.file, e->pair->pos.line);
-        if (e->message) {
-            fputs(", \"message\": ", f);
-            json_string(f, e->message);
-        }
-        fputc('}', f);
-    }
-    fputs(p->nentries ? "\n ],\n \"missing\": [" : "],\n \"missing\": [", f);
-    for (size_t i = 0; i < p->nmissing; i++) {
-        if (i) fputs(", ", f);
-        json_string(f, p->target->tensors[p->missing[i]].name);
-    }
-    fputs("],\n \"unused\": [", f);
-    for (size_t i = 0; i < p->nunused; i++) {
-        if (i) fputs(", ", f);
-        json_string(f, p->source->tensors[p->unused[i]].name);
-    }
-    fputs("],\n \"warnings\": [", f);
-    for (size_t i = 0, n = 0; i < p->ndiags; i++) {
-        if (p->diags[i].level != GRAFT_DIAG_WARNING) continue;
-        if (n++) fputs(", ", f);
-        json_string(f, p->diags[i].message);
-    }
-    fputs("],\n \"problems\": [", f);
-    for (size_t i = 0, n = 0; i < p->ndiags; i++) {
-        if (p->diags[i].level != GRAFT_DIAG_ERROR) continue;
-        if (n++) fputs(", ", f);
-        json_string(f, p->diags[i].message);
-    }
-    fprintf(f, "],\n \"errors\": %zu}\n", p->errors);
-}
-
-static void print_text(const graft_plan *p)
+static void print_text(const graft_plan *p, graft_ctx *ctx)
 {
     size_t count[GRAFT_PLAN_ERROR + 1] = {0};
-    for (size_t i = 0; i < p->nentries; i++) {
-        const graft_plan_entry *e = &p->entries[i];
-        count[e->status]++;
-        printf("%-8s %s ", graft_plan_status_name(e->status), p->target->tensors[i].name);
-        plan_shape_text(stdout, &e->target_shape);
-        if (e->nsources) {
+    for (size_t i = 0; i < graft_plan_count(p); i++) {
+        graft_plan_status st = graft_plan_entry_status(p, i);
+        size_t nsrc = graft_plan_entry_nsources(p, i), nops = graft_plan_entry_nops(p, i);
+        count[st]++;
+        printf("%-8s %s ", graft_plan_status_name(st), graft_tensor_name(graft_plan_entry_target(p, i)));
+        plan_shape_text(stdout, graft_plan_entry_target(p, i));
+        if (nsrc) {
             fputs(" <- ", stdout);
-            for (size_t k = 0; k < e->nsources; k++)
-                printf("%s%s", k ? ", " : "", p->source->tensors[e->sources[k]].name);
+            for (size_t k = 0; k < nsrc; k++)
+                printf("%s%s", k ? ", " : "", graft_tensor_name(graft_plan_entry_source(p, i, k)));
             putchar(' ');
-            plan_shape_text(stdout, &e->in[0]);
+            plan_shape_text(stdout, graft_plan_entry_source(p, i, 0));
         }
-        if (e->nops) {
+        if (nops) {
             fputs(" ops: ", stdout);
-            for (size_t k = 0; k < e->nops; k++) {
+            for (size_t k = 0; k < nops; k++) {
                 if (k) fputs(", ", stdout);
-                plan_op_json(stdout, &e->ops[k]);
+                plan_op_print(stdout, graft_plan_entry_op(p, i, k), ctx);
             }
         }
         putchar('\n');
     }
-    for (size_t i = 0; i < p->nunused; i++) {
-        const graft_tensor *t = &p->source->tensors[p->unused[i]];
-        printf("unused   %s ", t->name);
+    for (size_t i = 0; i < graft_plan_unused_count(p); i++) {
+        const graft_tensor *t = graft_plan_unused(p, i);
+        printf("unused   %s ", graft_tensor_name(t));
         print_shape(stdout, t, ",");
-        printf(" %s\n", graft_dtype_name(t->dtype));
+        printf(" %s\n", graft_dtype_name(graft_tensor_dtype(t)));
     }
     printf("%zu targets: %zu ok, %zu kept, %zu missing, %zu mismatch, %zu error; "
            "%zu unused sources; %zu errors\n",
-           p->nentries, count[GRAFT_PLAN_OK], count[GRAFT_PLAN_KEPT], count[GRAFT_PLAN_MISSING],
-           count[GRAFT_PLAN_MISMATCH], count[GRAFT_PLAN_ERROR], p->nunused, p->errors);
+           graft_plan_count(p), count[GRAFT_PLAN_OK], count[GRAFT_PLAN_KEPT],
+           count[GRAFT_PLAN_MISSING], count[GRAFT_PLAN_MISMATCH], count[GRAFT_PLAN_ERROR],
+           graft_plan_unused_count(p), graft_plan_errors(p));
 }
 
 /* Problems on stderr, one line each. */
 static void report(const graft_plan *p)
 {
     plan_report_diags(p);
-    for (size_t i = 0; i < p->nentries; i++) {
-        const graft_plan_entry *e = &p->entries[i];
-        if (!e->message) continue;
-        if (e->status == GRAFT_PLAN_KEPT)
-            warnf("%s (kept: policy mismatch: keep)", e->message);
+    for (size_t i = 0; i < graft_plan_count(p); i++) {
+        const char *msg = graft_plan_entry_message(p, i);
+        if (!msg) continue;
+        if (graft_plan_entry_status(p, i) == GRAFT_PLAN_KEPT)
+            warnf("%s (kept: policy mismatch: keep)", msg);
         else
-            errorf("%s", e->message);
+            errorf("%s", msg);
     }
 }
 
@@ -164,13 +104,15 @@ int cmd_plan(int argc, char **argv)
     if (!plan_inputs_operands(&in, argc, argv, 2, usage)) return EXIT_BAD;
     rc = plan_inputs_load(&in);
     if (rc == EXIT_OK) {
-        const graft_plan *p = plan_inputs_plan(&in);
+        const graft_plan *p = in.plan;
         report(p);
-        if (json)
-            print_json(p);
-        else
-            print_text(p);
-        rc = p->errors ? EXIT_PLAN : EXIT_OK;
+        rc = graft_plan_errors(p) ? EXIT_PLAN : EXIT_OK;
+        if (json && print_json(p, in.ctx) < 0) {
+            errorf("%s", graft_ctx_message(in.ctx));
+            rc = EXIT_BAD;
+        } else if (!json) {
+            print_text(p, in.ctx);
+        }
         if (fflush(stdout) != 0) rc = EXIT_BAD;
     }
     plan_inputs_free(&in);

@@ -3,16 +3,15 @@
 #include "planload.h"
 
 #include <getopt.h>
-#include <inttypes.h>
-#include <string.h>
+#include <stdlib.h>
 
 bool plan_inputs_option(plan_inputs *in, int c, const char *arg)
 {
     switch (c) {
     case OPT_RULES: in->rules_path = arg; return true;
-    case OPT_REVERSE: in->reverse = true; return true;
-    case OPT_SOURCE_FORMAT: in->src_opts.format = arg; return true;
-    case OPT_SKELETON_FORMAT: in->skel_opts.format = arg; return true;
+    case OPT_REVERSE: in->opts.reverse = true; return true;
+    case OPT_SOURCE_FORMAT: in->opts.source_format = arg; return true;
+    case OPT_SKELETON_FORMAT: in->opts.skeleton_format = arg; return true;
     default: return false;
     }
 }
@@ -28,35 +27,15 @@ bool plan_inputs_operands(plan_inputs *in, int argc, char **argv, int n, const c
     return true;
 }
 
-/* Reversed, `select:` names a sub-tree of the skeleton: plan onto that
- * sub-tree alone, so that its names pair as they did forward. */
-static int load_subtree(plan_inputs *in)
-{
-    graft_open_options o = in->skel_opts;
-    graft_plan_options po = GRAFT_PLAN_OPTIONS_INIT;
-    if (!in->rules || !in->reverse || !in->rules->select || !*in->rules->select) return 0;
-    o.select = in->rules->select;
-    po.reverse = true;
-    if (graft_model_open(&in->sel, in->skeleton, &o, in->ctx) < 0) return -1;
-    return graft_plan_build(&in->sub, in->rules, in->src, in->sel, &po, in->ctx);
-}
-
 int plan_inputs_load(plan_inputs *in)
 {
-    graft_plan_options po = GRAFT_PLAN_OPTIONS_INIT;
     if (!(in->ctx = graft_ctx_new())) {
         errorf("out of memory");
         return EXIT_BAD;
     }
     if (in->rules_path && graft_rules_load(&in->rules, in->rules_path, in->ctx) < 0) goto fail;
-    /* select names the forward source's sub-tree; reversed, that is the
-     * skeleton, which stays whole (as in apply). */
-    if (in->rules && !in->reverse && !in->src_opts.select) in->src_opts.select = in->rules->select;
-    if (graft_model_open(&in->src, in->source, &in->src_opts, in->ctx) < 0) goto fail;
-    if (graft_model_open(&in->skel, in->skeleton, &in->skel_opts, in->ctx) < 0) goto fail;
-    po.reverse = in->reverse;
-    if (graft_plan_build(&in->plan, in->rules, in->src, in->skel, &po, in->ctx) < 0) goto fail;
-    if (load_subtree(in) < 0) goto fail;
+    if (graft_plan_open(&in->plan, in->rules, in->source, in->skeleton, &in->opts, in->ctx) < 0)
+        goto fail;
     return EXIT_OK;
 fail:
     errorf("%s", graft_ctx_message(in->ctx));
@@ -65,82 +44,36 @@ fail:
 
 void plan_inputs_free(plan_inputs *in)
 {
-    graft_plan_free(in->sub);
-    graft_model_free(in->sel);
     graft_plan_free(in->plan);
-    graft_model_free(in->skel);
-    graft_model_free(in->src);
     graft_rules_free(in->rules);
     graft_ctx_free(in->ctx);
 }
 
-const graft_plan *plan_inputs_plan(const plan_inputs *in)
-{
-    return in->sub ? in->sub : in->plan;
-}
-
-const char *plan_inputs_target_name(const plan_inputs *in, const char *name)
-{
-    size_t n;
-    if (!in->sub) return name;
-    n = strlen(in->rules->select);
-    return !strncmp(name, in->rules->select, n) && name[n] == '.' ? name + n + 1 : name;
-}
-
 void plan_report_diags(const graft_plan *p)
 {
-    for (size_t i = 0; i < p->ndiags; i++) {
-        if (p->diags[i].level == GRAFT_DIAG_WARNING)
-            warnf("%s", p->diags[i].message);
+    for (size_t i = 0; i < graft_plan_problem_count(p); i++) {
+        bool is_error;
+        const char *msg = graft_plan_problem(p, i, &is_error);
+        if (is_error)
+            errorf("%s", msg);
         else
-            errorf("%s", p->diags[i].message);
+            warnf("%s", msg);
     }
 }
 
-static void int_list(FILE *f, const int64_t *v, uint32_t n)
+void plan_op_print(FILE *f, const graft_op *op, graft_ctx *ctx)
 {
-    fputc('[', f);
-    for (uint32_t i = 0; i < n; i++) fprintf(f, "%s%" PRId64, i ? ", " : "", v[i]);
-    fputc(']', f);
-}
-
-void plan_op_json(FILE *f, const graft_op *op)
-{
-    switch (op->kind) {
-    case GRAFT_OP_PERMUTE:
-        fputs("{\"permute\": ", f);
-        int_list(f, op->v, op->n);
-        fputc('}', f);
-        break;
-    case GRAFT_OP_TRANSPOSE: fputs("\"transpose\"", f); break;
-    case GRAFT_OP_RESHAPE:
-        fputs("{\"reshape\": ", f);
-        int_list(f, op->v, op->n);
-        fputc('}', f);
-        break;
-    case GRAFT_OP_CAST: fprintf(f, "{\"cast\": \"%s\"}", graft_dtype_name(op->dtype)); break;
-    case GRAFT_OP_CHUNKS:
-        fprintf(f, "{\"chunks\": {\"axis\": %d, \"order\": ", (int)op->axis);
-        int_list(f, op->v, op->n);
-        fputs("}}", f);
-        break;
-    case GRAFT_OP_TAKE:
-        if (op->n == 2) { /* rows start..start+length: the inverse of an unequal concat */
-            fprintf(f, "{\"take\": {\"axis\": %d, \"start\": %" PRId64 ", \"length\": %" PRId64 "}}",
-                    (int)op->axis, op->v[0], op->v[1]);
-            break;
-        }
-        fprintf(f, "{\"take\": {\"axis\": %d, \"count\": %" PRId64 ", \"index\": %" PRId64 "}}",
-                (int)op->axis, op->count, op->index);
-        break;
-    case GRAFT_OP_CONCAT: fprintf(f, "{\"concat\": {\"axis\": %d}}", (int)op->axis); break;
-    default: fputs("null", f);
+    char *s = NULL;
+    if (graft_op_json(&s, op, ctx) < 0) {
+        fputs("null", f);
+        return;
     }
+    fputs(s, f);
+    free(s);
 }
 
-void plan_shape_text(FILE *f, const graft_shape *s)
+void plan_shape_text(FILE *f, const graft_tensor *t)
 {
-    fputc('[', f);
-    for (uint32_t i = 0; i < s->ndim; i++) fprintf(f, "%s%" PRId64, i ? "," : "", s->dim[i]);
-    fprintf(f, "] %s", graft_dtype_name(s->dtype));
+    print_shape(f, t, ",");
+    fprintf(f, " %s", graft_dtype_name(graft_tensor_dtype(t)));
 }

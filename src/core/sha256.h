@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "graft.h" /* graft_sha256_hex is public */
+
 typedef struct graft_sha256_ctx {
     uint32_t h[8];
     uint64_t total;      /* bytes hashed so far */

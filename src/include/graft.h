@@ -37,7 +37,31 @@
 extern "C" {
 #endif
 
+/*
+ * Symbols of the shared library are hidden unless declared here with
+ * GRAFT_EXTERN: `nm -D --defined-only libgraft.so` lists exactly this API.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define GRAFT_EXTERN __attribute__((visibility("default")))
+#else
+#define GRAFT_EXTERN
+#endif
+
+/* The version of this header; graft_version() gives the library's.  The
+ * soname changes with GRAFT_VERSION_MAJOR (0: the API may still change
+ * between minor versions; each change is listed in the NEWS of its release). */
+#define GRAFT_VERSION_MAJOR 0
+#define GRAFT_VERSION_MINOR 1
+#define GRAFT_VERSION_PATCH 0
 #define GRAFT_VERSION "0.1.0"
+#define GRAFT_VERSION_NUMBER \
+    (GRAFT_VERSION_MAJOR * 10000 + GRAFT_VERSION_MINOR * 100 + GRAFT_VERSION_PATCH)
+
+/** The library's version string ("0.1.0"), which may differ from GRAFT_VERSION
+ * when a program runs against a newer shared library than it was built with. */
+GRAFT_EXTERN const char *graft_version(void);
+/** The library's GRAFT_VERSION_NUMBER. */
+GRAFT_EXTERN unsigned graft_version_number(void);
 
 /** Status codes: 0 on success, negative on failure. */
 typedef enum graft_status {
@@ -52,6 +76,8 @@ typedef enum graft_status {
     GRAFT_EIO = -8,        /**< the operating system refused a read or write */
     GRAFT_ENOMEM = -9,     /**< out of memory */
     GRAFT_EUNSAFE = -10,   /**< input asks for code execution (pickle global) */
+    GRAFT_EPLAN = -11,     /**< the plan is incomplete: nothing was written */
+    GRAFT_ECANCELED = -12, /**< the caller's cancel flag was set: nothing was written */
 } graft_status;
 
 /** Element types.  Names (graft_dtype_name) are part of the CLI contract. */
@@ -77,11 +103,11 @@ typedef enum graft_dtype {
 } graft_dtype;
 
 /** "float32", "bfloat16", ...; "invalid" for an unknown value. */
-const char *graft_dtype_name(graft_dtype dt);
+GRAFT_EXTERN const char *graft_dtype_name(graft_dtype dt);
 /** Parse a dtype name; GRAFT_DTYPE_INVALID when unknown. */
-graft_dtype graft_dtype_from_name(const char *name);
+GRAFT_EXTERN graft_dtype graft_dtype_from_name(const char *name);
 /** Bytes per element; 0 for GRAFT_STRING and invalid values. */
-size_t graft_dtype_size(graft_dtype dt);
+GRAFT_EXTERN size_t graft_dtype_size(graft_dtype dt);
 
 /* ------------------------------------------------------------------ */
 /* Context: error state, limits, allocation-failure injection.         */
@@ -89,14 +115,14 @@ size_t graft_dtype_size(graft_dtype dt);
 typedef struct graft_ctx graft_ctx;
 
 /** A new context, or NULL when out of memory.  Free with graft_ctx_free. */
-graft_ctx *graft_ctx_new(void);
-void graft_ctx_free(graft_ctx *ctx);
+GRAFT_EXTERN graft_ctx *graft_ctx_new(void);
+GRAFT_EXTERN void graft_ctx_free(graft_ctx *ctx);
 /** The message of the last failure ("" when none); borrowed. */
-const char *graft_ctx_message(const graft_ctx *ctx);
+GRAFT_EXTERN const char *graft_ctx_message(const graft_ctx *ctx);
 /** The code of the last failure (GRAFT_OK when none). */
-int graft_ctx_status(const graft_ctx *ctx);
+GRAFT_EXTERN int graft_ctx_status(const graft_ctx *ctx);
 /** Forget the last failure. */
-void graft_ctx_clear(graft_ctx *ctx);
+GRAFT_EXTERN void graft_ctx_clear(graft_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
 /* Models and tensors.                                                 */
@@ -122,28 +148,28 @@ typedef struct graft_open_options {
  * @param opts       NULL for defaults
  * @return GRAFT_OK, or a negative graft_status with the message in ctx
  */
-int graft_model_open(graft_model **out, const char *path,
+GRAFT_EXTERN int graft_model_open(graft_model **out, const char *path,
                      const graft_open_options *opts, graft_ctx *ctx);
-void graft_model_free(graft_model *m);
+GRAFT_EXTERN void graft_model_free(graft_model *m);
 
 /** Name of the format that read the model ("pytorch-zip", ...). */
-const char *graft_model_format(const graft_model *m);
+GRAFT_EXTERN const char *graft_model_format(const graft_model *m);
 /** The path given to graft_model_open. */
-const char *graft_model_path(const graft_model *m);
-size_t graft_model_count(const graft_model *m);
+GRAFT_EXTERN const char *graft_model_path(const graft_model *m);
+GRAFT_EXTERN size_t graft_model_count(const graft_model *m);
 /** Tensor i in file order, i < graft_model_count(m). */
-const graft_tensor *graft_model_tensor(const graft_model *m, size_t i);
+GRAFT_EXTERN const graft_tensor *graft_model_tensor(const graft_model *m, size_t i);
 /** The tensor with this exact name, or NULL. */
-const graft_tensor *graft_model_find(const graft_model *m, const char *name);
+GRAFT_EXTERN const graft_tensor *graft_model_find(const graft_model *m, const char *name);
 
-const char *graft_tensor_name(const graft_tensor *t);
-graft_dtype graft_tensor_dtype(const graft_tensor *t);
-uint32_t graft_tensor_ndim(const graft_tensor *t);
+GRAFT_EXTERN const char *graft_tensor_name(const graft_tensor *t);
+GRAFT_EXTERN graft_dtype graft_tensor_dtype(const graft_tensor *t);
+GRAFT_EXTERN uint32_t graft_tensor_ndim(const graft_tensor *t);
 /** ndim dimensions, outermost first; borrowed. */
-const int64_t *graft_tensor_shape(const graft_tensor *t);
-uint64_t graft_tensor_numel(const graft_tensor *t);
+GRAFT_EXTERN const int64_t *graft_tensor_shape(const graft_tensor *t);
+GRAFT_EXTERN uint64_t graft_tensor_numel(const graft_tensor *t);
 /** Size of the row-major little-endian element bytes. */
-uint64_t graft_tensor_nbytes(const graft_tensor *t);
+GRAFT_EXTERN uint64_t graft_tensor_nbytes(const graft_tensor *t);
 
 /**
  * The tensor's elements in row-major order, little-endian, bool one byte
@@ -151,15 +177,341 @@ uint64_t graft_tensor_nbytes(const graft_tensor *t);
  * the mapped file and *owned is NULL (no copy); otherwise they are gathered
  * into a buffer returned in *owned, which the caller frees with free().
  */
-int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
+GRAFT_EXTERN int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
                        const uint8_t **out, void **owned, graft_ctx *ctx);
 
 /** SHA-256 of graft_tensor_bytes(); out receives 32 bytes. */
-int graft_tensor_sha256(const graft_model *m, const graft_tensor *t,
+GRAFT_EXTERN int graft_tensor_sha256(const graft_model *m, const graft_tensor *t,
                         uint8_t out[32], graft_ctx *ctx);
 
+/** A SHA-256 digest as 64 lowercase hex digits and a NUL. */
+GRAFT_EXTERN void graft_sha256_hex(const uint8_t digest[32], char out[65]);
+
 /** Names of the formats compiled in, NULL-terminated; borrowed. */
-const char *const *graft_format_names(void);
+GRAFT_EXTERN const char *const *graft_format_names(void);
+
+/* ------------------------------------------------------------------ */
+/* Rules files (man 5 graft-rules).                                    */
+
+typedef struct graft_rules graft_rules;
+
+/**
+ * Load and check a rules file: YAML, known keys and types, regexes compile,
+ * ops well-formed, includes resolve.  Errors name "<file>:<line>:<col>".
+ *
+ * @param[out] out  the rules; free with graft_rules_free
+ * @return GRAFT_OK; GRAFT_ERULE for a wrong file, GRAFT_ENOTFOUND / GRAFT_EIO
+ *         when it cannot be read, GRAFT_ELIMIT past the size caps
+ */
+GRAFT_EXTERN int graft_rules_load(graft_rules **out, const char *path, graft_ctx *ctx);
+/** The same from memory (not copied past the call); `name` is used in
+ * messages and `include:` is refused. */
+GRAFT_EXTERN int graft_rules_load_buffer(graft_rules **out, const char *name, const char *data,
+                                         size_t size, graft_ctx *ctx);
+GRAFT_EXTERN void graft_rules_free(graft_rules *r);
+/** The path (or name) the rules were loaded from; borrowed. */
+GRAFT_EXTERN const char *graft_rules_path(const graft_rules *r);
+/** The `select:` sub-tree of the source, NULL when absent; borrowed. */
+GRAFT_EXTERN const char *graft_rules_select(const graft_rules *r);
+
+/** What graft_rules_count counts. */
+typedef enum graft_rules_item {
+    GRAFT_RULES_SOURCE_RENAMES,
+    GRAFT_RULES_TARGET_RENAMES,
+    GRAFT_RULES_PAIRS,
+    GRAFT_RULES_TRANSFORMS,
+    GRAFT_RULES_SOURCE_IGNORES,
+    GRAFT_RULES_TARGET_IGNORES,
+} graft_rules_item;
+
+/** Entries of one kind, includes merged; 0 for an unknown kind. */
+GRAFT_EXTERN size_t graft_rules_count(const graft_rules *r, graft_rules_item what);
+
+/* ------------------------------------------------------------------ */
+/* Plans: which source tensors fill each skeleton tensor, through which ops. */
+
+typedef struct graft_plan graft_plan;
+typedef struct graft_op graft_op;
+
+typedef struct graft_plan_options {
+    unsigned int version;         /**< GRAFT_PLAN_OPTIONS_VERSION */
+    /**
+     * The rules were written for the opposite direction: renames, pairs,
+     * ignore lists and policies swap sides and op chains are inverted.  With
+     * rules that `select:` a sub-tree, that sub-tree of the skeleton is planned
+     * (graft_plan_target) and graft_plan_apply still writes the whole skeleton.
+     */
+    bool reverse;
+    /** Warnings (unused sources, kept targets) count as errors. */
+    bool strict;
+    const char *source_format;    /**< graft_plan_open: force a format, NULL = detect */
+    const char *skeleton_format;  /**< graft_plan_open: force a format, NULL = detect */
+    /** graft_plan_open: the source's sub-tree; NULL = the rules' `select:`. */
+    const char *select;
+} graft_plan_options;
+
+#define GRAFT_PLAN_OPTIONS_VERSION 1
+#define GRAFT_PLAN_OPTIONS_INIT {.version = GRAFT_PLAN_OPTIONS_VERSION}
+
+/**
+ * Open both models read-only and plan the transplant: pair every skeleton
+ * tensor with its source(s) through `rules`, choose each pair's op chain and
+ * check shapes and dtypes.  Problems of the plan itself (missing targets,
+ * mismatches, bad chains, `expect:` not met) do not fail the call: they are
+ * counted by graft_plan_errors and described by the getters below.
+ *
+ * @param[out] out  the plan, owning both models; free with graft_plan_free
+ * @param rules     NULL pairs tensors by identical names, with no ops; borrowed,
+ *                  must outlive the plan
+ * @param opts      NULL for defaults
+ * @return GRAFT_OK, or the failure opening a model (file and problem in ctx),
+ *         GRAFT_ENOMEM, GRAFT_ERULE when a rule breaks while applied
+ */
+GRAFT_EXTERN int graft_plan_open(graft_plan **out, const graft_rules *rules, const char *source,
+                                 const char *skeleton, const graft_plan_options *opts,
+                                 graft_ctx *ctx);
+/**
+ * The same over models already open (borrowed: they and the rules must outlive
+ * the plan).  The format and select options are not used, and a reversed
+ * `select:` is not applied: open the skeleton's sub-tree yourself.
+ */
+GRAFT_EXTERN int graft_plan_build(graft_plan **out, const graft_rules *rules,
+                                  const graft_model *source, const graft_model *skeleton,
+                                  const graft_plan_options *opts, graft_ctx *ctx);
+GRAFT_EXTERN void graft_plan_free(graft_plan *p);
+
+/** Status of one planned skeleton tensor. */
+typedef enum graft_plan_status {
+    GRAFT_PLAN_OK = 0,   /**< paired; shape and dtype agree after the ops */
+    GRAFT_PLAN_MISSING,  /**< no source (an error under policy missing: error) */
+    GRAFT_PLAN_KEPT,     /**< the skeleton's value stays (policy keep, ignored target) */
+    GRAFT_PLAN_MISMATCH, /**< shape or dtype differs after the ops */
+    GRAFT_PLAN_ERROR,    /**< the pair or its op chain is wrong (see the message) */
+} graft_plan_status;
+
+/** "ok", "missing", "kept", "mismatch", "error". */
+GRAFT_EXTERN const char *graft_plan_status_name(graft_plan_status s);
+
+/** The source model tensors are read from; borrowed from the plan. */
+GRAFT_EXTERN const graft_model *graft_plan_source(const graft_plan *p);
+/** The model the entries describe: the skeleton, or its selected sub-tree
+ * (reverse with `select:`); borrowed. */
+GRAFT_EXTERN const graft_model *graft_plan_target(const graft_plan *p);
+/** The whole skeleton, as graft_plan_apply writes it; borrowed. */
+GRAFT_EXTERN const graft_model *graft_plan_skeleton(const graft_plan *p);
+/** Errors that keep the plan from being applied; 0 = complete. */
+GRAFT_EXTERN size_t graft_plan_errors(const graft_plan *p);
+
+/** Entries: one per tensor of graft_plan_target(), in its order. */
+GRAFT_EXTERN size_t graft_plan_count(const graft_plan *p);
+/** The entry of a target tensor by name (with or without the selected
+ * sub-tree's prefix), or SIZE_MAX. */
+GRAFT_EXTERN size_t graft_plan_index(const graft_plan *p, const char *target_name);
+/* Getters of entry i < graft_plan_count(p); pointers are borrowed from the plan. */
+GRAFT_EXTERN graft_plan_status graft_plan_entry_status(const graft_plan *p, size_t i);
+GRAFT_EXTERN const graft_tensor *graft_plan_entry_target(const graft_plan *p, size_t i);
+/** Source tensors feeding entry i (several when its chain starts with concat). */
+GRAFT_EXTERN size_t graft_plan_entry_nsources(const graft_plan *p, size_t i);
+GRAFT_EXTERN const graft_tensor *graft_plan_entry_source(const graft_plan *p, size_t i, size_t k);
+/** The op chain run on the sources (already inverted when reversed). */
+GRAFT_EXTERN size_t graft_plan_entry_nops(const graft_plan *p, size_t i);
+GRAFT_EXTERN const graft_op *graft_plan_entry_op(const graft_plan *p, size_t i, size_t k);
+/** The target's name after the renames (what it was paired by). */
+GRAFT_EXTERN const char *graft_plan_entry_key(const graft_plan *p, size_t i);
+/** Why the status is not ok (one line), or NULL. */
+GRAFT_EXTERN const char *graft_plan_entry_message(const graft_plan *p, size_t i);
+/** true when the target matches an `ignore:` pattern. */
+GRAFT_EXTERN bool graft_plan_entry_ignored(const graft_plan *p, size_t i);
+
+/** The rules that decided an entry. */
+typedef enum graft_rule_kind {
+    GRAFT_RULE_PAIR,      /**< the explicit `pairs:` entry (none: paired by renamed name) */
+    GRAFT_RULE_TRANSFORM, /**< the `transforms:` entry whose ops were chosen */
+} graft_rule_kind;
+
+/**
+ * Where the rule of that kind behind entry i was written: *file (borrowed
+ * from the rules) and *line.  false when no such rule decided the entry.
+ */
+GRAFT_EXTERN bool graft_plan_entry_rule(const graft_plan *p, size_t i, graft_rule_kind kind,
+                                        const char **file, unsigned *line);
+
+/** Skeleton tensors without a source (missing or kept). */
+GRAFT_EXTERN size_t graft_plan_missing_count(const graft_plan *p);
+GRAFT_EXTERN const graft_tensor *graft_plan_missing(const graft_plan *p, size_t k);
+/** Source tensors that feed nothing (ignored ones left out). */
+GRAFT_EXTERN size_t graft_plan_unused_count(const graft_plan *p);
+GRAFT_EXTERN const graft_tensor *graft_plan_unused(const graft_plan *p, size_t k);
+/** Findings about the plan as a whole (unused sources, `expect:` not met),
+ * in the order found: the message, and whether it is an error (else a warning). */
+GRAFT_EXTERN size_t graft_plan_problem_count(const graft_plan *p);
+GRAFT_EXTERN const char *graft_plan_problem(const graft_plan *p, size_t k, bool *is_error);
+
+/** A receiver of one-line messages (one call per problem found). */
+typedef void (*graft_message_fn)(const char *message, void *payload);
+
+/**
+ * Check that the renames are one to one on the actual names, as a reversed
+ * apply needs: each renamed name unique on its side, no source feeding two
+ * targets (except through take).  Calls fn for each problem.
+ * @param[out] nproblems  how many were found
+ * @return GRAFT_OK (problems are not failures) or GRAFT_ENOMEM
+ */
+GRAFT_EXTERN int graft_plan_check_one_to_one(const graft_plan *p, graft_message_fn fn,
+                                             void *payload, size_t *nproblems, graft_ctx *ctx);
+
+/**
+ * The plan as JSON (what `graft plan --json` prints, man graft(1)):
+ * {"pairs": [{"target", "sources", "ops", "source_shape", "target_shape",
+ * "dtype", "source_dtype", "status", "transform": "file:line",
+ * "pair": "file:line", "message"}], "missing", "unused", "warnings",
+ * "problems", "errors"}.
+ * @param[out] out  NUL-terminated text; free with free()
+ */
+GRAFT_EXTERN int graft_plan_json(char **out, const graft_plan *p, graft_ctx *ctx);
+/**
+ * The trace behind one target tensor (what `graft explain` prints): each
+ * rename that changed its name and its sources' (rule file:line), the
+ * pairing, the transform chosen and the shape after each op.
+ * @param[out] out  text, one line each; free with free()
+ * @return GRAFT_ENOTFOUND when name is no target tensor (the message names
+ *         the targets it feeds when it is a source)
+ */
+GRAFT_EXTERN int graft_plan_explain(char **out, const graft_plan *p, const char *name,
+                                    graft_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Ops (the `ops:` of a rules file).                                   */
+
+/**
+ * The op as in a rules file, in JSON: {"permute": [2, 3, 1, 0]}, "transpose",
+ * {"take": {"axis": 0, "count": 2, "index": 1}}, ...
+ * @param[out] out  free with free()
+ */
+GRAFT_EXTERN int graft_op_json(char **out, const graft_op *op, graft_ctx *ctx);
+/** The rules file and line the op was written at (*file NULL when none). */
+GRAFT_EXTERN void graft_op_where(const graft_op *op, const char **file, unsigned *line);
+
+/* ------------------------------------------------------------------ */
+/* Applying a plan.                                                    */
+
+/** Called after each skeleton tensor is written: tensors done of total, and
+ * the bytes written so far.  It must not free anything the apply uses. */
+typedef void (*graft_progress_fn)(size_t done, size_t total, uint64_t bytes, void *payload);
+
+typedef struct graft_apply_options {
+    unsigned int version;        /**< GRAFT_APPLY_OPTIONS_VERSION */
+    graft_progress_fn progress;  /**< NULL: none */
+    void *payload;               /**< given to progress */
+    /** Checked between tensors: non-zero stops the apply with GRAFT_ECANCELED
+     * and nothing written (set it from another thread or a signal handler). */
+    const volatile int *cancel;
+    /** Also write the JSON provenance record here (atomically), NULL: none. */
+    const char *manifest;
+    /** The rules file, refused as an output and hashed into the manifest;
+     * NULL: graft_rules_path() of the plan's rules. */
+    const char *rules_path;
+} graft_apply_options;
+
+#define GRAFT_APPLY_OPTIONS_VERSION 1
+#define GRAFT_APPLY_OPTIONS_INIT {.version = GRAFT_APPLY_OPTIONS_VERSION}
+
+/** What graft_plan_apply wrote. */
+typedef struct graft_apply_stats {
+    size_t tensors;       /**< skeleton tensors written */
+    size_t transplanted;  /**< of them filled from the source */
+    size_t kept;          /**< of them with the skeleton's own bytes */
+    uint64_t bytes;       /**< tensor bytes written */
+} graft_apply_stats;
+
+/**
+ * The output path used when none is given: "dir/x.safetensors" ->
+ * "dir/x.grafted.safetensors", "x" -> "x.grafted", "folder/" -> "folder.grafted".
+ * @param[out] out  free with free()
+ */
+GRAFT_EXTERN int graft_default_output(char **out, const char *skeleton, graft_ctx *ctx);
+/**
+ * Refuse outputs that would overwrite an input: out_path or manifest (may be
+ * NULL) naming any file the plan's models were read from, the rules file,
+ * or each other.  graft_plan_apply checks this too; call it to fail early.
+ * @return GRAFT_OK or GRAFT_EIO with the path named
+ */
+GRAFT_EXTERN int graft_check_outputs(const graft_plan *p, const char *out_path,
+                                     const char *manifest, const char *rules_path,
+                                     graft_ctx *ctx);
+/**
+ * Write the skeleton's format to out_path with every entry's source run
+ * through its op chain, every other tensor and everything else the skeleton
+ * holds kept.  Written to a temporary file renamed into place: on failure
+ * nothing is left at out_path.  Sources and skeletons are never modified.
+ *
+ * @param opts       NULL for defaults
+ * @param[out] stats may be NULL
+ * @return GRAFT_OK; GRAFT_EPLAN when graft_plan_errors(p) > 0; GRAFT_ECANCELED;
+ *         GRAFT_EFORMAT when the skeleton's format cannot be written; the
+ *         failure reading, converting or writing, tensor named in ctx
+ */
+GRAFT_EXTERN int graft_plan_apply(const graft_plan *p, const char *out_path,
+                                  const graft_apply_options *opts, graft_apply_stats *stats,
+                                  graft_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Comparing two models through a plan (`graft diff`).                 */
+
+typedef struct graft_diff_result {
+    bool numeric;      /**< compared as numbers in float64: max_abs is set */
+    double max_abs;    /**< max |a - b|; INFINITY when a NaN meets a number */
+    bool equal;        /**< every element equal (NaN == NaN) */
+    uint64_t numel;    /**< elements compared */
+} graft_diff_result;
+
+/**
+ * Compare target tensor i (of graft_plan_target, model B) with its sources
+ * (of graft_plan_source, model A) run through its op chain.  Floats, integers
+ * and bool compare as numbers (integers exactly), complex part by part,
+ * strings byte for byte.  Entries whose shapes agree compare even when the
+ * plan reports a dtype mismatch.
+ * @return GRAFT_OK; GRAFT_ENOTFOUND when entry i has no source; GRAFT_ESHAPE
+ *         when the shapes (or incomparable dtypes) differ, both named
+ */
+GRAFT_EXTERN int graft_plan_diff(const graft_plan *p, size_t i, graft_diff_result *out,
+                                 graft_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Freezing a TensorFlow graph (`graft freeze`).                       */
+
+typedef struct graft_freeze_options {
+    unsigned int version;          /**< GRAFT_FREEZE_OPTIONS_VERSION */
+    const graft_rules *rules;      /**< map checkpoint names (source) to variables; NULL = same names */
+    const char *checkpoint_format; /**< NULL = detect */
+    graft_message_fn problem;      /**< called for each variable without a value; NULL = none */
+    void *payload;                 /**< given to problem */
+} graft_freeze_options;
+
+#define GRAFT_FREEZE_OPTIONS_VERSION 1
+#define GRAFT_FREEZE_OPTIONS_INIT {.version = GRAFT_FREEZE_OPTIONS_VERSION}
+
+/**
+ * What TensorFlow's freeze_graph does: write out_path, a GraphDef of the
+ * nodes `outputs` need, with every variable turned into a Const holding its
+ * value from `checkpoint` (any format graft reads), devices cleared.
+ *
+ * @param graph      a binary GraphDef, a .meta MetaGraphDef or a SavedModel
+ * @param[out] nfrozen  variables frozen (may be NULL)
+ * @return GRAFT_OK; GRAFT_EPLAN when a variable has no value (each reported
+ *         to opts->problem; nothing written); GRAFT_ENOTFOUND for an output
+ *         not in the graph; GRAFT_EFORMAT for a variable graft cannot freeze
+ */
+GRAFT_EXTERN int graft_freeze(const char *graph, const char *checkpoint,
+                              const char *const *outputs, size_t noutputs, const char *out_path,
+                              const graft_freeze_options *opts, size_t *nfrozen, graft_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* JSON.                                                               */
+
+/** The tensors of m as `graft ls --json` prints them: [{"name", "dtype",
+ * "shape", "sha256"}], one per line.  @param[out] out free with free() */
+GRAFT_EXTERN int graft_model_json(char **out, const graft_model *m, graft_ctx *ctx);
 
 #ifdef __cplusplus
 }

@@ -167,6 +167,10 @@ void graft_plan_free(graft_plan *p)
     free(p->owned_nops);
     free(p->diags);
     graft_arena_free(&p->arena);
+    graft_plan_free(p->sub);
+    graft_model_free(p->own_sel);
+    graft_model_free(p->own_skeleton);
+    graft_model_free(p->own_source);
     free(p);
 }
 
@@ -680,6 +684,12 @@ int graft_plan_build(graft_plan **out, const graft_rules *rules, const graft_mod
         }
         if ((rc = finish(p, rules, false, missing, unused, ctx)) < 0) goto fail;
         graft_plan_free(f);
+    }
+    if (o && o->strict) /* warnings count as errors */
+    {
+        for (size_t i = 0; i < p->ndiags; i++) p->errors += p->diags[i].level == GRAFT_DIAG_WARNING;
+        for (size_t i = 0; i < p->nentries; i++)
+            p->errors += p->entries[i].status == GRAFT_PLAN_KEPT && p->entries[i].message;
     }
     *out = p;
     return 0;

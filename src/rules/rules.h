@@ -145,13 +145,7 @@ bool graft_regex_search(const graft_rules *r, const graft_regex *re, const char 
 /* ------------------------------------------------------------------ */
 /* Plans.                                                              */
 
-typedef enum graft_plan_status {
-    GRAFT_PLAN_OK = 0,   /* paired; shape and dtype agree after the ops */
-    GRAFT_PLAN_MISSING,  /* no source; policy missing: error (counted in errors) */
-    GRAFT_PLAN_KEPT,     /* skeleton value stays (policy keep, ignored target) */
-    GRAFT_PLAN_MISMATCH, /* shape or dtype differs after the ops (policy error) */
-    GRAFT_PLAN_ERROR,    /* the pair or its op chain is wrong (see message) */
-} graft_plan_status;
+/* graft_plan_status is declared in graft.h. */
 
 /** "ok", "missing", "kept", "mismatch", "error". */
 const char *graft_plan_status_name(graft_plan_status s);
@@ -200,22 +194,17 @@ typedef struct graft_plan {
     graft_op **owned_ops;             /* inverted chains (reverse); freed with the plan */
     size_t *owned_nops;
     size_t nowned;
+    /* Set by graft_plan_open (api/plan_open.c), freed with the plan: */
+    graft_model *own_source, *own_skeleton;  /* the models it opened */
+    graft_model *own_sel;                    /* reverse + `select:`: that sub-tree of the skeleton */
+    struct graft_plan *sub;                  /* the plan onto own_sel; the getters read it */
 } graft_plan;
 
-typedef struct graft_plan_options {
-    unsigned int version;  /* GRAFT_PLAN_OPTIONS_VERSION */
-    /*
-     * The rules were written for the opposite direction: `source` is what they
-     * call the target and vice versa.  Sides swap (renames, ignore lists,
-     * policies unused<->missing: unused error <-> missing error, unused
-     * warn/ignore -> missing keep, missing keep -> unused warn), pairs are
-     * inverted and op chains inverted with graft_ops_invert.
-     */
-    bool reverse;
-} graft_plan_options;
-
-#define GRAFT_PLAN_OPTIONS_VERSION 1
-#define GRAFT_PLAN_OPTIONS_INIT {GRAFT_PLAN_OPTIONS_VERSION, false}
+/* graft_plan_options is declared in graft.h.  Reversed (`reverse`), the
+ * sides swap: renames, ignore lists, policies unused<->missing (unused error
+ * <-> missing error, unused warn/ignore -> missing keep, missing keep ->
+ * unused warn); pairs are inverted and op chains inverted with
+ * graft_ops_invert.  `strict` counts warnings as errors. */
 
 /**
  * Pair every target tensor and check its op chain.  Problems with the plan
