@@ -22,9 +22,37 @@
  *     graft_model_free(m);
  *     graft_ctx_free(ctx);
  *
+ * Worked example: the whole transplant (examples/list_and_transplant.c).
+ *
+ *     graft_rules *r = NULL;
+ *     graft_plan *p = NULL;
+ *     graft_plan_options po = GRAFT_PLAN_OPTIONS_INIT;  // .reverse, .strict, formats
+ *     graft_apply_options ao = GRAFT_APPLY_OPTIONS_INIT; // .progress, .cancel, .manifest
+ *     if (graft_rules_load(&r, "resnet18.yaml", ctx) < 0 ||
+ *         graft_plan_open(&p, r, "model.pth", "skeleton.h5", &po, ctx) < 0)
+ *         fail(graft_ctx_message(ctx));
+ *     for (size_t i = 0; i < graft_plan_count(p); i++)   // pairs, ops, why
+ *         ... graft_plan_entry_status(p, i), graft_plan_entry_message(p, i) ...
+ *     if (graft_plan_apply(p, "trained.h5", &ao, NULL, ctx) < 0)  // GRAFT_EPLAN when
+ *         fail(graft_ctx_message(ctx));                          // the plan is incomplete
+ *     graft_plan_free(p);   // the plan owns the models it opened
+ *     graft_rules_free(r);  // after every plan that uses the rules
+ *
  * Ownership: a `**out` result belongs to the caller and is freed with the
- * matching *_free function (all accept NULL).  A pointer returned by a getter
- * is borrowed and lives as long as its parent object.
+ * matching *_free function (all accept NULL), or with free() where a
+ * function says so (text it returns).  A pointer returned by a getter is
+ * borrowed and lives as long as its parent object: tensors and ops of a plan
+ * as long as the plan, rule file names as long as the rules.  A plan borrows
+ * its rules, which must outlive it.  Objects are not locked: use one from
+ * one thread at a time (different objects may be used in parallel, each
+ * with its own graft_ctx).
+ *
+ * Stability: every option struct starts with a `version` set by its *_INIT
+ * macro; later versions only add fields at the end, so code built against
+ * an older header keeps working.  Status codes and dtype names only grow.
+ * Still to come behind the same pattern: format conversion without rules
+ * and rule suggestions (each will be one more graft_* call and options
+ * struct).
  */
 #ifndef GRAFT_H
 #define GRAFT_H

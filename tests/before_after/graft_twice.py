@@ -23,8 +23,8 @@ import time
 def dirs_of(args):
     out = set()
     for a in args:
-        if a.startswith("-") or "=" in a:
-            continue
+        if a.startswith("-") or "=" in a or ("/" not in a and not os.path.exists(a)):
+            continue  # options, and words such as the command name
         p = os.path.abspath(a)
         d = p if os.path.isdir(p) else os.path.dirname(p)
         if os.path.isdir(d) and d != "/":

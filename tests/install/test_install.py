@@ -3,7 +3,8 @@
 `meson install --destdir` into a staging root must give the shared library
 with its soname, graft.h, graft.pc and the man pages; `nm -D --defined-only`
 of the installed library must list exactly the functions graft.h declares
-(GRAFT_EXTERN), nothing internal and nothing of protobuf-c; and
+(GRAFT_EXTERN), nothing internal and nothing of protobuf-c;
+src/cli/ must include graft.h and its own headers only; and
 examples/list_and_transplant.c must build against the staged copy with
 `pkg-config --cflags --libs graft` and run on a real PyTorch file made here
 by torch, whose tensors it must list as torch.load sees them.
@@ -95,6 +96,16 @@ def example_builds_and_runs():
     assert lines[-1] == f"transplanted {len(sd)} tensors", lines[-1]
 
 
+def cli_includes_public_headers_only():
+    cli = os.path.join(SOURCE_ROOT, "src", "cli")
+    public = set(os.listdir(os.path.join(SOURCE_ROOT, "src", "include")))
+    own = {f for f in os.listdir(cli) if f.endswith(".h")}
+    for f in sorted(os.listdir(cli)):
+        for inc in re.findall(r'^#\s*include\s+"([^"]+)"', open(os.path.join(cli, f)).read(), re.M):
+            assert inc in public or inc in own, f"src/cli/{f} includes \"{inc}\""
+
+
+R.check("the CLI includes graft.h and its own headers only", cli_includes_public_headers_only)
 R.check("meson install --destdir gives libgraft.so*, graft.h, graft.pc, man pages", install)
 R.check("nm -D --defined-only lists exactly the functions graft.h declares", exported_only_declared)
 R.check("examples/list_and_transplant.c builds with pkg-config and runs on a .pth", example_builds_and_runs)
