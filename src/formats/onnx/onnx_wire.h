@@ -1,6 +1,6 @@
 /*
  * onnx_wire.h - the protobuf wire-level walk shared by the ONNX reader and
- * writer (internal to src/formats/onnx*.c).
+ * writer (internal to src/formats/onnx/).
  *
  * The walk visits ModelProto -> graph, functions, training_info -> nodes ->
  * attributes -> subgraphs, and hands every weight TensorProto (graph
