@@ -18,17 +18,18 @@
  *  5. every other kept node is copied without its device field.
  * The GraphDef written has the kept nodes in their original order and the
  * library; versions are left empty, as TensorFlow does.  Nodes are copied at
- * the wire level (tf_pb.h).
+ * the wire level (core/pb.h).
  */
 #include "tf_freeze.h"
 
+#include "pb.h"
 #include "sink.h"
 #include "source.h"
 #include "tf_common.h"
-#include "tf_pb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { K_COPY, K_VAR, K_READ, K_CARRY, K_GATHER };
 
