@@ -137,19 +137,13 @@ typedef struct reporter {
 static int report(reporter *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int report(reporter *r, const char *fmt, ...)
 {
-    char *msg = NULL;
-    va_list ap, ap2;
-    int n;
+    char msg[GRAFT_MSG_MAX]; /* one line, as long as a graft_ctx message */
+    va_list ap;
     va_start(ap, fmt);
-    va_copy(ap2, ap);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (msg = graft_malloc(r->ctx, (size_t)n + 1))) vsnprintf(msg, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
-    if (!msg) return graft_error_oom(r->ctx, "a message");
     r->found++;
     if (r->fn) r->fn(msg, r->payload);
-    free(msg);
     return GRAFT_OK;
 }
 

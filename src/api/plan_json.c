@@ -46,10 +46,7 @@ static void entry(graft_jsonw *w, const graft_plan *p, const graft_plan_entry *e
         str(w, p->source->tensors[e->sources[k]].name);
     }
     graft_jsonw_printf(w, "], \"ops\": [");
-    for (size_t k = 0; k < e->nops; k++) {
-        if (k) graft_jsonw_printf(w, ", ");
-        graft_op__json(w, &e->ops[k]);
-    }
+    graft_op__json_chain(w, e->ops, e->nops);
     graft_jsonw_printf(w, "], \"source_shape\": ");
     if (e->nsources)
         shape(w, &e->in[0]);

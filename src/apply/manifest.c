@@ -103,10 +103,7 @@ static int put_tensor(jw *w, const graft_manifest_info *info, const graft_model 
         put_str(w, info->source->tensors[it->src[k]].name);
     }
     put(w, "], \"ops\": [");
-    for (size_t k = 0; k < it->nops; k++) {
-        if (k) put(w, ", ");
-        graft_op__json(w, &it->ops[k]);
-    }
+    graft_op__json_chain(w, it->ops, it->nops);
     putf(w, "], \"dtype\": \"%s\", \"shape\": [", graft_dtype_name(o->dtype));
     for (uint32_t d = 0; d < o->ndim; d++) putf(w, "%s%lld", d ? ", " : "", (long long)o->shape[d]);
     put(w, "], \"sha256\": ");

@@ -26,6 +26,10 @@ int cmd_check(int argc, char **argv);
 /* "graft: <message>" on stderr. */
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print the text a library call returned in *text (graft_plan_json...) on
+ * stdout and free it; -1 (nothing printed) when rc, the call's status, is a
+ * failure.  *text is read after the call: print_owned(f(&text), &text). */
+int print_owned(int rc, char **text);
 /* "[2, 3]" / "[2,3]" */
 void print_shape(FILE *f, const graft_tensor *t, const char *sep);
 

@@ -40,17 +40,15 @@ int cmd_explain(int argc, char **argv)
     rc = plan_inputs_load(&in);
     if (rc == EXIT_OK) {
         const char *name = argv[optind + 2];
-        if (graft_plan_explain(&text, in.plan, name, in.ctx) < 0) {
+        if (print_owned(graft_plan_explain(&text, in.plan, name, in.ctx), &text) < 0) {
             errorf("%s", graft_ctx_message(in.ctx));
             rc = EXIT_BAD;
         } else {
             graft_plan_status st = graft_plan_entry_status(in.plan, graft_plan_index(in.plan, name));
-            fputs(text, stdout);
             rc = st == GRAFT_PLAN_OK || st == GRAFT_PLAN_KEPT ? EXIT_OK : EXIT_PLAN;
             if (fflush(stdout) != 0) rc = EXIT_BAD;
         }
     }
-    free(text);
     plan_inputs_free(&in);
     return rc;
 }

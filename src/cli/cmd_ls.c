@@ -30,15 +30,6 @@ static int hash_hex(const graft_model *m, const graft_tensor *t, char hex[65], g
     return 0;
 }
 
-static int list_json(const graft_model *m, graft_ctx *ctx)
-{
-    char *text = NULL;
-    if (graft_model_json(&text, m, ctx) < 0) return -1;
-    fputs(text, stdout);
-    free(text);
-    return 0;
-}
-
 static int list_text(const graft_model *m, bool sha, graft_ctx *ctx)
 {
     char hex[65];
@@ -93,7 +84,8 @@ int cmd_ls(int argc, char **argv)
         errorf("%s", graft_ctx_message(ctx));
         goto cleanup;
     }
-    if ((json ? list_json(m, ctx) : list_text(m, sha, ctx)) < 0) {
+    char *text = NULL;
+    if ((json ? print_owned(graft_model_json(&text, m, ctx), &text) : list_text(m, sha, ctx)) < 0) {
         fflush(stdout);
         errorf("%s: %s", argv[optind], graft_ctx_message(ctx));
         goto cleanup;

@@ -16,15 +16,6 @@ static const char usage[] =
     "                      `select:`, SKELETON's selected sub-tree is planned)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n";
 
-static int print_json(const graft_plan *p, graft_ctx *ctx)
-{
-    char *text = NULL;
-    if (graft_plan_json(&text, p, ctx) < 0) return -1;
-    fputs(text, stdout);
-    free(text);
-    return 0;
-}
-
 static void print_text(const graft_plan *p, graft_ctx *ctx)
 {
     size_t count[GRAFT_PLAN_ERROR + 1] = {0};
@@ -107,7 +98,8 @@ int cmd_plan(int argc, char **argv)
         const graft_plan *p = in.plan;
         report(p);
         rc = graft_plan_errors(p) ? EXIT_PLAN : EXIT_OK;
-        if (json && print_json(p, in.ctx) < 0) {
+        char *text = NULL;
+        if (json && print_owned(graft_plan_json(&text, p, in.ctx), &text) < 0) {
             errorf("%s", graft_ctx_message(in.ctx));
             rc = EXIT_BAD;
         } else if (!json) {

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 
 void errorf(const char *fmt, ...)
 {
@@ -30,4 +31,13 @@ void print_shape(FILE *f, const graft_tensor *t, const char *sep)
     for (uint32_t i = 0; i < graft_tensor_ndim(t); i++)
         fprintf(f, "%s%lld", i ? sep : "", (long long)shape[i]);
     fputc(']', f);
+}
+
+int print_owned(int rc, char **text)
+{
+    if (rc < 0) return -1;
+    fputs(*text, stdout);
+    free(*text);
+    *text = NULL;
+    return 0;
 }

@@ -40,3 +40,11 @@ void graft_op__json(graft_jsonw *w, const graft_op *op)
     default: graft_jsonw_raw(w, "null", 4);
     }
 }
+
+void graft_op__json_chain(graft_jsonw *w, const graft_op *ops, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (k) graft_jsonw_raw(w, ", ", 2);
+        graft_op__json(w, &ops[k]);
+    }
+}

@@ -13,5 +13,7 @@
  * {"take": {"axis", "start", "length"}}, {"concat": {"axis": 0}}; null for
  * an unknown kind. */
 void graft_op__json(graft_jsonw *w, const graft_op *op);
+/* A chain: each op as above, separated by ", " (no brackets). */
+void graft_op__json_chain(graft_jsonw *w, const graft_op *ops, size_t n);
 
 #endif
