@@ -7,6 +7,7 @@
  * every getter reads that plan: it is what apply writes into the skeleton. */
 #include "graft.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
@@ -20,6 +21,11 @@ const char *graft_version(void)
 unsigned graft_version_number(void)
 {
     return GRAFT_VERSION_NUMBER;
+}
+
+void graft_free(void *p)
+{
+    free(p);
 }
 
 const char *graft_rules_path(const graft_rules *r)

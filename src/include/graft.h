@@ -39,8 +39,8 @@
  *     graft_rules_free(r);  // after every plan that uses the rules
  *
  * Ownership: a `**out` result belongs to the caller and is freed with the
- * matching *_free function (all accept NULL), or with free() where a
- * function says so (text it returns).  A pointer returned by a getter is
+ * matching *_free function (all accept NULL), or with graft_free() (or
+ * free()) where a function says so (text and bytes it returns).  A pointer returned by a getter is
  * borrowed and lives as long as its parent object: tensors and ops of a plan
  * as long as the plan, rule file names as long as the rules.  A plan borrows
  * its rules, which must outlive it.  Objects are not locked: use one from
@@ -211,6 +211,11 @@ GRAFT_EXTERN int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
 /** SHA-256 of graft_tensor_bytes(); out receives 32 bytes. */
 GRAFT_EXTERN int graft_tensor_sha256(const graft_model *m, const graft_tensor *t,
                         uint8_t out[32], graft_ctx *ctx);
+
+/** Free memory the library handed over (text, gathered tensor bytes): the
+ * same as free(), for callers that do not share this C library's allocator
+ * (ctypes, other languages).  NULL is ignored. */
+GRAFT_EXTERN void graft_free(void *p);
 
 /** A SHA-256 digest as 64 lowercase hex digits and a NUL. */
 GRAFT_EXTERN void graft_sha256_hex(const uint8_t digest[32], char out[65]);

@@ -210,7 +210,7 @@ START_TEST(diff_and_json_of_an_identity_plan)
     ck_assert_int_eq(graft_plan_json(&json, p, ctx), GRAFT_OK);
     ck_assert_ptr_nonnull(strstr(json, "\"errors\": 0}"));
     ck_assert_ptr_nonnull(strstr(json, "{\"target\": \"fc.bias\", \"sources\": [\"fc.bias\"]"));
-    free(json);
+    graft_free(json);
     ck_assert_int_eq(graft_model_open(&m, tiny, NULL, ctx), GRAFT_OK);
     ck_assert_int_eq(graft_model_json(&json, m, ctx), GRAFT_OK);
     ck_assert_ptr_nonnull(strstr(json, "\"name\": \"fc.bias\", \"dtype\": \"float32\", \"shape\": [10]"));
