@@ -74,7 +74,10 @@ def example_builds_and_runs():
     flags = sh("pkg-config", "--cflags", "--libs", "graft", env=env).split()
     assert any(f.startswith("-I" + STAGE) for f in flags), flags
     exe = R.path("list_and_transplant")
-    sh("cc", "-std=c11", "-Wall", "-Werror", "-D_DEFAULT_SOURCE",
+    # A sanitizer build's library needs its runtime first in the program.
+    needed = sh("readelf", "-d", one("**/libgraft.so.*.*.*"))
+    san = ["-fsanitize=address,undefined"] if "libasan" in needed else []
+    sh("cc", "-std=c11", "-Wall", "-Werror", "-D_DEFAULT_SOURCE", *san,
        os.path.join(SOURCE_ROOT, "examples", "list_and_transplant.c"), "-o", exe, *flags)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
