@@ -14,7 +14,8 @@ void graft_explain_free(graft_explain *e)
     if (!e) return;
     graft_rename_steps_free(e->target_steps, e->ntarget_steps);
     free(e->target_steps);
-    for (size_t k = 0; e->source_steps && e->entry && k < e->entry->nsources; k++) {
+    for (size_t k = 0; e->source_steps && e->nsource_steps && e->entry && k < e->entry->nsources;
+         k++) {
         graft_rename_steps_free(e->source_steps[k], e->nsource_steps[k]);
         free(e->source_steps[k]);
     }

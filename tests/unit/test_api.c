@@ -242,6 +242,38 @@ START_TEST(freeze_refuses_missing_outputs_and_empty_lists)
 }
 END_TEST
 
+/* The whole job through the API; what a failure leaves: no output. */
+static int whole_job(graft_ctx *c, void *payload)
+{
+    const char *out = payload;
+    char man[700], *text = NULL;
+    graft_apply_options o = GRAFT_APPLY_OPTIONS_INIT;
+    graft_plan *p = NULL;
+    int rc;
+    snprintf(man, sizeof man, "%s.json", out);
+    o.manifest = man;
+    if ((rc = graft_plan_open(&p, NULL, tiny, tiny, NULL, c)) < 0) goto done;
+    if ((rc = graft_plan_json(&text, p, c)) < 0) goto done;
+    graft_free(text);
+    if ((rc = graft_plan_explain(&text, p, "fc.bias", c)) < 0) goto done;
+    graft_free(text);
+    rc = graft_plan_apply(p, out, &o, NULL, c);
+done:
+    if (rc < 0) ck_assert(!exists(man));
+    unlink(man);
+    unlink(out);
+    graft_plan_free(p);
+    return rc;
+}
+
+START_TEST(every_allocation_failure_is_reported)
+{
+    char out[600];
+    snprintf(out, sizeof out, "%s/oom.pth", tu_temp_dir());
+    ck_assert_int_gt(tu_each_alloc_failure(ctx, whole_job, out), 0);
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
     Suite *s = suite_create("api");
@@ -255,6 +287,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, strict_counts_warnings_and_an_incomplete_plan_writes_nothing);
     tcase_add_test(tc, diff_and_json_of_an_identity_plan);
     tcase_add_test(tc, freeze_refuses_missing_outputs_and_empty_lists);
+    tcase_add_test(tc, every_allocation_failure_is_reported);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -258,16 +258,23 @@ static int tensor(walk *w, const char *name, graft_pk *o, graft_torch_ref *ref, 
     }
 }
 
-/* The dotted key path of the current position, built only for tensors. */
+/* The dotted key path of the current position, built only for tensors;
+ * NULL with the error in w->ctx (too long, out of memory). */
 static const char *path_name(walk *w, int depth)
 {
     size_t len = 0;
     char *name, *p;
     for (int i = 0; i < depth; i++) len += w->seg[i].n + 1;
     if (len == 0) return "";
-    if (len - 1 > GRAFT_MAX_NAME) return NULL;
+    if (len - 1 > GRAFT_MAX_NAME) {
+        graft_error(w->ctx, GRAFT_ELIMIT, "a tensor's key path is too long");
+        return NULL;
+    }
     name = p = graft_arena_alloc(w->arena, len);
-    if (!name) return NULL;
+    if (!name) {
+        graft_error_oom(w->ctx, "a tensor name");
+        return NULL;
+    }
     for (int i = 0; i < depth; i++) {
         if (i) *p++ = '.';
         memcpy(p, w->seg[i].s, w->seg[i].n);
@@ -282,7 +289,7 @@ static int add_ref(walk *w, int depth, graft_pk *o)
     graft_torch_refs *r = w->r;
     graft_torch_ref *ref;
     const char *name = path_name(w, depth);
-    if (!name) return graft_error(w->ctx, GRAFT_ELIMIT, "a tensor's key path is too long");
+    if (!name) return graft_ctx_status(w->ctx);
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 64;
         graft_torch_ref *nv;
