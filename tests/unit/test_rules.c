@@ -125,8 +125,8 @@ START_TEST(load_reads_every_section)
     ck_assert_int_eq(r->transforms[3].ops[1].axis, 1);
     ck_assert_int_eq(r->transforms[4].ops[0].kind, GRAFT_OP_CONCAT);
     ck_assert_uint_eq(r->nignore[GRAFT_SIDE_SOURCE], 1);
-    ck_assert(graft_rules_ignored(r, GRAFT_SIDE_SOURCE, "bn.num_batches_tracked"));
-    ck_assert(!graft_rules_ignored(r, GRAFT_SIDE_TARGET, "bn.num_batches_tracked"));
+    ck_assert_int_eq(graft_rules_ignored(r, GRAFT_SIDE_SOURCE, "bn.num_batches_tracked", ctx), 1);
+    ck_assert_int_eq(graft_rules_ignored(r, GRAFT_SIDE_TARGET, "bn.num_batches_tracked", ctx), 0);
     ck_assert_int_eq(r->missing, GRAFT_MISSING_KEEP);
     ck_assert_int_eq(r->unused, GRAFT_UNUSED_ERROR);
     ck_assert_int_eq(r->mismatch, GRAFT_MISMATCH_KEEP);
@@ -531,6 +531,44 @@ START_TEST(plan_expect_counts_and_rules_that_matched_nothing)
 }
 END_TEST
 
+/* A shared rules file is untrusted: a catastrophic pattern over many names
+ * stops at PCRE2's limits with an error at its file:line naming the tensor,
+ * never a silent "no match" (issue 18, items 3 and 5). */
+START_TEST(regex_limits_are_errors_naming_rule_and_tensor)
+{
+    static const char *yaml[] = {
+        "graft: 1\nignore:\n  source: ['^(a+)+$']\n",
+        "graft: 1\ntransforms:\n  - source: '^(a+)+$'\n    ops: [transpose]\n",
+        "graft: 1\nrename:\n  source:\n    - {match: '^(a+)+$', to: x}\n",
+    };
+    static const char *line[] = {"r.yaml:3: ", "r.yaml:3: ", "r.yaml:4: "};
+    char spec[4096] = "", name[64];
+    /* 40 a's then a non-a: 2^40 ways to fail without limits */
+    for (int i = 0; i < 60; i++) {
+        snprintf(name, sizeof name, "%s%.40s!%02d:float32:2,2", i ? ";" : "",
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", i);
+        strcat(spec, name);
+    }
+    for (size_t k = 0; k < sizeof yaml / sizeof *yaml; k++) {
+        graft_rules *r;
+        graft_plan *p = NULL;
+        graft_plan_options o = GRAFT_PLAN_OPTIONS_INIT;
+        ck_assert_int_eq(load(&r, yaml[k]), 0);
+        /* the ignore list is asked about unused sources */
+        graft_model *s = model(spec), *t = model(k == 0 ? "other:float32:2,2" : spec);
+        ck_assert_int_lt(graft_plan_build(&p, r, s, t, &o, ctx), 0);
+        const char *msg = graft_ctx_message(ctx);
+        ck_assert_msg(strstr(msg, line[k]) && strstr(msg, "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!00'") &&
+                          strstr(msg, "limit"),
+                      "%s", msg);
+        graft_plan_free(p);
+        graft_rules_free(r);
+        graft_model_free(s);
+        graft_model_free(t);
+    }
+}
+END_TEST
+
 START_TEST(plan_warns_when_one_source_feeds_several_targets)
 {
     graft_rules *r;
@@ -770,6 +808,7 @@ static Suite *rules_suite(void)
     tcase_add_test(tc, plan_reverse_swaps_sides_and_inverts_chains);
     tcase_add_test(tc, explain_traces_renames_and_shapes);
     tcase_add_test(tc, allocation_failures_are_clean);
+    tcase_add_test(tc, regex_limits_are_errors_naming_rule_and_tensor);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
