@@ -569,6 +569,55 @@ START_TEST(regex_limits_are_errors_naming_rule_and_tensor)
 }
 END_TEST
 
+/* 100k nested levels in a 200 KB file, block or flow, and a flat list past
+ * the node cap stop while libyaml's events are read (issue 18, item 6). */
+START_TEST(yaml_depth_and_node_caps_stop_early)
+{
+    const size_t levels = 100000;
+    char *flow = malloc(2 * levels + 32), *block = malloc(200 * 204 + 32);
+    ck_assert_ptr_nonnull(flow);
+    ck_assert_ptr_nonnull(block);
+    size_t n = (size_t)sprintf(flow, "graft: 1\nrename: ");
+    memset(flow + n, '[', levels);
+    memset(flow + n + levels, ']', levels);
+    strcpy(flow + n + 2 * levels, "\n");
+    /* block style: one "- " per line, each indented one more */
+    n = (size_t)sprintf(block, "graft: 1\nrename:\n");
+    for (size_t i = 1; i < 200; i++) {
+        memset(block + n, ' ', i);
+        n += i;
+        n += (size_t)sprintf(block + n, "- \n");
+    }
+    block[n] = '\0';
+    const char *texts[] = {flow, block};
+    const char *want[] = {"r.yaml:2:72: YAML nested deeper than 64 levels",
+                          "YAML nested deeper than 64 levels"};
+    for (int k = 0; k < 2; k++) {
+        graft_rules *r = NULL;
+        ck_assert_int_eq(load(&r, texts[k]), GRAFT_ELIMIT);
+        ck_assert_msg(strstr(graft_ctx_message(ctx), want[k]), "%s", graft_ctx_message(ctx));
+    }
+    free(flow);
+    free(block);
+
+    /* more nodes than the cap, flat */
+    size_t items = (1u << 20) + 1;
+    char *flat = malloc(items * 2 + 32);
+    ck_assert_ptr_nonnull(flat);
+    n = (size_t)sprintf(flat, "graft: 1\nrename: [");
+    for (size_t i = 0; i < items; i++) {
+        flat[n++] = '0';
+        flat[n++] = ',';
+    }
+    strcpy(flat + n - 1, "]\n");
+    graft_rules *r = NULL;
+    ck_assert_int_eq(load(&r, flat), GRAFT_ELIMIT);
+    ck_assert_msg(strstr(graft_ctx_message(ctx), "more than 1048576 YAML nodes"), "%s",
+                  graft_ctx_message(ctx));
+    free(flat);
+}
+END_TEST
+
 START_TEST(plan_warns_when_one_source_feeds_several_targets)
 {
     graft_rules *r;
@@ -809,6 +858,7 @@ static Suite *rules_suite(void)
     tcase_add_test(tc, explain_traces_renames_and_shapes);
     tcase_add_test(tc, allocation_failures_are_clean);
     tcase_add_test(tc, regex_limits_are_errors_naming_rule_and_tensor);
+    tcase_add_test(tc, yaml_depth_and_node_caps_stop_early);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
