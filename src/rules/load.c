@@ -25,7 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
+
+#include "source.h"
 
 #define NODE_BUDGET (1u << 20) /* node visits per file, aliases included */
 #define MAX_FILES 256          /* files loaded for one rules set, includes counted */
@@ -824,11 +828,16 @@ static int load_text(loader *L, const char *name, const char *data, size_t size)
 
 static int read_all(const char *path, char **out, size_t *n, graft_ctx *ctx)
 {
-    FILE *f = fopen(path, "rb");
+    struct stat st;
+    int fd = graft_open_regular(path, &st, ctx); /* a FIFO would hang fopen */
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
     char *buf = NULL;
     size_t len = 0, cap = 0;
-    if (!f) return graft_error(ctx, errno == ENOENT ? GRAFT_ENOTFOUND : GRAFT_EIO, "%s: %s",
-                               path, strerror(errno));
+    if (fd < 0) return fd;
+    if (!f) {
+        close(fd);
+        return graft_error(ctx, GRAFT_EIO, "%s: %s", path, strerror(errno));
+    }
     errno = 0;
     for (;;) {
         if (len == cap) {

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static graft_ctx *ctx;
 static void setup(void) { ctx = graft_ctx_new(); }
@@ -618,6 +620,21 @@ START_TEST(yaml_depth_and_node_caps_stop_early)
 }
 END_TEST
 
+/* A rules path that is a FIFO is refused, not read (issue 18, item 4). */
+START_TEST(rules_fifo_is_refused)
+{
+    graft_rules *r = NULL;
+    char path[600];
+    snprintf(path, sizeof path, "%s/rules-fifo.yaml", tu_temp_dir());
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    alarm(20); /* a hang fails the test instead of the suite's timeout */
+    ck_assert_int_eq(graft_rules_load(&r, path, ctx), GRAFT_EFORMAT);
+    alarm(0);
+    ck_assert_msg(strstr(graft_ctx_message(ctx), "rules-fifo.yaml: not a regular file (a FIFO)"),
+                  "%s", graft_ctx_message(ctx));
+}
+END_TEST
+
 START_TEST(plan_warns_when_one_source_feeds_several_targets)
 {
     graft_rules *r;
@@ -859,6 +876,7 @@ static Suite *rules_suite(void)
     tcase_add_test(tc, allocation_failures_are_clean);
     tcase_add_test(tc, regex_limits_are_errors_naming_rule_and_tensor);
     tcase_add_test(tc, yaml_depth_and_node_caps_stop_early);
+    tcase_add_test(tc, rules_fifo_is_refused);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

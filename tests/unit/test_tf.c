@@ -400,6 +400,20 @@ START_TEST(malformed_indexes_give_clear_errors)
 }
 END_TEST
 
+/* A data shard that is a FIFO is refused, not read (issue 18, item 4). */
+START_TEST(data_shard_fifo_is_refused)
+{
+    const char *idx = copy_ckpt("tf_ckpt_v2/tf2onnx_regression_ckpt", "model", 1, "fifo");
+    char data[1100];
+    snprintf(data, sizeof data, "%s/fifo/model.data-00000-of-00001", tu_temp_dir());
+    ck_assert_int_eq(unlink(data), 0);
+    ck_assert_int_eq(mkfifo(data, 0600), 0);
+    alarm(20); /* a hang fails the test instead of the suite's timeout */
+    expect_error(idx, GRAFT_EFORMAT, "model.data-00000-of-00001: not a regular file (a FIFO)");
+    alarm(0);
+}
+END_TEST
+
 /* An index written by our table writer from hand-made entries. */
 static const char *make_index(const char *name, const uint8_t *entry, size_t n)
 {
@@ -627,6 +641,7 @@ static Suite *tf_suite(void)
     tcase_add_test(tc, malformed_indexes_give_clear_errors);
     tcase_add_test(tc, hostile_entries_are_rejected);
     tcase_add_test(tc, savedmodel_round_trip_copies_the_graph);
+    tcase_add_test(tc, data_shard_fifo_is_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("graphdef");
     tcase_add_checked_fixture(tc, setup, teardown);
