@@ -107,7 +107,7 @@ static int open_archive(graft_model *m, const graft_open_options *opts, graft_ct
         goto cleanup;
     }
     if (e->method == 0) {
-        if ((rc = graft_zip_borrow(z, e, &p, ctx)) < 0) goto cleanup;
+        if ((rc = graft_zip_borrow(z, e, src, &p, ctx)) < 0) goto cleanup;
         rc = graft_h5__attach(m, src, (uint64_t)(p - src->data), e->usize, ctx);
     } else {
         uint64_t cap;

@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""Hostile and odd inputs of issue 18, made like the files the campaign found
+(run with /usr/bin/python3).  Each function writes one file (or folder) under
+`out` and returns its path; tests/interop/test_hostile.py runs graft on them
+and, where a reference reader exists, checks that it agrees (numpy refuses a
+bad CRC; torch reads a whole-model pickle).  Run as a script to write them
+all into a folder given as the only argument.
+"""
+import io
+import os
+import struct
+import sys
+import zipfile
+import zlib
+
+import numpy as np
+
+
+def _npz_bytes(arrays):
+    """np.savez's bytes (stored members)."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return bytearray(buf.getvalue())
+
+
+def _central(data):
+    """(offset of the central directory, entry count, end-record offset)."""
+    end = data.rfind(b"PK\x05\x06")
+    count = struct.unpack_from("<H", data, end + 10)[0]
+    cd_off = struct.unpack_from("<I", data, end + 16)[0]
+    return cd_off, count, end
+
+
+def npz_bad_crc(out):
+    """Item 9: an npz whose stored member's data no longer matches its CRC-32
+    (one byte of the array flipped, directory untouched)."""
+    data = _npz_bytes({"w": np.arange(64, dtype="<f4")})
+    data[-200] ^= 0x01  # inside the member's data (the directory is ~150 bytes)
+    path = os.path.join(out, "bad_crc.npz")
+    open(path, "wb").write(data)
+    return path
+
+
+def npz_shared_local_header(out):
+    """Item 10: two central-directory entries with one name over one local header."""
+    data = _npz_bytes({"w": np.arange(4, dtype="<f4")})
+    cd_off, count, end = _central(data)
+    entry = bytes(data[cd_off:end])  # the single entry
+    new = data[:cd_off] + entry + entry
+    tail = bytearray(data[end:])
+    struct.pack_into("<HHI", tail, 8, 2, 2, 2 * len(entry))  # entries on disk, total, size
+    path = os.path.join(out, "shared_header.npz")
+    open(path, "wb").write(bytes(new) + bytes(tail))
+    return path
+
+
+def npz_name_mismatch(out):
+    """Item 10: a central-directory name that differs from its local header's."""
+    data = _npz_bytes({"w": np.arange(4, dtype="<f4")})
+    cd_off, _, _ = _central(data)
+    at = data.index(b"w.npy", cd_off)
+    data[at:at + 5] = b"v.npy"
+    path = os.path.join(out, "name_mismatch.npz")
+    open(path, "wb").write(data)
+    return path
+
+
+def torch_bad_crc(out):
+    """Item 9: torch.save's zip with one stored storage record's byte flipped."""
+    import torch
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(64, dtype=torch.float32)}, buf)
+    data = bytearray(buf.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        rec = next(i for i in z.infolist() if i.filename.endswith("/data/0"))
+    nlen, xlen = struct.unpack_from("<HH", data, rec.header_offset + 26)
+    data[rec.header_offset + 30 + nlen + xlen + 9] ^= 0x40
+    path = os.path.join(out, "bad_crc.pt")
+    open(path, "wb").write(data)
+    return path
+
+
+def torch_huge_frame(out):
+    """Item 11: torch.save's zip whose data.pkl starts with a FRAME of 2^62 bytes
+    (CRC kept right, so only the pickle is wrong)."""
+    import torch
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(2)}, buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    path = os.path.join(out, "huge_frame.pt")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename.endswith("/data.pkl"):
+                # protocol 2 has no frame: PROTO 2, then FRAME 2^62 in front
+                body = body[:2] + b"\x95" + struct.pack("<Q", 1 << 62) + body[2:]
+            z.writestr(info.filename, body)
+    return path
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    for name, fn in list(globals().items()):
+        if callable(fn) and fn.__module__ == __name__ and name != "main" and not name.startswith("_"):
+            print(fn(out))
+
+
+if __name__ == "__main__":
+    main()

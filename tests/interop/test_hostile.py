@@ -1,0 +1,74 @@
+"""Issue 18: graft on hostile and odd files made like the ones a campaign on
+real files found (samples/gen/hostile.py makes them).  Each is refused with
+one line naming the file and what is wrong (exit 2, nothing on stdout), or
+read as its reference reader reads it.  Where a reference reader exists, it
+is asked too: numpy refuses what graft refuses.
+Run with /usr/bin/python3.
+"""
+import os
+import sys
+import zipfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from graftlib import SOURCE_ROOT, Results, run  # noqa: E402
+
+sys.path.insert(0, os.path.join(SOURCE_ROOT, "samples", "gen"))
+import hostile  # noqa: E402
+
+R = Results()
+
+
+def refused(path, *needles, args=("ls",)):
+    """graft ARGS PATH exits 2 with one stderr line holding every needle."""
+    p = run(*args, path, check=False)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2, f"exit {p.returncode}: {p.stderr!r} {p.stdout[:200]!r}"
+    assert len(lines) == 1, p.stderr
+    for n in needles:
+        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def numpy_refuses(path):
+    try:
+        with np.load(path) as z:
+            for k in z.files:
+                z[k]
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError):
+        return
+    raise AssertionError(f"numpy read {path}")
+
+
+def npz_bad_crc():
+    p = hostile.npz_bad_crc(R.tmp)
+    numpy_refuses(p)
+    refused(p, "bad_crc.npz", "'w.npy'", "CRC-32")
+
+
+def npz_shared_local_header():
+    p = hostile.npz_shared_local_header(R.tmp)
+    refused(p, "shared_header.npz", "share the local header at offset 0x0")
+
+
+def npz_name_mismatch():
+    p = hostile.npz_name_mismatch(R.tmp)
+    numpy_refuses(p)
+    refused(p, "name_mismatch.npz", "entry 'v.npy'", "names 'w.npy'")
+
+
+def torch_bad_crc():
+    p = hostile.torch_bad_crc(R.tmp)
+    refused(p, "bad_crc.pt", "data/0'", "CRC-32")
+
+
+def torch_huge_frame():
+    p = hostile.torch_huge_frame(R.tmp)
+    refused(p, "huge_frame.pt", "data.pkl", "FRAME of 4611686018427387904 bytes")
+
+
+for name, fn in list(globals().items()):
+    if callable(fn) and fn.__module__ == __name__ and name not in ("refused", "numpy_refuses"):
+        R.check(name, fn)
+R.close()
