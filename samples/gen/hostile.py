@@ -42,7 +42,8 @@ def npz_bad_crc(out):
 
 
 def npz_shared_local_header(out):
-    """Item 10: two central-directory entries with one name over one local header."""
+    """Item 10: two central-directory entries with one name over one local header
+    (numpy reads the array once; graft refuses the name twice)."""
     data = _npz_bytes({"w": np.arange(4, dtype="<f4")})
     cd_off, count, end = _central(data)
     entry = bytes(data[cd_off:end])  # the single entry
@@ -96,6 +97,36 @@ def torch_huge_frame(out):
                 body = body[:2] + b"\x95" + struct.pack("<Q", 1 << 62) + body[2:]
             z.writestr(info.filename, body)
     return path
+
+
+def _keras(path, extra=()):
+    """A minimal Keras 3 archive (metadata, config, weights of one Dense layer)
+    with `extra` (name, bytes) members appended as they are."""
+    import h5py
+    h5 = io.BytesIO()
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("layers/dense/vars/0", data=np.arange(6, dtype="<f4").reshape(2, 3))
+        f.create_dataset("layers/dense/vars/1", data=np.zeros(3, "<f4"))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("metadata.json", '{"keras_version": "3.3.3"}')
+        z.writestr("config.json", '{"class_name": "Sequential", "config": {"layers": []}}')
+        z.writestr("model.weights.h5", h5.getvalue())
+        for name, body in extra:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # zipfile warns about the duplicate
+                z.writestr(name, body)
+    return path
+
+
+def keras_dotdot_member(out):
+    """Item 18: a .keras skeleton with a member named ../../evil.txt."""
+    return _keras(os.path.join(out, "dotdot.keras"), [("../../evil.txt", b"owned\n")])
+
+
+def keras_duplicate_weights(out):
+    """Item 18: a .keras skeleton with model.weights.h5 twice."""
+    return _keras(os.path.join(out, "dup.keras"), [("model.weights.h5", b"not hdf5")])
 
 
 def main():

@@ -182,6 +182,13 @@ static int locate_data(const uint8_t *data, size_t size, graft_zip_entry *e, gra
     return GRAFT_OK;
 }
 
+static int by_name(const void *a, const void *b)
+{
+    const graft_zip_entry *x = *(const graft_zip_entry *const *)a;
+    const graft_zip_entry *y = *(const graft_zip_entry *const *)b;
+    return strcmp(x->name, y->name);
+}
+
 static int by_header(const void *a, const void *b)
 {
     const graft_zip_entry *x = *(const graft_zip_entry *const *)a;
@@ -189,11 +196,11 @@ static int by_header(const void *a, const void *b)
     return x->header_offset < y->header_offset ? -1 : x->header_offset > y->header_offset;
 }
 
-/* Members may not share bytes: two directory entries over one local header
- * (or one member's data running into the next header) would let one file
- * hold two different views of the same bytes; Python's zipfile refuses it
- * ("Overlapped entries"). */
-static int check_overlaps(const graft_zip *z, graft_ctx *ctx)
+/* No name twice, and members may not share bytes: two entries over one local header
+ * (under two names, the name check refuses it first), or one member's data
+ * running into the next header, would give one file two views of the same
+ * bytes; Python's zipfile refuses it too ("Overlapped entries"). */
+static int check_members(const graft_zip *z, graft_ctx *ctx)
 {
     const graft_zip_entry **v;
     int rc = GRAFT_OK;
@@ -201,14 +208,15 @@ static int check_overlaps(const graft_zip *z, graft_ctx *ctx)
     v = graft_malloc(ctx, z->count * sizeof *v);
     if (!v) return graft_error_oom(ctx, "a zip directory");
     for (size_t i = 0; i < z->count; i++) v[i] = &z->entries[i];
+    /* one name twice: graft_zip_find takes the first, Python's zipfile the last */
+    qsort(v, z->count, sizeof *v, by_name);
+    for (size_t i = 1; i < z->count && rc == 0; i++)
+        if (strcmp(v[i - 1]->name, v[i]->name) == 0)
+            rc = graft_error(ctx, GRAFT_ECORRUPT, "zip: two entries are named '%s'", v[i]->name);
     qsort(v, z->count, sizeof *v, by_header);
     for (size_t i = 1; i < z->count && rc == 0; i++) {
         const graft_zip_entry *a = v[i - 1], *b = v[i];
-        if (a->header_offset == b->header_offset)
-            rc = graft_error(ctx, GRAFT_ECORRUPT, "zip: entries '%s' and '%s' share the local "
-                             "header at offset 0x%llx", a->name, b->name,
-                             (unsigned long long)a->header_offset);
-        else if (a->data_offset + a->csize > b->header_offset)
+        if (a->data_offset + a->csize > b->header_offset)
             rc = graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s' (data up to offset 0x%llx) "
                              "overlaps entry '%s' at offset 0x%llx", a->name,
                              (unsigned long long)(a->data_offset + a->csize), b->name,
@@ -266,12 +274,31 @@ int graft_zip_open(graft_zip **out, const uint8_t *data, size_t size, graft_ctx 
         if (rc < 0) goto cleanup;
         z->count++;
     }
-    if ((rc = check_overlaps(z, ctx)) < 0) goto cleanup;
+    if ((rc = check_members(z, ctx)) < 0) goto cleanup;
     *out = z;
     return GRAFT_OK;
 cleanup:
     graft_zip_free(z);
     return rc;
+}
+
+int graft_zip_check_copyable(const graft_zip *z, graft_ctx *ctx)
+{
+    for (size_t i = 0; i < z->count; i++) {
+        const char *n = z->entries[i].name, *c = n;
+        if (n[0] == '/' || strchr(n, '\\') || (n[0] && n[1] == ':'))
+            return graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s' is not a relative "
+                               "forward-slash path", n);
+        for (;;) {
+            size_t k = strcspn(c, "/");
+            if (k == 2 && c[0] == '.' && c[1] == '.')
+                return graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s' has a '..' "
+                                   "component; it would unpack outside its folder", n);
+            if (!c[k]) break;
+            c += k + 1;
+        }
+    }
+    return GRAFT_OK;
 }
 
 const graft_zip_entry *graft_zip_find(const graft_zip *z, const char *name)

@@ -31,9 +31,13 @@ typedef struct graft_zip {
 } graft_zip;
 
 /* Parse and check the central directory and every local header: names in
- * both agree, and no two members share bytes. */
+ * both agree, no name twice, and no two members share bytes. */
 int graft_zip_open(graft_zip **out, const uint8_t *data, size_t size, graft_ctx *ctx);
 void graft_zip_free(graft_zip *z);
+/* For an archive whose members are copied into an output: every name is a
+ * relative forward-slash path without '..' components (no "../../evil.txt",
+ * "/etc/x", "C:x" or backslashes). */
+int graft_zip_check_copyable(const graft_zip *z, graft_ctx *ctx);
 /* The entry with this exact name, or NULL. */
 const graft_zip_entry *graft_zip_find(const graft_zip *z, const char *name);
 /* A stored member's bytes in place, once its CRC-32 matches the directory's

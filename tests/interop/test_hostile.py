@@ -49,7 +49,7 @@ def npz_bad_crc():
 
 def npz_shared_local_header():
     p = hostile.npz_shared_local_header(R.tmp)
-    refused(p, "shared_header.npz", "share the local header at offset 0x0")
+    refused(p, "shared_header.npz", "two entries are named 'w.npy'")
 
 
 def npz_name_mismatch():
@@ -66,6 +66,20 @@ def torch_bad_crc():
 def torch_huge_frame():
     p = hostile.torch_huge_frame(R.tmp)
     refused(p, "huge_frame.pt", "data.pkl", "FRAME of 4611686018427387904 bytes")
+
+
+def keras_skeleton_names():
+    np.savez(R.path("w.npz"), **{"layers/dense/vars/0": np.ones((2, 3), "f4"),
+                                 "layers/dense/vars/1": np.ones(3, "f4")})
+    good = hostile._keras(R.path("good.keras"))
+    run("apply", "-o", R.path("good_out.keras"), R.path("w.npz"), good)  # the control
+    for make, needle in ((hostile.keras_dotdot_member, "entry '../../evil.txt' has a '..' component"),
+                         (hostile.keras_duplicate_weights, "two entries are named 'model.weights.h5'")):
+        p = make(R.tmp)
+        out = R.path("out_" + os.path.basename(p))
+        refused(p, os.path.basename(p), needle)
+        refused(p, os.path.basename(p), needle, args=("apply", "-o", out, R.path("w.npz")))
+        assert not [f for f in os.listdir(R.tmp) if f.startswith("out_")], os.listdir(R.tmp)
 
 
 for name, fn in list(globals().items()):
