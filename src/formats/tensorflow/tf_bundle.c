@@ -20,7 +20,7 @@
 #include "tf_bundle.h"
 
 #include "tf_common.h"
-#include "tf_pb.h"
+#include "pb.h"
 #include "tf_table.h"
 #include "tf_tensor_bundle.pb-c.h"
 
