@@ -129,6 +129,33 @@ def keras_duplicate_weights(out):
     return _keras(os.path.join(out, "dup.keras"), [("model.weights.h5", b"not hdf5")])
 
 
+def onnx_constants(out, name="constants.onnx", values=None):
+    """Item 1: Constant nodes in every attribute form (value_int, value_float,
+    value_ints, value_floats, value_string, value_strings) beside a `value`
+    tensor, as the ONNX backend suite's window-function models hold
+    (`..._IsPeriodic` is a value_int)."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    v = values or {"c_int": -7, "c_float": 2.5, "c_ints": [1, -2, 300000000000],
+                   "c_floats": [0.5, -1.25], "c_str": "hi", "c_strs": ["a", "bcd"],
+                   "c_t": [1.0, 2.0]}
+    nodes = [h.make_node("Constant", [], ["c_int"], value_int=v["c_int"]),
+             h.make_node("Constant", [], ["c_float"], value_float=v["c_float"]),
+             h.make_node("Constant", [], ["c_ints"], value_ints=v["c_ints"]),
+             h.make_node("Constant", [], ["c_floats"], value_floats=v["c_floats"]),
+             h.make_node("Constant", [], ["c_str"], value_string=v["c_str"]),
+             h.make_node("Constant", [], ["c_strs"], value_strings=v["c_strs"]),
+             h.make_node("Constant", [], ["c_t"], value=h.make_tensor("v", T.FLOAT, [2], v["c_t"]))]
+    outs = [("c_int", T.INT64, []), ("c_float", T.FLOAT, []), ("c_ints", T.INT64, [3]),
+            ("c_floats", T.FLOAT, [2]), ("c_str", T.STRING, []), ("c_strs", T.STRING, [2]),
+            ("c_t", T.FLOAT, [2])]
+    g = h.make_graph(nodes, "constants", [], [h.make_tensor_value_info(*o) for o in outs])
+    path = os.path.join(out, name)
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), path)
+    return path
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)

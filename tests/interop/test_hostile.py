@@ -5,14 +5,17 @@ read as its reference reader reads it.  Where a reference reader exists, it
 is asked too: numpy refuses what graft refuses.
 Run with /usr/bin/python3.
 """
+import hashlib
+import json
 import os
+import subprocess
 import sys
 import zipfile
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from graftlib import SOURCE_ROOT, Results, run  # noqa: E402
+from graftlib import SOURCE_ROOT, Results, ls_json, run, sha256_of_array  # noqa: E402
 
 sys.path.insert(0, os.path.join(SOURCE_ROOT, "samples", "gen"))
 import hostile  # noqa: E402
@@ -82,7 +85,39 @@ def keras_skeleton_names():
         assert not [f for f in os.listdir(R.tmp) if f.startswith("out_")], os.listdir(R.tmp)
 
 
+def ort_outputs(path):
+    """onnxruntime-node's outputs of a model without inputs (the oracle)."""
+    js = os.path.join(SOURCE_ROOT, "tests", "js")
+    p = subprocess.run(["node", "ort_outputs.mjs", os.path.abspath(path)], cwd=js,
+                       capture_output=True, text=True, check=True)
+    return json.loads(p.stdout)
+
+
+def onnx_constant_forms():
+    """Every Constant form is listed with the values onnxruntime computes, and
+    a skeleton's are rewritten with a source's (onnxruntime runs the output)."""
+    skel = hostile.onnx_constants(R.tmp)
+    want = ort_outputs(skel)
+    names = {t["name"]: t for t in ls_json(skel)}
+    assert set(names) == set(want), (sorted(names), sorted(want))
+    for n, o in want.items():
+        t = names[n]
+        assert t["shape"] == o["dims"], (n, t, o)
+        if o["type"] == "string":
+            assert t["dtype"] == "string", t
+            continue
+        a = np.array([int(x) for x in o["data"]] if o["type"] == "int64" else o["data"],
+                     {"int64": "<i8", "float32": "<f4"}[o["type"]]).reshape(o["dims"])
+        assert t["dtype"] == o["type"] and t["sha256"] == sha256_of_array(a), (n, t, o)
+    new = {"c_int": 9, "c_float": -3.0, "c_ints": [4, 5, -6], "c_floats": [7.5, 8.0],
+           "c_str": "yo", "c_strs": ["x", "yzw"], "c_t": [3.0, 4.0]}
+    src = hostile.onnx_constants(R.tmp, "constants_src.onnx", new)
+    out = R.path("constants_out.onnx")
+    run("apply", "-o", out, src, skel)
+    assert ort_outputs(out) == ort_outputs(src)
+
+
 for name, fn in list(globals().items()):
-    if callable(fn) and fn.__module__ == __name__ and name not in ("refused", "numpy_refuses"):
+    if callable(fn) and fn.__module__ == __name__ and name not in ("refused", "numpy_refuses", "ort_outputs"):
         R.check(name, fn)
 R.close()
