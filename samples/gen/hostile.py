@@ -156,6 +156,37 @@ def onnx_constants(out, name="constants.onnx", values=None):
     return path
 
 
+def onnx_tensor_pb(out):
+    """Item 2: an ONNX TensorProto .pb (as the ONNX backend suite's
+    test_data_set_*/input_0.pb), first byte 0x08 (dims)."""
+    from onnx import numpy_helper
+    path = os.path.join(out, "input_0.pb")
+    t = numpy_helper.from_array(np.arange(6, dtype="<f4").reshape(2, 3), "x")
+    open(path, "wb").write(t.SerializeToString())
+    return path
+
+
+def savedmodel_text_pb(out):
+    """Item 2: a SavedModel folder whose saved_model.pb is a 6-byte text file."""
+    path = os.path.join(out, "text_savedmodel")
+    os.makedirs(os.path.join(path, "variables"), exist_ok=True)
+    open(os.path.join(path, "saved_model.pb"), "wb").write(b"hello\n")
+    return path
+
+
+def onnx_no_weights(out):
+    """Item 2: a valid ONNX model with no initializers and no Constants."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    x = h.make_tensor_value_info("x", T.FLOAT, [2])
+    y = h.make_tensor_value_info("y", T.FLOAT, [2])
+    g = h.make_graph([h.make_node("Relu", ["x"], ["y"])], "empty", [x], [y])
+    path = os.path.join(out, "no_weights.onnx")
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), path)
+    return path
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)

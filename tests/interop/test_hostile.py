@@ -117,6 +117,22 @@ def onnx_constant_forms():
     assert ort_outputs(out) == ort_outputs(src)
 
 
+def not_the_claimed_message():
+    import onnx
+    pb = hostile.onnx_tensor_pb(R.tmp)
+    onnx.load_tensor(pb)  # what it really is
+    refused(pb, "input_0.pb", "not a TensorFlow SavedModel", "field 2 (meta_graphs) has wire type 0")
+    refused(pb, "input_0.pb", "not an ONNX ModelProto", "field 2 (producer_name) has wire type 0",
+            args=("ls", "--format", "onnx"))
+    sm = hostile.savedmodel_text_pb(R.tmp)
+    refused(sm, "text_savedmodel", "saved_model.pb: not a TensorFlow SavedModel")
+    empty = hostile.onnx_no_weights(R.tmp)
+    onnx.checker.check_model(onnx.load(empty))
+    p = run("ls", empty)
+    assert p.stdout == "" and p.stderr.strip() == (
+        f"graft: warning: {empty}: no tensors in this onnx model"), p.stderr
+
+
 for name, fn in list(globals().items()):
     if callable(fn) and fn.__module__ == __name__ and name not in ("refused", "numpy_refuses", "ort_outputs"):
         R.check(name, fn)

@@ -487,7 +487,7 @@ START_TEST(hostile_fields_are_named_in_errors)
          "x.onnx: offset 0x0: field 7: length 32 runs past the end (2 bytes left)"},
         /* graph as a varint */
         {"\x38\x01", 2, GRAFT_ECORRUPT,
-         "x.onnx: offset 0x0: ModelProto field 7 should hold a GraphProto, not wire type 0"},
+         "x.onnx: not an ONNX ModelProto: offset 0x0: field 7 (graph) has wire type 0, not 2"},
         /* group wire type */
         {"\x3b", 1, GRAFT_ECORRUPT,
          "x.onnx: offset 0x0: field 7: unsupported protobuf wire type 3"},

@@ -24,6 +24,7 @@
  */
 #include "format.h"
 #include "onnx_wire.h"
+#include "pb_check.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -380,6 +381,17 @@ static int scan_attr(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
     return GRAFT_OK;
 }
 
+/* onnx.proto's ModelProto, top level: a TensorProto .pb or other protobuf
+ * given as a model is refused rather than listed as empty. */
+static const graft_pb_rule model_rules[] = {
+    {1, GRAFT_PB_VARINT, "ir_version", false},   {2, GRAFT_PB_LEN, "producer_name", false},
+    {3, GRAFT_PB_LEN, "producer_version", false}, {4, GRAFT_PB_LEN, "domain", false},
+    {5, GRAFT_PB_VARINT, "model_version", false}, {6, GRAFT_PB_LEN, "doc_string", false},
+    {7, GRAFT_PB_LEN, "graph", true},             {8, GRAFT_PB_LEN, "opset_import", false},
+    {14, GRAFT_PB_LEN, "metadata_props", false},  {20, GRAFT_PB_LEN, "training_info", false},
+    {25, GRAFT_PB_LEN, "functions", false},
+};
+
 static int onnx_open(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
 {
     graft_onnx_walker w = {.tensor = scan_tensor, .attr = scan_attr, .payload = m, .ctx = ctx};
@@ -399,6 +411,8 @@ static int onnx_open(graft_model *m, const graft_open_options *opts, graft_ctx *
         memcpy(st->dir, m->path, n);
         st->dir[n] = '\0';
     }
+    GRAFT_TRY(graft_pb_check(src->data, src->size, "an ONNX ModelProto", model_rules,
+                             sizeof model_rules / sizeof *model_rules, ctx));
     return graft_onnx__walk(&w, GRAFT_ONNX_SCAN, src->data, src->size, NULL);
 }
 
