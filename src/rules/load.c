@@ -457,6 +457,9 @@ static int parse_rename_side(loader *L, const yaml_node_t *list, graft_side side
         rn->pos = pos_of(L, e);
         GRAFT_TRY(want_regex(L, m, "match", &rn->match));
         GRAFT_TRY(want_arena_string(L, to, "to", &rn->to));
+        rn->pos = pos_of(L, to);
+        GRAFT_TRY(graft_rules__arith(r, rn, L->minor, L->ctx));
+        rn->pos = pos_of(L, e);
         GRAFT_TRY(want_expect(L, e, &rn->expect));
     }
     return 0;
@@ -572,21 +575,49 @@ static int parse_pairs(loader *L, const yaml_node_t *n)
     return 0;
 }
 
+static int parse_enum(loader *L, const yaml_node_t *map, const char *what, const char *key,
+                      const char *const *names, int *out)
+{
+    yaml_node_t *v;
+    const char *s = NULL;
+    size_t len = 0;
+    GRAFT_TRY(get(L, map, key, &v));
+    if (!v) return 0;
+    GRAFT_TRY(want_string(L, v, key, &s, &len));
+    for (int i = 0; names[i]; i++) {
+        if (!strcmp(s, names[i])) {
+            *out = i;
+            return 0;
+        }
+    }
+    char list[128] = "";
+    for (int i = 0; names[i]; i++) {
+        strncat(list, i ? " | " : "", sizeof list - strlen(list) - 1);
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+    }
+    return fail(L, v, "%s: %s: '%s' is not one of %s", what, key, s, list);
+}
+
 static int parse_transforms(loader *L, const yaml_node_t *n)
 {
     static const char *const keys[] = {"target", "source", "rank", "dtype", "ops", "expect", NULL};
+    static const char *const keys1[] = {"target", "source", "rank", "dtype", "ops", "expect",
+                                        "mismatch", NULL};
+    static const char *const mismatch[] = {"error", "keep", NULL};
     graft_rules *r = L->r;
     GRAFT_TRY(want_list(L, n, "transforms"));
     for (size_t i = 0; i < list_len(n); i++) {
         yaml_node_t *e, *v;
         GRAFT_TRY(node_at(L, n->data.sequence.items.start[i], &e));
-        GRAFT_TRY(check_keys(L, e, "transform", keys));
+        GRAFT_TRY(check_keys(L, e, "transform", L->minor ? keys1 : keys));
         GRAFT_TRY(grow(L, (void **)&r->transforms, &L->cap_transforms, r->ntransforms,
                        sizeof *r->transforms));
         graft_transform *t = &r->transforms[r->ntransforms++];
         t->pos = pos_of(L, e);
         t->rank = -1;
         t->dtype = GRAFT_DTYPE_INVALID;
+        t->mismatch = -1;
+        GRAFT_TRY(parse_enum(L, e, "transform", "mismatch", mismatch, &t->mismatch));
         GRAFT_TRY(get(L, e, "target", &v));
         if (v) GRAFT_TRY(want_regex(L, v, "target", &t->target));
         GRAFT_TRY(get(L, e, "source", &v));
@@ -613,29 +644,6 @@ static int parse_transforms(loader *L, const yaml_node_t *n)
     return 0;
 }
 
-static int parse_enum(loader *L, const yaml_node_t *map, const char *key,
-                      const char *const *names, int *out)
-{
-    yaml_node_t *v;
-    const char *s = NULL;
-    size_t len = 0;
-    GRAFT_TRY(get(L, map, key, &v));
-    if (!v) return 0;
-    GRAFT_TRY(want_string(L, v, key, &s, &len));
-    for (int i = 0; names[i]; i++) {
-        if (!strcmp(s, names[i])) {
-            *out = i;
-            return 0;
-        }
-    }
-    char list[128] = "";
-    for (int i = 0; names[i]; i++) {
-        strncat(list, i ? " | " : "", sizeof list - strlen(list) - 1);
-        strncat(list, names[i], sizeof list - strlen(list) - 1);
-    }
-    return fail(L, v, "policy: %s: '%s' is not one of %s", key, s, list);
-}
-
 static int parse_policy(loader *L, const yaml_node_t *n)
 {
     static const char *const keys[] = {"missing", "unused", "mismatch", NULL};
@@ -645,13 +653,13 @@ static int parse_policy(loader *L, const yaml_node_t *n)
     int v;
     GRAFT_TRY(check_keys(L, n, "policy", keys));
     v = (int)L->r->missing;
-    GRAFT_TRY(parse_enum(L, n, "missing", missing, &v));
+    GRAFT_TRY(parse_enum(L, n, "policy", "missing", missing, &v));
     L->r->missing = (graft_policy_missing)v;
     v = (int)L->r->unused;
-    GRAFT_TRY(parse_enum(L, n, "unused", unused, &v));
+    GRAFT_TRY(parse_enum(L, n, "policy", "unused", unused, &v));
     L->r->unused = (graft_policy_unused)v;
     v = (int)L->r->mismatch;
-    GRAFT_TRY(parse_enum(L, n, "mismatch", mismatch, &v));
+    GRAFT_TRY(parse_enum(L, n, "policy", "mismatch", mismatch, &v));
     L->r->mismatch = (graft_policy_mismatch)v;
     return 0;
 }
