@@ -187,6 +187,38 @@ def onnx_no_weights(out):
     return path
 
 
+def _pb_varint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def _pb_len(num, body):
+    return _pb_varint(num << 3 | 2) + _pb_varint(len(body)) + body
+
+
+def _pb_int(num, v):
+    return _pb_varint(num << 3) + _pb_varint(v)
+
+
+def graphdef_huge_variable(out):
+    """Item 7: a ~100-byte GraphDef whose VariableV2 declares 2^40 float32
+    elements, read by an Identity (freezing it would mean 4 TiB of zeros)."""
+    shape = _pb_len(7, _pb_len(2, _pb_int(1, 1 << 40)))           # AttrValue.shape
+    attrs = (_pb_len(5, _pb_len(1, b"dtype") + _pb_len(2, _pb_int(6, 1))) +
+             _pb_len(5, _pb_len(1, b"shape") + _pb_len(2, shape)))
+    var = _pb_len(1, b"v") + _pb_len(2, b"VariableV2") + attrs
+    ident = (_pb_len(1, b"out") + _pb_len(2, b"Identity") + _pb_len(3, b"v") +
+             _pb_len(5, _pb_len(1, b"T") + _pb_len(2, _pb_int(6, 1))))
+    path = os.path.join(out, "huge_variable.pb")
+    open(path, "wb").write(_pb_len(1, var) + _pb_len(1, ident))
+    return path
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)

@@ -133,6 +133,18 @@ def not_the_claimed_message():
         f"graft: warning: {empty}: no tensors in this onnx model"), p.stderr
 
 
+def freeze_is_bounded():
+    from graftlib import FIXTURES
+    g = hostile.graphdef_huge_variable(R.tmp)
+    assert os.path.getsize(g) < 110
+    out = R.path("frozen.pb")
+    ckpt = os.path.join(FIXTURES, "tf_ckpt_v2", "tf2onnx_regression_ckpt", "model")
+    refused(out, "variable 'v': 1099511627776 elements of float32",
+            "2 GiB limit",
+            args=("freeze", "--graph", g, "--checkpoint", ckpt, "--outputs", "out", "-o"))
+    assert not [f for f in os.listdir(R.tmp) if f.startswith("frozen")], os.listdir(R.tmp)
+
+
 for name, fn in list(globals().items()):
     if callable(fn) and fn.__module__ == __name__ and name not in ("refused", "numpy_refuses", "ort_outputs"):
         R.check(name, fn)
