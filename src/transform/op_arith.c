@@ -6,6 +6,7 @@
  */
 #include "optab.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +117,8 @@ static int invert_scale(const graft_op *op, const graft_shape *s, const graft_sh
     if (op->mul == 0) return graft_op__error(ctx, op, GRAFT_ERULE, "mul 0 has no reverse");
     r->mul = 1 / op->mul;
     r->add = -op->add / op->mul;
+    if (!isfinite(r->mul) || !isfinite(r->add)) /* mul 1e-310: no finite inverse */
+        return graft_op__error(ctx, op, GRAFT_ERULE, "mul %g has no finite reverse", op->mul);
     return GRAFT_OK;
 }
 
