@@ -65,7 +65,7 @@ def main():
         R.check(f"apply into {rel}", round_trip, path, out)
     # Every format with a writer must have been exercised.
     for folder in ("pytorch_zip", "safetensors", "npz", "onnx", "keras2_h5", "keras3",
-                   "savedmodel", "tf_ckpt_v2"):
+                   "savedmodel", "tf_ckpt_v2", "tflite"):
         R.check(f"fixtures of {folder} were found", found, folder, seen)
 
 
