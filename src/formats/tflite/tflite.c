@@ -24,6 +24,7 @@
 
 #include "fb.h"
 #include "rd.h"
+#include "strmap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,53 +52,21 @@ static bool tfl_probe(const char *path, bool is_dir, const uint8_t *head, size_t
     return !is_dir && n >= 8 && memcmp(head + 4, "TFL3", 4) == 0;
 }
 
-/* A small set of the names given so far (open addressing over arena strings). */
-typedef struct name_set {
-    const char **slot;
-    size_t cap, count;
-} name_set;
-
-static uint64_t hash(const char *s)
+/* Key function of the names map: the names of the tensors listed so far. */
+static const char *tensor_key(const void *owner, size_t i, size_t *len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+    const char *name = ((const graft_model *)owner)->tensors[i].name;
+    *len = strlen(name);
+    return name;
 }
 
-static bool set_has(const name_set *ns, const char *s)
+static bool taken(const graft_strmap *ns, const char *s)
 {
-    if (!ns->cap) return false;
-    for (size_t i = hash(s) & (ns->cap - 1);; i = (i + 1) & (ns->cap - 1)) {
-        if (!ns->slot[i]) return false;
-        if (strcmp(ns->slot[i], s) == 0) return true;
-    }
-}
-
-static int set_add(name_set *ns, const char *s, graft_ctx *ctx)
-{
-    if (2 * (ns->count + 1) > ns->cap) {
-        size_t cap = ns->cap ? 2 * ns->cap : 64;
-        const char **slot = graft_calloc(ctx, cap, sizeof *slot);
-        if (!slot) return graft_error_oom(ctx, "the tensor names");
-        for (size_t i = 0; i < ns->cap; i++) {
-            if (!ns->slot[i]) continue;
-            size_t j = hash(ns->slot[i]) & (cap - 1);
-            while (slot[j]) j = (j + 1) & (cap - 1);
-            slot[j] = ns->slot[i];
-        }
-        free(ns->slot);
-        ns->slot = slot;
-        ns->cap = cap;
-    }
-    size_t j = hash(s) & (ns->cap - 1);
-    while (ns->slot[j]) j = (j + 1) & (ns->cap - 1);
-    ns->slot[j] = s;
-    ns->count++;
-    return GRAFT_OK;
+    return graft_strmap_get(ns, s) != GRAFT_STRMAP_NONE;
 }
 
 /* The listed name of tensor ti of subgraph sg (see the top of the file). */
-static const char *unique_name(graft_model *m, name_set *ns, const char *sgname,
+static const char *unique_name(graft_model *m, const graft_strmap *ns, const char *sgname,
                                uint32_t sglen, uint32_t sg, const char *name, uint32_t len,
                                uint32_t ti)
 {
@@ -105,11 +74,11 @@ static const char *unique_name(graft_model *m, name_set *ns, const char *sgname,
     if (memchr(name, '\0', len)) len = (uint32_t)strlen(name);
     if (len == 0) cand = graft_arena_printf(&m->arena, "tensor%u", ti);
     else cand = graft_arena_strndup(&m->arena, name, len);
-    if (!cand || !set_has(ns, cand)) return cand;
+    if (!cand || !taken(ns, cand)) return cand;
     if (memchr(sgname, '\0', sglen)) sglen = (uint32_t)strlen(sgname);
     if (sglen) cand = graft_arena_printf(&m->arena, "%.*s/%s", (int)sglen, sgname, cand);
     else cand = graft_arena_printf(&m->arena, "subgraph%u/%s", sg, cand);
-    if (!cand || !set_has(ns, cand)) return cand;
+    if (!cand || !taken(ns, cand)) return cand;
     return graft_arena_printf(&m->arena, "%s#%u", cand, ti);
 }
 
@@ -191,7 +160,7 @@ static int read_quant(graft_model *m, const graft_fb *b, const graft_fb_table *t
 }
 
 /* Tensor ti of subgraph sg: listed when its buffer holds bytes. */
-static int read_tensor(graft_model *m, const graft_fb *b, tfl_state *st, name_set *ns,
+static int read_tensor(graft_model *m, const graft_fb *b, tfl_state *st, graft_strmap *ns,
                        const graft_fb_table *tt, uint32_t sg, const char *sgname,
                        uint32_t sglen, uint32_t ti, graft_ctx *ctx)
 {
@@ -220,7 +189,7 @@ static int read_tensor(graft_model *m, const graft_fb *b, tfl_state *st, name_se
     GRAFT_TRY(graft_fb__vector(b, tt, TFL_TENSOR_SHAPE, 4, "shape", &shape));
     GRAFT_TRY(graft_fb__table(b, tt, TFL_TENSOR_SPARSITY, "sparsity", &sp, &sparse));
     listed = unique_name(m, ns, sgname, sglen, sg, name, nlen, ti);
-    if (!listed || set_add(ns, listed, ctx) < 0) return graft_error_oom(ctx, "a tensor name");
+    if (!listed) return graft_error_oom(ctx, "a tensor name");
     if (sparse)
         return graft_error(ctx, GRAFT_EFORMAT, "tensor '%s': sparse tensors are not supported",
                            listed);
@@ -232,8 +201,10 @@ static int read_tensor(graft_model *m, const graft_fb *b, tfl_state *st, name_se
                            shape.len, GRAFT_MAX_NDIM);
     for (uint32_t i = 0; i < shape.len; i++)
         dims[i] = (int32_t)graft_le32(b->p + shape.pos + 4 * (size_t)i);
+    GRAFT_TRY(graft_strmap_reserve(ns, m->count + 1, ctx));
     t = graft_model__add(m, listed, strlen(listed), tfl_types[type], shape.len, dims, ctx);
     if (!t) return ctx->status;
+    graft_strmap_put(ns, m->count - 1);
     if (t->dtype == GRAFT_STRING) {
         t->nbytes = buf->size;
     } else if (t->nbytes != buf->size) {
@@ -250,7 +221,7 @@ static int read_tensor(graft_model *m, const graft_fb *b, tfl_state *st, name_se
     return GRAFT_OK;
 }
 
-static int read_subgraph(graft_model *m, const graft_fb *b, tfl_state *st, name_set *ns,
+static int read_subgraph(graft_model *m, const graft_fb *b, tfl_state *st, graft_strmap *ns,
                          const graft_fb_vec *sgs, uint32_t sg, graft_ctx *ctx)
 {
     char what[64];
@@ -279,7 +250,7 @@ static int tfl_open(graft_model *m, const graft_open_options *opts, graft_ctx *c
     graft_fb_table root;
     graft_fb_vec sgs;
     tfl_state *st;
-    name_set ns = {0};
+    graft_strmap ns;
     uint32_t version;
     int rc;
 
@@ -301,10 +272,11 @@ static int tfl_open(graft_model *m, const graft_open_options *opts, graft_ctx *c
                            version);
     GRAFT_TRY(read_buffers(m, &b, &root, st, ctx));
     GRAFT_TRY(graft_fb__vector(&b, &root, TFL_MODEL_SUBGRAPHS, 4, "Model.subgraphs", &sgs));
+    graft_strmap_init(&ns, tensor_key, m);
     rc = GRAFT_OK;
     for (uint32_t i = 0; i < sgs.len && rc == GRAFT_OK; i++)
         rc = read_subgraph(m, &b, st, &ns, &sgs, i, ctx);
-    free(ns.slot);
+    graft_strmap_free(&ns);
     return rc;
 }
 
