@@ -2,7 +2,7 @@
 """Seed corpus for fuzz_coreml (.mlmodel protobufs).
 
 Run from the source root:  /usr/bin/python3 samples/gen/coreml_fuzz_corpus.py
-Writes tests/fuzz/corpora/coreml/: the models tests/interop/test_coreml.py
+Writes samples/corrupt/coreml/ (with EXPECTED) and tests/fuzz/corpora/coreml/: the models tests/interop/test_coreml.py
 builds from the real coremltools protos (network, classifier, regressor),
 their truncations, and variants with a wrong value count, unpacked floats,
 a huge kernel size, deep nesting and an ML Program.
@@ -43,7 +43,21 @@ def seeds():
     yield "program", p.SerializeToString()
 
 
+CORRUPT = {"count": "217 values, its layer's shape needs 216", "unpacked": "not packed",
+           "huge_kernel": "its layer's shape needs", "deep": "nested deeper than 24",
+           "program": ".mlpackage", "neuralNetwork.cut3": "offset"}
+
+
 def main():
+    folder = os.path.join(ROOT, "samples", "corrupt", "coreml")
+    os.makedirs(folder, exist_ok=True)
+    made = dict(seeds())
+    made["neuralNetwork.cut3"] = made["neuralNetwork"][:3]
+    with open(os.path.join(folder, "EXPECTED"), "w") as f:
+        for name, what in CORRUPT.items():
+            with open(os.path.join(folder, name + ".mlmodel"), "wb") as g:
+                g.write(made[name])
+            f.write(f"{name}.mlmodel\t{what}\n")
     os.makedirs(OUT, exist_ok=True)
     for name, data in seeds():
         with open(os.path.join(OUT, name), "wb") as f:

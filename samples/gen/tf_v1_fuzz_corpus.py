@@ -2,7 +2,7 @@
 """Seed corpus for fuzz_tf_ckpt_v1 (TF V1 checkpoints of SavedTensorSlices).
 
 Run from the source root:  /usr/bin/python3 samples/gen/tf_v1_fuzz_corpus.py
-Writes tests/fuzz/corpora/tf_ckpt_v1/: the fixture file, small checkpoints
+Writes samples/corrupt/tf_ckpt_v1/ (with EXPECTED) and tests/fuzz/corpora/tf_ckpt_v1/: the fixture file, small checkpoints
 encoded field by field (saved_tensor_slice.proto numbers: meta 1 {tensor 1
 {name 1, shape 2, type 3, slice 4}}, data 2 {name 1, slice 2, data 3}),
 truncations, and hostile variants (huge dims, unknown rank, wrong value
@@ -57,7 +57,21 @@ def seeds():
     yield "string", ckpt([tmeta(b"t", 7, [1])], [(b"t", record(b"t", field(8, 2, b"abc")))])
 
 
+CORRUPT = {"huge_dims": "element count overflows", "unknown_rank": "unknown rank",
+           "too_many_values": "2 values for 1 elements", "unlisted": "does not list",
+           "partial": "partial slice", "string": "DataType 7 is not supported"}
+
+
 def main():
+    folder = os.path.join(HERE, "..", "corrupt", "tf_ckpt_v1")
+    os.makedirs(folder, exist_ok=True)
+    made = dict(seeds())
+    made["truncated"] = made["basic"][: len(made["basic"]) - 9]
+    with open(os.path.join(folder, "EXPECTED"), "w") as f:
+        for name, what in list(CORRUPT.items()) + [("truncated", "bad magic")]:
+            with open(os.path.join(folder, name + ".ckpt"), "wb") as g:
+                g.write(made[name])
+            f.write(f"{name}.ckpt\t{what}\n")
     os.makedirs(OUT, exist_ok=True)
     shutil.copy(FIXTURE, os.path.join(OUT, "fixture"))
     for name, data in seeds():

@@ -2,7 +2,8 @@
 """Seed corpus for fuzz_tflite.
 
 Run from the source root:  /usr/bin/python3 samples/gen/tflite_fuzz_corpus.py
-Writes tests/fuzz/corpora/tflite/: the small fixture models, models made with
+Writes samples/corrupt/tflite/ (test_tflite.py's malformed files) and
+tests/fuzz/corpora/tflite/: the small fixture models, models made with
 tests/interop/tflite_fb.py (int8 per-channel quantization, shared buffers,
 offset/size buffers, several subgraphs), truncations of each, and each with
 one reference, vtable entry, vector length or shape entry made hostile.
@@ -49,7 +50,29 @@ def hostile(name, data):
             yield f"{name}.w{at}_{v:x}", bytes(b)
 
 
+def corrupt():
+    """samples/corrupt/tflite: the malformed files of test_tflite.py, with EXPECTED."""
+    os.environ.setdefault("GRAFT_SOURCE_ROOT", os.path.join(HERE, "..", ".."))
+    import test_tflite
+    folder = os.path.join(HERE, "..", "corrupt", "tflite")
+    os.makedirs(folder, exist_ok=True)
+    lines = []
+    for name, (data, what) in test_tflite.corrupt_cases().items():
+        put_in(folder, name + ".tflite", data)
+        lines.append(f"{name}.tflite\t{what}\n")
+    with open(os.path.join(folder, "EXPECTED"), "w") as f:
+        f.writelines(lines)
+    import shutil
+    shutil.rmtree(test_tflite.R.tmp, ignore_errors=True)
+
+
+def put_in(folder, name, data):
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(data)
+
+
 def main():
+    corrupt()
     os.makedirs(OUT, exist_ok=True)
     seeds = list(made())
     for path in sorted(glob.glob(os.path.join(FIXTURES, "*", "*.tflite"))):

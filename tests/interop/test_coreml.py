@@ -179,7 +179,10 @@ def transplant():
 
 
 def refused(name, data, what):
-    path = write(name, data)
+    refused_file(write(name, data), what)
+
+
+def refused_file(path, what):
     p = subprocess.run([graftlib.GRAFT, "ls", path], capture_output=True, text=True)
     assert p.returncode > 0, p.returncode
     line = p.stderr.strip()
@@ -199,6 +202,10 @@ def main():
     data = build()[0].SerializeToString()
     R.check("truncated refused", refused, "cut.mlmodel", data[: len(data) // 2], "offset")
     R.check("value count mismatch refused", bad_count)
+    folder = os.path.join(graftlib.SOURCE_ROOT, "samples", "corrupt", "coreml")
+    for ln in open(os.path.join(folder, "EXPECTED")).read().splitlines():
+        name, what = ln.split("\t")
+        R.check(f"refused: samples/corrupt/coreml/{name}", refused_file, os.path.join(folder, name), what)
     prog = Model()
     prog.specificationVersion = 6
     prog.mlProgram.version = 1

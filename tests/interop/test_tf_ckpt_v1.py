@@ -231,6 +231,10 @@ def as_source():
 def refused(name, what, kw):
     path = R.path(f"bad_{name}.ckpt")
     v1_file(path, ARRAYS, **kw)
+    refused_file(path, what)
+
+
+def refused_file(path, what):
     p = subprocess.run([graftlib.GRAFT, "ls", path], capture_output=True, text=True)
     assert p.returncode > 0, p.returncode
     line = p.stderr.strip()
@@ -245,6 +249,11 @@ def main():
             {"slices": {"dense/kernel": [(0, 2), (0, 4)]}})
     R.check("missing data record refused", refused, "drop", "no data record", {"drop": ("dense/bias",)})
     R.check("value count mismatch refused", refused, "count", "values for", {"extra_values": ("table",)})
+    folder = os.path.join(graftlib.SOURCE_ROOT, "samples", "corrupt", "tf_ckpt_v1")
+    for ln in open(os.path.join(folder, "EXPECTED")).read().splitlines():
+        name, what = ln.split("\t")
+        R.check(f"refused: samples/corrupt/tf_ckpt_v1/{name}", refused_file,
+                os.path.join(folder, name), what)
 
 
 main()
