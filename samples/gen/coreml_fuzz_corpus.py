@@ -70,3 +70,25 @@ def main():
 
 
 main()
+
+
+def package_corpus():
+    """tests/fuzz/corpora/coreml_package/: u32 length, model.mlmodel, weight.bin."""
+    import shutil
+    import struct
+    import test_coreml_package as tp
+    out = os.path.join(ROOT, "tests", "fuzz", "corpora", "coreml_package")
+    os.makedirs(out, exist_ok=True)
+    for bad in (None, "sentinel", "data_past_end", "meta_past_end"):
+        path = tp.R.path(f"p_{bad}.mlpackage")
+        tp.package(path, tp.CONSTS, bad=bad)
+        spec = open(os.path.join(path, tp.SPEC), "rb").read()
+        w = open(os.path.join(path, tp.WEIGHTS), "rb").read()
+        data = struct.pack("<I", len(spec)) + spec + w
+        for cut in sorted({len(data), 5, len(spec) // 2, len(spec) + 40, len(data) - 1}):
+            with open(os.path.join(out, f"{bad or 'good'}.cut{cut}" if cut < len(data) else (bad or "good")), "wb") as f:
+                f.write(data[:cut])
+    shutil.rmtree(tp.R.tmp, ignore_errors=True)
+
+
+package_corpus()

@@ -62,6 +62,10 @@ int graft_fill_emit(graft_fill *fill, const graft_model *m, size_t index, graft_
  * (core/inplace.c).  Views must not overlap. */
 int graft_write_in_place(const graft_model *m, const char *out_path, graft_fill *fill,
                          graft_ctx *ctx);
+/* The same for one file `src` of a model with several: the tensors stored in
+ * it (tensors of other files are skipped unless src is the primary one). */
+int graft_write_source_in_place(const graft_model *m, const graft_source *src,
+                                const char *out_path, graft_fill *fill, graft_ctx *ctx);
 
 /* The registry, NULL-terminated, in probe order. */
 extern const graft_format *const graft_formats[];

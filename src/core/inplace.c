@@ -14,13 +14,18 @@ static int by_offset(const void *a, const void *b, void *m)
 int graft_write_in_place(const graft_model *m, const char *out_path, graft_fill *fill,
                          graft_ctx *ctx)
 {
-    const graft_source *src = m->nsources ? m->sources[0] : NULL;
+    if (!m->nsources) return graft_error(ctx, GRAFT_EFORMAT, "no file to copy");
+    return graft_write_source_in_place(m, m->sources[0], out_path, fill, ctx);
+}
+
+int graft_write_source_in_place(const graft_model *m, const graft_source *src,
+                                const char *out_path, graft_fill *fill, graft_ctx *ctx)
+{
     graft_sink *out = NULL;
     size_t *order = NULL;
     uint64_t cursor = 0;
     int rc;
 
-    if (!src) return graft_error(ctx, GRAFT_EFORMAT, "no file to copy");
     order = graft_calloc(ctx, m->count ? m->count : 1, sizeof *order);
     if (!order) return graft_error_oom(ctx, "the write order");
     for (size_t i = 0; i < m->count; i++) order[i] = i;
@@ -28,6 +33,7 @@ int graft_write_in_place(const graft_model *m, const char *out_path, graft_fill 
     if ((rc = graft_sink_open(&out, out_path, ctx)) < 0) goto cleanup;
     for (size_t k = 0; k < m->count; k++) {
         const graft_tensor *t = &m->tensors[order[k]];
+        if (t->src != src && src != m->sources[0]) continue; /* in another file */
         if (t->src != src || t->strides || t->big_endian || t->load) {
             rc = graft_error(ctx, GRAFT_EFORMAT, "tensor '%s' is not stored in place", t->name);
             goto cleanup;
@@ -42,7 +48,8 @@ int graft_write_in_place(const graft_model *m, const char *out_path, graft_fill 
             goto cleanup;
         cursor = t->offset + t->nbytes;
     }
-    if ((rc = graft_sink_write(out, src->data + cursor, (size_t)(src->size - cursor))) < 0)
+    if (src->size > cursor &&
+        (rc = graft_sink_write(out, src->data + cursor, (size_t)(src->size - cursor))) < 0)
         goto cleanup;
     rc = graft_sink_commit(out);
     out = NULL;
