@@ -306,6 +306,95 @@ def transplant_all(path):
         assert got[pos:pos + size] == want[e["name"]], f"{e['name']}: wrong value"
 
 
+def ref_quantize(x, scale, zero, axis):
+    """TFLite's reference: round_half_away(float32(x) / float32(scale)) + zero_point, clamped."""
+    b = [1] * x.ndim
+    b[axis] = len(scale)
+    s = np.asarray(scale, np.float32).reshape(b if len(scale) > 1 else [1] * x.ndim)
+    z = np.asarray(zero, np.int64).reshape(s.shape)
+    v = (x.astype(np.float32) / s).astype(np.float64)
+    return np.clip(np.sign(v) * np.floor(np.abs(v) + 0.5) + z, -128, 127).astype(np.int8)
+
+
+QRULES = """graft: 1.1
+name: float torch-layout weights into an int8 TFLite skeleton
+rename:
+  target:
+    - {match: '/kernel$', to: '.weight'}
+    - {match: '/bias$', to: '.bias'}
+transforms:
+  - rank: 4
+    ops: [{permute: OIHW->OHWI}, {quantize: int8}]
+  - rank: 2
+    ops: [{quantize: int8}]
+"""
+
+
+def quantize_op():
+    """quantize rounds float sources with the skeleton's own per-channel and
+    per-tensor scales; graft diff agrees; nothing else changes."""
+    skel_bytes = conv_model(int8=True)
+    skel = write("q_skel.tflite", skel_bytes)
+    lst = {e["name"]: e for e in fb.listing(skel_bytes)}
+    arrays = source_arrays(False)
+    arrays["conv1.bias"] = RNG.integers(-999, 999, 8).astype(np.int32)
+    arrays["fc.bias"] = RNG.integers(-999, 999, 10).astype(np.int32)
+    src = R.path("q_src.npz")
+    np.savez(src, **arrays)
+    rules = write("q.yaml", QRULES.encode())
+    out = R.path("q_out.tflite")
+    p = graft("apply", "-r", rules, "-o", out, src, skel)
+    assert p.returncode == 0, p.stderr
+    q1, q2 = lst["conv1/kernel"]["quant"], lst["fc/kernel"]["quant"]
+    assert len(q1["scale"]) == 8 and len(q2["scale"]) == 1
+    want = {"conv1/kernel": ref_quantize(arrays["conv1.weight"].transpose(0, 2, 3, 1), q1["scale"],
+                                         q1["zero_point"], q1["axis"]).tobytes(),
+            "fc/kernel": ref_quantize(arrays["fc.weight"], q2["scale"], q2["zero_point"],
+                                      0).tobytes(),
+            "conv1/bias": arrays["conv1.bias"].tobytes(), "fc/bias": arrays["fc.bias"].tobytes()}
+    check_in_place(skel_bytes, open(out, "rb").read(), want)
+    p = graft("diff", "-r", rules, src, out)
+    assert p.returncode == 0, p.stdout[-400:] + p.stderr
+
+
+def dequantize_op():
+    """dequantize reads an int8 TFLite source as float32 with its own parameters."""
+    src_bytes = conv_model(int8=True)
+    src = write("dq_src.tflite", src_bytes)
+    skel = R.path("dq_skel.npz")
+    np.savez(skel, **{"conv1/kernel": np.zeros((8, 3, 3, 3), np.float32),
+                      "fc/kernel": np.zeros((10, 8), np.float32)})
+    rules = write("dq.yaml", b"graft: 1.1\nname: dequantize\ntransforms:\n  - ops: [dequantize]\n"
+                  b"ignore:\n  source: ['/bias$']\n")
+    out = R.path("dq_out.npz")
+    p = graft("apply", "-r", rules, "-o", out, src, skel)
+    assert p.returncode == 0, p.stderr
+    got = np.load(out)
+    for e in fb.listing(src_bytes):
+        if not e["name"].endswith("/kernel"):
+            continue
+        pos, size = e["_range"]
+        q = np.frombuffer(src_bytes[pos:pos + size], np.int8).reshape(e["shape"]).astype(np.int64)
+        sc, zp = e["quant"]["scale"], e["quant"]["zero_point"]
+        b = [1] * q.ndim
+        b[e["quant"]["axis"]] = len(sc)
+        s = np.asarray(sc, np.float32).astype(np.float64).reshape(b if len(sc) > 1 else [1] * q.ndim)
+        z = np.asarray(zp, np.int64).reshape(s.shape)
+        want = (s * (q - z)).astype(np.float32)
+        assert got[e["name"]].tobytes() == want.tobytes(), e["name"]
+
+
+def quantize_without_params():
+    """A target with no scale is refused, naming the tensor."""
+    skel = write("noq_skel.tflite", conv_model(int8=True))
+    src = R.path("noq.npz")
+    np.savez(src, **{"conv1.bias": np.zeros(8, np.float32)})
+    rules = write("noq.yaml", b"graft: 1.1\nname: t\nrename:\n  target:\n    - {match: '/', to: '.'}\n"
+                  b"transforms:\n  - ops: [{quantize: int32}]\nignore:\n  target: ['kernel', 'fc']\n")
+    p = graft("apply", "-r", rules, "-o", R.path("noq_out.tflite"), src, skel)
+    assert p.returncode != 0 and "conv1/bias" in p.stderr and "no scale" in p.stderr, p.stderr
+
+
 # ---- malformed files ------------------------------------------------------
 
 def corrupt_cases():
@@ -367,6 +456,9 @@ def main():
     for kind in ("npz", "pytorch"):
         R.check(f"float transplant from {kind}", transplant, kind, False)
         R.check(f"int8 transplant from {kind}", transplant, kind, True)
+    R.check("quantize op with the skeleton's own scales", quantize_op)
+    R.check("dequantize op with the source's own scales", dequantize_op)
+    R.check("quantize into a target without scales refused", quantize_without_params)
     R.check("shared buffer split into a grown model", split_shared)
     R.check("shared buffer with equal values stays in place", shared_equal_in_place)
     R.check("offset/size buffers", external_buffers)
