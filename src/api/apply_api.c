@@ -165,14 +165,6 @@ static int duplicates(reporter *r, const char **keys, size_t n, const char *side
     return rc;
 }
 
-/* A chain that takes one piece of its source: several such uses are a split. */
-static bool has_take(const graft_plan_entry *e)
-{
-    for (size_t i = 0; i < e->nops; i++)
-        if (e->ops[i].kind == GRAFT_OP_TAKE) return true;
-    return false;
-}
-
 int graft_plan_check_one_to_one(const graft_plan *plan, graft_message_fn fn, void *payload,
                                 size_t *nproblems, graft_ctx *ctx)
 {
@@ -193,7 +185,9 @@ int graft_plan_check_one_to_one(const graft_plan *plan, graft_message_fn fn, voi
     if ((rc = duplicates(&r, p->source_keys, p->source->count, "source")) < 0) goto cleanup;
     for (size_t i = 0; i < n && rc == GRAFT_OK; i++)
         for (size_t k = 0; k < p->entries[i].nsources && rc == GRAFT_OK; k++)
-            if (!has_take(&p->entries[i]) && uses[p->entries[i].sources[k]]++ == 1)
+            /* a chain that takes one piece of its source: several such uses are a split */
+            if (!graft_ops_take_part(p->entries[i].ops, p->entries[i].nops) &&
+                uses[p->entries[i].sources[k]]++ == 1)
                 rc = report(&r, "source '%s' feeds more than one target (first '%s'): not reversible",
                             p->source->tensors[p->entries[i].sources[k]].name,
                             p->target->tensors[i].name);

@@ -4,6 +4,7 @@
 #include "graft.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <string.h>
 
 #include "json.h"
@@ -108,6 +109,25 @@ int graft_plan_json(char **out, const graft_plan *plan, graft_ctx *ctx)
     return finish(&w, out);
 }
 
+/* ", \"quant\": {...}" for a tensor with quantization parameters: scales with
+ * 9 significant digits (a float32 round-trips), null for a non-finite one. */
+static void quant(graft_jsonw *w, const graft_quant *q)
+{
+    if (!q) return;
+    graft_jsonw_printf(w, ", \"quant\": {\"scale\": [");
+    for (size_t i = 0; i < q->nscale; i++) {
+        if (i) graft_jsonw_printf(w, ", ");
+        if (isfinite(q->scale[i]))
+            graft_jsonw_printf(w, "%.9g", (double)q->scale[i]);
+        else
+            graft_jsonw_printf(w, "null");
+    }
+    graft_jsonw_printf(w, "], \"zero_point\": [");
+    for (size_t i = 0; i < q->nzero; i++)
+        graft_jsonw_printf(w, "%s%lld", i ? ", " : "", (long long)q->zero_point[i]);
+    graft_jsonw_printf(w, "], \"axis\": %d}", (int)q->axis);
+}
+
 int graft_model_json(char **out, const graft_model *m, graft_ctx *ctx)
 {
     graft_jsonw w;
@@ -130,7 +150,9 @@ int graft_model_json(char **out, const graft_model *m, graft_ctx *ctx)
         graft_jsonw_printf(&w, ", \"dtype\": \"%s\", \"shape\": [", graft_dtype_name(t->dtype));
         for (uint32_t d = 0; d < t->ndim; d++)
             graft_jsonw_printf(&w, "%s%" PRId64, d ? ", " : "", t->shape[d]);
-        graft_jsonw_printf(&w, "], \"sha256\": \"%s\"}", hex);
+        graft_jsonw_printf(&w, "], \"sha256\": \"%s\"", hex);
+        quant(&w, graft_tensor_quant(t));
+        graft_jsonw_raw(&w, "}", 1);
     }
     graft_jsonw_printf(&w, m->count ? "\n]\n" : "]\n");
     return finish(&w, out);

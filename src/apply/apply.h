@@ -100,7 +100,6 @@ typedef struct graft_manifest_info {
  */
 int graft_manifest_write(const char *path, const graft_manifest_info *info, graft_ctx *ctx);
 
-
 /* ---- diff.c ------------------------------------------------------------- */
 
 /* graft_diff_result is declared in graft.h. */

@@ -5,7 +5,7 @@
 #include <getopt.h>
 
 static const char usage[] =
-    "usage: graft check [--reverse] RULES [SOURCE SKELETON]\n"
+    "usage: graft check [--reverse] [--strict] RULES [SOURCE SKELETON]\n"
     "Validate RULES alone: YAML, known keys and types, regexes compile, ops\n"
     "well-formed, includes resolve; errors name file:line:column.  With SOURCE and\n"
     "SKELETON, also build the plan and check that the renames are one to one on\n"
@@ -35,6 +35,7 @@ int cmd_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"reverse", no_argument, NULL, OPT_REVERSE},
+        {"strict", no_argument, NULL, OPT_STRICT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -45,6 +46,7 @@ int cmd_check(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_REVERSE: in.opts.reverse = true; break;
+        case OPT_STRICT: in.opts.strict = true; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: fputs(usage, stderr); return EXIT_BAD;
         }

@@ -7,7 +7,7 @@
 static const char usage[] =
     "usage: graft ls [--json] [--sha256] [--format NAME] [--select KEY] FILE\n"
     "List every tensor of FILE: name, dtype, shape, bytes.\n"
-    "  --json          a JSON array of {name, dtype, shape, sha256}\n"
+    "  --json          a JSON array of {name, dtype, shape, sha256[, quant]}\n"
     "  --sha256        add the SHA-256 of each tensor's row-major little-endian elements\n"
     "  --format NAME   read FILE as this format instead of detecting it\n"
     "  --select KEY    only the sub-tree KEY of a nested checkpoint, prefix stripped\n";
@@ -90,6 +90,10 @@ int cmd_ls(int argc, char **argv)
         errorf("%s: %s", argv[optind], graft_ctx_message(ctx));
         goto cleanup;
     }
+    /* a model can hold no weights, but an empty listing should not pass for
+     * a successful read of a file that is not what it seems */
+    if (graft_model_count(m) == 0) warnf("%s: no tensors in this %s model", argv[optind],
+                                         graft_model_format(m));
     rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_BAD;
 cleanup:
     graft_model_free(m);

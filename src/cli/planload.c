@@ -10,6 +10,7 @@ bool plan_inputs_option(plan_inputs *in, int c, const char *arg)
     switch (c) {
     case OPT_RULES: in->rules_path = arg; return true;
     case OPT_REVERSE: in->opts.reverse = true; return true;
+    case OPT_STRICT: in->opts.strict = true; return true;
     case OPT_SOURCE_FORMAT: in->opts.source_format = arg; return true;
     case OPT_SKELETON_FORMAT: in->opts.skeleton_format = arg; return true;
     default: return false;

@@ -9,7 +9,7 @@
 typedef struct plan_inputs {
     const char *rules_path;          /* -r, NULL = identity by name */
     const char *source, *skeleton;   /* positional */
-    graft_plan_options opts;         /* --reverse, the format overrides */
+    graft_plan_options opts;         /* --reverse, --strict, the format overrides */
     graft_ctx *ctx;                  /* owned */
     graft_rules *rules;              /* owned */
     graft_plan *plan;                /* owned; owns both models */
@@ -18,9 +18,10 @@ typedef struct plan_inputs {
 #define PLAN_INPUTS_INIT {.opts = GRAFT_PLAN_OPTIONS_INIT}
 
 /* getopt codes of the options handled by plan_inputs_option(). */
-enum { OPT_RULES = 'r', OPT_REVERSE = 'R', OPT_SOURCE_FORMAT = 's', OPT_SKELETON_FORMAT = 'k' };
+enum { OPT_RULES = 'r', OPT_REVERSE = 'R', OPT_SOURCE_FORMAT = 's', OPT_SKELETON_FORMAT = 'k',
+       OPT_STRICT = 'S' };
 
-/* -r, --reverse and the two format overrides; false when c is none of them. */
+/* -r, --reverse, --strict and the two format overrides; false when c is none of them. */
 bool plan_inputs_option(plan_inputs *in, int c, const char *arg);
 /* Exactly n operands from optind on, SOURCE and SKELETON first; otherwise
  * prints usage on stderr and returns false. */

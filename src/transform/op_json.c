@@ -1,44 +1,26 @@
-/* op_json.c - an op in JSON, as a rules file writes it (op_json.h). */
+/* op_json.c - an op in JSON, as a rules file writes it (op_json.h): the
+ * op table's own form (graft_ops__json, transform/ops.c) into a JSON writer. */
 #include "op_json.h"
 
-#include <inttypes.h>
+#include <stdlib.h>
 
-static void int_list(graft_jsonw *w, const int64_t *v, uint32_t n)
-{
-    graft_jsonw_raw(w, "[", 1);
-    for (uint32_t i = 0; i < n; i++) graft_jsonw_printf(w, "%s%" PRId64, i ? ", " : "", v[i]);
-    graft_jsonw_raw(w, "]", 1);
-}
+#include "error.h"
 
 void graft_op__json(graft_jsonw *w, const graft_op *op)
 {
-    switch (op->kind) {
-    case GRAFT_OP_PERMUTE:
-    case GRAFT_OP_RESHAPE:
-        graft_jsonw_printf(w, "{\"%s\": ", op->kind == GRAFT_OP_PERMUTE ? "permute" : "reshape");
-        int_list(w, op->v, op->n);
-        graft_jsonw_raw(w, "}", 1);
-        break;
-    case GRAFT_OP_TRANSPOSE: graft_jsonw_printf(w, "\"transpose\""); break;
-    case GRAFT_OP_CAST: graft_jsonw_printf(w, "{\"cast\": \"%s\"}", graft_dtype_name(op->dtype)); break;
-    case GRAFT_OP_CHUNKS:
-        graft_jsonw_printf(w, "{\"chunks\": {\"axis\": %d, \"order\": ", (int)op->axis);
-        int_list(w, op->v, op->n);
-        graft_jsonw_raw(w, "}}", 2);
-        break;
-    case GRAFT_OP_TAKE:
-        if (op->n == 2) /* rows start..start+length: the inverse of an unequal concat */
-            graft_jsonw_printf(w, "{\"take\": {\"axis\": %d, \"start\": %" PRId64
-                                  ", \"length\": %" PRId64 "}}",
-                               (int)op->axis, op->v[0], op->v[1]);
-        else
-            graft_jsonw_printf(w, "{\"take\": {\"axis\": %d, \"count\": %" PRId64
-                                  ", \"index\": %" PRId64 "}}",
-                               (int)op->axis, op->count, op->index);
-        break;
-    case GRAFT_OP_CONCAT: graft_jsonw_printf(w, "{\"concat\": {\"axis\": %d}}", (int)op->axis); break;
-    default: graft_jsonw_raw(w, "null", 4);
+    char buf[256], *big = NULL;
+    size_t n;
+    if (w->rc < 0) return;
+    n = graft_ops__json(op, buf, sizeof buf);
+    if (n >= sizeof buf) { /* a long permute or reshape: ask again with room */
+        if (!(big = graft_malloc(w->ctx, n + 1))) {
+            w->rc = graft_error_oom(w->ctx, "an op's JSON");
+            return;
+        }
+        graft_ops__json(op, big, n + 1);
     }
+    graft_jsonw_raw(w, big ? big : buf, n);
+    free(big);
 }
 
 void graft_op__json_chain(graft_jsonw *w, const graft_op *ops, size_t n)
