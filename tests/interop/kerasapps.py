@@ -1,0 +1,78 @@
+"""Keras skeletons with the Keras Applications layer names and classes
+(keras-team/keras keras/src/applications/*.py), computing what the torchvision
+model computes: where Keras Applications differ in topology (ResNet50 strides
+the 1x1 convolution, TF 'same' padding is asymmetric at stride 2) the layer is
+written the torchvision way, with an explicit symmetric ZeroPadding2D.  Weight
+names, classes and layouts are Keras'.  Random weights: these are skeletons."""
+from fwdlib import KerasNet
+
+RESNET_BLOCKS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
+
+
+def resnet(depth, hw=64, classes=10, bias=None):
+    """ResNet: conv1_conv/conv1_bn, conv<stage>_block<b>_<i>_conv/_bn (0: the
+    projection shortcut), predictions.  bias: convolution biases as Keras
+    Applications' ResNet50 has them (default for the bottleneck depths)."""
+    bottleneck = depth >= 50
+    bias = bottleneck if bias is None else bias
+    k = KerasNet(f"resnet{depth}", (hw, hw, 3))
+    eps = 1.001e-5
+    x = k.pad(k.x, "conv1_pad", 3)
+    x = k.conv(x, "conv1_conv", 64, 7, 2, bias=bias)
+    x = k.act(k.bn(x, "conv1_bn", eps), "conv1_relu", "relu")
+    x = k.maxpool(k.pad(x, "pool1_pad", 1), "pool1_pool", 3, 2)
+    for s, (n, f) in enumerate(zip(RESNET_BLOCKS[depth], (64, 128, 256, 512))):
+        for b in range(n):
+            name = f"conv{s + 2}_block{b + 1}"
+            stride = 2 if s and not b else 1
+            out = 4 * f if bottleneck else f
+            short = x
+            if not b and (stride != 1 or k.ch[x] != out):
+                short = k.bn(k.conv(x, name + "_0_conv", out, 1, stride, bias=bias), name + "_0_bn", eps)
+            if bottleneck:
+                y = k.act(k.bn(k.conv(x, name + "_1_conv", f, 1, bias=bias), name + "_1_bn", eps), name + "_1_relu", "relu")
+                y = k.conv(k.pad(y, name + "_2_pad", 1), name + "_2_conv", f, 3, stride, bias=bias)
+                y = k.act(k.bn(y, name + "_2_bn", eps), name + "_2_relu", "relu")
+                y = k.bn(k.conv(y, name + "_3_conv", out, 1, bias=bias), name + "_3_bn", eps)
+            else:
+                y = k.conv(k.pad(x, name + "_1_pad", 1), name + "_1_conv", f, 3, stride, bias=bias)
+                y = k.act(k.bn(y, name + "_1_bn", eps), name + "_1_relu", "relu")
+                y = k.bn(k.conv(k.pad(y, name + "_2_pad", 1), name + "_2_conv", f, 3, bias=bias), name + "_2_bn", eps)
+            x = k.act(k.add([short, y], name + "_add"), name + "_out", "relu")
+    x = k.dense(k.gap(x, "avg_pool"), "predictions", classes)
+    return k, x
+
+
+MOBILENET_V2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def mobilenet_v2(hw=64, classes=10):
+    """MobileNetV2 (alpha 1): Conv1/bn_Conv1, expanded_conv_*, block_<i>_expand,
+    _depthwise, _project (+ _BN), Conv_1/Conv_1_bn, predictions; BatchNorm
+    epsilon 1e-3 as Keras has it."""
+    k = KerasNet("mobilenetv2_1.00", (hw, hw, 3))
+    eps = 1e-3
+    x = k.conv(k.pad(k.x, "Conv1_pad", 1), "Conv1", 32, 3, 2, bias=False)
+    x = k.relu6(k.bn(x, "bn_Conv1", eps), "Conv1_relu")
+    block = 0
+    for t, c, n, s in MOBILENET_V2:
+        for i in range(n):
+            stride = s if not i else 1
+            prefix = f"block_{block}_" if block else "expanded_conv_"
+            inp, y = x, x
+            if block:
+                y = k.conv(y, prefix + "expand", t * k.ch[x], 1, bias=False)
+                y = k.relu6(k.bn(y, prefix + "expand_BN", eps), prefix + "expand_relu")
+            if stride == 2:
+                y = k.dwconv(k.pad(y, prefix + "pad", 1), prefix + "depthwise", 3, 2)
+            else:
+                y = k.dwconv(y, prefix + "depthwise", 3, 1, padding="same")
+            y = k.relu6(k.bn(y, prefix + "depthwise_BN", eps), prefix + "depthwise_relu")
+            y = k.bn(k.conv(y, prefix + "project", c, 1, bias=False), prefix + "project_BN", eps)
+            if stride == 1 and k.ch[inp] == c:
+                y = k.add([inp, y], prefix + "add")
+            x, block = y, block + 1
+    x = k.conv(x, "Conv_1", 1280, 1, bias=False)
+    x = k.relu6(k.bn(x, "Conv_1_bn", eps), "out_relu")
+    x = k.dense(k.gap(x, "global_average_pooling2d"), "predictions", classes)
+    return k, x

@@ -1,0 +1,84 @@
+"""Forward-pass proofs of rules/torch-to-keras/*.yaml: a torchvision model with
+random weights and calibrated BatchNorm statistics is transplanted by graft
+into a Keras skeleton (Keras Applications names and layer classes, random
+weights); tfjs-layers loads the result and its output must equal PyTorch's
+(relative to the output's scale, 1e-4).  The other depths of each family are
+planned against their real torchvision state dicts and must fill the skeleton
+completely."""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+import kerasapps  # noqa: E402
+from fwdlib import apply, calibrate, close, plan_complete, rules_path, tfjs_predict  # noqa: E402
+from graftlib import Results  # noqa: E402
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+R = Results()
+
+
+def sparse_state_dict(model, path):
+    """The model's real state dict (names, shapes, dtypes) saved with one
+    element per tensor (stride 0), for plans of the big depths."""
+    sd = {k: v.flatten()[:1].expand(v.shape) if v.dim() else v for k, v in model.state_dict().items()}
+    torch.save(sd, path)
+    return path
+
+
+def forward(tag, model, rules, keras, hw, extra=()):
+    """Calibrate, transplant, run both, compare."""
+    model = calibrate(model, (4, 3, hw, hw))
+    src, skel, out = R.path(tag + ".pth"), R.path(tag + "_skel.h5"), R.path(tag + ".h5")
+    torch.save(model.state_dict(), src)
+    k, output = keras
+    k.write(skel, output)
+    apply(rules, src, skel, out, *extra)
+    x = torch.randn(2, 3, hw, hw, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = tfjs_predict(out, x.permute(0, 2, 3, 1).numpy(), R.path(tag + "_js"))
+    return close(tag, got, want)
+
+
+def plan_depth(tag, model, rules, keras):
+    src, skel = R.path(tag + "_plan.pth"), R.path(tag + "_plan.h5")
+    sparse_state_dict(model, src)
+    k, output = keras
+    k.write(skel, output, empty=True)
+    plan_complete(rules, src, skel)
+
+
+def resnet18():
+    torch.manual_seed(0)
+    forward("resnet18", torchvision.models.resnet18(num_classes=10), rules_path("torch-to-keras", "resnet"),
+            kerasapps.resnet(18, 64, 10), 64)
+
+
+def resnet50():
+    torch.manual_seed(1)
+    forward("resnet50", torchvision.models.resnet50(num_classes=10), rules_path("torch-to-keras", "resnet"),
+            kerasapps.resnet(50, 32, 10), 32)
+
+
+def resnet_depths():
+    for d in (34, 101, 152):
+        plan_depth(f"resnet{d}", getattr(torchvision.models, f"resnet{d}")(), rules_path("torch-to-keras", "resnet"),
+                   kerasapps.resnet(d, 224, 1000))
+
+
+def mobilenet_v2():
+    torch.manual_seed(2)
+    forward("mobilenet_v2", torchvision.models.mobilenet_v2(num_classes=10),
+            rules_path("torch-to-keras", "mobilenet_v2"), kerasapps.mobilenet_v2(64, 10), 64)
+
+
+if __name__ == "__main__":
+    R.check("resnet18 -> Keras (tfjs forward pass)", resnet18)
+    R.check("resnet50 -> Keras Applications ResNet50 names with conv biases (tfjs forward pass)", resnet50)
+    R.check("resnet34/101/152 -> Keras names: complete plans", resnet_depths)
+    R.check("mobilenet_v2 -> Keras Applications MobileNetV2 (tfjs forward pass)", mobilenet_v2)
+    R.close()
