@@ -178,8 +178,8 @@ class KerasNet:
             "keras_version": "2.12.0", "backend": "tensorflow"}
 
     def write(self, path, output, seed=1, empty=False):
-        """Keras 2 `model.save` layout; random weights (a skeleton), or
-        datasets left unwritten (empty: only names and shapes, for plans)."""
+        """Keras 2 `model.save` layout; random weights (a skeleton), or zeros
+        stored compressed (empty: small files for plans)."""
         rng = np.random.default_rng(seed)
         with h5py.File(path, "w") as f:
             f.attrs["keras_version"] = "2.12.0"
@@ -200,7 +200,7 @@ class KerasNet:
                 g.attrs["weight_names"] = [w.encode() for w in names] if names else np.zeros((0,), "f8")
                 for w, s in zip(names, shapes):
                     if empty:
-                        g.create_dataset(w, shape=s, dtype="f4")
+                        g.create_dataset(w, shape=s, dtype="f4", compression="gzip", compression_opts=1)[...] = 0
                     else:
                         g.create_dataset(w, data=rng.standard_normal(s).astype("f4"))
         return path
@@ -256,7 +256,7 @@ def apply(rules, src, skel, out, *extra, allow=("matched no",)):
     p = run("apply", "-r", rules, *extra, src, skel, "-o", out)
     bad = [w for w in p.stderr.splitlines() if "warning" in w and not any(a in w for a in allow)]
     assert not bad, "\n".join(bad)
-    return out
+    return p
 
 
 def plan_complete(rules, src, skel):

@@ -29,14 +29,17 @@ def sparse_state_dict(model, path):
     return path
 
 
-def forward(tag, model, rules, keras, hw, extra=()):
-    """Calibrate, transplant, run both, compare."""
+def forward(tag, model, rules, keras, hw, extra=(), picks=None):
+    """Calibrate, transplant, run both, compare.  rules 'auto': graft must pick
+    the shipped file `picks`."""
     model = calibrate(model, (4, 3, hw, hw))
     src, skel, out = R.path(tag + ".pth"), R.path(tag + "_skel.h5"), R.path(tag + ".h5")
     torch.save(model.state_dict(), src)
     k, output = keras
     k.write(skel, output)
-    apply(rules, src, skel, out, *extra)
+    p = apply(rules, src, skel, out, *extra)
+    if picks:
+        assert f"-r auto: {picks} (" in p.stderr, p.stderr
     x = torch.randn(2, 3, hw, hw, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         want = model(x).numpy()
@@ -60,8 +63,8 @@ def resnet18():
 
 def resnet50():
     torch.manual_seed(1)
-    forward("resnet50", torchvision.models.resnet50(num_classes=10), rules_path("torch-to-keras", "resnet"),
-            kerasapps.resnet(50, 32, 10), 32)
+    forward("resnet50", torchvision.models.resnet50(num_classes=10), "auto", kerasapps.resnet(50, 32, 10), 32,
+            picks="torch-to-keras/resnet")
 
 
 def resnet_depths():
@@ -78,7 +81,7 @@ def mobilenet_v2():
 
 if __name__ == "__main__":
     R.check("resnet18 -> Keras (tfjs forward pass)", resnet18)
-    R.check("resnet50 -> Keras Applications ResNet50 names with conv biases (tfjs forward pass)", resnet50)
+    R.check("resnet50 -> Keras Applications ResNet50 names with conv biases, -r auto (tfjs forward pass)", resnet50)
     R.check("resnet34/101/152 -> Keras names: complete plans", resnet_depths)
     R.check("mobilenet_v2 -> Keras Applications MobileNetV2 (tfjs forward pass)", mobilenet_v2)
     R.close()
