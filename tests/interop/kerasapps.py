@@ -76,3 +76,34 @@ def mobilenet_v2(hw=64, classes=10):
     x = k.relu6(k.bn(x, "Conv_1_bn", eps), "out_relu")
     x = k.dense(k.gap(x, "global_average_pooling2d"), "predictions", classes)
     return k, x
+
+
+DENSENET = {121: (32, 64, [6, 12, 24, 16]), 161: (48, 96, [6, 12, 36, 24]),
+            169: (32, 64, [6, 12, 32, 32]), 201: (32, 64, [6, 12, 48, 32])}
+
+
+def densenet(depth, hw=64, classes=10):
+    """DenseNet (keras/src/applications/densenet.py): conv1_conv/conv1_bn,
+    conv<b>_block<l>_0_bn, _1_conv, _1_bn, _2_conv, pool<b>_bn/_conv, bn,
+    predictions; widths as torchvision's (growth, initial features)."""
+    growth, init, blocks = DENSENET[depth]
+    k = KerasNet(f"densenet{depth}", (hw, hw, 3))
+    eps = 1.001e-5
+    x = k.conv(k.pad(k.x, "zero_padding2d", 3), "conv1_conv", init, 7, 2, bias=False)
+    x = k.act(k.bn(x, "conv1_bn", eps), "conv1_relu", "relu")
+    x = k.maxpool(k.pad(x, "zero_padding2d_1", 1), "pool1", 3, 2)
+    for b, n in enumerate(blocks):
+        for i in range(n):
+            name = f"conv{b + 2}_block{i + 1}"
+            y = k.act(k.bn(x, name + "_0_bn", eps), name + "_0_relu", "relu")
+            y = k.act(k.bn(k.conv(y, name + "_1_conv", 4 * growth, 1, bias=False), name + "_1_bn", eps),
+                      name + "_1_relu", "relu")
+            y = k.conv(y, name + "_2_conv", growth, 3, padding="same", bias=False)
+            x = k.concat([x, y], name + "_concat")
+        if b < 3:
+            name = f"pool{b + 2}"
+            y = k.act(k.bn(x, name + "_bn", eps), name + "_relu", "relu")
+            x = k.avgpool(k.conv(y, name + "_conv", k.ch[x] // 2, 1, bias=False), name + "_pool", 2, 2)
+    x = k.act(k.bn(x, "bn", eps), "relu", "relu")
+    x = k.dense(k.gap(x, "avg_pool"), "predictions", classes)
+    return k, x

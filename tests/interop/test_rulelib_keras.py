@@ -79,9 +79,23 @@ def mobilenet_v2():
             rules_path("torch-to-keras", "mobilenet_v2"), kerasapps.mobilenet_v2(64, 10), 64)
 
 
+def densenet():
+    torch.manual_seed(3)
+    forward("densenet121", torchvision.models.densenet121(num_classes=10),
+            rules_path("torch-to-keras", "densenet"), kerasapps.densenet(121, 32, 10), 32)
+
+
+def densenet_depths():
+    for d in (161, 169, 201):
+        plan_depth(f"densenet{d}", getattr(torchvision.models, f"densenet{d}")(),
+                   rules_path("torch-to-keras", "densenet"), kerasapps.densenet(d, 224, 1000))
+
+
 if __name__ == "__main__":
     R.check("resnet18 -> Keras (tfjs forward pass)", resnet18)
     R.check("resnet50 -> Keras Applications ResNet50 names with conv biases, -r auto (tfjs forward pass)", resnet50)
     R.check("resnet34/101/152 -> Keras names: complete plans", resnet_depths)
     R.check("mobilenet_v2 -> Keras Applications MobileNetV2 (tfjs forward pass)", mobilenet_v2)
+    R.check("densenet121 -> Keras Applications DenseNet (tfjs forward pass)", densenet)
+    R.check("densenet161/169/201 -> Keras names: complete plans", densenet_depths)
     R.close()
