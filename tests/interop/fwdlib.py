@@ -95,6 +95,7 @@ class KerasNet:
         return name
 
     def conv(self, x, name, filters, k, stride=1, padding="valid", bias=True, groups=1, act="linear"):
+        """Conv2D; padding 'same' only at stride 1 (symmetric, as PyTorch)."""
         k = (k, k) if isinstance(k, int) else tuple(k)
         cfg = {"filters": filters, "kernel_size": list(k), "strides": [stride, stride], "padding": padding,
                "data_format": "channels_last", "dilation_rate": [1, 1], "groups": groups,
@@ -158,6 +159,9 @@ class KerasNet:
     def gap(self, x, name, keepdims=False):
         return self._add("GlobalAveragePooling2D", name, {"data_format": "channels_last", "keepdims": keepdims},
                          [x], self.ch[x])
+
+    def reshape(self, x, name, shape):
+        return self._add("Reshape", name, {"target_shape": list(shape)}, [x], shape[-1])
 
     def flatten(self, x, name, size):
         return self._add("Flatten", name, {"data_format": "channels_last"}, [x], size)

@@ -107,3 +107,55 @@ def densenet(depth, hw=64, classes=10):
     x = k.act(k.bn(x, "bn", eps), "relu", "relu")
     x = k.dense(k.gap(x, "avg_pool"), "predictions", classes)
     return k, x
+
+
+EFFICIENTNET = {0: (1.0, 1.0), 1: (1.0, 1.1), 2: (1.1, 1.2), 3: (1.2, 1.4), 4: (1.4, 1.8),
+                5: (1.6, 2.2), 6: (1.8, 2.6), 7: (2.0, 3.1)}
+# (expand, kernel, stride, filters in, filters out, repeats): efficientnet.py DEFAULT_BLOCKS_ARGS
+EFFICIENTNET_BLOCKS = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+                       (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
+
+
+def _round_filters(f, width):
+    f *= width
+    new = max(8, int(f + 4) // 8 * 8)
+    return int(new + 8 if new < 0.9 * f else new)
+
+
+def efficientnet(b, hw=64, classes=10):
+    """EfficientNet B0-B7 (keras/src/applications/efficientnet.py) without the
+    preprocessing layers: stem_conv/stem_bn, block<s><letter>_expand_conv,
+    _expand_bn, _dwconv, _bn, _se_reduce, _se_expand, _project_conv,
+    _project_bn, top_conv/top_bn, predictions; BatchNorm epsilon 1e-3."""
+    import math
+    width, depth = EFFICIENTNET[b]
+    k = KerasNet(f"efficientnetb{b}", (hw, hw, 3))
+    eps = 1e-3
+    x = k.conv(k.pad(k.x, "stem_conv_pad", 1), "stem_conv", _round_filters(32, width), 3, 2, bias=False)
+    x = k.act(k.bn(x, "stem_bn", eps), "stem_activation", "swish")
+    for s, (t, ks, stride, fin, fout, n) in enumerate(EFFICIENTNET_BLOCKS):
+        fin, fout = _round_filters(fin, width), _round_filters(fout, width)
+        for j in range(int(math.ceil(depth * n))):
+            name = f"block{s + 1}{chr(j + 97)}_"
+            st, fi = (stride, fin) if not j else (1, fout)
+            y = x
+            if t != 1:
+                y = k.act(k.bn(k.conv(y, name + "expand_conv", fi * t, 1, bias=False), name + "expand_bn", eps),
+                          name + "expand_activation", "swish")
+            if st == 2:
+                y = k.dwconv(k.pad(y, name + "dwconv_pad", ks // 2), name + "dwconv", ks, 2)
+            else:
+                y = k.dwconv(y, name + "dwconv", ks, 1, padding="same")
+            y = k.act(k.bn(y, name + "bn", eps), name + "activation", "swish")
+            se = k.reshape(k.gap(y, name + "se_squeeze"), name + "se_reshape", (1, 1, k.ch[y]))
+            se = k.conv(se, name + "se_reduce", max(1, fi // 4), 1, padding="same", act="swish")
+            se = k.conv(se, name + "se_expand", k.ch[y], 1, padding="same", act="sigmoid")
+            y = k.mul([y, se], name + "se_excite")
+            y = k.bn(k.conv(y, name + "project_conv", fout, 1, bias=False), name + "project_bn", eps)
+            if st == 1 and fi == fout:
+                y = k.add([y, x], name + "add")
+            x = y
+    x = k.conv(x, "top_conv", _round_filters(1280, width), 1, bias=False)
+    x = k.act(k.bn(x, "top_bn", eps), "top_activation", "swish")
+    x = k.dense(k.gap(x, "avg_pool"), "predictions", classes)
+    return k, x

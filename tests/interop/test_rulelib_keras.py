@@ -91,6 +91,29 @@ def densenet_depths():
                    rules_path("torch-to-keras", "densenet"), kerasapps.densenet(d, 224, 1000))
 
 
+def efficientnet():
+    torch.manual_seed(4)
+    forward("efficientnet_b0", torchvision.models.efficientnet_b0(num_classes=10),
+            rules_path("torch-to-keras", "efficientnet"), kerasapps.efficientnet(0, 64, 10), 64)
+
+
+def efficientnet_eps3():
+    """efficientnet_b5_b7.yaml, for torchvision's epsilon-1e-3 builds, on the
+    smallest network built that way (B0 with B5-B7's BatchNorm)."""
+    from functools import partial
+    torch.manual_seed(5)
+    model = torchvision.models.efficientnet_b0(num_classes=10, norm_layer=partial(torch.nn.BatchNorm2d, eps=1e-3))
+    forward("efficientnet_b0_eps3", model, rules_path("torch-to-keras", "efficientnet_b5_b7"),
+            kerasapps.efficientnet(0, 64, 10), 64)
+
+
+def efficientnet_depths():
+    for b in range(1, 8):
+        plan_depth(f"efficientnet_b{b}", getattr(torchvision.models, f"efficientnet_b{b}")(),
+                   rules_path("torch-to-keras", "efficientnet" if b < 5 else "efficientnet_b5_b7"),
+                   kerasapps.efficientnet(b, 224, 1000))
+
+
 if __name__ == "__main__":
     R.check("resnet18 -> Keras (tfjs forward pass)", resnet18)
     R.check("resnet50 -> Keras Applications ResNet50 names with conv biases, -r auto (tfjs forward pass)", resnet50)
@@ -98,4 +121,8 @@ if __name__ == "__main__":
     R.check("mobilenet_v2 -> Keras Applications MobileNetV2 (tfjs forward pass)", mobilenet_v2)
     R.check("densenet121 -> Keras Applications DenseNet (tfjs forward pass)", densenet)
     R.check("densenet161/169/201 -> Keras names: complete plans", densenet_depths)
+    R.check("efficientnet_b0 -> Keras Applications EfficientNet (tfjs forward pass)", efficientnet)
+    R.check("efficientnet (epsilon 1e-3 build) -> Keras through efficientnet_b5_b7.yaml (tfjs forward pass)",
+            efficientnet_eps3)
+    R.check("efficientnet_b1..b7 -> Keras names: complete plans", efficientnet_depths)
     R.close()
