@@ -194,3 +194,118 @@ def bert_tf_shapes(vocab=120, h=32, layers=2, inter=64, pos=24, types=2):
                 "cls/predictions/output_bias": [vocab], "cls/seq_relationship/output_weights": [2, h],
                 "cls/seq_relationship/output_bias": [2]})
     return out
+
+
+# ---- GPT-2 ------------------------------------------------------------------
+
+class Conv1D(nn.Module):
+    """transformers' Conv1D: weight [in, out], y = x @ W + b."""
+
+    def __init__(self, nf, nx):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(nx, nf))
+        self.bias = nn.Parameter(torch.zeros(nf))
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+
+
+class GPT2Attention(nn.Module):
+    def __init__(self, h, n_ctx):
+        super().__init__()
+        self.c_attn, self.c_proj = Conv1D(3 * h, h), Conv1D(h, h)
+        self.register_buffer("bias", torch.tril(torch.ones(n_ctx, n_ctx, dtype=torch.uint8)).view(1, 1, n_ctx, n_ctx))
+        self.register_buffer("masked_bias", torch.tensor(-1e4))
+
+
+class GPT2MLP(nn.Module):
+    def __init__(self, h):
+        super().__init__()
+        self.c_fc, self.c_proj = Conv1D(4 * h, h), Conv1D(h, 4 * h)
+
+
+class GPT2Block(nn.Module):
+    def __init__(self, h, n_ctx):
+        super().__init__()
+        self.ln_1, self.ln_2 = nn.LayerNorm(h, eps=1e-5), nn.LayerNorm(h, eps=1e-5)
+        self.attn, self.mlp = GPT2Attention(h, n_ctx), GPT2MLP(h)
+
+
+class GPT2Model(nn.Module):
+    def __init__(self, vocab, h, layers, n_ctx):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, h), nn.Embedding(n_ctx, h)
+        self.h = nn.ModuleList(GPT2Block(h, n_ctx) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(h, eps=1e-5)
+
+
+class GPT2LMHeadModel(nn.Module):
+    """transformers' GPT2LMHeadModel (gelu_new), eval mode."""
+
+    def __init__(self, vocab=100, h=32, layers=2, heads=4, n_ctx=16):
+        super().__init__()
+        self.heads = heads
+        self.transformer = GPT2Model(vocab, h, layers, n_ctx)
+        self.lm_head = nn.Linear(h, vocab, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # tied
+        with torch.no_grad():
+            for p in self.parameters():
+                p.normal_(0, 0.3)
+
+    def forward(self, ids):
+        t = self.transformer
+        b, s = ids.shape
+        x = t.wte(ids) + t.wpe(torch.arange(s))[None]
+        for blk in t.h:
+            a = blk.ln_1(x)
+            q, k, v = blk.attn.c_attn(a).split(x.shape[2], 2)
+            hd = x.shape[2] // self.heads
+
+            def split(z):
+                return z.view(b, s, self.heads, hd).permute(0, 2, 1, 3)
+            w = split(q) @ split(k).transpose(-1, -2) / math.sqrt(hd)
+            mask = blk.attn.bias[:, :, :s, :s].bool()
+            w = torch.where(mask, w, blk.attn.masked_bias.to(w.dtype))
+            ctx = (F.softmax(w, -1) @ split(v)).permute(0, 2, 1, 3).reshape(b, s, -1)
+            x = x + blk.attn.c_proj(ctx)
+            x = x + blk.mlp.c_proj(torch_gelu_tanh(blk.mlp.c_fc(blk.ln_2(x))))
+        return self.lm_head(t.ln_f(x))
+
+
+def gpt2_tf_forward(v, heads, ids):
+    """openai/gpt-2 src/model.py over TF variables v (conv1d: x @ w[0] + b)."""
+    def norm(x, scope):
+        return layer_norm(x, v[scope + "/g"], v[scope + "/b"], 1e-5)
+
+    def conv1d(x, scope):
+        return x @ v[scope + "/w"][0] + v[scope + "/b"]
+    b, s = ids.shape
+    x = v["model/wte"][ids] + v["model/wpe"][:s][None]
+    n = 0
+    while f"model/h{n}/attn/c_attn/w" in v:
+        p = f"model/h{n}/"
+        c = conv1d(norm(x, p + "ln_1"), p + "attn/c_attn")
+        hd = x.shape[2] // heads
+        q, k, val = (c[..., i * x.shape[2]:(i + 1) * x.shape[2]].reshape(b, s, heads, hd).transpose(0, 2, 1, 3)
+                     for i in range(3))
+        w = q @ k.transpose(0, 1, 3, 2) / math.sqrt(hd)
+        m = np.tril(np.ones((s, s)))
+        w = w * m - 1e10 * (1 - m)  # model.py mask_attn_weights
+        w = np.exp(w - w.max(-1, keepdims=True))
+        a = ((w / w.sum(-1, keepdims=True)) @ val).transpose(0, 2, 1, 3).reshape(b, s, -1)
+        x = x + conv1d(a, p + "attn/c_proj")
+        x = x + conv1d(gelu_tanh(conv1d(norm(x, p + "ln_2"), p + "mlp/c_fc")), p + "mlp/c_proj")
+        n += 1
+    return norm(x, "model/ln_f") @ v["model/wte"].T
+
+
+def gpt2_tf_shapes(vocab=100, h=32, layers=2, n_ctx=16):
+    out = {"model/wte": [vocab, h], "model/wpe": [n_ctx, h], "model/ln_f/g": [h], "model/ln_f/b": [h]}
+    for n in range(layers):
+        p = f"model/h{n}/"
+        for ln in ("ln_1", "ln_2"):
+            out[p + ln + "/g"], out[p + ln + "/b"] = [h], [h]
+        for scope, i, o in (("attn/c_attn", h, 3 * h), ("attn/c_proj", h, h), ("mlp/c_fc", h, 4 * h),
+                            ("mlp/c_proj", 4 * h, h)):
+            out[p + scope + "/w"], out[p + scope + "/b"] = [1, i, o], [o]
+    return out

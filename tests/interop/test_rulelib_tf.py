@@ -79,6 +79,28 @@ def bert():
                   {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias", "bert.embeddings.position_ids"})
 
 
+def gpt2():
+    torch.manual_seed(5)
+    model = hfmodels.GPT2LMHeadModel().eval()
+    sd = model.state_dict()
+    src = R.path("gpt2.pth")
+    torch.save(sd, src)
+    index = tf_skeleton(R.path("gpt2_skel/model.ckpt"), hfmodels.gpt2_tf_shapes(), step=77)
+    out = R.path("gpt2_out/model.ckpt")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    rules = rules_path("hf-to-tf", "gpt2")
+    apply(rules, src, index, out + ".index")
+    v = tf_values(out)
+    assert v["global_step"] == 77
+    ids = torch.randint(0, 100, (2, 13), generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        want = model(ids).numpy()
+    close("gpt2 logits", hfmodels.gpt2_tf_forward(v, 4, ids.numpy()), want)
+    tied = {"lm_head.weight"} | {k for k in sd if k.endswith((".attn.bias", ".attn.masked_bias"))}
+    reverse_exact(rules, out + ".index", sd, "gpt2", tied)
+
+
 if __name__ == "__main__":
     R.check("HF BERT -> Google BERT TF checkpoint (NumPy forward pass, --reverse exact)", bert)
+    R.check("HF GPT-2 -> OpenAI GPT-2 TF checkpoint (NumPy forward pass, --reverse exact)", gpt2)
     R.close()
