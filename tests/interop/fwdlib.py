@@ -181,9 +181,11 @@ class KerasNet:
             "input_layers": [["input_1", 0, 0]], "output_layers": [[output, 0, 0]]},
             "keras_version": "2.12.0", "backend": "tensorflow"}
 
-    def write(self, path, output, seed=1, empty=False):
+    def write(self, path, output, seed=1, empty=False, trained=False):
         """Keras 2 `model.save` layout; random weights (a skeleton), or zeros
-        stored compressed (empty: small files for plans)."""
+        stored compressed (empty: small files for plans), or (trained) weights
+        that keep activations in range: kernels scaled by fan-in, positive
+        variances, as a source model trained in Keras."""
         rng = np.random.default_rng(seed)
         with h5py.File(path, "w") as f:
             f.attrs["keras_version"] = "2.12.0"
@@ -206,8 +208,22 @@ class KerasNet:
                     if empty:
                         g.create_dataset(w, shape=s, dtype="f4", compression="gzip", compression_opts=1)[...] = 0
                     else:
-                        g.create_dataset(w, data=rng.standard_normal(s).astype("f4"))
+                        g.create_dataset(w, data=_values(rng, w, s, trained))
         return path
+
+
+def _values(rng, name, shape, trained):
+    a = rng.standard_normal(shape)
+    if trained:
+        leaf = name.split("/")[-1].split(":")[0]
+        if leaf in ("kernel", "depthwise_kernel"):
+            fan_in = int(np.prod(shape[:-1])) if leaf == "kernel" else int(np.prod(shape[:2]))
+            a *= np.sqrt(2.0 / fan_in)
+        elif leaf in ("gamma", "moving_variance"):
+            a = rng.uniform(0.5, 1.5, shape)
+        else:
+            a *= 0.2
+    return a.astype("f4")
 
 
 def keras_weights(path):

@@ -114,6 +114,32 @@ def efficientnet_depths():
                    kerasapps.efficientnet(b, 224, 1000))
 
 
+def keras_to_torch(tag, keras, model, rules, hw):
+    """A Keras model with trained-like weights, run in tfjs, transplanted by
+    graft into the torchvision state dict, run in PyTorch."""
+    k, output = keras
+    src, skel, out = R.path(tag + "_k.h5"), R.path(tag + "_skel.pth"), R.path(tag + "_out.pth")
+    k.write(src, output, seed=7, trained=True)
+    torch.save(model.state_dict(), skel)
+    apply(rules, src, skel, out)
+    model.load_state_dict(torch.load(out))
+    x = torch.randn(2, 3, hw, hw, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        got = model.eval()(x).numpy()
+    want = tfjs_predict(src, x.permute(0, 2, 3, 1).numpy(), R.path(tag + "_js"))
+    return close(tag, got, want)
+
+
+def keras_to_torch_mobilenet_v2():
+    keras_to_torch("keras->mobilenet_v2", kerasapps.mobilenet_v2(64, 10), torchvision.models.mobilenet_v2(num_classes=10),
+                   rules_path("keras-to-torch", "mobilenet_v2"), 64)
+
+
+def keras_to_torch_densenet():
+    keras_to_torch("keras->densenet121", kerasapps.densenet(121, 32, 10), torchvision.models.densenet121(num_classes=10),
+                   rules_path("keras-to-torch", "densenet"), 32)
+
+
 if __name__ == "__main__":
     R.check("resnet18 -> Keras (tfjs forward pass)", resnet18)
     R.check("resnet50 -> Keras Applications ResNet50 names with conv biases, -r auto (tfjs forward pass)", resnet50)
@@ -125,4 +151,7 @@ if __name__ == "__main__":
     R.check("efficientnet (epsilon 1e-3 build) -> Keras through efficientnet_b5_b7.yaml (tfjs forward pass)",
             efficientnet_eps3)
     R.check("efficientnet_b1..b7 -> Keras names: complete plans", efficientnet_depths)
+    R.check("Keras MobileNetV2 -> torchvision mobilenet_v2 (tfjs and PyTorch forward passes)",
+            keras_to_torch_mobilenet_v2)
+    R.check("Keras DenseNet121 -> torchvision densenet121 (tfjs and PyTorch forward passes)", keras_to_torch_densenet)
     R.close()
