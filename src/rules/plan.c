@@ -87,6 +87,7 @@ static int diag(graft_plan *p, graft_diag_level level, graft_ctx *ctx, const cha
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (p->strict) level = GRAFT_DIAG_ERROR;
     if (p->ndiags % 16 == 0) {
         graft_plan_diag *nd = graft_realloc(ctx, p->diags, (p->ndiags + 16) * sizeof *nd);
         if (!nd) return graft_error_oom(ctx, "plan messages");
@@ -211,6 +212,14 @@ static bool chain_has_take(const graft_op *ops, size_t n)
     for (size_t i = 0; i < n; i++)
         if (ops[i].kind == GRAFT_OP_TAKE) return true;
     return false;
+}
+
+/* The mismatch policy for an entry: its transform's, else the file's. */
+static graft_policy_mismatch mismatch_of(const graft_rules *r, const graft_plan_entry *e)
+{
+    if (e->transform && e->transform->mismatch >= 0)
+        return (graft_policy_mismatch)e->transform->mismatch;
+    return r ? r->mismatch : GRAFT_MISMATCH_ERROR;
 }
 
 /* Shapes after the chain, and the status that follows from the policies. */
@@ -575,7 +584,7 @@ static int gather_takes(graft_plan *p, const graft_plan *f, const graft_rules *r
         e->nops = ninv;
         e->pair = first->pair;
         e->transform = first->transform;
-        GRAFT_TRY(check_chain(p, e, r ? r->mismatch : GRAFT_MISMATCH_ERROR, ctx));
+        GRAFT_TRY(check_chain(p, e, mismatch_of(r, e), ctx));
     }
     return 0;
 }
@@ -634,7 +643,7 @@ static int reverse_of(graft_plan *p, const graft_plan *f, const graft_rules *r, 
                 e->ops = inv;
                 e->nops = ninv;
             }
-            GRAFT_TRY(check_chain(p, e, r ? r->mismatch : GRAFT_MISMATCH_ERROR, ctx));
+            GRAFT_TRY(check_chain(p, e, mismatch_of(r, e), ctx));
         }
     }
     return 0;
@@ -650,12 +659,13 @@ int graft_plan_build(graft_plan **out, const graft_rules *rules, const graft_mod
     *out = NULL;
     if ((rc = new_plan(&p, rules, source, target, ctx)) < 0) goto fail;
     p->reverse = reverse;
+    p->strict = o && o->strict;
     if (!reverse) {
         if ((rc = build_forward(p, rules, ctx)) < 0) goto fail;
         for (size_t i = 0; i < p->nentries; i++) {
             graft_plan_entry *e = &p->entries[i];
             if (e->nsources && e->status == GRAFT_PLAN_OK &&
-                (rc = check_chain(p, e, rules ? rules->mismatch : GRAFT_MISMATCH_ERROR, ctx)) < 0)
+                (rc = check_chain(p, e, mismatch_of(rules, e), ctx)) < 0)
                 goto fail;
         }
         rc = finish(p, rules, true, rules ? rules->missing : GRAFT_MISSING_ERROR,
