@@ -183,7 +183,7 @@ class KerasNet:
 
     def write(self, path, output, seed=1, empty=False, trained=False):
         """Keras 2 `model.save` layout; random weights (a skeleton), or zeros
-        stored compressed (empty: small files for plans), or (trained) weights
+        (empty: written by libhdf5 alone, for plans), or (trained) weights
         that keep activations in range: kernels scaled by fan-in, positive
         variances, as a source model trained in Keras."""
         rng = np.random.default_rng(seed)
@@ -206,10 +206,19 @@ class KerasNet:
                 g.attrs["weight_names"] = [w.encode() for w in names] if names else np.zeros((0,), "f8")
                 for w, s in zip(names, shapes):
                     if empty:
-                        g.create_dataset(w, shape=s, dtype="f4", compression="gzip", compression_opts=1)[...] = 0
+                        g.create_dataset(w, shape=s, dtype="f4", fillvalue=0, dcpl=_early_alloc())
                     else:
                         g.create_dataset(w, data=_values(rng, w, s, trained))
         return path
+
+
+def _early_alloc():
+    """Storage allocated and filled at creation (graft refuses datasets with
+    no stored bytes), written by libhdf5 without a NumPy buffer."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
+    return dcpl
 
 
 def _values(rng, name, shape, trained):

@@ -53,6 +53,8 @@ def plan_depth(tag, model, rules, keras):
     k, output = keras
     k.write(skel, output, empty=True)
     plan_complete(rules, src, skel)
+    os.remove(src)
+    os.remove(skel)
 
 
 def resnet18():
