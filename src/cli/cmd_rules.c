@@ -19,7 +19,7 @@
 static const char usage[] =
     "usage: graft rules [--dir DIR]... [--match SOURCE SKELETON [--reverse]]\n"
     "List the shipped rules files (name, direction, title, description), found\n"
-    "under DIR, the folders of $GRAFT_RULES_PATH (':'-separated), the source\n"
+    "under DIR, the folders of $GRAFT_RULES_PATH (separated by colons), the source\n"
     "tree's rules/ and the installed share/graft/rules/, first found first.\n"
     "  --match             plan every file from SOURCE onto SKELETON and print the\n"
     "                      ones that fill it completely, best first (most tensors\n"
