@@ -45,9 +45,7 @@ static size_t duplicates(const char **keys, size_t n, const char *side)
 /* A chain that takes one piece of its source: several such uses are a split. */
 static bool has_take(const graft_plan_entry *e)
 {
-    for (size_t i = 0; i < e->nops; i++)
-        if (e->ops[i].kind == GRAFT_OP_TAKE) return true;
-    return false;
+    return graft_ops_take_part(e->ops, e->nops);
 }
 
 static size_t one_to_one(const graft_plan *p)

@@ -207,13 +207,6 @@ static const graft_transform *choose_transform(const graft_rules *r, const char 
     return NULL;
 }
 
-static bool chain_has_take(const graft_op *ops, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (ops[i].kind == GRAFT_OP_TAKE) return true;
-    return false;
-}
-
 /* The mismatch policy for an entry: its transform's, else the file's. */
 static graft_policy_mismatch mismatch_of(const graft_rules *r, const graft_plan_entry *e)
 {
@@ -227,10 +220,10 @@ static int check_chain(graft_plan *p, graft_plan_entry *e, graft_policy_mismatch
                        graft_ctx *ctx)
 {
     const char *tname = p->target->tensors[e->target].name;
-    if (e->nsources > 1 && (e->nops == 0 || e->ops[0].kind != GRAFT_OP_CONCAT)) {
+    if (e->nsources > 1 && (e->nops == 0 || !graft_ops_joins(&e->ops[0]))) {
         e->status = GRAFT_PLAN_ERROR;
         return set_message(p, e, ctx, "'%s' has %zu sources but its op chain does not start "
-                                      "with concat", tname, e->nsources);
+                                      "with concat (or stack, sum, fold_bn)", tname, e->nsources);
     }
     if (graft_ops_infer(e->ops, e->nops, e->in, e->nsources, &e->out, ctx) < 0) {
         if (graft_ctx_status(ctx) == GRAFT_ENOMEM) return GRAFT_ENOMEM;
@@ -357,7 +350,7 @@ static int tied_sources(graft_plan *p, graft_ctx *ctx)
     }
     for (size_t i = 0; i < p->nentries; i++) {
         const graft_plan_entry *e = &p->entries[i];
-        bool excused = e->pair || chain_has_take(e->ops, e->nops);
+        bool excused = e->pair || graft_ops_take_part(e->ops, e->nops);
         for (size_t k = 0; k < e->nsources; k++) {
             size_t j = e->sources[k];
             if (uses[j]++ == 0) firstuse[j] = i;
@@ -516,13 +509,35 @@ oom:
     return graft_error_oom(ctx, "plan");
 }
 
-/* The equal-chunk take of a forward entry with one source, or NULL. */
-static const graft_op *take_of(const graft_plan_entry *fe)
+/* Which piece of its one source a forward entry takes: an equal-chunk take
+ * (`index` of `count` along `axis`) or an unstack (slice `index` of the
+ * `count` along `axis`). */
+typedef struct piece {
+    graft_op_kind kind;
+    int64_t axis, count, index;
+} piece;
+
+static bool piece_of(const graft_plan_entry *fe, piece *out)
 {
-    if (fe->nsources != 1 || fe->status != GRAFT_PLAN_OK) return NULL;
-    for (size_t i = 0; i < fe->nops; i++)
-        if (fe->ops[i].kind == GRAFT_OP_TAKE && fe->ops[i].n == 0) return &fe->ops[i];
-    return NULL;
+    if (fe->nsources != 1 || fe->status != GRAFT_PLAN_OK) return false;
+    for (size_t i = 0; i < fe->nops; i++) {
+        const graft_op *op = &fe->ops[i];
+        if (op->kind == GRAFT_OP_TAKE && op->n == 0) {
+            *out = (piece){op->kind, op->axis, op->count, op->index};
+            return true;
+        }
+        if (op->kind == GRAFT_OP_UNSTACK) {
+            graft_shape s;
+            graft_ctx *quiet = graft_ctx_new();
+            bool ok = quiet && graft_ops_infer_prefix(fe->ops, fe->nops, i, fe->in, 1, &s, quiet) == 0;
+            graft_ctx_free(quiet);
+            if (!ok) return false;
+            int64_t axis = op->axis < 0 ? (int64_t)op->axis + (int64_t)s.ndim : (int64_t)op->axis;
+            *out = (piece){op->kind, axis, s.dim[axis], op->index};
+            return true;
+        }
+    }
+    return false;
 }
 
 /* A fused tensor split with take forward is joined back: the forward entries
@@ -533,16 +548,17 @@ static int gather_takes(graft_plan *p, const graft_plan *f, const graft_rules *r
 {
     for (size_t fi = 0; fi < f->nentries; fi++) {
         const graft_plan_entry *fe = &f->entries[fi];
-        const graft_op *take = take_of(fe);
-        if (!take) continue;
+        piece take, gt;
+        if (!piece_of(fe, &take)) continue;
         graft_plan_entry *e = &p->entries[fe->sources[0]];
         if (e->nsources || e->status != GRAFT_PLAN_OK) continue; /* done already */
-        size_t count = (size_t)take->count, found = 0;
+        size_t count = (size_t)take.count, found = 0;
         if (count > f->nentries) { /* cannot be complete; and count comes from the rules */
             e->status = GRAFT_PLAN_ERROR;
-            GRAFT_TRY(set_message(p, e, ctx, "'%s' was split with take into %zu pieces, more "
+            GRAFT_TRY(set_message(p, e, ctx, "'%s' was split with %s into %zu pieces, more "
                                              "than the source holds: it cannot be joined back",
-                                  p->target->tensors[e->target].name, count));
+                                  p->target->tensors[e->target].name, graft_op_name(take.kind),
+                                  count));
             continue;
         }
         size_t *pieces = graft_arena_alloc(&p->arena, count * sizeof *pieces);
@@ -550,18 +566,19 @@ static int gather_takes(graft_plan *p, const graft_plan *f, const graft_rules *r
         if (!pieces || !in) return graft_error_oom(ctx, "plan");
         for (size_t k = 0; k < count; k++) pieces[k] = NONE;
         for (size_t gi = fi; gi < f->nentries; gi++) {
-            const graft_op *gt = take_of(&f->entries[gi]);
-            if (!gt || f->entries[gi].sources[0] != fe->sources[0] || gt->count != take->count ||
-                gt->axis != take->axis || pieces[gt->index] != NONE)
+            if (!piece_of(&f->entries[gi], &gt) || f->entries[gi].sources[0] != fe->sources[0] ||
+                gt.kind != take.kind || gt.count != take.count || gt.axis != take.axis ||
+                pieces[gt.index] != NONE)
                 continue;
-            pieces[gt->index] = gi;
+            pieces[gt.index] = gi;
             found++;
         }
         if (found != count) {
             e->status = GRAFT_PLAN_ERROR;
-            GRAFT_TRY(set_message(p, e, ctx, "'%s' was split with take into %zu pieces but only "
+            GRAFT_TRY(set_message(p, e, ctx, "'%s' was split with %s into %zu pieces but only "
                                              "%zu are in the source: it cannot be joined back",
-                                  p->target->tensors[e->target].name, count, found));
+                                  p->target->tensors[e->target].name, graft_op_name(take.kind),
+                                  count, found));
             continue;
         }
         const graft_plan_entry *first = &f->entries[pieces[0]];
