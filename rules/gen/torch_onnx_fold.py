@@ -94,7 +94,9 @@ def main():
         lines += ["", "transforms:", "  - target: '^onnx::Conv_'", "    rank: 4",
                   "    ops: [{fold_bn: {part: weight, eps: 1.0e-5}}]",
                   "  - target: '^onnx::Conv_'", "    ops: [{fold_bn: {part: bias, eps: 1.0e-5}}]", "",
-                  "ignore:", "  source: ['num_batches_tracked$']", "", "policy:", "  missing: error",
+                  "ignore:", "  source: ['num_batches_tracked$']",
+                  "  # Constant nodes the exporter adds (Clip bounds of ReLU6): not weights",
+                  "  target: ['/Constant(?:_\\d+)?_output_0$']", "", "policy:", "  missing: error",
                   "  unused: error", "  mismatch: error", ""]
         with open(f"rules/torch-to-onnx/{family}.yaml", "w") as out:
             out.write("\n".join(lines))

@@ -28,7 +28,8 @@ static const char usage[] =
     "  --reverse           plan the files in their opposite direction\n"
     "  --dir DIR           also search DIR (before the others)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n"
-    "'-r auto' in plan, apply, diff and check uses the one complete match.\n";
+    "'-r auto' in plan, apply, diff and explain uses the one complete match, or\n"
+    "among several the one that fills strictly more tensors than every other.\n";
 
 #define MAX_DIRS 64
 
@@ -114,6 +115,9 @@ int rules_auto(plan_inputs *in)
     if ((rc = scan(&lib, &s, ctx)) != EXIT_OK) goto cleanup;
     if ((rc = match(lib, in, &m, &n, ctx)) != EXIT_OK) goto cleanup;
     rc = EXIT_PLAN;
+    /* Several complete fills: the best wins only when it fills strictly more
+     * skeleton tensors than the next (others keep skeleton values there). */
+    if (n > 1 && m[0].filled > m[1].filled) n = 1;
     if (n != 1) {
         errorf("-r auto: %s of the %zu shipped rules files fill%s %s completely from %s%s",
                n ? "several" : "none", lib->count, n ? "" : "s", in->skeleton, in->source,

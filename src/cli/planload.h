@@ -39,7 +39,8 @@ bool plan_inputs_operands(plan_inputs *in, int argc, char **argv, int n, const c
 int plan_inputs_load(plan_inputs *in);
 void plan_inputs_free(plan_inputs *in);
 /* `-r auto`: set rules_path to the one shipped rules file that fills the
- * skeleton completely (cmd_rules.c); otherwise print the candidates and
+ * skeleton completely, or among several the one that fills strictly more
+ * tensors than every other (cmd_rules.c); otherwise print the candidates and
  * return EXIT_PLAN. */
 int rules_auto(plan_inputs *in);
 /* The plan a command acts on: onto the selected sub-tree when there is one. */
