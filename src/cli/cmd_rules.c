@@ -75,14 +75,14 @@ static void list(const graft_rules_library *lib)
 {
     for (size_t i = 0; i < lib->count; i++) {
         const graft_rules_entry *e = &lib->entries[i];
-        printf("%-28s %-16s %s\n", e->name, e->direction, e->title);
+        printf("%-34s %-16s %s\n", e->name, e->direction, e->title);
         if (*e->description) printf("    %s\n", e->description);
     }
 }
 
 static void print_match(FILE *f, const graft_rules_library *lib, const graft_rules_match *m)
 {
-    fprintf(f, "%-28s %zu/%zu filled, %zu unused, %zu warning%s  %s\n", m->name, m->filled,
+    fprintf(f, "%-34s %zu/%zu filled, %zu unused, %zu warning%s  %s\n", m->name, m->filled,
            m->targets, m->unused, m->warnings, m->warnings == 1 ? "" : "s",
            lib->entries[m->entry].path);
 }

@@ -181,11 +181,12 @@ class KerasNet:
             "input_layers": [["input_1", 0, 0]], "output_layers": [[output, 0, 0]]},
             "keras_version": "2.12.0", "backend": "tensorflow"}
 
-    def write(self, path, output, seed=1, empty=False, trained=False):
+    def write(self, path, output, seed=1, empty=False, trained=False, values=None):
         """Keras 2 `model.save` layout; random weights (a skeleton), or zeros
         (empty: written by libhdf5 alone, for plans), or (trained) weights
         that keep activations in range: kernels scaled by fan-in, positive
-        variances, as a source model trained in Keras."""
+        variances, as a source model trained in Keras.  values: {layer name:
+        [arrays]} to write instead."""
         rng = np.random.default_rng(seed)
         with h5py.File(path, "w") as f:
             f.attrs["keras_version"] = "2.12.0"
@@ -204,12 +205,74 @@ class KerasNet:
                     names = names[:1]  # use_bias: False
                 assert len(names) == len(shapes), n
                 g.attrs["weight_names"] = [w.encode() for w in names] if names else np.zeros((0,), "f8")
-                for w, s in zip(names, shapes):
-                    if empty:
+                for i, (w, s) in enumerate(zip(names, shapes)):
+                    if values is not None:
+                        g.create_dataset(w, data=values[n][i])
+                    elif empty:
                         g.create_dataset(w, shape=s, dtype="f4", fillvalue=0, dcpl=_early_alloc())
                     else:
                         g.create_dataset(w, data=_values(rng, w, s, trained))
         return path
+
+
+def _snake(name):
+    """keras.src.utils.naming.to_snake_case: Conv2D -> conv2d."""
+    import re
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def write_keras3(net, path, output, seed=1):
+    """The same model as a Keras 3 `model.save` archive: metadata.json,
+    config.json, model.weights.h5 with /layers/<snake_case class>[_k]/vars/<i>
+    (the group's `name` attribute is the layer's name), an Adam optimizer's
+    /optimizer/vars and the model's empty /vars; random weights."""
+    import io
+    import zipfile
+    rng = np.random.default_rng(seed)
+    buf, seen = io.BytesIO(), {}
+    with h5py.File(buf, "w") as f:
+        for lay in net.layers:
+            base = _snake(lay["class_name"])
+            key = base if base not in seen else f"{base}_{seen[base]}"
+            seen[base] = seen.get(base, 0) + 1
+            g = f.create_group(f"layers/{key}/vars")
+            g.attrs["name"] = lay["name"]
+            for i, shape in enumerate(net.shapes[lay["name"]]):
+                g.create_dataset(str(i), data=rng.standard_normal(shape).astype("f4"))
+        opt = f.create_group("optimizer/vars")
+        opt.attrs["name"] = "adam"
+        opt.create_dataset("0", data=np.int64(3))
+        f.create_group("vars").attrs["name"] = net.name
+    cfg = net.config(output)
+    cfg["config"]["layers"] = [{"module": "keras.layers", **lay} for lay in cfg["config"]["layers"]]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.10.0", "date_saved": "2026-12-02@22:00:00"}))
+        z.writestr("config.json", json.dumps({"module": "keras", **cfg}))
+        z.writestr("model.weights.h5", buf.getvalue())
+    return path
+
+
+def keras3_weights(path):
+    """{layer name: [arrays in variable order]} from a .keras archive, by the
+    `name` attribute of each /layers/<key>/vars group."""
+    import io
+    import zipfile
+    out = {}
+    with zipfile.ZipFile(path) as z, h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
+        for key in f["layers"]:
+            g = f["layers"][key]["vars"]
+            out[g.attrs["name"]] = [g[str(i)][()] for i in range(len(g))]
+    return out
+
+
+def tfjs_predict_keras3(net, output, path, x, workdir):
+    """Run the .keras archive's weights in tfjs-layers with net's topology."""
+    weights = keras3_weights(path)
+    h5 = os.path.join(workdir, "as_keras2.h5")
+    os.makedirs(workdir, exist_ok=True)
+    net.write(h5, output, values=weights)
+    return tfjs_predict(h5, x, workdir)
 
 
 def _early_alloc():

@@ -12,7 +12,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kerasapps  # noqa: E402
-from fwdlib import apply, calibrate, close, plan_complete, rules_path, tfjs_predict  # noqa: E402
+from fwdlib import (apply, calibrate, close, plan_complete, rules_path, tfjs_predict,  # noqa: E402
+                    tfjs_predict_keras3, write_keras3)
 from graftlib import Results  # noqa: E402
 
 import torch  # noqa: E402
@@ -32,7 +33,7 @@ def sparse_state_dict(model, path):
 def forward(tag, model, rules, keras, hw, extra=(), picks=None):
     """Calibrate, transplant, run both, compare.  rules 'auto': graft must pick
     the shipped file `picks`."""
-    model = calibrate(model, (4, 3, hw, hw))
+    model = calibrate(model, (16, 3, hw, hw))
     src, skel, out = R.path(tag + ".pth"), R.path(tag + "_skel.h5"), R.path(tag + ".h5")
     torch.save(model.state_dict(), src)
     k, output = keras
@@ -44,6 +45,22 @@ def forward(tag, model, rules, keras, hw, extra=(), picks=None):
     with torch.no_grad():
         want = model(x).numpy()
     got = tfjs_predict(out, x.permute(0, 2, 3, 1).numpy(), R.path(tag + "_js"))
+    return close(tag, got, want)
+
+
+def forward_keras3(tag, model, rules, keras, hw):
+    """The same proof into a Keras 3 .keras archive, read with --skeleton-format
+    keras-named (Keras' own layer names from config.json)."""
+    model = calibrate(model, (16, 3, hw, hw))
+    src, skel, out = R.path(tag + ".pth"), R.path(tag + "_skel.keras"), R.path(tag + ".keras")
+    torch.save(model.state_dict(), src)
+    k, output = keras
+    write_keras3(k, skel, output)
+    apply(rules, src, skel, out, "--skeleton-format", "keras-named")
+    x = torch.randn(2, 3, hw, hw, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = tfjs_predict_keras3(k, output, out, x.permute(0, 2, 3, 1).numpy(), R.path(tag + "_js"))
     return close(tag, got, want)
 
 
@@ -67,6 +84,14 @@ def resnet50():
     torch.manual_seed(1)
     forward("resnet50", torchvision.models.resnet50(num_classes=10), "auto", kerasapps.resnet(50, 32, 10), 32,
             picks="torch-to-keras/resnet")
+
+
+def keras3():
+    torch.manual_seed(6)
+    forward_keras3("resnet50 .keras", torchvision.models.resnet50(num_classes=10), rules_path("torch-to-keras", "resnet"),
+                   kerasapps.resnet(50, 32, 10), 32)
+    forward_keras3("mobilenet_v2 .keras", torchvision.models.mobilenet_v2(num_classes=10),
+                   rules_path("torch-to-keras", "mobilenet_v2"), kerasapps.mobilenet_v2(32, 10), 32)
 
 
 def resnet_depths():
@@ -145,6 +170,7 @@ def keras_to_torch_densenet():
 if __name__ == "__main__":
     R.check("resnet18 -> Keras (tfjs forward pass)", resnet18)
     R.check("resnet50 -> Keras Applications ResNet50 names with conv biases, -r auto (tfjs forward pass)", resnet50)
+    R.check("resnet50 and mobilenet_v2 -> Keras 3 .keras archives through keras-named (tfjs forward passes)", keras3)
     R.check("resnet34/101/152 -> Keras names: complete plans", resnet_depths)
     R.check("mobilenet_v2 -> Keras Applications MobileNetV2 (tfjs forward pass)", mobilenet_v2)
     R.check("densenet121 -> Keras Applications DenseNet (tfjs forward pass)", densenet)
