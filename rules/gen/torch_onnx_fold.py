@@ -46,16 +46,21 @@ HEADER = {
 }
 
 
-def pairs(model):
-    """[(weight name, bias name, conv module name, bn module name)]."""
-    with torch.no_grad():  # distinct values: the exporter merges equal initializers
+def randomize(model):
+    """Distinct values everywhere: the exporter merges equal initializers."""
+    with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.1)
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.normal_(0, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
-    model.eval()
+    return model.eval()
+
+
+def pairs(model):
+    """[(weight name, bias name, conv module name, bn module name)]."""
+    randomize(model)
     mods = list(model.named_modules())
     order = []
     hooks = [m.register_forward_hook(lambda m, i, o, n=n: order.append(n))

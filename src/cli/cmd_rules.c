@@ -87,6 +87,22 @@ static void print_match(FILE *f, const graft_rules_library *lib, const graft_rul
            lib->entries[m->entry].path);
 }
 
+/* What rules_auto and cmd_rules hold. */
+typedef struct held {
+    search_path s;
+    graft_rules_library *lib;
+    graft_rules_match *m;
+    graft_ctx *ctx;
+} held;
+
+static void release(held *h)
+{
+    free(h->m);
+    graft_rules_library_free(h->lib);
+    free(h->s.env);
+    graft_ctx_free(h->ctx);
+}
+
 /* Rank the library; prints nothing. */
 static int match(const graft_rules_library *lib, const plan_inputs *in, graft_rules_match **m,
                  size_t *n, graft_ctx *ctx)
@@ -99,46 +115,46 @@ static int match(const graft_rules_library *lib, const plan_inputs *in, graft_ru
     return EXIT_OK;
 }
 
-int rules_auto(plan_inputs *in)
+/* A context and the scanned library in h; prints the error. */
+static int load(held *h)
 {
-    static char chosen[PATH_MAX];
-    search_path s = {0};
-    graft_rules_library *lib = NULL;
-    graft_rules_match *m = NULL;
-    size_t n = 0;
-    graft_ctx *ctx = graft_ctx_new();
-    int rc = EXIT_BAD;
-    if (!ctx) {
+    if (!(h->ctx = graft_ctx_new())) {
         errorf("out of memory");
         return EXIT_BAD;
     }
-    if ((rc = scan(&lib, &s, ctx)) != EXIT_OK) goto cleanup;
-    if ((rc = match(lib, in, &m, &n, ctx)) != EXIT_OK) goto cleanup;
+    return scan(&h->lib, &h->s, h->ctx);
+}
+
+int rules_auto(plan_inputs *in)
+{
+    static char chosen[PATH_MAX];
+    held h = {0};
+    size_t n = 0;
+    int rc;
+    if ((rc = load(&h)) != EXIT_OK || (rc = match(h.lib, in, &h.m, &n, h.ctx)) != EXIT_OK)
+        goto cleanup;
     rc = EXIT_PLAN;
     /* Several complete fills: the best wins only when it fills strictly more
      * skeleton tensors than the next (others keep skeleton values there). */
-    if (n > 1 && m[0].filled > m[1].filled) n = 1;
+    if (n > 1 && h.m[0].filled > h.m[1].filled) n = 1;
     if (n != 1) {
         errorf("-r auto: %s of the %zu shipped rules files fill%s %s completely from %s%s",
-               n ? "several" : "none", lib->count, n ? "" : "s", in->skeleton, in->source,
+               n ? "several" : "none", h.lib->count, n ? "" : "s", in->skeleton, in->source,
                n ? ":" : " (see 'graft rules')");
-        for (size_t i = 0; i < n; i++) print_match(stderr, lib, &m[i]);
+        for (size_t i = 0; i < n; i++) print_match(stderr, h.lib, &h.m[i]);
         goto cleanup;
     }
-    if (strlen(lib->entries[m[0].entry].path) >= sizeof chosen) {
-        errorf("-r auto: path too long: %s", lib->entries[m[0].entry].path);
+    if (strlen(h.lib->entries[h.m[0].entry].path) >= sizeof chosen) {
+        errorf("-r auto: path too long: %s", h.lib->entries[h.m[0].entry].path);
         rc = EXIT_BAD;
         goto cleanup;
     }
-    strcpy(chosen, lib->entries[m[0].entry].path);
+    strcpy(chosen, h.lib->entries[h.m[0].entry].path);
     in->rules_path = chosen;
-    fprintf(stderr, "graft: -r auto: %s (%s)\n", m[0].name, chosen);
+    fprintf(stderr, "graft: -r auto: %s (%s)\n", h.m[0].name, chosen);
     rc = EXIT_OK;
 cleanup:
-    free(m);
-    graft_rules_library_free(lib);
-    free(s.env);
-    graft_ctx_free(ctx);
+    release(&h);
     return rc;
 }
 
@@ -155,20 +171,17 @@ int cmd_rules(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     plan_inputs in = PLAN_INPUTS_INIT;
-    search_path s = {0};
-    graft_rules_library *lib = NULL;
-    graft_rules_match *m = NULL;
-    graft_ctx *ctx = NULL;
+    held h = {0};
     bool want_match = false;
     size_t n = 0;
-    int c, rc = EXIT_BAD;
+    int c, rc;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (c == OPT_MATCH) {
             want_match = true;
         } else if (c == OPT_DIR) {
-            path_add(&s, optarg);
+            path_add(&h.s, optarg);
         } else if (c == 'h') {
             fputs(usage, stdout);
             return EXIT_OK;
@@ -181,27 +194,20 @@ int cmd_rules(int argc, char **argv)
         if (!want_match) fputs(usage, stderr);
         return EXIT_BAD;
     }
-    if (!(ctx = graft_ctx_new())) {
-        errorf("out of memory");
-        return EXIT_BAD;
-    }
-    if ((rc = scan(&lib, &s, ctx)) != EXIT_OK) goto cleanup;
+    if ((rc = load(&h)) != EXIT_OK) goto cleanup;
     if (!want_match) {
-        list(lib);
+        list(h.lib);
     } else {
-        if ((rc = match(lib, &in, &m, &n, ctx)) != EXIT_OK) goto cleanup;
-        for (size_t i = 0; i < n; i++) print_match(stdout, lib, &m[i]);
+        if ((rc = match(h.lib, &in, &h.m, &n, h.ctx)) != EXIT_OK) goto cleanup;
+        for (size_t i = 0; i < n; i++) print_match(stdout, h.lib, &h.m[i]);
         if (!n) {
-            errorf("none of the %zu shipped rules files fills %s completely from %s", lib->count,
-                   in.skeleton, in.source);
+            errorf("none of the %zu shipped rules files fills %s completely from %s",
+                   h.lib->count, in.skeleton, in.source);
             rc = EXIT_PLAN;
         }
     }
     if (fflush(stdout) != 0) rc = EXIT_BAD;
 cleanup:
-    free(m);
-    graft_rules_library_free(lib);
-    free(s.env);
-    graft_ctx_free(ctx);
+    release(&h);
     return rc;
 }

@@ -10,7 +10,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fwdlib import apply, calibrate, close, onnx_predict, rules_path  # noqa: E402
-from graftlib import Results  # noqa: E402
+from graftlib import SOURCE_ROOT, Results  # noqa: E402
+
+sys.path.insert(0, os.path.join(SOURCE_ROOT, "rules", "gen"))
+from torch_onnx_fold import randomize  # noqa: E402
 
 import torch  # noqa: E402
 import torchvision  # noqa: E402
@@ -19,15 +22,8 @@ R = Results()
 
 
 def export(model, path, hw):
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.1)
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
     f = io.BytesIO()
-    torch.onnx.export(model.eval(), torch.randn(2, 3, hw, hw), f)
+    torch.onnx.export(randomize(model), torch.randn(2, 3, hw, hw), f)
     with open(path, "wb") as out:
         out.write(f.getvalue())
 

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 R = Results()
 
 
-def tf_skeleton(prefix, shapes, step=4242):
+def tf_skeleton(prefix, shapes, step):
     """Random float32 variables plus an int64 global_step."""
     rng = np.random.default_rng(9)
     tensors = {n: (1, s) for n, s in shapes.items()}
@@ -53,19 +53,25 @@ def reverse_exact(rules, ckpt_index, sd, tag, tied):
         assert got[k].dtype == v.dtype and torch.equal(got[k], want), k
 
 
+def transplant(tag, model, shapes, step):
+    """Save the model's state dict, fill a TF skeleton of `shapes` through
+    rules/hf-to-tf/<tag>.yaml; (state dict, output prefix, TF variables)."""
+    sd = model.state_dict()
+    src = R.path(tag + ".pth")
+    torch.save(sd, src)
+    index = tf_skeleton(R.path(tag + "_skel/model.ckpt"), shapes, step)
+    out = R.path(tag + "_out/model.ckpt")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    apply(rules_path("hf-to-tf", tag), src, index, out + ".index")
+    v = tf_values(out)
+    assert v["global_step"] == step  # kept from the skeleton
+    return sd, out, v
+
+
 def bert():
     torch.manual_seed(3)
     model = hfmodels.BertForPreTraining().eval()
-    sd = model.state_dict()
-    src = R.path("bert.pth")
-    torch.save(sd, src)
-    index = tf_skeleton(R.path("bert_skel/model.ckpt"), hfmodels.bert_tf_shapes())
-    out = R.path("bert_out/model.ckpt")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    rules = rules_path("hf-to-tf", "bert")
-    apply(rules, src, index, out + ".index")
-    v = tf_values(out)
-    assert v["global_step"] == 4242
+    sd, out, v = transplant("bert", model, hfmodels.bert_tf_shapes(), 4242)
     g = torch.Generator().manual_seed(4)
     ids, types = torch.randint(0, 120, (2, 11), generator=g), torch.randint(0, 2, (2, 11), generator=g)
     mask = torch.ones(2, 11, dtype=torch.long)
@@ -75,29 +81,20 @@ def bert():
     tmlm, tnsp = hfmodels.bert_tf_forward(v, 4, ids.numpy(), types.numpy(), mask.numpy().astype("f8"))
     close("bert masked-LM logits", tmlm, mlm.numpy())
     close("bert next-sentence logits", tnsp, nsp.numpy())
-    reverse_exact(rules, out + ".index", sd, "bert",
+    reverse_exact(rules_path("hf-to-tf", "bert"), out + ".index", sd, "bert",
                   {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias", "bert.embeddings.position_ids"})
 
 
 def gpt2():
     torch.manual_seed(5)
     model = hfmodels.GPT2LMHeadModel().eval()
-    sd = model.state_dict()
-    src = R.path("gpt2.pth")
-    torch.save(sd, src)
-    index = tf_skeleton(R.path("gpt2_skel/model.ckpt"), hfmodels.gpt2_tf_shapes(), step=77)
-    out = R.path("gpt2_out/model.ckpt")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    rules = rules_path("hf-to-tf", "gpt2")
-    apply(rules, src, index, out + ".index")
-    v = tf_values(out)
-    assert v["global_step"] == 77
+    sd, out, v = transplant("gpt2", model, hfmodels.gpt2_tf_shapes(), 77)
     ids = torch.randint(0, 100, (2, 13), generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
         want = model(ids).numpy()
     close("gpt2 logits", hfmodels.gpt2_tf_forward(v, 4, ids.numpy()), want)
     tied = {"lm_head.weight"} | {k for k in sd if k.endswith((".attn.bias", ".attn.masked_bias"))}
-    reverse_exact(rules, out + ".index", sd, "gpt2", tied)
+    reverse_exact(rules_path("hf-to-tf", "gpt2"), out + ".index", sd, "gpt2", tied)
 
 
 if __name__ == "__main__":
