@@ -227,8 +227,9 @@ static int plan_one(const graft_rules_entry *e, graft_model *src, const char *so
     if (r->select && *r->select && !reverse) {
         graft_open_options o = src_opts ? *src_opts : (graft_open_options)GRAFT_OPEN_OPTIONS_INIT;
         o.select = r->select;
-        if (graft_model_open(&sel, source, &o, ctx) < 0) { /* no such sub-tree: no match */
-            graft_ctx_clear(ctx);
+        if ((rc = graft_model_open(&sel, source, &o, ctx)) < 0) {
+            if (rc == GRAFT_ENOMEM) goto cleanup;
+            graft_ctx_clear(ctx); /* no such sub-tree: no match */
             m->errors = 1;
             rc = GRAFT_OK;
             goto cleanup;
