@@ -1,9 +1,9 @@
 /*
- * ops.h - layout operations applied to source tensors on the way to a target
+ * ops.h - the operations applied to source tensors on the way to a target
  * (the `ops:` of a rules file), as pure functions over row-major buffers.
  *
  * An op chain turns one source tensor (or several, when the chain starts with
- * concat) into one target tensor.  graft_ops_infer() computes shapes and
+ * an op that joins them: concat, stack, sum, fold_bn) into one target tensor.  graft_ops_infer() computes shapes and
  * dtypes and checks every op's input, naming the rule's file:line on failure;
  * graft_ops_run() computes the bytes; graft_ops_invert() gives the chain
  * that undoes it (for `apply --reverse`).
@@ -32,7 +32,9 @@ typedef struct graft_op {
                           * {start, length}; owned by the rules (or the inverted chain) */
     int32_t axis;        /* chunks, take, concat, stack, unstack, pad, slice (negative
                           * counts from the end) */
-    int64_t count;       /* take: number of chunks */
+    int64_t count;       /* take: number of chunks; in a concat made by graft_ops_invert,
+                          * count/index (or v, n == 2) say which piece of the take it
+                          * undoes this source was */
     int64_t index;       /* take: which chunk; unstack: which slice */
     int64_t start;       /* slice: first row */
     int64_t length;      /* slice: rows; pad: the axis' length after padding (`to`) */

@@ -175,6 +175,41 @@ START_TEST(new_op_errors_name_line_and_column)
 }
 END_TEST
 
+/* ---- running the 1.1 ops (their shape errors: test_ops.c) ---------------- */
+
+static graft_op at(graft_op_kind kind)
+{
+    graft_op op = {.kind = kind, .file = "m.yaml", .line = 9};
+    return op;
+}
+
+/* Every allocation of a chain of the arithmetic ops fails cleanly. */
+static int run_fold(graft_ctx *c, void *payload)
+{
+    (void)payload;
+    float wv[24], g[2] = {1, 2}, z[2] = {0, 0}, var[2] = {1, 4};
+    for (int k = 0; k < 24; k++) wv[k] = (float)k;
+    graft_tview in[5] = {{{GRAFT_FLOAT32, 2, {2, 12}}, (const uint8_t *)wv},
+                         {{GRAFT_FLOAT32, 1, {2}}, (const uint8_t *)g},
+                         {{GRAFT_FLOAT32, 1, {2}}, (const uint8_t *)z},
+                         {{GRAFT_FLOAT32, 1, {2}}, (const uint8_t *)z},
+                         {{GRAFT_FLOAT32, 1, {2}}, (const uint8_t *)var}};
+    graft_op ops[2] = {at(GRAFT_OP_FOLD_BN), at(GRAFT_OP_SCALE)};
+    float out[24];
+    ops[1].mul = 2;
+    int rc = graft_ops_run_mem(ops, 2, in, 5, (uint8_t *)out, c);
+    if (rc == 0) { /* W * gamma / sqrt(var + 0) * 2 */
+        ck_assert(out[0] == 0 && out[1] == 2 && out[12] == 12 * 2 / 2.0f * 2 && out[23] == 23 * 2);
+    }
+    return rc;
+}
+
+START_TEST(arithmetic_ops_fail_allocations_cleanly)
+{
+    ck_assert_int_gt(tu_each_alloc_failure(ctx, run_fold, NULL), 0);
+}
+END_TEST
+
 static Suite *optab_suite(void)
 {
     Suite *s = suite_create("optab");
@@ -185,6 +220,7 @@ static Suite *optab_suite(void)
     tcase_add_test(tc, op_json_too_small_stays_valid);
     tcase_add_test(tc, new_ops_need_format_1_1);
     tcase_add_loop_test(tc, new_op_errors_name_line_and_column, 0, sizeof bad / sizeof *bad);
+    tcase_add_test(tc, arithmetic_ops_fail_allocations_cleanly);
     suite_add_tcase(s, tc);
     return s;
 }
