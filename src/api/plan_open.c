@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "library.h"
 #include "rules.h"
 
 const char *graft_version(void)
@@ -49,6 +50,25 @@ size_t graft_rules_count(const graft_rules *r, graft_rules_item what)
     case GRAFT_RULES_TARGET_IGNORES: return r->nignore[GRAFT_SIDE_TARGET];
     }
     return 0;
+}
+
+size_t graft_rules_library_count(const graft_rules_library *lib)
+{
+    return lib->count;
+}
+
+const char *graft_rules_library_get(const graft_rules_library *lib, size_t i,
+                                    graft_rules_field what)
+{
+    const graft_rules_entry *e = &lib->entries[i];
+    switch (what) {
+    case GRAFT_RULES_FIELD_PATH: return e->path;
+    case GRAFT_RULES_FIELD_NAME: return e->name;
+    case GRAFT_RULES_FIELD_DIRECTION: return e->direction;
+    case GRAFT_RULES_FIELD_TITLE: return e->title;
+    case GRAFT_RULES_FIELD_DESCRIPTION: return e->description;
+    }
+    return NULL;
 }
 
 /* Reversed, `select:` names a sub-tree of the skeleton: plan onto that

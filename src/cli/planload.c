@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <stdlib.h>
+#include <string.h>
 
 bool plan_inputs_option(plan_inputs *in, int c, const char *arg)
 {
@@ -33,6 +34,10 @@ int plan_inputs_load(plan_inputs *in)
     if (!(in->ctx = graft_ctx_new())) {
         errorf("out of memory");
         return EXIT_BAD;
+    }
+    if (in->rules_path && !strcmp(in->rules_path, "auto")) {
+        int rc = rules_auto(in);
+        if (rc != EXIT_OK) return rc;
     }
     if (in->rules_path && graft_rules_load(&in->rules, in->rules_path, in->ctx) < 0) goto fail;
     if (graft_plan_open(&in->plan, in->rules, in->source, in->skeleton, &in->opts, in->ctx) < 0)

@@ -29,6 +29,11 @@ bool plan_inputs_operands(plan_inputs *in, int argc, char **argv, int n, const c
 /* Load everything; on failure prints the error and returns EXIT_BAD. */
 int plan_inputs_load(plan_inputs *in);
 void plan_inputs_free(plan_inputs *in);
+/* `-r auto`: set rules_path to the one shipped rules file that fills the
+ * skeleton completely, or among several the one that fills strictly more
+ * tensors than every other (cmd_rules.c); otherwise print the candidates and
+ * return EXIT_PLAN. */
+int rules_auto(plan_inputs *in);
 /* The plan's own warnings and errors on stderr, one line each. */
 void plan_report_diags(const graft_plan *p);
 /* An op as in a rules file: {"permute": [2, 3, 1, 0]}, "transpose"... */

@@ -277,6 +277,61 @@ typedef enum graft_rules_item {
 GRAFT_EXTERN size_t graft_rules_count(const graft_rules *r, graft_rules_item what);
 
 /* ------------------------------------------------------------------ */
+/* The shipped rules library: <dir>/<from>-to-<to>/<family>.yaml files.  */
+
+typedef struct graft_rules_library graft_rules_library;
+
+/**
+ * Read every <dir>/<direction>/<family>.yaml of the folders, in order
+ * (missing folders are skipped; a relative name found in several folders is
+ * taken from the first).  A file that does not load fails the scan.
+ * @param[out] out  free with graft_rules_library_free
+ */
+GRAFT_EXTERN int graft_rules_library_scan(graft_rules_library **out, const char *const *dirs,
+                                          size_t ndirs, graft_ctx *ctx);
+GRAFT_EXTERN void graft_rules_library_free(graft_rules_library *lib);
+/** Files in the library, sorted by name. */
+GRAFT_EXTERN size_t graft_rules_library_count(const graft_rules_library *lib);
+
+/** What graft_rules_library_get returns of a file. */
+typedef enum graft_rules_field {
+    GRAFT_RULES_FIELD_PATH,        /**< the file */
+    GRAFT_RULES_FIELD_NAME,        /**< "torch-to-keras/resnet18": folder-relative, no .yaml */
+    GRAFT_RULES_FIELD_DIRECTION,   /**< its folder: "torch-to-keras" */
+    GRAFT_RULES_FIELD_TITLE,       /**< its `name:`, or "" */
+    GRAFT_RULES_FIELD_DESCRIPTION, /**< its `description:`, whitespace collapsed, or "" */
+} graft_rules_field;
+
+/** A field of file i < graft_rules_library_count(lib); borrowed from the library. */
+GRAFT_EXTERN const char *graft_rules_library_get(const graft_rules_library *lib, size_t i,
+                                                 graft_rules_field what);
+
+/** One rules file of a library planned against two models. */
+typedef struct graft_rules_match {
+    size_t entry;       /**< index in the library */
+    const char *name;   /**< its name (borrowed from the library) */
+    size_t filled;      /**< skeleton tensors filled from the source */
+    size_t targets;     /**< skeleton tensors */
+    size_t unused;      /**< source tensors no target uses (ignored ones left out) */
+    size_t warnings;    /**< plan warnings */
+    size_t errors;      /**< plan errors: 0 = the file fills the skeleton completely */
+} graft_rules_match;
+
+/**
+ * Plan every file of the library from `source` onto `skeleton` (reverse: in
+ * the files' opposite direction).  *out receives the complete fills (errors
+ * 0), best first: most tensors filled, then fewest unused sources, then
+ * fewest warnings, then by name.  The open options (NULL: detect) open the
+ * two models; a file's `select:` narrows the source as in graft_plan_open.
+ * @param[out] out  n matches; free with graft_free
+ */
+GRAFT_EXTERN int graft_rules_library_match(const graft_rules_library *lib, const char *source,
+                                           const graft_open_options *src_opts,
+                                           const char *skeleton,
+                                           const graft_open_options *skel_opts, bool reverse,
+                                           graft_rules_match **out, size_t *n, graft_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
 /* Plans: which source tensors fill each skeleton tensor, through which ops. */
 
 typedef struct graft_plan graft_plan;
