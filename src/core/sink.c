@@ -1,6 +1,7 @@
 /* sink.c - atomic, buffered output files (see sink.h). */
 #define _GNU_SOURCE
 #include "sink.h"
+#include "source.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -340,4 +341,20 @@ uint32_t graft_crc32c(uint32_t crc, const void *data, size_t n)
     }
     while (n--) crc = (crc >> 8) ^ crc32c_table[0][(crc ^ *p++) & 0xff];
     return ~crc;
+}
+
+int graft_copy_file(const char *from, const char *to, graft_ctx *ctx)
+{
+    graft_source *src = NULL;
+    graft_sink *s = NULL;
+    int rc = graft_source_open(&src, from, ctx);
+    if (rc == 0) rc = graft_sink_open(&s, to, ctx);
+    if (rc == 0 && src->size) rc = graft_sink_write(s, src->data, src->size);
+    if (rc == 0) {
+        rc = graft_sink_commit(s);
+        s = NULL;
+    }
+    graft_sink_abort(s);
+    graft_source_free(src);
+    return rc;
 }

@@ -48,4 +48,7 @@ uint32_t graft_crc32c(uint32_t crc, const void *p, size_t n);
  * portable tables are checked on machines that have it.  Returns the old value. */
 bool graft_crc32c__use_hw(bool on);
 
+/* Copy file `from` to `to` atomically through a sink (skeleton members kept as they are). */
+int graft_copy_file(const char *from, const char *to, graft_ctx *ctx);
+
 #endif
