@@ -76,6 +76,9 @@ int main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "%s\n", rc == -1 && !graft_ctx_message(ctx)[0] ? "input size"
                                                                         : graft_ctx_message(ctx));
+        free(in); /* LeakSanitizer fails the refusal cases otherwise */
+        free(out);
+        graft_ctx_free(ctx);
         return 1;
     }
     f = fopen(argv[8], "wb");
