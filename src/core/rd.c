@@ -149,6 +149,7 @@ void graft_rd_skip_ws(graft_rd *r)
 bool graft_rd_eat(graft_rd *r, const char *s)
 {
     size_t n = strlen(s);
+    if (n == 0) return true; /* also on an empty window, whose p may be NULL */
     if (n > graft_rd_left(r) || memcmp(r->p + r->pos, s, n) != 0) return false;
     r->pos += n;
     return true;

@@ -1,5 +1,5 @@
-/* test_core.c - bounded reader, SHA-256, CRC-32C, tensor table, sink (the zip
- * reader and writer are in test_zip.c). */
+/* test_core.c - SHA-256, CRC-32C, tensor table, sink, model opening (the
+ * bounded reader is in test_rd.c, the zip reader and writer in test_zip.c). */
 #include "testutil.h"
 
 #include "error.h"
@@ -17,57 +17,6 @@
 static graft_ctx *ctx;
 static void setup(void) { ctx = graft_ctx_new(); }
 static void teardown(void) { graft_ctx_free(ctx); }
-
-/* ---- rd ---------------------------------------------------------------- */
-
-START_TEST(rd_reads_little_endian_and_stops_at_the_end)
-{
-    const uint8_t b[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-    graft_rd r;
-    uint32_t v32;
-    uint64_t v64;
-    graft_rd_init(&r, b, sizeof b, 0x100, ctx);
-    ck_assert_int_eq(graft_rd_u32le(&r, &v32), 0);
-    ck_assert_uint_eq(v32, 0x04030201u);
-    ck_assert_int_eq(graft_rd_u64le(&r, &v64), GRAFT_ECORRUPT);
-    ck_assert_uint_eq(r.pos, 4); /* failure does not move the cursor */
-    ck_assert_str_eq(graft_ctx_message(ctx), "offset 0x104: need 8 bytes, 5 left");
-    ck_assert_int_eq(graft_rd_u32be(&r, &v32), 0);
-    ck_assert_uint_eq(v32, 0x05060708u);
-}
-END_TEST
-
-START_TEST(rd_varint_rejects_overlong_and_truncated)
-{
-    const uint8_t ok[] = {0xac, 0x02};
-    const uint8_t trunc[] = {0x80, 0x80};
-    const uint8_t longv[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
-    graft_rd r;
-    uint64_t v;
-    graft_rd_init(&r, ok, sizeof ok, 0, ctx);
-    ck_assert_int_eq(graft_rd_varint(&r, &v), 0);
-    ck_assert_uint_eq(v, 300);
-    graft_rd_init(&r, trunc, sizeof trunc, 0, ctx);
-    ck_assert_int_eq(graft_rd_varint(&r, &v), GRAFT_ECORRUPT);
-    graft_rd_init(&r, longv, sizeof longv, 0, ctx);
-    ck_assert_int_eq(graft_rd_varint(&r, &v), GRAFT_ECORRUPT);
-    ck_assert_ptr_nonnull(strstr(graft_ctx_message(ctx), "overflows"));
-}
-END_TEST
-
-START_TEST(rd_sub_reports_file_offsets)
-{
-    uint8_t b[16] = {0};
-    graft_rd r, s;
-    uint64_t v;
-    graft_rd_init(&r, b, sizeof b, 1000, ctx);
-    ck_assert_int_eq(graft_rd_skip(&r, 10), 0);
-    ck_assert_int_eq(graft_rd_sub(&r, 4, &s), 0);
-    ck_assert_int_eq(graft_rd_u64le(&s, &v), GRAFT_ECORRUPT);
-    ck_assert_str_eq(graft_ctx_message(ctx), "offset 0x3f2: need 8 bytes, 4 left");
-    ck_assert_int_eq(graft_rd_sub(&r, 3, &s), GRAFT_ECORRUPT);
-}
-END_TEST
 
 /* ---- sha256 / crc32c ---------------------------------------------------- */
 
@@ -309,9 +258,6 @@ static Suite *core_suite(void)
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, rd_reads_little_endian_and_stops_at_the_end);
-    tcase_add_test(tc, rd_varint_rejects_overlong_and_truncated);
-    tcase_add_test(tc, rd_sub_reports_file_offsets);
     tcase_add_test(tc, sha256_matches_fips_vectors);
     tcase_add_test(tc, crc32c_matches_known_values);
     tcase_add_test(tc, model_add_checks_overflow_and_duplicates);
