@@ -46,6 +46,8 @@ static const struct {
      "{\"pad\": {\"axis\": 0, \"to\": 32, \"value\": -1.5}}"},
     {{.kind = GRAFT_OP_SLICE, .axis = 0, .start = 0, .length = 30},
      "{\"slice\": {\"axis\": 0, \"start\": 0, \"length\": 30}}"},
+    {{.kind = GRAFT_OP_QUANTIZE, .dtype = GRAFT_INT8}, "{\"quantize\": \"int8\"}"},
+    {{.kind = GRAFT_OP_DEQUANTIZE}, "\"dequantize\""},
 };
 #define NEX (sizeof examples / sizeof *examples)
 
@@ -127,7 +129,7 @@ START_TEST(new_ops_need_format_1_1)
     ck_assert_str_eq(graft_ctx_message(ctx),
                      "r.yaml:3:11: op: unknown op 'flip' (expected one of: permute, transpose, "
                      "reshape, cast, chunks, take, concat, sum, scale, fold_bn, stack, unstack, "
-                     "pad, slice)");
+                     "pad, slice, quantize, dequantize)");
     y = "graft: 1.2\n";
     ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
     ck_assert_str_eq(graft_ctx_message(ctx),
@@ -166,7 +168,7 @@ static const struct {
     {"[transpose, sum]", "r.yaml:3:22: sum: must be the first op of a chain"},
     {"[scale]", "r.yaml:3:11: op: unknown op 'scale' (expected one of: permute, transpose, "
                 "reshape, cast, chunks, take, concat, sum, scale, fold_bn, stack, unstack, pad, "
-                "slice)"},
+                "slice, quantize, dequantize)"},
 };
 
 START_TEST(new_op_errors_name_line_and_column)
