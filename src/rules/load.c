@@ -409,6 +409,10 @@ static int parse_op(loader *L, const yaml_node_t *n, graft_op *op)
     graft_op_kind kind = graft_op_find(name, len);
     const graft_op_def *d = graft_op_def_of(kind);
     graft_op_names(L->minor, names, sizeof names);
+    if (!d && a.v) /* {name: value}: as for any mapping's unknown key, at the key */
+        return fail(L, yaml_document_get_node(L->doc, n->data.mapping.pairs.start->key),
+                    "op: unknown key '%.*s' (expected one of: %s)", (int)(len > 64 ? 64 : len),
+                    name, names);
     if (!d)
         return fail(L, n, "op: unknown op '%.*s' (expected one of: %s)", (int)(len > 64 ? 64 : len),
                     name, names);

@@ -74,7 +74,7 @@ static int infer_fold_bn(const graft_op *op, const graft_shape *in, size_t nin, 
 
 typedef struct fold {
     const double *scale; /* gamma / sqrt(var + eps), per channel */
-    const double *shift; /* bias: beta - mean * scale, per channel */
+    const double *mean, *beta;
     uint64_t per;        /* weight: elements per channel */
     bool bias, has_b;
 } fold;
@@ -88,8 +88,8 @@ static void fold_block(const void *payload, double *const *x, size_t nin, uint64
         uint64_t e = first + i;
         if (!f->bias)
             out[i] = x[0][i] * f->scale[e / f->per];
-        else /* (b - mean) * scale + beta, with mean and beta in shift's parts */
-            out[i] = ((f->has_b ? x[0][i] : 0) - f->shift[2 * e]) * f->scale[e] + f->shift[2 * e + 1];
+        else
+            out[i] = ((f->has_b ? x[0][i] : 0) - f->mean[e]) * f->scale[e] + f->beta[e];
     }
 }
 
@@ -97,39 +97,22 @@ static int run_fold_bn(const graft_op *op, const graft_shape *s, const uint8_t *
                        const graft_tview *in, size_t nin, graft_xout *o, graft_ctx *ctx)
 {
     size_t g = first_bn(op, nin);
-    uint64_t c = (uint64_t)in[g].shape.dim[0];
-    double *v = graft_malloc(ctx, (c ? c : 1) * 6 * sizeof *v);
+    uint64_t c = (uint64_t)in[g].shape.dim[0], numel = graft_op__numel(s);
+    double *v = graft_malloc(ctx, (c ? c : 1) * 4 * sizeof *v);
     int rc;
     (void)src;
     if (!v) return graft_error_oom(ctx, "fold_bn factors");
-    double *gamma = v, *beta = v + c, *mean = v + 2 * c, *var = v + 3 * c, *scale = v + 4 * c;
-    graft_xform__to_f64(in[g].data, in[g].shape.dtype, (size_t)c, gamma);
+    double *scale = v, *beta = v + c, *mean = v + 2 * c, *var = v + 3 * c;
+    graft_xform__to_f64(in[g].data, in[g].shape.dtype, (size_t)c, scale); /* gamma, for now */
     graft_xform__to_f64(in[g + 1].data, in[g + 1].shape.dtype, (size_t)c, beta);
     graft_xform__to_f64(in[g + 2].data, in[g + 2].shape.dtype, (size_t)c, mean);
     graft_xform__to_f64(in[g + 3].data, in[g + 3].shape.dtype, (size_t)c, var);
-    for (uint64_t i = 0; i < c; i++) scale[i] = gamma[i] / sqrt(var[i] + op->eps);
-    fold f = {.scale = scale, .bias = op->part == GRAFT_BN_BIAS, .has_b = g == 1};
-    if (!f.bias) {
-        f.per = c ? graft_op__numel(s) / c : 1;
-        rc = graft_op__map_f64(o, &in[0].data, &in[0].shape.dtype, 1, graft_op__numel(s),
-                               s->dtype, fold_block, &f, ctx);
-    } else {
-        /* mean and beta interleaved into the space gamma and var no longer need */
-        double *shift = graft_malloc(ctx, (c ? c : 1) * 2 * sizeof *shift);
-        if (!shift) {
-            free(v);
-            return graft_error_oom(ctx, "fold_bn factors");
-        }
-        for (uint64_t i = 0; i < c; i++) {
-            shift[2 * i] = mean[i];
-            shift[2 * i + 1] = beta[i];
-        }
-        f.shift = shift;
-        /* without b the map still needs an input: gamma stands in, unread */
-        rc = graft_op__map_f64(o, &in[0].data, &in[0].shape.dtype, 1, c, s->dtype, fold_block, &f,
-                               ctx);
-        free(shift);
-    }
+    for (uint64_t i = 0; i < c; i++) scale[i] /= sqrt(var[i] + op->eps);
+    fold f = {.scale = scale, .mean = mean, .beta = beta, .per = c ? numel / c : 1,
+              .bias = op->part == GRAFT_BN_BIAS, .has_b = g == 1};
+    /* without b the map still needs an input: gamma stands in, unread */
+    rc = graft_op__map_f64(o, &in[0].data, &in[0].shape.dtype, 1, numel, s->dtype, fold_block, &f,
+                           ctx);
     free(v);
     return rc;
 }

@@ -7,6 +7,7 @@ astype for float16/float32; round-half-even to 8 significant bits for
 bfloat16) and the comparison is bit for bit.  Also: what --reverse does with
 each (undoes stack, pad, scale; refuses sum and fold_bn naming the rule).
 """
+import json
 import os
 import sys
 
@@ -241,7 +242,6 @@ def test_reverse():
             assert got.tobytes() == a.tobytes(), (name, got)
         else:
             assert np.allclose(got, b, rtol=0, atol=1e-6) and not np.array_equal(got, o["sc"])
-    import json
     p = run("plan", "--json", "--reverse", "-r", R.path("sc.yaml"), R.path("r_out.npz"),
             R.path("r_src.npz"))
     plan = {e["target"]: e for e in json.loads(p.stdout)["pairs"]}
@@ -261,6 +261,29 @@ def test_reverse():
         p.stderr, p
 
 
+def test_unstack_gathers_back():
+    experts = rand((3, 4, 2), "float32")
+    np.savez(R.path("u_src.npz"), experts=experts)
+    np.savez(R.path("u_skel.npz"), **{f"e{k}": np.zeros((4, 2), "f4") for k in range(3)})
+    with open(R.path("u.yaml"), "w") as f:
+        f.write("graft: 1.1\npairs: {e0: experts, e1: experts, e2: experts}\ntransforms:\n" +
+                "".join(f"  - target: '^e{k}$'\n    ops: [{{unstack: {{axis: 0, index: {k}}}}}]\n"
+                        for k in range(3)) + "policy: {unused: error}\n")
+    run("apply", "-q", "--strict", "-r", R.path("u.yaml"), R.path("u_src.npz"), R.path("u_skel.npz"),
+        "-o", R.path("u_out.npz"))
+    out = np.load(R.path("u_out.npz"))
+    for k in range(3):
+        assert out[f"e{k}"].tobytes() == experts[k].tobytes(), k
+    np.savez(R.path("u_zero.npz"), experts=np.zeros_like(experts))
+    plan = json.loads(run("plan", "--json", "--reverse", "-r", R.path("u.yaml"), R.path("u_out.npz"),
+                          R.path("u_zero.npz")).stdout)
+    assert plan["pairs"][0]["sources"] == ["e0", "e1", "e2"] and \
+        plan["pairs"][0]["ops"] == [{"stack": {"axis": 0}}], plan
+    run("apply", "-q", "--reverse", "-r", R.path("u.yaml"), R.path("u_out.npz"), R.path("u_zero.npz"),
+        "-o", R.path("u_back.npz"))
+    assert np.load(R.path("u_back.npz"))["experts"].tobytes() == experts.tobytes()
+
+
 def test_pad_value_must_fit():
     np.savez(R.path("p.npz"), a=np.zeros((2, 2), np.uint8))
     np.savez(R.path("pskel.npz"), a=np.zeros((2, 4), np.uint8))
@@ -276,4 +299,5 @@ R.check("every 1.1 op on bfloat16 (torch.save files), rounded once", test_bfloat
 R.check("sum on integers is refused, naming the rule line", test_arithmetic_refuses_integers)
 R.check("--reverse undoes stack, pad and scale; refuses sum naming the rule", test_reverse)
 R.check("a pad value the dtype cannot hold is refused", test_pad_value_must_fit)
+R.check("a stacked source split by unstack is stacked back by --reverse", test_unstack_gathers_back)
 R.close()

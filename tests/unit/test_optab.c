@@ -119,6 +119,11 @@ START_TEST(new_ops_need_format_1_1)
     ck_assert_str_eq(graft_ctx_message(ctx),
                      "r.yaml:3:11: op: unknown op 'flip' (expected one of: permute, transpose, "
                      "reshape, cast, chunks, take, concat)");
+    y = "graft: 1\ntransforms:\n  - ops: [{flip: 1}]\n"; /* as before the table, at the key */
+    ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
+    ck_assert_str_eq(graft_ctx_message(ctx),
+                     "r.yaml:3:12: op: unknown key 'flip' (expected one of: permute, transpose, "
+                     "reshape, cast, chunks, take, concat)");
     y = "graft: 1.1\ntransforms:\n  - ops: [flip]\n";
     ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
     ck_assert_str_eq(graft_ctx_message(ctx),
