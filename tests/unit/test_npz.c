@@ -233,18 +233,6 @@ START_TEST(npz_deflated_member_is_reordered)
 }
 END_TEST
 
-/* Open a model and hash every tensor (reading each one). */
-static int open_and_hash(graft_ctx *c, void *payload)
-{
-    graft_model *m = NULL;
-    uint8_t digest[32];
-    int rc = graft_model_open(&m, payload, NULL, c);
-    for (size_t i = 0; rc == 0 && i < graft_model_count(m); i++)
-        rc = graft_tensor_sha256(m, graft_model_tensor(m, i), digest, c);
-    graft_model_free(m);
-    return rc;
-}
-
 START_TEST(open_allocation_failures_are_clean)
 {
     uint8_t data[27] = {0};
@@ -256,7 +244,7 @@ START_TEST(open_allocation_failures_are_clean)
                              "\"s\":\"oom-00001.safetensors\",\"e\":\"oom-00001.safetensors\","
                              "\"b\":\"oom-00001.safetensors\"}}", 142);
     for (int f = 0; f < 3; f++)
-        ck_assert_int_gt(tu_each_alloc_failure(ctx, open_and_hash, (void *)files[f]), 0);
+        ck_assert_int_gt(tu_each_alloc_failure(ctx, tu_open_and_hash, (void *)files[f]), 0);
 }
 END_TEST
 

@@ -104,3 +104,14 @@ int tu_run(Suite *s)
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+int tu_open_and_hash(graft_ctx *c, void *payload)
+{
+    graft_model *m = NULL;
+    uint8_t digest[32];
+    int rc = graft_model_open(&m, payload, NULL, c);
+    for (size_t i = 0; rc == 0 && i < graft_model_count(m); i++)
+        rc = graft_tensor_sha256(m, graft_model_tensor(m, i), digest, c);
+    graft_model_free(m);
+    return rc;
+}

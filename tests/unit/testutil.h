@@ -30,6 +30,8 @@ void tu_arena_teardown(void);
  */
 typedef int (*tu_alloc_fn)(graft_ctx *ctx, void *payload);
 long tu_each_alloc_failure(graft_ctx *ctx, tu_alloc_fn run, void *payload);
+/* tu_alloc_fn: open the model at path `payload` and hash every tensor. */
+int tu_open_and_hash(graft_ctx *ctx, void *payload);
 /* Run one suite; returns the process exit code. */
 int tu_run(Suite *s);
 

@@ -276,22 +276,6 @@ static int pkg_open(graft_model *m, const graft_open_options *opts, graft_ctx *c
     return GRAFT_OK;
 }
 
-static int copy_file(const char *from, const char *to, graft_ctx *ctx)
-{
-    graft_source *src = NULL;
-    graft_sink *s = NULL;
-    int rc = graft_source_open(&src, from, ctx);
-    if (rc == 0) rc = graft_sink_open(&s, to, ctx);
-    if (rc == 0 && src->size) rc = graft_sink_write(s, src->data, src->size);
-    if (rc == 0) {
-        rc = graft_sink_commit(s);
-        s = NULL;
-    }
-    graft_sink_abort(s);
-    graft_source_free(src);
-    return rc;
-}
-
 static const char *const DIRS[] = {"Data", DATA, DATA "/weights"};
 
 static void remove_tmp(const char *tmp)
@@ -329,7 +313,7 @@ static int pkg_write(const graft_model *m, const char *out_path, graft_fill *fil
             (size_t)snprintf(to, sizeof to, "%s/%s", tmp, copies[i]) >= sizeof to)
             rc = graft_error(ctx, GRAFT_ELIMIT, "%s: path too long", out_path);
         else
-            rc = copy_file(from, to, ctx);
+            rc = graft_copy_file(from, to, ctx);
     }
     if (rc == GRAFT_OK) {
         if ((size_t)snprintf(to, sizeof to, "%s/" WEIGHTS, tmp) >= sizeof to)

@@ -78,22 +78,6 @@ static int open_sm(graft_model *m, const graft_open_options *opts, graft_ctx *ct
     return rc;
 }
 
-static int copy_file(const char *from, const char *to, graft_ctx *ctx)
-{
-    graft_source *src = NULL;
-    graft_sink *s = NULL;
-    int rc = graft_source_open(&src, from, ctx);
-    if (rc == 0) rc = graft_sink_open(&s, to, ctx);
-    if (rc == 0 && src->size) rc = graft_sink_write(s, src->data, src->size);
-    if (rc == 0) {
-        rc = graft_sink_commit(s);
-        s = NULL;
-    }
-    graft_sink_abort(s);
-    graft_source_free(src);
-    return rc;
-}
-
 /* Remove what we may have created in a temporary output folder. */
 static void remove_tmp(const char *tmp, const graft_model *m)
 {
@@ -127,7 +111,7 @@ static int write_sm(const graft_model *m, const char *out_path, graft_fill *fill
     if (exists(m->path, GRAPH_FILE)) {
         char *from = join(m->path, GRAPH_FILE, ctx);
         p = join(tmp, GRAPH_FILE, ctx);
-        rc = from && p ? copy_file(from, p, ctx) : graft_error_oom(ctx, "a path");
+        rc = from && p ? graft_copy_file(from, p, ctx) : graft_error_oom(ctx, "a path");
         free(from);
         free(p);
         p = NULL;
