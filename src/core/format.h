@@ -67,6 +67,9 @@ int graft_write_in_place(const graft_model *m, const char *out_path, graft_fill 
 int graft_write_source_in_place(const graft_model *m, const graft_source *src,
                                 const char *out_path, graft_fill *fill, graft_ctx *ctx);
 
+/* Copy file `from` to `to` atomically (the other files of a folder skeleton). */
+int graft_copy_file(const char *from, const char *to, graft_ctx *ctx);
+
 /* The registry, NULL-terminated, in probe order. */
 extern const graft_format *const graft_formats[];
 const graft_format *graft_format_find(const char *name);

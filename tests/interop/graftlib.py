@@ -64,6 +64,17 @@ NUMPY_DTYPE_NAMES = {
 }
 
 
+def expect_refused(path, what):
+    """`graft ls PATH` fails cleanly (exit > 0, no signal) with one stderr line
+    that names PATH and contains WHAT."""
+    p = run("ls", path, check=False)
+    assert p.returncode > 0, f"exit {p.returncode}"
+    line = p.stderr.strip()
+    assert "\n" not in line, f"not one line: {p.stderr!r}"
+    assert path in line, f"file not named: {line}"
+    assert what in line, f"'{what}' not in: {line}"
+
+
 class Results:
     """Collects named checks; `close()` prints the tally and exits."""
 

@@ -25,18 +25,6 @@ static const char *env_or(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
-/* Open a model and hash every tensor (reading each one). */
-static int open_and_hash(graft_ctx *c, void *payload)
-{
-    graft_model *m = NULL;
-    uint8_t digest[32];
-    int rc = graft_model_open(&m, payload, NULL, c);
-    for (size_t i = 0; rc == 0 && i < graft_model_count(m); i++)
-        rc = graft_tensor_sha256(m, graft_model_tensor(m, i), digest, c);
-    graft_model_free(m);
-    return rc;
-}
-
 static int open_coreml(graft_ctx *c, void *payload)
 {
     graft_open_options o = GRAFT_OPEN_OPTIONS_INIT;
@@ -57,7 +45,7 @@ START_TEST(open_allocation_failures_are_clean)
     snprintf(paths[2], sizeof paths[2], "%s/tf_ckpt_v1/serving_session_bundle_half_plus_two/export-00000-of-00001", fx);
     snprintf(paths[3], sizeof paths[3], "%s/tests/fuzz/corpora/coreml/neuralNetworkClassifier", root);
     for (int i = 0; i < 3; i++)
-        ck_assert_int_gt(tu_each_alloc_failure(ctx, open_and_hash, paths[i]), 0);
+        ck_assert_int_gt(tu_each_alloc_failure(ctx, tu_open_and_hash, paths[i]), 0);
     /* the Core ML corpus file has no .mlmodel name: open it by format */
     graft_open_options o = GRAFT_OPEN_OPTIONS_INIT;
     graft_model *m = NULL;
