@@ -145,6 +145,23 @@ def freeze_is_bounded():
     assert not [f for f in os.listdir(R.tmp) if f.startswith("frozen")], os.listdir(R.tmp)
 
 
+def keras_shared_weight_names():
+    import h5py
+    skel = hostile.keras_h5_shared_weight_names(R.tmp)
+    names = [t["name"] for t in ls_json(skel)]
+    assert names == ["q_in/keep_negative:0", "q_in/bits:0", "q_in/integers:0", "dense/kernel:0",
+                     "dense/bias:0", "q_out/keep_negative:0", "q_out/bits:0",
+                     "q_out/integers:0"], names
+    src = hostile.keras_h5_shared_weight_names(R.tmp, "hgq_src.h5", -1.0)
+    out = R.path("hgq_out.h5")
+    run("apply", "-o", out, src, skel)
+    with h5py.File(out, "r") as f, h5py.File(src, "r") as g:
+        for layer in ("q_in", "dense", "q_out"):
+            for w in f[layer].attrs["weight_names"]:
+                w = w.decode()
+                assert (f[layer][w][()] == g[layer][w][()]).all(), (layer, w)
+
+
 for name, fn in list(globals().items()):
     if callable(fn) and fn.__module__ == __name__ and name not in ("refused", "numpy_refuses", "ort_outputs"):
         R.check(name, fn)
