@@ -240,6 +240,15 @@ def keras_h5_shared_weight_names(out, name="hgq.h5", scale=1.0):
     return path
 
 
+def npz_big_deflated(out):
+    """Item 8: an np.savez_compressed member of 128 MiB (a ramp, so it is
+    not all zeros) that compresses to a few MiB."""
+    a = np.tile(np.arange(1024, dtype="<f4"), 32 * 1024).reshape(32, 1024, 1024)
+    path = os.path.join(out, "big_deflated.npz")
+    np.savez_compressed(path, w=a)
+    return path
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
