@@ -46,6 +46,8 @@ static const struct {
      "{\"pad\": {\"axis\": 0, \"to\": 32, \"value\": -1.5}}"},
     {{.kind = GRAFT_OP_SLICE, .axis = 0, .start = 0, .length = 30},
      "{\"slice\": {\"axis\": 0, \"start\": 0, \"length\": 30}}"},
+    {{.kind = GRAFT_OP_QUANTIZE, .dtype = GRAFT_INT8}, "{\"quantize\": \"int8\"}"},
+    {{.kind = GRAFT_OP_DEQUANTIZE}, "\"dequantize\""},
 };
 #define NEX (sizeof examples / sizeof *examples)
 
@@ -122,7 +124,7 @@ START_TEST(new_ops_need_format_1_1)
     ck_assert_str_eq(graft_ctx_message(ctx),
                      "r.yaml:3:11: op: unknown op 'flip' (expected one of: permute, transpose, "
                      "reshape, cast, chunks, take, concat, sum, scale, fold_bn, stack, unstack, "
-                     "pad, slice)");
+                     "pad, slice, quantize, dequantize)");
     y = "graft: 1.2\n";
     ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
     ck_assert_str_eq(graft_ctx_message(ctx),
@@ -161,7 +163,7 @@ static const struct {
     {"[transpose, sum]", "r.yaml:3:22: sum: must be the first op of a chain"},
     {"[scale]", "r.yaml:3:11: op: unknown op 'scale' (expected one of: permute, transpose, "
                 "reshape, cast, chunks, take, concat, sum, scale, fold_bn, stack, unstack, pad, "
-                "slice)"},
+                "slice, quantize, dequantize)"},
 };
 
 START_TEST(new_op_errors_name_line_and_column)
@@ -175,6 +177,41 @@ START_TEST(new_op_errors_name_line_and_column)
 }
 END_TEST
 
+/* ---- running the 1.1 ops (their shape errors: test_ops.c) ---------------- */
+
+static graft_op at(graft_op_kind kind)
+{
+    graft_op op = {.kind = kind, .file = "m.yaml", .line = 9};
+    return op;
+}
+
+/* Every allocation of a chain of the arithmetic ops fails cleanly. */
+static int run_fold(graft_ctx *c, void *payload)
+{
+    (void)payload;
+    float wv[24], g[2] = {1, 2}, z[2] = {0, 0}, var[2] = {1, 4};
+    for (int k = 0; k < 24; k++) wv[k] = (float)k;
+    graft_tview in[5] = {{{GRAFT_FLOAT32, 2, {2, 12}}, (const uint8_t *)wv},
+                         {{GRAFT_FLOAT32, 1, {2}}, (const uint8_t *)g},
+                         {{GRAFT_FLOAT32, 1, {2}}, (const uint8_t *)z},
+                         {{GRAFT_FLOAT32, 1, {2}}, (const uint8_t *)z},
+                         {{GRAFT_FLOAT32, 1, {2}}, (const uint8_t *)var}};
+    graft_op ops[2] = {at(GRAFT_OP_FOLD_BN), at(GRAFT_OP_SCALE)};
+    float out[24];
+    ops[1].mul = 2;
+    int rc = graft_ops_run_mem(ops, 2, in, 5, (uint8_t *)out, c);
+    if (rc == 0) { /* W * gamma / sqrt(var + 0) * 2 */
+        ck_assert(out[0] == 0 && out[1] == 2 && out[12] == 12 * 2 / 2.0f * 2 && out[23] == 23 * 2);
+    }
+    return rc;
+}
+
+START_TEST(arithmetic_ops_fail_allocations_cleanly)
+{
+    ck_assert_int_gt(tu_each_alloc_failure(ctx, run_fold, NULL), 0);
+}
+END_TEST
+
 static Suite *optab_suite(void)
 {
     Suite *s = suite_create("optab");
@@ -185,6 +222,7 @@ static Suite *optab_suite(void)
     tcase_add_test(tc, op_json_too_small_stays_valid);
     tcase_add_test(tc, new_ops_need_format_1_1);
     tcase_add_loop_test(tc, new_op_errors_name_line_and_column, 0, sizeof bad / sizeof *bad);
+    tcase_add_test(tc, arithmetic_ops_fail_allocations_cleanly);
     suite_add_tcase(s, tc);
     return s;
 }
