@@ -65,7 +65,12 @@ int main(int argc, char **argv)
     in = slurp(argv[7], &nin);
     nout = (size_t)numel * (strcmp(argv[1], "quantize") == 0 ? graft_dtype_size(dt) : 4);
     out = malloc(nout + 1);
-    if (!in || !out) return 2;
+    if (!in || !out) {
+        free(in);
+        free(out);
+        graft_ctx_free(ctx);
+        return 2;
+    }
     graft_xout o = {.mem = out, .ctx = ctx};
     if (strcmp(argv[1], "quantize") == 0)
         rc = nin == numel * 4 ? graft_xform__quantize(&o, (const float *)in, dt, (uint32_t)ndim,
@@ -76,7 +81,10 @@ int main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "%s\n", rc == -1 && !graft_ctx_message(ctx)[0] ? "input size"
                                                                         : graft_ctx_message(ctx));
-        return 1;
+        free(in);
+        free(out);
+        graft_ctx_free(ctx);
+        return 1; /* freed: the ASan build's leak check would abort otherwise */
     }
     f = fopen(argv[8], "wb");
     if (!f || fwrite(out, 1, o.pos, f) != o.pos || fclose(f) != 0) return 2;
