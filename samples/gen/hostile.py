@@ -219,6 +219,36 @@ def graphdef_huge_variable(out):
     return path
 
 
+def keras_h5_shared_weight_names(out, name="hgq.h5", scale=1.0):
+    """Item 13: a Keras 2 HDF5 weights file whose quantizer layers (as HGQ /
+    QKeras write them) each list keep_negative:0, bits:0 and integers:0;
+    the dense layer's kernel:0 / bias:0 are unique."""
+    import h5py
+    path = os.path.join(out, name)
+    layers = {"q_in": ["keep_negative:0", "bits:0", "integers:0"],
+              "dense": ["dense/kernel:0", "dense/bias:0"],
+              "q_out": ["keep_negative:0", "bits:0", "integers:0"]}
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([n.encode() for n in layers])
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.13.1"
+        for i, (layer, weights) in enumerate(layers.items()):
+            g = f.create_group(layer)
+            g.attrs["weight_names"] = np.array([w.encode() for w in weights])
+            for j, w in enumerate(weights):
+                g.create_dataset(w, data=np.full((2, 3), scale * (10 * i + j), "<f4"))
+    return path
+
+
+def npz_big_deflated(out):
+    """Item 8: an np.savez_compressed member of 128 MiB (a ramp, so it is
+    not all zeros) that compresses to a few MiB."""
+    a = np.tile(np.arange(1024, dtype="<f4"), 32 * 1024).reshape(32, 1024, 1024)
+    path = os.path.join(out, "big_deflated.npz")
+    np.savez_compressed(path, w=a)
+    return path
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)

@@ -1,6 +1,9 @@
 /* main.c - the graft command: dispatch to cmd_<name>. */
 #include "cli.h"
 
+#include "sink.h"
+
+#include <signal.h>
 #include <string.h>
 
 static const cli_command commands[] = {
@@ -22,8 +25,35 @@ static void usage(FILE *f)
     fputs("\n'graft COMMAND --help' describes a command; man graft(1) has the rest.\n", f);
 }
 
+/* Outputs are unnamed files where the system has O_TMPFILE, and a kill
+ * leaves nothing; named temporary files (elsewhere, or for libhdf5) are
+ * removed here on SIGTERM, SIGINT and SIGHUP, then the signal does what it
+ * would have done. */
+static void on_signal(int sig)
+{
+    graft_sink_unlink_temps();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void catch_signals(void)
+{
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        struct sigaction old;
+        /* a signal ignored by whoever started us stays ignored */
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    catch_signals();
     if (argc < 2) {
         usage(stderr);
         return EXIT_BAD;

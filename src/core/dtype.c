@@ -24,6 +24,8 @@ static const struct {
     [GRAFT_COMPLEX64] = {"complex64", 8},
     [GRAFT_COMPLEX128] = {"complex128", 16},
     [GRAFT_STRING] = {"string", 0},
+    [GRAFT_FLOAT8_E4M3FN] = {"float8_e4m3fn", 1},
+    [GRAFT_FLOAT8_E5M2] = {"float8_e5m2", 1},
 };
 
 const char *graft_dtype_name(graft_dtype dt)

@@ -345,6 +345,12 @@ int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
     return GRAFT_OK;
 }
 
+static int sha_piece(void *arg, const uint8_t *p, size_t n)
+{
+    graft_sha256_update(arg, p, n);
+    return GRAFT_OK;
+}
+
 int graft_tensor_sha256(const graft_model *m, const graft_tensor *t,
                         uint8_t out[32], graft_ctx *ctx)
 {
@@ -352,8 +358,15 @@ int graft_tensor_sha256(const graft_model *m, const graft_tensor *t,
     const uint8_t *p;
     void *owned;
     graft_sha256_ctx c;
-    GRAFT_TRY(graft_tensor_bytes(m, t, &p, &owned, ctx));
     graft_sha256_init(&c);
+    /* Decoded tensors that can stream (deflated members) are hashed piece by
+     * piece: memory stays flat whatever the tensor's size. */
+    if (t->load && t->stream) {
+        GRAFT_TRY(t->stream(m, t, sha_piece, &c, ctx));
+        graft_sha256_final(&c, out);
+        return GRAFT_OK;
+    }
+    GRAFT_TRY(graft_tensor_bytes(m, t, &p, &owned, ctx));
     /* Hash a mapped tensor in steps, releasing each step's pages, so hashing
      * a whole model needs no more memory than one step. */
     for (uint64_t off = 0; off < t->nbytes; off += step) {

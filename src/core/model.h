@@ -24,6 +24,11 @@ struct graft_format;
 /* Fill dst with the tensor's t->nbytes row-major little-endian bytes. */
 typedef int (*graft_load_fn)(const graft_model *m, const graft_tensor *t,
                              uint8_t *dst, graft_ctx *ctx);
+/* The same bytes handed to fn in order, in pieces, without holding the whole
+ * tensor (a deflated member); fn's error stops it. */
+typedef int (*graft_piece_fn)(void *arg, const uint8_t *p, size_t n);
+typedef int (*graft_stream_fn)(const graft_model *m, const graft_tensor *t,
+                               graft_piece_fn fn, void *arg, graft_ctx *ctx);
 
 struct graft_tensor {
     const char *name;        /* arena; unique within the model */
@@ -40,6 +45,7 @@ struct graft_tensor {
     bool big_endian;         /* elements stored most significant byte first */
     /* ...or bytes the format produces on demand (then src may be NULL). */
     graft_load_fn load;
+    graft_stream_fn stream;  /* optional with load: the bytes in pieces */
 
     uint64_t aux;            /* format-private: record index, file offset... */
     void *aux_ptr;           /* format-private; owned by the format state */

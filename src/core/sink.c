@@ -23,19 +23,71 @@ struct graft_sink {
     size_t fill;          /* bytes waiting in buf */
     uint64_t flushed;     /* bytes already in the file */
     bool crc_on, crc32c_on;
+    bool anon;            /* O_TMPFILE: no name until tmp_path or commit */
     uint32_t crc, crc32c;
     bool in_memory;       /* graft_sink_open_mem: bytes collect in mem, no file */
     uint8_t *mem;         /* owned; memcap bytes */
     size_t memcap;
 };
 
+static void release(graft_sink *s);
+
+/*
+ * Named temporary files alive in this process, for a signal handler that
+ * must remove them (graft_sink_unlink_temps).  Slots are claimed under a
+ * lock; the handler only reads them.
+ */
+#define MAX_LIVE 64
+static char *volatile live[MAX_LIVE];
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void live_add(char *path)
+{
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < MAX_LIVE; i++)
+        if (!live[i]) {
+            live[i] = path;
+            break;
+        }
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(const char *path)
+{
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < MAX_LIVE; i++)
+        if (live[i] == path) live[i] = NULL;
+    pthread_mutex_unlock(&live_lock);
+}
+
+void graft_sink_unlink_temps(void)
+{
+    for (size_t i = 0; i < MAX_LIVE; i++) {
+        char *p = live[i];
+        if (p && p[0]) unlink(p);
+    }
+}
+
+/* A fresh name ".<base>.graft-XXXXXX" beside the output, created (mkostemp). */
+static int named_temp(graft_sink *s, int flags)
+{
+    const char *slash = strrchr(s->path, '/');
+    size_t dirlen = slash ? (size_t)(slash - s->path + 1) : 0;
+    sprintf(s->tmp, "%.*s.%s.graft-XXXXXX", (int)dirlen, s->path, s->path + dirlen);
+    int fd = mkostemp(s->tmp, flags);
+    if (fd < 0) s->tmp[0] = '\0';
+    else live_add(s->tmp);
+    return fd;
+}
+
 int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx)
 {
     graft_sink *s;
     const char *slash = strrchr(final_path, '/');
     size_t dirlen = slash ? (size_t)(slash - final_path + 1) : 0;
-    const char *base = final_path + dirlen;
+    mode_t um = umask(0);
 
+    umask(um);
     *out = NULL;
     s = graft_calloc(ctx, 1, sizeof *s);
     if (!s) return graft_error_oom(ctx, "an output");
@@ -48,19 +100,30 @@ int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx)
         graft_sink_abort(s);
         return graft_error_oom(ctx, "an output buffer");
     }
-    sprintf(s->tmp, "%.*s.%s.graft-XXXXXX", (int)dirlen, final_path, base);
-    s->fd = mkostemp(s->tmp, O_CLOEXEC);
+    s->tmp[0] = '\0';
+#ifdef O_TMPFILE
+    /* An unnamed file in the output's folder: a killed process (even by
+     * SIGKILL) leaves nothing behind; commit links it into place. */
+    {
+        char *dir = graft_strdup(ctx, dirlen ? final_path : ".");
+        if (!dir) {
+            graft_sink_abort(s);
+            return graft_error_oom(ctx, "a path");
+        }
+        if (dirlen) dir[dirlen > 1 ? dirlen - 1 : 1] = '\0';
+        s->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666 & ~um);
+        free(dir);
+        s->anon = s->fd >= 0;
+    }
+#endif
+    if (s->fd < 0 && (s->fd = named_temp(s, O_CLOEXEC)) >= 0)
+        fchmod(s->fd, 0666 & ~um); /* mkstemp makes 0600; outputs are ordinary files */
     if (s->fd < 0) {
         int e = errno;
-        s->tmp[0] = '\0';
         graft_sink_abort(s);
         return graft_error(ctx, GRAFT_EIO, "%s: cannot create a temporary file beside it: %s",
                            final_path, strerror(e));
     }
-    /* mkstemp makes 0600; outputs are ordinary files. */
-    mode_t um = umask(0);
-    umask(um);
-    fchmod(s->fd, 0666 & ~um);
     *out = s;
     return GRAFT_OK;
 }
@@ -173,7 +236,27 @@ int graft_sink_pwrite(graft_sink *s, uint64_t off, const void *data, size_t n)
 
 uint64_t graft_sink_tell(const graft_sink *s) { return s->flushed + s->fill; }
 const char *graft_sink_path(const graft_sink *s) { return s->path; }
-const char *graft_sink_tmp_path(const graft_sink *s) { return s->tmp; }
+/* An unnamed file gets a name here, for libraries that reopen it by path
+ * (libhdf5): linked beside the output as a named temp would have been. */
+const char *graft_sink_tmp_path(const graft_sink *cs)
+{
+    graft_sink *s = (graft_sink *)cs; /* the name is made once, on demand */
+    if (s->anon && !s->tmp[0]) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->fd);
+        for (int tries = 0; tries < 100; tries++) {
+            int fd = named_temp(s, O_CLOEXEC); /* reserve a name... */
+            if (fd < 0) break;
+            close(fd);
+            unlink(s->tmp);
+            if (linkat(AT_FDCWD, proc, AT_FDCWD, s->tmp, AT_SYMLINK_FOLLOW) == 0) break;
+            live_remove(s->tmp); /* ...and take it, unless someone was quicker */
+            s->tmp[0] = '\0';
+            if (errno != EEXIST) break;
+        }
+    }
+    return s->tmp;
+}
 
 void graft_sink_crc32_begin(graft_sink *s)
 {
@@ -201,6 +284,7 @@ uint32_t graft_sink_crc32c_end(graft_sink *s)
 
 static void release(graft_sink *s)
 {
+    if (s->tmp) live_remove(s->tmp);
     if (s->fd >= 0) close(s->fd);
     free(s->mem);
     free(s->buf);
@@ -221,13 +305,26 @@ int graft_sink_commit(graft_sink *s)
     rc = flush(s);
     if (rc == GRAFT_OK && fsync(s->fd) < 0)
         rc = graft_error(s->ctx, GRAFT_EIO, "%s: fsync failed: %s", s->path, strerror(errno));
+    /* unnamed: link it in place when nothing is there yet, else name it
+     * beside the output and rename that over the old file */
+    if (rc == GRAFT_OK && s->anon && !s->tmp[0]) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->fd);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, s->path, AT_SYMLINK_FOLLOW) == 0) {
+            release(s);
+            return GRAFT_OK;
+        }
+        if (errno != EEXIST || !graft_sink_tmp_path(s)[0])
+            rc = graft_error(s->ctx, GRAFT_EIO, "%s: cannot link the new file into place: %s",
+                             s->path, strerror(errno));
+    }
     if (rc == GRAFT_OK && close(s->fd) < 0)
         rc = graft_error(s->ctx, GRAFT_EIO, "%s: close failed: %s", s->path, strerror(errno));
     s->fd = -1;
     if (rc == GRAFT_OK && rename(s->tmp, s->path) < 0)
         rc = graft_error(s->ctx, GRAFT_EIO, "%s: cannot rename the temporary file into place: %s",
                          s->path, strerror(errno));
-    if (rc < 0) unlink(s->tmp);
+    if (rc < 0 && s->tmp[0]) unlink(s->tmp);
     release(s);
     return rc;
 }

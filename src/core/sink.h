@@ -1,10 +1,14 @@
 /*
  * sink.h - an output file written atomically.
  *
- * Bytes go to a temporary file beside the final path (".<name>.graft-XXXXXX");
- * graft_sink_commit() flushes, fsyncs and renames it into place, so a crash or
- * kill never leaves a partial file at the final path.  graft_sink_abort()
- * removes the temporary file.  Writes are buffered; an optional running
+ * On Linux bytes go to an unnamed file (O_TMPFILE) in the output's folder,
+ * which graft_sink_commit() fsyncs and links into place: a process killed
+ * even by SIGKILL leaves nothing.  Elsewhere (or where the filesystem lacks
+ * O_TMPFILE, or a library needs the file by name) it is a named temporary
+ * beside the final path (".<name>.graft-XXXXXX"), renamed into place; the
+ * CLI's signal handler removes those with graft_sink_unlink_temps().  Either
+ * way a crash never leaves a partial file at the final path, and
+ * graft_sink_abort() removes the temporary file.  Writes are buffered; an optional running
  * CRC-32 (zip) or CRC-32C (TensorFlow) covers the bytes written while on.
  */
 #ifndef GRAFT_CORE_SINK_H
@@ -28,7 +32,8 @@ void graft_sink_crc32_begin(graft_sink *s);
 uint32_t graft_sink_crc32_end(graft_sink *s);
 void graft_sink_crc32c_begin(graft_sink *s);
 uint32_t graft_sink_crc32c_end(graft_sink *s);
-/* The final path, and the temporary one (for libraries that write by path). */
+/* The final path, and the temporary one (for libraries that write by path:
+ * an unnamed file is given its name here). */
 const char *graft_sink_path(const graft_sink *s);
 const char *graft_sink_tmp_path(const graft_sink *s);
 /* Finish: flush, fsync, rename into place, free.  On failure the temporary
@@ -41,6 +46,9 @@ int graft_sink_open_mem(graft_sink **out, graft_ctx *ctx);
 int graft_sink_mem(graft_sink *s, const uint8_t **p, size_t *n);
 /* Give up: remove the temporary file, free.  Accepts NULL. */
 void graft_sink_abort(graft_sink *s);
+/* Remove every named temporary file of live sinks; only unlink(), so a
+ * signal handler may call it (the CLI's does, for SIGTERM/SIGINT/SIGHUP). */
+void graft_sink_unlink_temps(void);
 
 /* CRC-32C (Castagnoli), as TensorFlow and LevelDB use; `crc` is the running value. */
 uint32_t graft_crc32c(uint32_t crc, const void *p, size_t n);

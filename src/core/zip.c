@@ -382,3 +382,61 @@ int graft_zip_extract(const graft_zip *z, const graft_zip_entry *e, uint8_t *dst
     if (n == e->usize && (crc = crc32_of(0, dst, n)) != e->crc32) return crc_mismatch(e, crc, ctx);
     return GRAFT_OK;
 }
+
+int graft_zip_stream(const graft_zip *z, const graft_zip_entry *e, uint64_t skip, uint64_t n,
+                     graft_zip_piece_fn fn, void *arg, graft_ctx *ctx)
+{
+    enum { CHUNK = 1u << 20 };
+    uint8_t *out = NULL;
+    z_stream st;
+    uint64_t in_left = e->csize, done = 0;
+    uint32_t crc = 0;
+    int zr = Z_OK, rc = GRAFT_OK;
+
+    if (skip > e->usize || n > e->usize - skip)
+        return graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s': asked for bytes [%llu, +%llu) "
+                           "of %llu", e->name, (unsigned long long)skip, (unsigned long long)n,
+                           (unsigned long long)e->usize);
+    if (e->method == 0) {
+        const uint8_t *p;
+        GRAFT_TRY(graft_zip_borrow(z, e, NULL, &p, ctx));
+        for (uint64_t off = 0; off < n && rc == 0; off += CHUNK)
+            rc = fn(arg, p + skip + off, (size_t)(n - off < CHUNK ? n - off : CHUNK));
+        return rc;
+    }
+    memset(&st, 0, sizeof st);
+    if (!(out = graft_malloc(ctx, CHUNK))) return graft_error_oom(ctx, "an inflate buffer");
+    if (inflateInit2(&st, -15) != Z_OK) {
+        free(out);
+        return graft_error_oom(ctx, "an inflater");
+    }
+    /* the whole member, so the CRC-32 covers it; pieces in [skip, skip+n) go to fn */
+    while (rc == 0 && done < e->usize && zr == Z_OK) {
+        uInt chunk_in = in_left > (1u << 30) ? (1u << 30) : (uInt)in_left;
+        st.next_in = (Bytef *)(z->data + e->data_offset + (e->csize - in_left));
+        st.avail_in = chunk_in;
+        st.next_out = out;
+        st.avail_out = (uInt)(e->usize - done < CHUNK ? e->usize - done : CHUNK);
+        uInt want = st.avail_out;
+        zr = inflate(&st, Z_NO_FLUSH);
+        in_left -= chunk_in - st.avail_in;
+        size_t got = want - st.avail_out;
+        crc = (uint32_t)crc32(crc, out, (uInt)got);
+        uint64_t lo = done, hi = done + got; /* this piece's place in the member */
+        if (hi > skip && lo < skip + n) {
+            uint64_t a = lo > skip ? lo : skip, b = hi < skip + n ? hi : skip + n;
+            rc = fn(arg, out + (a - lo), (size_t)(b - a));
+        }
+        done = hi;
+        if (zr == Z_BUF_ERROR && got) zr = Z_OK;
+    }
+    inflateEnd(&st);
+    free(out);
+    GRAFT_TRY(rc);
+    if (done < e->usize || (zr != Z_OK && zr != Z_STREAM_END))
+        return graft_error(ctx, GRAFT_ECORRUPT,
+                           "zip: entry '%s': deflate data is corrupt or short (%llu of %llu bytes)",
+                           e->name, (unsigned long long)done, (unsigned long long)e->usize);
+    if (crc != e->crc32) return crc_mismatch(e, crc, ctx);
+    return GRAFT_OK;
+}

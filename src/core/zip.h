@@ -50,5 +50,11 @@ int graft_zip_borrow(const graft_zip *z, const graft_zip_entry *e,
  * the CRC-32 is checked too. */
 int graft_zip_extract(const graft_zip *z, const graft_zip_entry *e, uint8_t *dst,
                       uint64_t n, graft_ctx *ctx);
+/* Bytes [skip, skip+n) of a member handed to fn in pieces of at most 1 MiB,
+ * inflating with flat memory (the whole member is inflated, and its CRC-32
+ * checked, whatever the range); fn's error stops it. */
+typedef int (*graft_zip_piece_fn)(void *arg, const uint8_t *p, size_t n);
+int graft_zip_stream(const graft_zip *z, const graft_zip_entry *e, uint64_t skip, uint64_t n,
+                     graft_zip_piece_fn fn, void *arg, graft_ctx *ctx);
 
 #endif

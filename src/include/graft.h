@@ -127,6 +127,8 @@ typedef enum graft_dtype {
     GRAFT_COMPLEX64,  /**< two float32, real first */
     GRAFT_COMPLEX128, /**< two float64, real first */
     GRAFT_STRING,     /**< variable-size elements; bytes are format-serialized */
+    GRAFT_FLOAT8_E4M3FN, /**< 1 sign, 4 exponent (bias 7), 3 mantissa; no Inf, NaN = S.1111.111 */
+    GRAFT_FLOAT8_E5M2,   /**< 1 sign, 5 exponent (bias 15), 2 mantissa; IEEE Inf and NaN */
     GRAFT_DTYPE_COUNT
 } graft_dtype;
 

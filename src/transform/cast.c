@@ -14,6 +14,8 @@
  *   - to an integer: the value must be integral and in range, else the
  *     element's index is reported.  bool reads as 0/1 (any non-zero byte is
  *     1) and accepts only 0 or 1.
+ *   - float8_e4m3fn / float8_e5m2 widen exactly into double and narrow in
+ *     float8.c (one rounding, to nearest even, saturating as ONNX Cast does);
  *   - complex64 <-> complex128 converts both parts; complex <-> real is
  *     refused by graft_xform__can_cast.
  * float32 <-> float16/bfloat16, the casts models need most, skip the carrier
@@ -38,9 +40,14 @@ typedef union {
     uint64_t u;
 } val;
 
+static bool is_f8(graft_dtype t)
+{
+    return t == GRAFT_FLOAT8_E4M3FN || t == GRAFT_FLOAT8_E5M2;
+}
 static bool is_float(graft_dtype t)
 {
-    return t == GRAFT_FLOAT16 || t == GRAFT_BFLOAT16 || t == GRAFT_FLOAT32 || t == GRAFT_FLOAT64;
+    return t == GRAFT_FLOAT16 || t == GRAFT_BFLOAT16 || t == GRAFT_FLOAT32 ||
+           t == GRAFT_FLOAT64 || is_f8(t);
 }
 static bool is_complex(graft_dtype t)
 {
@@ -48,7 +55,7 @@ static bool is_complex(graft_dtype t)
 }
 static bool is_real(graft_dtype t)
 {
-    return t >= GRAFT_FLOAT16 && t <= GRAFT_BOOL;
+    return (t >= GRAFT_FLOAT16 && t <= GRAFT_BOOL) || is_f8(t);
 }
 
 bool graft_xform__can_cast(graft_dtype from, graft_dtype to)
@@ -200,6 +207,11 @@ static void decode(const uint8_t *p, graft_dtype t, size_t n, val *v)
         for (i = 0; i < n; i++)
             v[i].u = graft_le64(p + 8 * i);
         break;
+    case GRAFT_FLOAT8_E4M3FN:
+    case GRAFT_FLOAT8_E5M2:
+        for (i = 0; i < n; i++)
+            v[i].f = graft_xform__f8_decode(p[i], t);
+        break;
     default:
         break;
     }
@@ -233,6 +245,11 @@ static void encode_float(uint8_t *p, graft_dtype t, const val *v, size_t n)
     case GRAFT_FLOAT32:
         for (i = 0; i < n; i++)
             graft_put_le32(p + 4 * i, narrow(v[i].f, 8, 23));
+        break;
+    case GRAFT_FLOAT8_E4M3FN:
+    case GRAFT_FLOAT8_E5M2:
+        for (i = 0; i < n; i++)
+            p[i] = graft_xform__f8_encode(v[i].f, t);
         break;
     default: {
         uint64_t b;

@@ -71,6 +71,10 @@ void graft_xform__from_f64(uint8_t *dst, graft_dtype t, const double *v, size_t 
 int graft_xform__scalar(uint8_t *dst, graft_dtype t, double x, graft_ctx *ctx);
 /* Whether cast from -> to is supported at all (checked by infer). */
 bool graft_xform__can_cast(graft_dtype from, graft_dtype to);
+/* float8_e4m3fn / float8_e5m2 (float8.c): exact widening, and narrowing
+ * rounded to nearest even with ONNX Cast's saturation. */
+double graft_xform__f8_decode(uint8_t c, graft_dtype t);
+uint8_t graft_xform__f8_encode(double x, graft_dtype t);
 
 /*
  * The split kernels see the tensor as [outer, mid, inner]: mid is the op's

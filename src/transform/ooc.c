@@ -43,10 +43,11 @@ void graft_xform__set_ooc(uint64_t min_bytes, size_t block_bytes)
     ooc_block = block_bytes ? block_bytes : OOC_BLOCK;
 }
 
-/* The folder of the sink's temporary file ("." when it has none). */
+/* The folder of the sink's output ("." when it has none): its temporary
+ * file lives there too (often unnamed, so asking its name would make one). */
 static char *sink_dir(graft_xout *o)
 {
-    const char *p = graft_sink_tmp_path(o->sink);
+    const char *p = graft_sink_path(o->sink);
     const char *slash = p ? strrchr(p, '/') : NULL;
     size_t n = slash ? (size_t)(slash - p) : 0;
     char *dir = graft_malloc(o->ctx, n + 2);

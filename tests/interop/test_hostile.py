@@ -145,6 +145,44 @@ def freeze_is_bounded():
     assert not [f for f in os.listdir(R.tmp) if f.startswith("frozen")], os.listdir(R.tmp)
 
 
+def keras_shared_weight_names():
+    import h5py
+    skel = hostile.keras_h5_shared_weight_names(R.tmp)
+    names = [t["name"] for t in ls_json(skel)]
+    assert names == ["q_in/keep_negative:0", "q_in/bits:0", "q_in/integers:0", "dense/kernel:0",
+                     "dense/bias:0", "q_out/keep_negative:0", "q_out/bits:0",
+                     "q_out/integers:0"], names
+    src = hostile.keras_h5_shared_weight_names(R.tmp, "hgq_src.h5", -1.0)
+    out = R.path("hgq_out.h5")
+    run("apply", "-o", out, src, skel)
+    with h5py.File(out, "r") as f, h5py.File(src, "r") as g:
+        for layer in ("q_in", "dense", "q_out"):
+            for w in f[layer].attrs["weight_names"]:
+                w = w.decode()
+                assert (f[layer][w][()] == g[layer][w][()]).all(), (layer, w)
+
+
+def sha256_streams_deflated_members():
+    from graftlib import GRAFT
+    p = hostile.npz_big_deflated(R.tmp)
+    with np.load(p) as z:
+        want = sha256_of_array(z["w"])
+    # graft's peak RSS, measured from a small parent (a child forked from this
+    # process would start with its RSS)
+    meter = ("import os, subprocess, sys\n"
+             "c = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n"
+             "out = c.stdout.read()\n"
+             "_, status, usage = os.wait4(c.pid, 0)\n"
+             "print(status, usage.ru_maxrss, out, sep='\\n')\n")
+    r = subprocess.run([sys.executable, "-c", meter, GRAFT, "ls", "--sha256", p],
+                       capture_output=True, text=True, check=True)
+    status, rss, out = r.stdout.split("\n", 2)
+    assert status == "0", r.stdout
+    assert out.split("\t")[-1].strip() == want, out
+    # 128 MiB of elements, hashed with flat memory (ru_maxrss is in KiB)
+    assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
+
+
 for name, fn in list(globals().items()):
     if callable(fn) and fn.__module__ == __name__ and name not in ("refused", "numpy_refuses", "ort_outputs"):
         R.check(name, fn)

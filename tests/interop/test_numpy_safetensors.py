@@ -412,7 +412,7 @@ def t_st_malformed():
         ("not_object", st_raw("[]"), "header is a JSON array, not an object"),
         ("bad_json", st_raw('{"x":{"dtype":"F32",}}', f4), "expected a string key, found '}'"),
         ("unknown_dtype", one({**ok, "dtype": "Q7"}), "tensor 'x': unknown dtype 'Q7'"),
-        ("f8", one({**ok, "dtype": "F8_E4M3", "shape": [16]}), "tensor 'x': dtype F8_E4M3 (sub-byte or 8-bit float) is not supported"),
+        ("f8", one({**ok, "dtype": "F8_E8M0", "shape": [16]}), "tensor 'x': dtype F8_E8M0 (sub-byte or 8-bit float) is not supported"),
         ("f4", one({**ok, "dtype": "F4", "shape": [32]}), "dtype F4 (sub-byte"),
         ("neg_shape", one({**ok, "shape": [-4]}), "tensor 'x': shape entry 0 is not a non-negative integer"),
         ("float_shape", one({**ok, "shape": [4.0]}), "shape entry 0 is not a non-negative integer"),

@@ -8,6 +8,7 @@
 #include "sha256.h"
 #include "sink.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,61 @@ START_TEST(sink_commit_renames_and_abort_leaves_nothing)
 }
 END_TEST
 
+/* Entries of a folder (".", ".." excluded). */
+static int entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+/* On Linux an output being written has no name, so no kill can leave it
+ * behind; one named for libhdf5 is removed by the CLI's signal handler
+ * (issue 18, item 17). */
+START_TEST(sink_writes_unnamed_and_signal_cleanup_removes_named)
+{
+    char dir[600], path[700];
+    struct stat st;
+    graft_sink *s;
+    snprintf(dir, sizeof dir, "%s/sinkdir", tu_temp_dir());
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/out.bin", dir);
+    mode_t um = umask(022);
+    ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
+    ck_assert_int_eq(graft_sink_fill(s, 'x', 1 << 20), 0);
+    ck_assert_int_eq(graft_sink_write(s, "end", 3), 0);
+    ck_assert_int_eq(entries(dir), 0); /* written, but nothing has a name */
+    ck_assert_int_eq(graft_sink_commit(s), 0);
+    ck_assert_int_eq(entries(dir), 1);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, (1 << 20) + 3);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    /* over an existing file: replaced whole */
+    ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
+    ck_assert_int_eq(graft_sink_write(s, "new", 3), 0);
+    ck_assert_int_eq(graft_sink_commit(s), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, 3);
+    ck_assert_int_eq(entries(dir), 1);
+    /* named on demand, and gone after what a signal handler does */
+    ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
+    const char *tmp = graft_sink_tmp_path(s);
+    ck_assert_msg(strstr(tmp, "/.out.bin.graft-") != NULL, "%s", tmp);
+    ck_assert_int_eq(stat(tmp, &st), 0);
+    ck_assert_int_eq(entries(dir), 2);
+    graft_sink_unlink_temps();
+    ck_assert_int_eq(entries(dir), 1);
+    graft_sink_abort(s);
+    umask(um);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 START_TEST(open_reports_missing_and_unknown_files)
 {
     graft_model *m;
@@ -266,6 +322,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, open_reports_missing_and_unknown_files);
     tcase_add_test(tc, allocation_failures_are_reported_not_crashed);
     tcase_add_test(tc, writers_refuse_an_emit_of_the_wrong_size);
+    tcase_add_test(tc, sink_writes_unnamed_and_signal_cleanup_removes_named);
     suite_add_tcase(s, tc);
     return s;
 }

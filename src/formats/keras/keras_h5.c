@@ -19,6 +19,7 @@
  */
 #include "format.h"
 #include "h5.h"
+#include "strmap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,56 @@ static int add_weights(graft_model *m, const char *gpath, const char *what, cons
     return GRAFT_OK;
 }
 
+static const char *tensor_name(const void *owner, size_t i, size_t *len)
+{
+    const char *name = ((const graft_model *)owner)->tensors[i].name;
+    *len = strlen(name);
+    return name;
+}
+
+/*
+ * Weight names are unique per layer, not per file: quantizer layers of HGQ
+ * and QKeras each list "keep_negative:0", "bits:0" and "integers:0".  Those
+ * that occur in more than one layer are named "<layer>/<weight>" (as tfjs
+ * names every weight); names that are unique stay as written.
+ * layer_of[i - first] is the layer of tensor i.
+ */
+static int name_shared_weights(graft_model *m, size_t first, char *const *layer_of,
+                               graft_ctx *ctx)
+{
+    graft_strmap map;
+    size_t n = m->count - first;
+    bool *dup = graft_calloc(ctx, n + 1, sizeof *dup);
+    int rc = GRAFT_OK;
+    if (!dup) return graft_error_oom(ctx, "weight names");
+    graft_strmap_init(&map, tensor_name, m);
+    if ((rc = graft_strmap_reserve(&map, m->count, ctx)) < 0) goto cleanup;
+    for (size_t i = 0; i < m->count; i++) {
+        size_t prev = graft_strmap_put(&map, i);
+        if (prev == GRAFT_STRMAP_NONE || i < first) continue;
+        if (prev < first) { /* a name from before the layers: left as it is */
+            rc = graft_error(ctx, GRAFT_ECORRUPT, "tensor '%s': name appears twice",
+                             m->tensors[i].name);
+            goto cleanup;
+        }
+        dup[prev - first] = dup[i - first] = true;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (!dup[k]) continue;
+        char *nn = graft_arena_printf(&m->arena, "%s/%s", layer_of[k],
+                                      m->tensors[first + k].name);
+        if (!nn) {
+            rc = graft_error_oom(ctx, "a weight name");
+            goto cleanup;
+        }
+        m->tensors[first + k].name = nn;
+    }
+cleanup:
+    graft_strmap_free(&map);
+    free(dup);
+    return rc;
+}
+
 static int add_layers(graft_model *m, const char *base, graft_ctx *ctx)
 {
     const graft_h5_file *h = m->state;
@@ -94,17 +145,35 @@ static int add_layers(graft_model *m, const char *base, graft_ctx *ctx)
     rc = graft_h5__name_list(m, g, where, "layer_names", &layers, &n, ctx);
     H5Gclose(g);
     if (rc < 0) return rc == GRAFT_ENOTFOUND ? (ctx->status = GRAFT_ECORRUPT) : rc;
+    size_t first = m->count, cap = 0;
+    char **layer_of = NULL;
     for (size_t i = 0; i < n; i++) {
         char *lpath = join(m, base, layers[i]);
         char *what = graft_arena_printf(&m->arena, "layer '%s'", layers[i]);
-        if (!lpath || !what) return graft_error_oom(ctx, "a layer path");
-        if (graft_h5__obj_type(h, h->file, lpath) != H5O_TYPE_GROUP)
-            return graft_error(ctx, GRAFT_ECORRUPT,
-                               "layer '%s' listed in layer_names of '%s': no such group",
-                               layers[i], base);
+        if (!lpath || !what) rc = graft_error_oom(ctx, "a layer path");
+        else if (graft_h5__obj_type(h, h->file, lpath) != H5O_TYPE_GROUP)
+            rc = graft_error(ctx, GRAFT_ECORRUPT,
+                             "layer '%s' listed in layer_names of '%s': no such group",
+                             layers[i], base);
+        if (rc < 0) break;
         top_listed |= strcmp(layers[i], "top_level_model_weights") == 0;
-        GRAFT_TRY(add_weights(m, lpath, what, "", true, ctx));
+        size_t before = m->count;
+        if ((rc = add_weights(m, lpath, what, "", true, ctx)) < 0) break;
+        if (m->count - first > cap) {
+            size_t nc = (m->count - first) * 2;
+            char **nl = graft_realloc(ctx, layer_of, nc * sizeof *nl);
+            if (!nl) {
+                rc = graft_error_oom(ctx, "weight names");
+                break;
+            }
+            layer_of = nl;
+            cap = nc;
+        }
+        for (size_t t = before; t < m->count; t++) layer_of[t - first] = layers[i];
     }
+    if (rc == 0) rc = name_shared_weights(m, first, layer_of, ctx);
+    free(layer_of);
+    GRAFT_TRY(rc);
     /* Weights owned by the model itself (tf.keras >= 2.9, Keras 3). */
     char *top = join(m, base, "top_level_model_weights");
     if (!top) return graft_error_oom(ctx, "a path");

@@ -85,6 +85,30 @@ static int load_deflated(const graft_model *m, const graft_tensor *t, uint8_t *d
     return GRAFT_OK;
 }
 
+/* A deflated C-order little-endian array, inflated piece by piece (others
+ * need the whole array to reorder: load_deflated). */
+static int stream_deflated(const graft_model *m, const graft_tensor *t, graft_piece_fn fn,
+                           void *arg, graft_ctx *ctx)
+{
+    const npz_state *st = m->state;
+    const graft_zip_entry *e = t->aux_ptr;
+    graft_npy_header h;
+    int rc;
+
+    GRAFT_TRY(inflated_header(st->zip, e, &h, ctx));
+    if ((h.fortran && h.ndim > 1) || h.big_endian) {
+        uint8_t *buf = graft_malloc(ctx, (size_t)t->nbytes ? (size_t)t->nbytes : 1);
+        if (!buf) return graft_error_oom(ctx, "an inflated member");
+        rc = load_deflated(m, t, buf, ctx);
+        if (rc == 0) rc = fn(arg, buf, (size_t)t->nbytes);
+        free(buf);
+        return rc;
+    }
+    rc = graft_zip_stream(st->zip, e, h.data_offset, h.nbytes, fn, arg, ctx);
+    if (rc < 0) return graft_error_prefix(ctx, "member '%s'", e->name);
+    return GRAFT_OK;
+}
+
 static int add_member(graft_model *m, const graft_zip *z, const graft_zip_entry *e,
                       graft_ctx *ctx)
 {
@@ -113,6 +137,7 @@ static int add_member(graft_model *m, const graft_zip *z, const graft_zip_entry 
     t->aux_ptr = (void *)e;
     if (e->method != 0) {
         t->load = load_deflated;
+        t->stream = stream_deflated;
         return GRAFT_OK;
     }
     t->src = m->sources[0];

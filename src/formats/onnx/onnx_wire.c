@@ -172,6 +172,7 @@ int graft_onnx__typed_field(int64_t data_type, graft_dtype *dt)
         [12] = {GRAFT_UINT32, ONNX_T_UINT64},    [13] = {GRAFT_UINT64, ONNX_T_UINT64},
         [14] = {GRAFT_COMPLEX64, ONNX_T_FLOAT},  [15] = {GRAFT_COMPLEX128, ONNX_T_DOUBLE},
         [16] = {GRAFT_BFLOAT16, ONNX_T_INT32},
+        [17] = {GRAFT_FLOAT8_E4M3FN, ONNX_T_INT32}, [19] = {GRAFT_FLOAT8_E5M2, ONNX_T_INT32},
     };
     *dt = GRAFT_DTYPE_INVALID;
     if (data_type < 0 || data_type >= (int64_t)(sizeof map / sizeof *map)) return 0;

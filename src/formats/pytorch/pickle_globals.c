@@ -54,6 +54,7 @@ static const struct {
     {"uint16", GRAFT_UINT16},     {"uint32", GRAFT_UINT32},    {"uint64", GRAFT_UINT64},
     {"bool", GRAFT_BOOL},         {"complex64", GRAFT_COMPLEX64}, {"cfloat", GRAFT_COMPLEX64},
     {"complex128", GRAFT_COMPLEX128}, {"cdouble", GRAFT_COMPLEX128},
+    {"float8_e4m3fn", GRAFT_FLOAT8_E4M3FN}, {"float8_e5m2", GRAFT_FLOAT8_E5M2},
 };
 
 static const char *const other_dtypes[] = {

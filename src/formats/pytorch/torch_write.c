@@ -172,7 +172,8 @@ static const struct { graft_dtype dt; const char *cls; } classes[] = {
 static const char *v3_dtype(graft_dtype dt)
 {
     return dt == GRAFT_UINT16 ? "uint16" : dt == GRAFT_UINT32 ? "uint32"
-         : dt == GRAFT_UINT64 ? "uint64" : NULL;
+         : dt == GRAFT_UINT64 ? "uint64" : dt == GRAFT_FLOAT8_E4M3FN ? "float8_e4m3fn"
+         : dt == GRAFT_FLOAT8_E5M2 ? "float8_e5m2" : NULL;
 }
 
 static const char *rebuild_func(const graft_torch_ref *ref)

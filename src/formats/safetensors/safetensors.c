@@ -50,11 +50,13 @@ static const struct {
     {"BF16", GRAFT_BFLOAT16}, {"I32", GRAFT_INT32},    {"U32", GRAFT_UINT32},
     {"F32", GRAFT_FLOAT32},   {"F64", GRAFT_FLOAT64},  {"I64", GRAFT_INT64},
     {"U64", GRAFT_UINT64},    {"C64", GRAFT_COMPLEX64},
+    /* safetensors' F8_E4M3 is the "fn" variant (no Inf), as torch.float8_e4m3fn */
+    {"F8_E4M3", GRAFT_FLOAT8_E4M3FN}, {"F8_E5M2", GRAFT_FLOAT8_E5M2},
 };
 
 /* Known to the reference implementation but without a graft dtype. */
 static const char *const refused[] = {
-    "F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F4", "F6_E2M3", "F6_E3M2",
+    "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F4", "F6_E2M3", "F6_E3M2",
 };
 
 static const char *dtype_string(graft_dtype dt)

@@ -1,0 +1,9 @@
+
+2
+v
+VariableV2*
+dtype0*
+shape:	€€€€€ 
+
+outIdentityv*
+T0
