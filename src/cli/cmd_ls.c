@@ -45,7 +45,12 @@ static int list_json(const graft_model *m, graft_ctx *ctx)
         json_string(stdout, graft_tensor_name(t));
         printf(", \"dtype\": \"%s\", \"shape\": ", graft_dtype_name(graft_tensor_dtype(t)));
         print_shape(stdout, t, ", ");
-        printf(", \"sha256\": \"%s\"}", hex);
+        printf(", \"sha256\": \"%s\"", hex);
+        if (graft_tensor_layout(m, t)) {
+            fputs(", \"layout\": ", stdout);
+            json_string(stdout, graft_tensor_layout(m, t));
+        }
+        putchar('}');
     }
     fputs(graft_model_count(m) ? "\n]\n" : "]\n", stdout);
     return 0;
@@ -63,6 +68,7 @@ static int list_text(const graft_model *m, bool sha, graft_ctx *ctx)
             if (hash_hex(m, t, hex, ctx) < 0) return -1;
             printf("\t%s", hex);
         }
+        if (graft_tensor_layout(m, t)) printf("\t%s", graft_tensor_layout(m, t));
         putchar('\n');
     }
     return 0;

@@ -29,6 +29,11 @@ const graft_format *graft_format_find(const char *name)
     return NULL;
 }
 
+const char *graft_tensor_layout(const graft_model *m, const graft_tensor *t)
+{
+    return m->format && m->format->layout ? m->format->layout(m, t) : NULL;
+}
+
 int graft_fill_emit(graft_fill *fill, const graft_model *m, size_t index, graft_sink *out,
                     graft_ctx *ctx)
 {

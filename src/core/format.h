@@ -38,6 +38,9 @@ typedef struct graft_format {
      * NULL when the format cannot be a skeleton yet. */
     int (*write)(const graft_model *m, const char *out_path, graft_fill *fill,
                  graft_ctx *ctx);
+    /* Optional: how a tensor's bytes encode its values when that is not
+     * plain elements of its dtype (GGUF quantized blocks); NULL otherwise. */
+    const char *(*layout)(const graft_model *m, const graft_tensor *t);
 } graft_format;
 
 /* fill->emit() for tensor `index` of skeleton m, checking it wrote exactly

@@ -154,6 +154,14 @@ uint64_t graft_tensor_nbytes(const graft_tensor *t);
 int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
                        const uint8_t **out, void **owned, graft_ctx *ctx);
 
+/**
+ * How t's bytes encode its values when they are not plain elements of its
+ * dtype, e.g. "ggml q8_0: blocks of 32 elements, 34 bytes each" for a GGUF
+ * quantized tensor (listed as uint8 [..., blocks, block bytes]); NULL for
+ * ordinary tensors.  Borrowed, static.
+ */
+const char *graft_tensor_layout(const graft_model *m, const graft_tensor *t);
+
 /** SHA-256 of graft_tensor_bytes(); out receives 32 bytes. */
 int graft_tensor_sha256(const graft_model *m, const graft_tensor *t,
                         uint8_t out[32], graft_ctx *ctx);

@@ -1,0 +1,119 @@
+/*
+ * test_gguf.c - GGUF metadata encoding and the Q8_0/Q4_0 kernels.
+ *
+ * Helper mode for tests/interop/test_gguf.py (which checks the kernels
+ * against a NumPy port of ggml's reference code):
+ *   test_gguf quantize q8_0|q4_0 IN.f32 OUT.blocks
+ *   test_gguf dequantize q8_0|q4_0 IN.blocks OUT.f32
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "gguf.h"
+#include "quant.h"
+
+START_TEST(kv_build_types_and_last_wins)
+{
+    const char *meta[] = {"general.architecture=llama", "a.n:u32=7", "a.f:f32=0.5",
+                          "a.b:bool=true", "a.n:i64=-3", "general.alignment=64"};
+    graft_gguf_kv kv;
+    graft_rd r;
+    graft_gguf_kv back;
+    ck_assert_int_eq(graft_gguf__kv_build(meta, 6, &kv, tu_ctx), 0);
+    ck_assert_uint_eq(kv.n, 5); /* a.n once, the i64 one */
+    ck_assert_uint_eq(kv.alignment, 64);
+    graft_rd_init(&r, kv.bytes, kv.len, 0, tu_ctx);
+    ck_assert_int_eq(graft_gguf__kv_parse(&r, kv.n, &back, tu_ctx), 0);
+    ck_assert_uint_eq(back.alignment, 64);
+    ck_assert_uint_eq(graft_rd_left(&r), 0);
+    graft_gguf__kv_free(&kv);
+}
+END_TEST
+
+START_TEST(kv_build_refuses_bad_values)
+{
+    static const char *bad[] = {"x:u8=256", "x:i8=-129", "x:f32=abc", "x:bool=yes", "x:u7=1",
+                                "=1", "novalue", "general.alignment=48", "x:u32=-1"};
+    graft_gguf_kv kv;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_lt(graft_gguf__kv_build(&bad[i], 1, &kv, tu_ctx), 0);
+        ck_assert_ptr_nonnull(strstr(graft_ctx_message(tu_ctx), "--meta"));
+    }
+}
+END_TEST
+
+START_TEST(q8_0_round_trip_error_is_half_a_step)
+{
+    float x[64], y[64];
+    uint8_t b[68];
+    for (int i = 0; i < 64; i++) x[i] = sinf((float)i) * (i < 32 ? 3.0f : 0.01f);
+    ck_assert_int_eq(graft_quantize(GRAFT_Q8_0, x, 64, b, tu_ctx), 0);
+    ck_assert_int_eq(graft_dequantize(GRAFT_Q8_0, b, 2, y, tu_ctx), 0);
+    for (int i = 0; i < 64; i++) ck_assert_float_le(fabsf(x[i] - y[i]), (i < 32 ? 3.0f : 0.01f) / 127 * 0.51f);
+    ck_assert_int_lt(graft_quantize(GRAFT_Q8_0, x, 33, b, tu_ctx), 0);
+    x[3] = NAN;
+    ck_assert_int_lt(graft_quantize(GRAFT_Q4_0, x, 32, b, tu_ctx), 0);
+}
+END_TEST
+
+START_TEST(q4_0_zero_block_is_all_eights)
+{
+    float x[32] = {0}, y[32];
+    uint8_t b[18];
+    ck_assert_int_eq(graft_quantize(GRAFT_Q4_0, x, 32, b, tu_ctx), 0);
+    ck_assert_uint_eq(b[0], 0); /* d = 0 / -8 is -0.0 in ggml too */
+    ck_assert_uint_eq(b[1], 0x80);
+    for (int j = 2; j < 18; j++) ck_assert_uint_eq(b[j], 0x88);
+    ck_assert_int_eq(graft_dequantize(GRAFT_Q4_0, b, 1, y, tu_ctx), 0);
+    for (int j = 0; j < 32; j++) ck_assert_float_eq(y[j], 0.0f);
+}
+END_TEST
+
+static Suite *gguf_suite(void)
+{
+    Suite *s = suite_create("gguf");
+    TCase *tc = tcase_create("kv_and_quant");
+    tcase_add_checked_fixture(tc, tu_arena_setup, tu_arena_teardown);
+    tcase_add_test(tc, kv_build_types_and_last_wins);
+    tcase_add_test(tc, kv_build_refuses_bad_values);
+    tcase_add_test(tc, q8_0_round_trip_error_is_half_a_step);
+    tcase_add_test(tc, q4_0_zero_block_is_all_eights);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+static int helper(char **argv)
+{
+    graft_ctx *c = graft_ctx_new();
+    graft_quant_type q = strcmp(argv[2], "q4_0") == 0 ? GRAFT_Q4_0 : GRAFT_Q8_0;
+    bool quant = strcmp(argv[1], "quantize") == 0;
+    size_t n = 0, bb = graft_quant_block_bytes(q), nb, outn;
+    uint8_t *in = tu_read_file(argv[3], &n), *out;
+    FILE *f;
+    int rc;
+    if (!c || !in) return 2;
+    nb = quant ? n / 4 / GRAFT_QK : n / bb;
+    outn = quant ? nb * bb : nb * GRAFT_QK * 4;
+    out = malloc(outn ? outn : 1);
+    rc = quant ? graft_quantize(q, (const float *)in, n / 4, out, c)
+               : graft_dequantize(q, in, nb, (float *)out, c);
+    if (rc < 0) fprintf(stderr, "test_gguf: %s\n", graft_ctx_message(c));
+    if (rc == 0 && (!(f = fopen(argv[4], "wb")) || fwrite(out, 1, outn, f) != outn || fclose(f)))
+        rc = -1;
+    free(in);
+    free(out);
+    graft_ctx_free(c);
+    return rc < 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 5 && (!strcmp(argv[1], "quantize") || !strcmp(argv[1], "dequantize")))
+        return helper(argv);
+    return tu_run(gguf_suite());
+}
