@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../apply/apply.h"
@@ -25,32 +24,6 @@ static const char usage[] =
     "  --manifest FILE     also write a JSON provenance record to FILE\n"
     "  -q, --quiet         no progress line (shown only when stderr is a terminal)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n";
-
-/* The progress line: redrawn in place at most 10 times a second. */
-typedef struct progress {
-    uint64_t total_bytes;
-    double start, last;
-    bool open; /* a line without its newline is on the terminal */
-} progress;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void show_progress(size_t done, size_t total, uint64_t bytes, void *payload)
-{
-    progress *p = payload;
-    double t = now(), mb = 1024.0 * 1024.0;
-    if (done < total && t - p->last < 0.1) return;
-    p->last = t;
-    p->open = done < total;
-    fprintf(stderr, "\rgraft apply: %zu/%zu tensors, %.1f/%.1f MiB, %.0f MiB/s\033[K%s", done,
-            total, bytes / mb, p->total_bytes / mb,
-            t > p->start ? bytes / mb / (t - p->start) : 0.0, done == total ? "\n" : "");
-}
 
 /* Print the plan's warnings and errors; returns the number of errors. */
 static size_t report_plan(const graft_plan *p)
@@ -158,7 +131,7 @@ int cmd_apply(int argc, char **argv)
     graft_apply_plan ap = {0};
     const graft_plan *plan;
     char *out = NULL;
-    progress prog = {0};
+    cli_progress prog = {.command = "apply"};
     bool quiet = false;
     size_t kept = 0;
     int rc, k;
@@ -208,9 +181,9 @@ int cmd_apply(int argc, char **argv)
     if (show) {
         for (size_t i = 0; i < ap.count; i++)
             prog.total_bytes += graft_tensor_nbytes(graft_model_tensor(in.skel, i));
-        prog.start = now();
+        prog.start = cli_now();
     }
-    if (graft_apply_write_progress(in.src, in.skel, &ap, out, show ? show_progress : NULL, &prog,
+    if (graft_apply_write_progress(in.src, in.skel, &ap, out, show ? cli_show_progress : NULL, &prog,
                                    in.ctx) < 0)
         goto fail;
     if (manifest) {

@@ -29,6 +29,12 @@ const graft_format *graft_format_find(const char *name)
     return NULL;
 }
 
+void graft_model__extras(const graft_model *m, const char *select, graft_extras *out)
+{
+    memset(out, 0, sizeof *out);
+    if (m->format && m->format->extras) m->format->extras(m, select, out);
+}
+
 const char *graft_tensor_layout(const graft_model *m, const graft_tensor *t)
 {
     return m->format && m->format->layout ? m->format->layout(m, t) : NULL;

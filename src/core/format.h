@@ -17,6 +17,12 @@
 
 typedef struct graft_fill graft_fill;
 
+/* What a model holds besides its tensors (`graft convert` drops it). */
+typedef struct graft_extras {
+    uint64_t count;          /* values: pickle scalars, metadata entries... */
+    char summary[200];       /* "2 ints, 1 string"; "" when count is 0 */
+} graft_extras;
+
 struct graft_fill {
     /*
      * Write exactly skeleton tensor `index`'s nbytes, row-major little-endian
@@ -41,6 +47,9 @@ typedef struct graft_format {
     /* Optional: how a tensor's bytes encode its values when that is not
      * plain elements of its dtype (GGUF quantized blocks); NULL otherwise. */
     const char *(*layout)(const graft_model *m, const graft_tensor *t);
+    /* Optional: count what m holds that is not a tensor, under the dotted
+     * sub-tree `select` (NULL: all); absent means nothing. */
+    void (*extras)(const graft_model *m, const char *select, graft_extras *out);
 } graft_format;
 
 /* fill->emit() for tensor `index` of skeleton m, checking it wrote exactly
@@ -48,6 +57,9 @@ typedef struct graft_format {
  * the output file.  Writers call this, never fill->emit directly. */
 int graft_fill_emit(graft_fill *fill, const graft_model *m, size_t index, graft_sink *out,
                     graft_ctx *ctx);
+
+/* m's non-tensor parts through its format's extras() (zero when it has none). */
+void graft_model__extras(const graft_model *m, const char *select, graft_extras *out);
 
 /* The registry, NULL-terminated, in probe order. */
 extern const graft_format *const graft_formats[];

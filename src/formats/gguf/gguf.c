@@ -217,6 +217,16 @@ static int gguf_open(graft_model *m, const graft_open_options *opts, graft_ctx *
     return GRAFT_OK;
 }
 
+static void gguf_extras(const graft_model *m, const char *select, graft_extras *out)
+{
+    const gguf_state *st = m->state;
+    (void)select;
+    if (!st || !st->kv.n) return;
+    out->count = st->kv.n;
+    snprintf(out->summary, sizeof out->summary, "%llu metadata key%s",
+             (unsigned long long)st->kv.n, st->kv.n > 1 ? "s" : "");
+}
+
 /* ---- writer ------------------------------------------------------------- */
 
 static int put_u32(graft_sink *s, uint32_t v)
@@ -342,4 +352,5 @@ const graft_format graft_format_gguf = {
     .open = gguf_open,
     .write = gguf_write,
     .layout = graft_gguf__layout,
+    .extras = gguf_extras,
 };
