@@ -27,13 +27,14 @@ extern const graft_format graft_format_npz, graft_format_npy;
 int graft_safetensors__prepare(graft_model *m, uint64_t max_shard, const char *out_path,
                                char **final_path, graft_ctx *ctx);
 int graft_torch__new_state_dict(graft_model *m, graft_ctx *ctx);
+int graft_tf__bundle_new(graft_model *m, const char *prefix, graft_ctx *ctx);
 
 static const struct {
     const char *suffix, *format;
 } by_ext[] = {
     {".safetensors.index.json", "safetensors"}, {".safetensors", "safetensors"},
     {".npz", "npz"}, {".npy", "npy"}, {".gguf", "gguf"}, {".pt", "pytorch-zip"},
-    {".pth", "pytorch-zip"}, {".bin", "pytorch-zip"},
+    {".pth", "pytorch-zip"}, {".bin", "pytorch-zip"}, {".index", "tf-checkpoint"},
 };
 
 static bool ends_with(const char *s, const char *suffix)
@@ -127,6 +128,11 @@ static int plan_one(conv *c, size_t i, citem *it, bool *skip)
     if (it->nops) GRAFT_TRY(graft_ops_infer(it->ops, it->nops, &in, 1, &it->out, c->ctx));
     else it->out = in;
     return GRAFT_OK;
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+    return strcmp(((const citem *)a)->name, ((const citem *)b)->name);
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -247,7 +253,15 @@ static int prepare_target(conv *c, const char *out_path, graft_convert_result *r
         GRAFT_TRY(graft_safetensors__prepare(c->tm, c->o->shard_size, out_path, &final, c->ctx));
     else if (strcmp(fmt->name, "pytorch-zip") == 0)
         GRAFT_TRY(graft_torch__new_state_dict(c->tm, c->ctx));
-    else if (fmt != &graft_format_gguf && fmt != &graft_format_npz && fmt != &graft_format_npy)
+    else if (strcmp(fmt->name, "tf-checkpoint") == 0) {
+        size_t n = strlen(out_path);
+        if (ends_with(out_path, ".index")) n -= 6;
+        final = graft_arena_printf(&c->tm->arena, "%.*s.index", (int)n, out_path);
+        if (!final) return graft_error_oom(c->ctx, "a path");
+        final[n] = '\0'; /* the prefix, then the index path */
+        GRAFT_TRY(graft_tf__bundle_new(c->tm, final, c->ctx));
+        final[n] = '.';
+    }    else if (fmt != &graft_format_gguf && fmt != &graft_format_npz && fmt != &graft_format_npy)
         return graft_error(c->ctx, GRAFT_EFORMAT, "graft convert cannot write %s files yet",
                            fmt->name);
     res->out_path = graft_strdup(c->ctx, final ? final : out_path);
@@ -302,6 +316,8 @@ static int run(conv *c, const char *source, const char *out_path, graft_convert_
                            source, (unsigned long long)res->dropped.count,
                            res->dropped.count > 1 ? "s" : "", res->dropped.summary);
     GRAFT_TRY(plan_all(c));
+    /* a checkpoint index is a table in bytewise key order */
+    if (strcmp(fmt->name, "tf-checkpoint") == 0) qsort(c->items, c->n, sizeof *c->items, cmp_item);
     res->ignored = c->src->count - c->n;
     GRAFT_TRY(build_target(c, fmt));
     GRAFT_TRY(prepare_target(c, out_path, res));

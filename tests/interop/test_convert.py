@@ -254,6 +254,23 @@ def t_gguf_quantize():
     assert p.returncode == 2 and "GGUF only" in p.stderr
 
 
+def t_tf_checkpoint():
+    import test_tf  # its table / protobuf / CRC-32C decoder, independent of graft
+    f = os.path.join(FIXTURES, "pytorch_zip", "burn_mnist_state_dict", "mnist.pt")
+    want = dict(flatten(torch.load(f, map_location="cpu")))
+    os.makedirs(R.path("tf"), exist_ok=True)
+    prefix = R.path("tf/model.ckpt")
+    p = run("convert", f, "--to", "tf-checkpoint", "-o", prefix, "-q")
+    assert p.stdout.startswith(prefix + ".index"), p.stdout
+    got = test_tf.read_bundle(prefix)
+    assert [g[0] for g in got] == sorted(want), [g[0] for g in got]
+    for name, dtype, dims, data in got:
+        a = want[name].numpy()
+        assert dtype == str(a.dtype) and list(dims) == list(a.shape), (name, dtype, dims)
+        assert data == a.tobytes(), name
+    assert 'model_checkpoint_path: "model.ckpt"' in open(R.path("tf/checkpoint")).read()
+
+
 def t_refuses_source_as_output():
     f = R.path("self.npz")
     np.savez(f, a=np.arange(3))
@@ -282,6 +299,7 @@ R.check("sharded safetensors as huggingface_hub splits and names them", t_sharde
 R.check("rules: source renames, ignores, transforms; duplicate names refused", t_rules)
 R.check("GGUF -> npz -> GGUF byte-identical; read by @huggingface/gguf", t_gguf_round_trip)
 R.check("--quantize q8_0/q4_0 into GGUF bit for bit with ggml's reference", t_gguf_quantize)
+R.check("TF checkpoint V2 read by an independent bundle decoder", t_tf_checkpoint)
 R.check("the source is never the output", t_refuses_source_as_output)
 R.check("--manifest records the conversion", t_manifest)
 R.close()
