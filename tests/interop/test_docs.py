@@ -68,9 +68,9 @@ def registered_formats():
     assert len(syms) >= 10, syms
     src = os.path.join(SOURCE_ROOT, "src", "formats")
     declared = {}
-    for fn in os.listdir(src):
+    for fn in [os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs]:  # family folders too
         if fn.endswith(".c"):
-            with open(os.path.join(src, fn)) as f:
+            with open(fn) as f:
                 body = f.read()
             for sym, name in re.findall(
                     r"const graft_format graft_format_(\w+) = \{\s*\.name = \"([\w-]+)\"", body):
