@@ -18,7 +18,7 @@
 #include "gguf.h"
 #include "kernels.h"
 #include "quant.h"
-#include "../rules/rules.h"
+#include "rules.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
 
 #include "../apply/apply.h"
 #include "../core/error.h"
-#include "../formats/tf_freeze.h"
+#include "tf_freeze.h"
 #include "planload.h"
 
 static const char usage[] =

@@ -18,6 +18,7 @@
  * budget: a small hostile file cannot make the walk explode.
  */
 #include "rules_int.h"
+#include "strmap.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -41,8 +42,7 @@ typedef struct loader {
     size_t files;                /* loaded so far: diamonds of includes are capped too */
     bool allow_include;
     size_t cap_rename[2], cap_pairs, cap_transforms, cap_ignore[2];
-    size_t *pair_slot;           /* hash of pairs by target: index + 1, 0 = empty */
-    size_t pair_cap;             /* power of two, > 2 * npairs */
+    graft_strmap pairs;          /* pairs by target */
 } loader;
 
 static graft_rules_pos pos_of(const loader *L, const yaml_node_t *n)
@@ -487,34 +487,11 @@ static int parse_ignore(loader *L, const yaml_node_t *n)
     return 0;
 }
 
-static size_t hash_name(const char *s)
+static const char *pair_key(const void *owner, size_t i, size_t *len)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return (size_t)h;
-}
-
-/* The slot of target in the pairs hash: its entry, or the empty slot for it. */
-static size_t *pair_find(loader *L, const char *target)
-{
-    size_t i = hash_name(target) & (L->pair_cap - 1);
-    while (L->pair_slot[i] && strcmp(L->r->pairs[L->pair_slot[i] - 1].target, target))
-        i = (i + 1) & (L->pair_cap - 1);
-    return &L->pair_slot[i];
-}
-
-/* Keep the hash at most half full (a big pairs list stays linear to load). */
-static int pair_reserve(loader *L)
-{
-    if (2 * (L->r->npairs + 1) < L->pair_cap) return 0;
-    size_t cap = L->pair_cap ? L->pair_cap * 2 : 64;
-    size_t *slots = graft_calloc(L->ctx, cap, sizeof *slots);
-    if (!slots) return graft_error_oom(L->ctx, "pairs");
-    free(L->pair_slot);
-    L->pair_slot = slots;
-    L->pair_cap = cap;
-    for (size_t i = 0; i < L->r->npairs; i++) *pair_find(L, L->r->pairs[i].target) = i + 1;
-    return 0;
+    const char *target = ((const graft_rules *)owner)->pairs[i].target;
+    *len = strlen(target);
+    return target;
 }
 
 static int parse_pairs(loader *L, const yaml_node_t *n)
@@ -542,10 +519,10 @@ static int parse_pairs(loader *L, const yaml_node_t *n)
         } else {
             GRAFT_TRY(want_arena_string(L, v, "pairs: source", &sources[0]));
         }
-        GRAFT_TRY(pair_reserve(L));
-        size_t *slot = pair_find(L, target), at;
-        if (*slot) {
-            at = *slot - 1;
+        if (!L->pairs.key) graft_strmap_init(&L->pairs, pair_key, r);
+        GRAFT_TRY(graft_strmap_reserve(&L->pairs, r->npairs + 1, L->ctx));
+        size_t at = graft_strmap_get(&L->pairs, target);
+        if (at != GRAFT_STRMAP_NONE) {
             if (r->pairs[at].pos.file == L->file)
                 return fail(L, k, "pairs: target '%s' appears twice", target);
             /* an including file overrides its includes */
@@ -553,7 +530,7 @@ static int parse_pairs(loader *L, const yaml_node_t *n)
             GRAFT_TRY(grow(L, (void **)&r->pairs, &L->cap_pairs, r->npairs, sizeof *r->pairs));
             at = r->npairs++;
             r->pairs[at].target = target;
-            *slot = at + 1;
+            graft_strmap_put(&L->pairs, at);
         }
         graft_pair_rule *pr = &r->pairs[at];
         pr->target = target;
@@ -875,7 +852,7 @@ static int new_rules(graft_rules **out, graft_ctx *ctx)
 /* Hand the loaded rules to *out, or free them when rc < 0. */
 static int finish_load(loader *L, int rc, graft_rules **out)
 {
-    free(L->pair_slot);
+    graft_strmap_free(&L->pairs);
     if (rc < 0) {
         graft_rules_free(L->r);
         return graft_ctx_status(L->ctx);

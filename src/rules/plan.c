@@ -13,62 +13,14 @@
  * with graft_ops_invert (which needs the forward input shapes).
  */
 #include "rules_int.h"
+#include "strmap.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NONE SIZE_MAX
-
-/* ---- a string -> index map over an array of keys ------------------------ */
-
-typedef struct strmap {
-    const char *const *keys;  /* borrowed */
-    size_t *slot;             /* index + 1, 0 = empty */
-    size_t cap;               /* power of two */
-} strmap;
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static int map_init(strmap *m, const char *const *keys, size_t n, graft_ctx *ctx)
-{
-    m->keys = keys;
-    m->cap = 16;
-    while (m->cap < 2 * n) m->cap *= 2;
-    m->slot = graft_calloc(ctx, m->cap, sizeof *m->slot);
-    return m->slot ? 0 : graft_error_oom(ctx, "name map");
-}
-
-/* Insert index i (keys[i]); returns the index already holding that key, or NONE. */
-static size_t map_put(strmap *m, size_t i)
-{
-    size_t s = hash_str(m->keys[i]) & (m->cap - 1);
-    for (; m->slot[s]; s = (s + 1) & (m->cap - 1))
-        if (!strcmp(m->keys[m->slot[s] - 1], m->keys[i])) return m->slot[s] - 1;
-    m->slot[s] = i + 1;
-    return NONE;
-}
-
-static size_t map_get(const strmap *m, const char *key)
-{
-    if (!m->slot) return NONE;
-    size_t s = hash_str(key) & (m->cap - 1);
-    for (; m->slot[s]; s = (s + 1) & (m->cap - 1))
-        if (!strcmp(m->keys[m->slot[s] - 1], key)) return m->slot[s] - 1;
-    return NONE;
-}
-
-static void map_free(strmap *m)
-{
-    free(m->slot);
-    m->slot = NULL;
-}
+#define NONE GRAFT_STRMAP_NONE
 
 /* ---- plan helpers ------------------------------------------------------- */
 
@@ -249,13 +201,13 @@ static int check_chain(graft_plan *p, graft_plan_entry *e, graft_policy_mismatch
 }
 
 /* Pair one target tensor i (forward). */
-static int pair_one(graft_plan *p, const graft_rules *r, size_t i, const strmap *bykey,
-                    const size_t *ambiguous, const strmap *byname, const strmap *pairmap,
+static int pair_one(graft_plan *p, const graft_rules *r, size_t i, const graft_strmap *bykey,
+                    const size_t *ambiguous, const graft_strmap *byname, const graft_strmap *pairmap,
                     size_t *tcounts, bool *pair_used, graft_ctx *ctx)
 {
     graft_plan_entry *e = &p->entries[i];
     const graft_tensor *tt = &p->target->tensors[i];
-    size_t pi = map_get(pairmap, tt->name);
+    size_t pi = graft_strmap_get(pairmap, tt->name);
     size_t nsrc = 1, first = NONE;
 
     if (pi != NONE) {
@@ -263,7 +215,7 @@ static int pair_one(graft_plan *p, const graft_rules *r, size_t i, const strmap 
         pair_used[pi] = true;
         nsrc = e->pair->nsources;
     } else {
-        first = map_get(bykey, e->key);
+        first = graft_strmap_get(bykey, e->key);
         if (first == NONE) return 0; /* missing: decided by the caller */
         if (ambiguous[first] != NONE) {
             e->status = GRAFT_PLAN_ERROR;
@@ -277,7 +229,7 @@ static int pair_one(graft_plan *p, const graft_rules *r, size_t i, const strmap 
     if (!e->sources || !e->in) return graft_error_oom(ctx, "plan");
     e->nsources = nsrc;
     for (size_t k = 0; k < nsrc; k++) {
-        size_t j = e->pair ? map_get(byname, e->pair->sources[k]) : first;
+        size_t j = e->pair ? graft_strmap_get(byname, e->pair->sources[k]) : first;
         if (j == NONE) {
             e->status = GRAFT_PLAN_ERROR;
             e->nsources = 0;
@@ -423,7 +375,7 @@ cleanup:
 static int build_forward(graft_plan *p, const graft_rules *r, graft_ctx *ctx)
 {
     const graft_model *src = p->source, *tgt = p->target;
-    strmap bykey = {0}, byname = {0}, pairmap = {0};
+    graft_strmap bykey = {0}, byname = {0}, pairmap = {0};
     size_t *ambiguous = NULL, *tcounts = NULL;
     size_t *counts[2] = {NULL, NULL};
     bool *pair_used = NULL;
@@ -458,17 +410,17 @@ static int build_forward(graft_plan *p, const graft_rules *r, graft_ctx *ctx)
         goto cleanup;
     for (size_t j = 0; j < src->count; j++) snames[j] = src->tensors[j].name;
     for (size_t k = 0; r && k < r->npairs; k++) pnames[k] = r->pairs[k].target;
-    if ((rc = map_init(&bykey, p->source_keys, src->count, ctx)) < 0 ||
-        (rc = map_init(&byname, snames, src->count, ctx)) < 0 ||
-        (rc = map_init(&pairmap, pnames, r ? r->npairs : 0, ctx)) < 0)
+    if ((rc = graft_strmap_init_strv(&bykey, p->source_keys, src->count, ctx)) < 0 ||
+        (rc = graft_strmap_init_strv(&byname, snames, src->count, ctx)) < 0 ||
+        (rc = graft_strmap_init_strv(&pairmap, pnames, r ? r->npairs : 0, ctx)) < 0)
         goto cleanup;
     for (size_t j = 0; j < src->count; j++) {
-        size_t prev = map_put(&bykey, j);
+        size_t prev = graft_strmap_put(&bykey, j);
         ambiguous[j] = NONE;
         if (prev != NONE && ambiguous[prev] == NONE) ambiguous[prev] = j;
-        map_put(&byname, j);
+        graft_strmap_put(&byname, j);
     }
-    for (size_t k = 0; r && k < r->npairs; k++) map_put(&pairmap, k);
+    for (size_t k = 0; r && k < r->npairs; k++) graft_strmap_put(&pairmap, k);
     for (size_t i = 0; i < tgt->count; i++)
         if ((rc = pair_one(p, r, i, &bykey, ambiguous, &byname, &pairmap, tcounts, pair_used,
                            ctx)) < 0)
@@ -476,9 +428,9 @@ static int build_forward(graft_plan *p, const graft_rules *r, graft_ctx *ctx)
     if ((rc = rule_counts(p, r, counts, tcounts, pair_used, ctx)) < 0) goto cleanup;
     rc = tied_sources(p, ctx);
 cleanup:
-    map_free(&bykey);
-    map_free(&byname);
-    map_free(&pairmap);
+    graft_strmap_free(&bykey);
+    graft_strmap_free(&byname);
+    graft_strmap_free(&pairmap);
     free(counts[0]);
     free(counts[1]);
     free(tcounts);

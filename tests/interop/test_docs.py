@@ -68,9 +68,11 @@ def registered_formats():
     assert len(syms) >= 10, syms
     src = os.path.join(SOURCE_ROOT, "src", "formats")
     declared = {}
-    for fn in [os.path.join(d, f) for d, _, fs in os.walk(src) for f in fs]:  # family folders too
-        if fn.endswith(".c"):
-            with open(fn) as f:
+    for folder, _, files in os.walk(src):  # formats live in family folders
+        for fn in files:
+            if not fn.endswith(".c"):
+                continue
+            with open(os.path.join(folder, fn)) as f:
                 body = f.read()
             for sym, name in re.findall(
                     r"const graft_format graft_format_(\w+) = \{\s*\.name = \"([\w-]+)\"", body):

@@ -27,9 +27,9 @@
  * fields, the function library and versions are kept as they are.
  */
 #include "format.h"
+#include "pb.h"
 #include "rd.h"
 #include "tf_common.h"
-#include "tf_pb.h"
 
 #include <stdio.h>
 #include <stdlib.h>

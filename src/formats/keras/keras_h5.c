@@ -1,6 +1,6 @@
 /*
  * keras_h5.c - Keras 2 / tf.keras HDF5 files (model.save and save_weights)
- * and Keras 3 legacy .h5, read and rewritten through libhdf5 (core/h5.c).
+ * and Keras 3 legacy .h5, read and rewritten through libhdf5 (h5.c).
  *
  * Layout (HDF5 objects; see specs/keras-h5.md):
  *  1. The HDF5 signature \x89HDF\r\n\x1a\n at offset 0 or 512, 1024, ...

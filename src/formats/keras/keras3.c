@@ -1,6 +1,6 @@
 /*
  * keras3.c - Keras 3 native formats, read and rewritten through libhdf5
- * (core/h5.c).
+ * (h5.c).
  *
  * "keras3-weights": x.weights.h5 (model.save_weights), the object tree of
  * keras saving_lib: one group <path>/vars per object, its variables as
