@@ -71,6 +71,8 @@ typedef struct conv {
     size_t n;
     size_t *src_idx;
     graft_apply_item *aitems;
+    const char **meta;          /* rules' meta: then --meta; malloc, strings borrowed */
+    size_t nmeta;
 } conv;
 
 static const graft_transform *transform_for(const graft_rules *r, const graft_tensor *t,
@@ -229,6 +231,18 @@ static int build_target(conv *c, const graft_format *fmt)
     return GRAFT_OK;
 }
 
+/* The rules' meta: first, then --meta (a later entry for a key wins). */
+static int merge_meta(conv *c)
+{
+    size_t nr = c->rules ? c->rules->nmeta : 0;
+    c->nmeta = nr + c->o->nmeta;
+    c->meta = graft_calloc(c->ctx, c->nmeta + 1, sizeof *c->meta);
+    if (!c->meta) return graft_error_oom(c->ctx, "the metadata");
+    for (size_t i = 0; i < nr; i++) c->meta[i] = c->rules->meta[i];
+    for (size_t i = 0; i < c->o->nmeta; i++) c->meta[nr + i] = c->o->meta[i];
+    return GRAFT_OK;
+}
+
 /* The state the target format's writer needs for a fresh file. */
 static int prepare_target(conv *c, const char *out_path, graft_convert_result *res)
 {
@@ -240,10 +254,10 @@ static int prepare_target(conv *c, const char *out_path, graft_convert_result *r
         int rc;
         if (!q) return graft_error_oom(c->ctx, "the quantized list");
         for (size_t i = 0; i < c->n; i++) res->quantized += q[i] = c->items[i].quantize;
-        rc = graft_gguf__prepare(c->tm, c->o->meta, c->o->nmeta, q, qt, c->ctx);
+        rc = graft_gguf__prepare(c->tm, c->meta, c->nmeta, q, qt, c->ctx);
         free(q);
         GRAFT_TRY(rc);
-    } else if (c->o->nmeta) {
+    } else if (c->o->nmeta) { /* a rules file's meta: is for GGUF outputs only, unused here */
         return graft_error(c->ctx, GRAFT_ERROR, "--meta is for GGUF, not %s", fmt->name);
     }
     if (c->o->shard_size && strcmp(fmt->name, "safetensors") != 0)
@@ -320,6 +334,7 @@ static int run(conv *c, const char *source, const char *out_path, graft_convert_
     if (strcmp(fmt->name, "tf-checkpoint") == 0) qsort(c->items, c->n, sizeof *c->items, cmp_item);
     res->ignored = c->src->count - c->n;
     GRAFT_TRY(build_target(c, fmt));
+    GRAFT_TRY(merge_meta(c));
     GRAFT_TRY(prepare_target(c, out_path, res));
     c->src_idx = graft_calloc(c->ctx, c->n + 1, sizeof *c->src_idx);
     c->aitems = graft_calloc(c->ctx, c->n + 1, sizeof *c->aitems);
@@ -360,6 +375,7 @@ int graft_convert(const char *source, const char *out_path, const graft_convert_
     free(c.items);
     free(c.src_idx);
     free(c.aitems);
+    free(c.meta);
     graft_model_free(c.tm);
     graft_model_free(c.src);
     graft_rules_free(c.rules);

@@ -232,6 +232,25 @@ def t_gguf_round_trip():
     assert p.returncode == 2 and "general.architecture" in p.stderr, p.stderr
 
 
+def t_rules_meta():
+    src = R.path("m.npz")
+    np.savez(src, w=np.arange(6, dtype=np.float32).reshape(2, 3))
+    rules = R.path("meta.yaml")
+    with open(rules, "w") as f:
+        f.write("graft: 1\nmeta:\n  - general.architecture=llama\n  - llama.block_count:u32=2\n"
+                "  - general.name=from-rules\n")
+    out = R.path("meta.gguf")
+    run("convert", "-r", rules, src, "-o", out, "-q", "--meta", "general.name=from-cli")
+    _, kvs, _, _ = ggufref.read(out)
+    # rules first, a later --meta for the same key wins
+    assert kvs == [("general.architecture", 8, "llama"), ("llama.block_count", 4, 2),
+                   ("general.name", 8, "from-cli")], kvs
+    with open(rules, "w") as f:
+        f.write("graft: 1\nmeta: [novalue]\n")
+    p = run("convert", "-r", rules, src, "-o", R.path("bad.gguf"), check=False)
+    assert p.returncode == 2 and "meta.yaml:2:8: meta: 'novalue' is not KEY=VALUE" in p.stderr, p.stderr
+
+
 def t_gguf_quantize():
     rng = np.random.default_rng(5)
     sd = {"w": torch.from_numpy(rng.standard_normal((4, 64)).astype(np.float32)),
@@ -298,6 +317,7 @@ R.check("npz and npy targets read by numpy", t_npz_npy)
 R.check("sharded safetensors as huggingface_hub splits and names them", t_sharded)
 R.check("rules: source renames, ignores, transforms; duplicate names refused", t_rules)
 R.check("GGUF -> npz -> GGUF byte-identical; read by @huggingface/gguf", t_gguf_round_trip)
+R.check("GGUF metadata from a rules file's meta: section and --meta", t_rules_meta)
 R.check("--quantize q8_0/q4_0 into GGUF bit for bit with ggml's reference", t_gguf_quantize)
 R.check("TF checkpoint V2 read by an independent bundle decoder", t_tf_checkpoint)
 R.check("the source is never the output", t_refuses_source_as_output)
