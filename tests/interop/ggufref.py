@@ -2,7 +2,10 @@
 quantizers in NumPy, written from ggml's docs/gguf.md, src/gguf.cpp and
 src/ggml-quants.c (quantize_row_q8_0_ref, quantize_row_q4_0_ref), for the
 interop tests.  Shares no code with graft."""
+import json
+import os
 import struct
+import subprocess
 
 import numpy as np
 
@@ -158,3 +161,14 @@ def dequantize(gt, raw):
     lo = (blocks[:, 2:] & 15).astype(np.int32) - 8
     hi = (blocks[:, 2:] >> 4).astype(np.int32) - 8
     return (np.concatenate([lo, hi], axis=1).astype(np.float32) * d).reshape(-1)
+
+
+def hf_parse(path):
+    """What @huggingface/gguf (the npm parser, tests/js/gguf_dump.mjs) reads
+    from path: {metadata, tensorInfos, tensorDataOffset}, BigInts as
+    {"bigint": "..."}."""
+    js = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "js")
+    p = subprocess.run(["node", os.path.join(js, "gguf_dump.mjs"), path], capture_output=True,
+                       text=True, cwd=js)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)

@@ -8,7 +8,6 @@ import glob
 import json
 import os
 import struct
-import subprocess
 import sys
 
 import numpy as np
@@ -16,10 +15,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 import ggufref  # noqa: E402
-from graftlib import FIXTURES, SOURCE_ROOT, Results, run  # noqa: E402
+from graftlib import FIXTURES, Results, run  # noqa: E402
 
 R = Results()
-JS = os.path.join(SOURCE_ROOT, "tests", "js")
 ST_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "I16": "<i2", "I32": "<i4",
              "I64": "<i8", "U8": "u1", "BOOL": "?", "BF16": "<u2"}
 
@@ -185,13 +183,6 @@ def t_rules():
     assert p.returncode == 2 and "both renamed to 'enc.fc.w'" in p.stderr, p.stderr
 
 
-def js_dump(path):
-    p = subprocess.run(["node", os.path.join(JS, "gguf_dump.mjs"), path], capture_output=True,
-                       text=True, cwd=JS)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
-
-
 META = [("general.architecture", "str", 8, "llama"), ("general.name", "str", 8, "tiny"),
         ("llama.block_count", "u32", 4, 2), ("llama.rope.freq_base", "f32", 6, 10000.0),
         ("t.flag", "bool", 7, True), ("t.i64", "i64", 11, -5), ("t.f64", "f64", 12, 0.25)]
@@ -225,7 +216,7 @@ def t_gguf_round_trip():
     back = R.path("back.gguf")
     run("convert", npz, "-o", back, "-q", *meta_args())
     assert open(back, "rb").read() == open(ref, "rb").read(), "GGUF -> npz -> GGUF changed bytes"
-    js = js_dump(back)
+    js = ggufref.hf_parse(back)
     assert js["metadata"]["general.architecture"] == "llama"
     assert [t["name"] for t in js["tensorInfos"]] == list(arrays)
     p = run("convert", npz, "-o", R.path("noarch.gguf"), check=False)
@@ -267,7 +258,7 @@ def t_gguf_quantize():
         assert got["w"][:2] == (gtype, [64, 4]) and got["w"][2] == ref(sd["w"].numpy())
         assert got["h"][:2] == (gtype, [32, 2]) and got["h"][2] == ref(sd["h"].float().numpy())
         assert got["norm"][0] == 0 and got["odd"][0] == 0  # 1-D and partial rows stay f32
-        js = js_dump(out)
+        js = ggufref.hf_parse(out)
         assert [t["dtype"] for t in js["tensorInfos"]] == [gtype, gtype, 0, 0], js["tensorInfos"]
     p = run("convert", src, "-o", R.path("q.safetensors"), "--quantize", "q8_0", check=False)
     assert p.returncode == 2 and "GGUF only" in p.stderr

@@ -16,7 +16,6 @@ from graftlib import SOURCE_ROOT, GRAFT, Results, ls_json, run, sha256_of_array 
 R = Results()
 BUILD = os.path.dirname(os.path.dirname(os.path.abspath(GRAFT)))
 HELPER = os.path.join(BUILD, "tests", "test_gguf")
-JS = os.path.join(SOURCE_ROOT, "tests", "js")
 rng = np.random.default_rng(16)
 
 # metadata of every type, arrays of every element type, and a custom alignment
@@ -90,13 +89,6 @@ def norm(kv):
     return kv
 
 
-def js_dump(path):
-    p = subprocess.run(["node", os.path.join(JS, "gguf_dump.mjs"), path], capture_output=True,
-                       text=True, cwd=JS)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout)
-
-
 def js_value(v):
     return int(v["bigint"]) if isinstance(v, dict) and "bigint" in v else v
 
@@ -134,7 +126,7 @@ def t_transplant_read_by_hf_and_ref():
         assert (name, gt, ne, raw) == (n2, g2, ne2, raw2), name
         assert off % 64 == 0
     # and by Hugging Face's parser
-    js = js_dump(out)
+    js = ggufref.hf_parse(out)
     md = js["metadata"]
     assert js_value(md["version"]) == 3
     assert js_value(md["tensor_count"]) == len(tensors)

@@ -7,7 +7,6 @@ GGUF is read by ggufref and @huggingface/gguf."""
 import json
 import os
 import struct
-import subprocess
 import sys
 
 import numpy as np
@@ -18,7 +17,6 @@ from graftlib import SOURCE_ROOT, Results, run  # noqa: E402
 
 R = Results()
 RULES = os.path.join(SOURCE_ROOT, "rules", "hf-to-gguf")
-JS = os.path.join(SOURCE_ROOT, "tests", "js")
 rng = np.random.default_rng(11)
 ST = {np.dtype("float16"): "F16", np.dtype("float32"): "F32"}
 GGML = {np.dtype("float16"): 1, np.dtype("float32"): 0}
@@ -72,10 +70,7 @@ def convert(src, rules, out, arch):
         "--meta", f"general.architecture={arch}")
     _, kvs, tensors, _ = ggufref.read(out)
     assert kvs == [("general.architecture", 8, arch)]
-    p = subprocess.run(["node", os.path.join(JS, "gguf_dump.mjs"), out], capture_output=True,
-                       text=True, cwd=JS)
-    assert p.returncode == 0, p.stderr
-    js = json.loads(p.stdout)
+    js = ggufref.hf_parse(out)
     assert [t["name"] for t in js["tensorInfos"]] == [t[0] for t in tensors]
     return {name: (gt, ne, raw) for name, gt, ne, _, raw in tensors}
 

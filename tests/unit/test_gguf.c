@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "format.h"
 #include "gguf.h"
 #include "quant.h"
 
@@ -74,6 +75,55 @@ START_TEST(q4_0_zero_block_is_all_eights)
 }
 END_TEST
 
+/* A GGUF with metadata, an f32 and a q8_0 tensor, built here by hand. */
+static size_t tiny_gguf(uint8_t *b)
+{
+    static const char key[] = "general.architecture", val[] = "llama";
+    size_t n = 0;
+#define U32(v) (graft_put_le32(b + n, (uint32_t)(v)), n += 4)
+#define U64(v) (graft_put_le64(b + n, (uint64_t)(v)), n += 8)
+#define STR(s) (U64(strlen(s)), memcpy(b + n, s, strlen(s)), n += strlen(s))
+    memcpy(b, "GGUF", 4), n = 4;
+    U32(3), U64(2), U64(1);
+    STR(key), U32(8), STR(val);
+    STR("w"), U32(2), U64(3), U64(2), U32(0), U64(0);
+    STR("q"), U32(1), U64(32), U32(8), U64(32);
+    while (n % 32) b[n++] = 0;
+    memset(b + n, 0x11, 24), n += 24; /* w: 6 floats */
+    memset(b + n, 0, 8), n += 8;     /* padding to 32 */
+    memset(b + n, 0x22, 34), n += 34; /* q: one block */
+#undef U32
+#undef U64
+#undef STR
+    return n;
+}
+
+START_TEST(open_tiny_and_allocation_failures)
+{
+    uint8_t buf[512];
+    size_t n = tiny_gguf(buf);
+    graft_model *m = NULL;
+    ck_assert_int_eq(graft_model_open_buffer(&m, "t.gguf", buf, n, NULL, tu_ctx), 0);
+    ck_assert_uint_eq(graft_model_count(m), 2);
+    ck_assert_int_eq(graft_tensor_shape(graft_model_tensor(m, 0))[0], 2); /* ne reversed */
+    ck_assert_int_eq(graft_tensor_shape(graft_model_tensor(m, 1))[1], 34);
+    ck_assert_str_eq(graft_tensor_layout(m, graft_model_tensor(m, 1)),
+                     "ggml q8_0: blocks of 32 elements, 34 bytes each");
+    ck_assert_ptr_null(graft_tensor_layout(m, graft_model_tensor(m, 0)));
+    graft_model_free(m);
+    /* fail each allocation of opening it in turn: a clean error, no leak */
+    for (long k = 1; k < 40; k++) {
+        m = NULL;
+        tu_ctx->fail_alloc_at = k;
+        tu_ctx->alloc_count = 0;
+        int rc = graft_model_open_buffer(&m, "t.gguf", buf, n, NULL, tu_ctx);
+        if (rc < 0) ck_assert_int_eq(rc, GRAFT_ENOMEM);
+        graft_model_free(m);
+    }
+    tu_ctx->fail_alloc_at = 0;
+}
+END_TEST
+
 static Suite *gguf_suite(void)
 {
     Suite *s = suite_create("gguf");
@@ -83,6 +133,7 @@ static Suite *gguf_suite(void)
     tcase_add_test(tc, kv_build_refuses_bad_values);
     tcase_add_test(tc, q8_0_round_trip_error_is_half_a_step);
     tcase_add_test(tc, q4_0_zero_block_is_all_eights);
+    tcase_add_test(tc, open_tiny_and_allocation_failures);
     suite_add_tcase(s, tc);
     return s;
 }
