@@ -351,6 +351,6 @@ const graft_format graft_format_gguf = {
     .probe = gguf_probe,
     .open = gguf_open,
     .write = gguf_write,
-    .layout = graft_gguf__layout,
+    .tensor_layout = graft_gguf__layout,
     .extras = gguf_extras,
 };
