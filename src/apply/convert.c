@@ -59,6 +59,8 @@ typedef struct citem {
     char *name;                 /* renamed; malloc */
     bool quantize;
     graft_quant_type q;
+    bool dequantize;            /* the source is quantized blocks of type dq */
+    graft_quant_type dq;
     const graft_model *source;  /* for the quantizing load() */
 } citem;
 
@@ -116,6 +118,16 @@ static int plan_one(conv *c, size_t i, citem *it, bool *skip)
     if (t->ndim > GRAFT_MAX_NDIM)
         return graft_error(c->ctx, GRAFT_ELIMIT, "rank %u exceeds %d", t->ndim, GRAFT_MAX_NDIM);
     for (uint32_t d = 0; d < t->ndim; d++) in.dim[d] = t->shape[d];
+    if (c->o->dequantize && c->src->format == &graft_format_gguf) {
+        const graft_ggml_type *ty = graft_gguf__type((uint32_t)t->aux);
+        if (ty && ty->block_elems > 1) { /* uint8 [..., blocks, bytes] -> float32 [..., n] */
+            it->dequantize = true;
+            it->dq = ty->id == GGML_Q8_0 ? GRAFT_Q8_0 : GRAFT_Q4_0;
+            in.ndim--;
+            in.dim[in.ndim - 1] *= ty->block_elems;
+            in.dtype = GRAFT_FLOAT32;
+        }
+    }
     it->src = i;
     it->source = c->src;
     tr = transform_for(c->rules, t, it->name);
@@ -158,40 +170,65 @@ static int check_unique(conv *c)
     return rc;
 }
 
-/* load() of a quantized target tensor: its chain into memory, as float32,
- * then ggml blocks. */
-static int load_quantized(const graft_model *m, const graft_tensor *t, uint8_t *dst,
-                          graft_ctx *ctx)
+/* The source tensor as float32 [..., n] from its ggml blocks; *out malloc. */
+static int dequantized_view(const citem *it, graft_tview *v, float **out, graft_ctx *ctx)
+{
+    const graft_tensor *t = &it->source->tensors[it->src];
+    const uint8_t *p;
+    void *owned = NULL;
+    uint64_t nb = t->numel / t->shape[t->ndim - 1];
+    int rc;
+    *out = NULL;
+    GRAFT_TRY(graft_tensor_bytes(it->source, t, &p, &owned, ctx));
+    *out = graft_malloc(ctx, nb * GRAFT_QK * 4 + 1);
+    rc = *out ? graft_dequantize(it->dq, p, nb, *out, ctx) : graft_error_oom(ctx, "a dequantized tensor");
+    free(owned);
+    v->shape.dtype = GRAFT_FLOAT32;
+    v->shape.ndim = t->ndim - 1;
+    for (uint32_t d = 0; d + 1 < t->ndim; d++) v->shape.dim[d] = t->shape[d];
+    v->shape.dim[t->ndim - 2] *= GRAFT_QK;
+    v->data = (const uint8_t *)*out;
+    return rc;
+}
+
+/* load() of a target tensor convert computes in memory: the source
+ * (dequantized from ggml blocks, or as stored), its op chain, then ggml
+ * blocks again when quantizing. */
+static int load_computed(const graft_model *m, const graft_tensor *t, uint8_t *dst,
+                         graft_ctx *ctx)
 {
     const citem *it = t->aux_ptr;
     uint64_t numel = 1, nb;
     graft_tview view;
     void *owned = NULL;
+    float *deq = NULL, *f = NULL;
     uint8_t *chain = NULL;
-    float *f = NULL;
+    const uint8_t *p;
     int rc;
 
     (void)m;
     for (uint32_t d = 0; d < it->out.ndim; d++) numel *= (uint64_t)it->out.dim[d];
-    GRAFT_TRY(graft_apply__views(it->source, &it->src, 1, &view, &owned, ctx));
+    rc = it->dequantize ? dequantized_view(it, &view, &deq, ctx)
+                        : graft_apply__views(it->source, &it->src, 1, &view, &owned, ctx);
     nb = numel * graft_dtype_size(it->out.dtype);
-    chain = it->nops ? graft_malloc(ctx, nb ? nb : 1) : NULL;
-    f = graft_malloc(ctx, numel * 4 + 1);
-    if ((it->nops && !chain) || !f) {
-        rc = graft_error_oom(ctx, "a tensor to quantize");
-        goto cleanup;
+    if (rc == GRAFT_OK && it->nops && !(chain = it->quantize ? graft_malloc(ctx, nb + 1) : dst))
+        rc = graft_error_oom(ctx, "a computed tensor");
+    if (rc == GRAFT_OK && it->nops) rc = graft_ops_run_mem(it->ops, it->nops, &view, 1, chain, ctx);
+    p = it->nops ? chain : view.data;
+    if (rc == GRAFT_OK && !it->quantize && !it->nops) memcpy(dst, p, (size_t)nb);
+    if (rc == GRAFT_OK && it->quantize) {
+        graft_xout o = {.mem = NULL, .ctx = ctx};
+        if (!(f = graft_malloc(ctx, numel * 4 + 1))) rc = graft_error_oom(ctx, "a tensor to quantize");
+        else if (it->out.dtype == GRAFT_FLOAT32) memcpy(f, p, numel * 4);
+        else {
+            o.mem = (uint8_t *)f;
+            rc = graft_xform__cast(&o, p, it->out.dtype, GRAFT_FLOAT32, numel, ctx);
+        }
+        if (rc == GRAFT_OK) rc = graft_quantize(it->q, f, numel, dst, ctx);
     }
-    rc = it->nops ? graft_ops_run_mem(it->ops, it->nops, &view, 1, chain, ctx) : GRAFT_OK;
-    if (rc == GRAFT_OK) {
-        graft_xout o = {.mem = (uint8_t *)f, .ctx = ctx};
-        const uint8_t *p = it->nops ? chain : view.data;
-        if (it->out.dtype == GRAFT_FLOAT32) memcpy(f, p, numel * 4);
-        else rc = graft_xform__cast(&o, p, it->out.dtype, GRAFT_FLOAT32, numel, ctx);
-    }
-    if (rc == GRAFT_OK) rc = graft_quantize(it->q, f, numel, dst, ctx);
-cleanup:
-    graft_apply__unviews(&owned, 1);
-    free(chain);
+    if (owned) graft_apply__unviews(&owned, 1);
+    if (chain != dst) free(chain);
+    free(deq);
     free(f);
     return rc;
 }
@@ -223,8 +260,8 @@ static int build_target(conv *c, const graft_format *fmt)
         }
         t = graft_model__add(c->tm, it->name, strlen(it->name), s.dtype, s.ndim, s.dim, c->ctx);
         if (!t) return c->ctx->status;
-        if (it->quantize) {
-            t->load = load_quantized;
+        if (it->quantize || it->dequantize) {
+            t->load = load_computed;
             t->aux_ptr = it;
         }
     }
@@ -341,7 +378,8 @@ static int run(conv *c, const char *source, const char *out_path, graft_convert_
     if (!c->src_idx || !c->aitems) return graft_error_oom(c->ctx, "the convert plan");
     for (size_t i = 0; i < c->n; i++) {
         c->src_idx[i] = c->items[i].src;
-        if (c->items[i].quantize) continue; /* produced by load_quantized */
+        res->dequantized += c->items[i].dequantize;
+        if (c->items[i].quantize || c->items[i].dequantize) continue; /* load_computed */
         c->aitems[i] = (graft_apply_item){.nsrc = 1, .src = &c->src_idx[i],
                                           .ops = c->items[i].ops, .nops = c->items[i].nops};
     }

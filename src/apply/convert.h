@@ -28,6 +28,8 @@ typedef struct graft_convert_options {
     size_t nmeta;
     const char *quantize;          /* GGUF: "q8_0" or "q4_0" for float matrices whose rows hold
                                     * whole blocks (as llama.cpp quantizes); NULL: none */
+    bool dequantize;               /* GGUF sources: q8_0 / q4_0 tensors become float32
+                                    * (ggml's dequantize_row_*) before their ops */
     uint64_t shard_size;           /* safetensors: shard at this many bytes as huggingface_hub
                                     * does (files NAME-0000k-of-0000n.safetensors plus
                                     * NAME.safetensors.index.json); 0: one file */
@@ -44,6 +46,7 @@ typedef struct graft_convert_result {
     size_t tensors;                /* written */
     size_t ignored;                /* left out by the rules' source ignores */
     size_t quantized;              /* written quantized */
+    size_t dequantized;            /* read from quantized blocks as float32 */
     uint64_t bytes;                /* tensor bytes written */
     const char *format;            /* the target format's name; static */
     char *out_path;                /* the file written (the index of a sharded set); malloc */

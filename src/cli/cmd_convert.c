@@ -26,12 +26,13 @@ static const char usage[] =
     "  --meta KEY[:TYPE]=VALUE   GGUF metadata (repeat; general.architecture required;\n"
     "                        TYPE u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 bool str)\n"
     "  --quantize TYPE       GGUF: write float matrices as q8_0 or q4_0\n"
+    "  --dequantize          GGUF source: read q8_0 / q4_0 tensors as float32\n"
     "  --strict              refuse a SOURCE holding non-tensor values\n"
     "  --manifest FILE       also write a JSON provenance record to FILE\n"
     "  -q, --quiet           no progress line (shown only when stderr is a terminal)\n"
     "  --source-format NAME  read SOURCE as this format\n";
 
-enum { O_TO = 256, O_SELECT, O_SHARD, O_META, O_QUANT, O_STRICT, O_MANIFEST, O_SRCFMT };
+enum { O_TO = 256, O_SELECT, O_SHARD, O_META, O_QUANT, O_STRICT, O_MANIFEST, O_SRCFMT, O_DEQUANT };
 
 /* "5GB" -> 5e9, "1GiB" -> 2^30, as huggingface_hub's parse_size_to_int. */
 static int parse_size(const char *s, uint64_t *out)
@@ -64,7 +65,7 @@ static int parse(graft_convert_options *o, const char **out, const char ***meta,
         {"to", required_argument, NULL, O_TO},       {"select", required_argument, NULL, O_SELECT},
         {"shard-size", required_argument, NULL, O_SHARD},
         {"meta", required_argument, NULL, O_META},   {"quantize", required_argument, NULL, O_QUANT},
-        {"strict", no_argument, NULL, O_STRICT},     {"manifest", required_argument, NULL, O_MANIFEST},
+        {"strict", no_argument, NULL, O_STRICT},     {"dequantize", no_argument, NULL, O_DEQUANT},     {"manifest", required_argument, NULL, O_MANIFEST},
         {"source-format", required_argument, NULL, O_SRCFMT},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -86,6 +87,7 @@ static int parse(graft_convert_options *o, const char **out, const char ***meta,
         case O_META: (*meta)[o->nmeta++] = optarg; break;
         case O_QUANT: o->quantize = optarg; break;
         case O_STRICT: o->strict = true; break;
+        case O_DEQUANT: o->dequantize = true; break;
         case O_MANIFEST: o->manifest = optarg; break;
         case O_SRCFMT: o->source_format = optarg; break;
         case 'q': *quiet = true; break;
@@ -135,6 +137,7 @@ int cmd_convert(int argc, char **argv)
               res.dropped.summary);
     printf("%s: %zu tensors written as %s", res.out_path, res.tensors, res.format);
     if (res.quantized) printf(", %zu quantized %s", res.quantized, o.quantize);
+    if (res.dequantized) printf(", %zu dequantized", res.dequantized);
     if (res.ignored) printf(", %zu ignored by the rules", res.ignored);
     putchar('\n');
     rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_BAD;

@@ -281,6 +281,37 @@ def t_tf_checkpoint():
     assert 'model_checkpoint_path: "model.ckpt"' in open(R.path("tf/checkpoint")).read()
 
 
+def t_gguf_dequantize():
+    rng = np.random.default_rng(8)
+    x8 = rng.standard_normal((3, 64)).astype(np.float32)
+    x4 = rng.standard_normal((2, 32)).astype(np.float32)
+    f = rng.standard_normal((5,)).astype(np.float32)
+    src = R.path("deq.gguf")
+    ggufref.write(src, [("general.architecture", 8, "x")],
+                  [("a", 8, [64, 3], ggufref.quantize_q8_0(x8)), ("b", 2, [32, 2], ggufref.quantize_q4_0(x4)),
+                   ("f", 0, [5], f.tobytes())])
+    out = R.path("deq.npz")
+    p = run("convert", "--dequantize", src, "-o", out, "-q")
+    assert "2 dequantized" in p.stdout, p.stdout
+    with np.load(out) as z:
+        assert np.array_equal(z["a"], ggufref.dequantize(8, ggufref.quantize_q8_0(x8)).reshape(3, 64))
+        assert np.array_equal(z["b"], ggufref.dequantize(2, ggufref.quantize_q4_0(x4)).reshape(2, 32))
+        assert np.array_equal(z["f"], f)
+        assert np.abs(z["a"] - x8).max() < np.abs(x8).max() / 127
+    # then ops on the float32 values: a transpose after dequantizing
+    rules = R.path("deq.yaml")
+    with open(rules, "w") as fh:
+        fh.write("graft: 1\ntransforms:\n  - {source: '^a$', ops: [transpose]}\n")
+    run("convert", "--dequantize", "-r", rules, src, "-o", R.path("deqT.npz"), "-q")
+    with np.load(R.path("deqT.npz")) as z:
+        assert np.array_equal(z["a"], ggufref.dequantize(8, ggufref.quantize_q8_0(x8)).reshape(3, 64).T)
+    # without --dequantize the blocks stay as they are
+    run("convert", src, "-o", R.path("raw.npz"), "-q")
+    with np.load(R.path("raw.npz")) as z:
+        assert z["a"].dtype == np.uint8 and z["a"].shape == (3, 2, 34)
+        assert z["a"].tobytes() == ggufref.quantize_q8_0(x8)
+
+
 def t_refuses_source_as_output():
     f = R.path("self.npz")
     np.savez(f, a=np.arange(3))
@@ -310,6 +341,7 @@ R.check("rules: source renames, ignores, transforms; duplicate names refused", t
 R.check("GGUF -> npz -> GGUF byte-identical; read by @huggingface/gguf", t_gguf_round_trip)
 R.check("GGUF metadata from a rules file's meta: section and --meta", t_rules_meta)
 R.check("--quantize q8_0/q4_0 into GGUF bit for bit with ggml's reference", t_gguf_quantize)
+R.check("--dequantize: GGUF q8_0/q4_0 to float32 as ggml's dequantize_row_*", t_gguf_dequantize)
 R.check("TF checkpoint V2 read by an independent bundle decoder", t_tf_checkpoint)
 R.check("the source is never the output", t_refuses_source_as_output)
 R.check("--manifest records the conversion", t_manifest)
