@@ -77,18 +77,25 @@ typedef struct conv {
     size_t nmeta;
 } conv;
 
-static const graft_transform *transform_for(const graft_rules *r, const graft_tensor *t,
-                                            const char *renamed)
+/* The first transform whose selectors match, in *out (NULL: none). */
+static int transform_for(const graft_rules *r, const graft_tensor *t, const char *renamed,
+                         const graft_transform **out, graft_ctx *ctx)
 {
+    *out = NULL;
     for (size_t i = 0; r && i < r->ntransforms; i++) {
         const graft_transform *tr = &r->transforms[i];
+        int rc;
         if (tr->rank >= 0 && (uint32_t)tr->rank != t->ndim) continue;
         if (tr->dtype != GRAFT_DTYPE_INVALID && tr->dtype != t->dtype) continue;
-        if (!graft_regex_search(r, &tr->source, t->name)) continue;
-        if (!graft_regex_search(r, &tr->target, renamed)) continue;
-        return tr;
+        if ((rc = graft_regex_search(&tr->source, t->name, ctx)) <= 0 ||
+            (rc = graft_regex_search(&tr->target, renamed, ctx)) <= 0) {
+            if (rc < 0) return rc;
+            continue;
+        }
+        *out = tr;
+        return GRAFT_OK;
     }
-    return NULL;
+    return GRAFT_OK;
 }
 
 static bool quantizable(const graft_shape *s, uint32_t block)
@@ -105,9 +112,10 @@ static int plan_one(conv *c, size_t i, citem *it, bool *skip)
     graft_shape in = {.dtype = t->dtype, .ndim = t->ndim};
 
     *skip = false;
-    if (c->rules && graft_rules_ignored(c->rules, GRAFT_SIDE_SOURCE, t->name)) {
-        *skip = true;
-        return GRAFT_OK;
+    if (c->rules) {
+        int rc = graft_rules_ignored(c->rules, GRAFT_SIDE_SOURCE, t->name, c->ctx);
+        if (rc < 0) return rc;
+        if ((*skip = rc > 0)) return GRAFT_OK;
     }
     if (c->rules) {
         GRAFT_TRY(graft_rules_rename(c->rules, GRAFT_SIDE_SOURCE, t->name, &it->name, NULL, 0,
@@ -130,7 +138,7 @@ static int plan_one(conv *c, size_t i, citem *it, bool *skip)
     }
     it->src = i;
     it->source = c->src;
-    tr = transform_for(c->rules, t, it->name);
+    GRAFT_TRY(transform_for(c->rules, t, it->name, &tr, c->ctx));
     if (tr) {
         it->ops = tr->ops;
         it->nops = tr->nops;

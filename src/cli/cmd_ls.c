@@ -116,6 +116,10 @@ int cmd_ls(int argc, char **argv)
         errorf("%s: %s", argv[optind], graft_ctx_message(ctx));
         goto cleanup;
     }
+    /* a model can hold no weights, but an empty listing should not pass for
+     * a successful read of a file that is not what it seems */
+    if (graft_model_count(m) == 0) warnf("%s: no tensors in this %s model", argv[optind],
+                                         graft_model_format(m));
     rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_BAD;
 cleanup:
     graft_model_free(m);

@@ -11,6 +11,7 @@ bool plan_inputs_option(plan_inputs *in, int c, const char *arg)
     switch (c) {
     case OPT_RULES: in->rules_path = arg; return true;
     case OPT_REVERSE: in->reverse = true; return true;
+    case OPT_STRICT: in->strict = true; return true;
     case OPT_SOURCE_FORMAT: in->src_opts.format = arg; return true;
     case OPT_SKELETON_FORMAT: in->skel_opts.format = arg; return true;
     default: return false;
@@ -37,6 +38,7 @@ static int load_subtree(plan_inputs *in)
     if (!in->rules || !in->reverse || !in->rules->select || !*in->rules->select) return 0;
     o.select = in->rules->select;
     po.reverse = true;
+    po.strict = in->strict;
     if (graft_model_open(&in->sel, in->skeleton, &o, in->ctx) < 0) return -1;
     return graft_plan_build(&in->sub, in->rules, in->src, in->sel, &po, in->ctx);
 }
@@ -55,6 +57,7 @@ int plan_inputs_load(plan_inputs *in)
     if (graft_model_open(&in->src, in->source, &in->src_opts, in->ctx) < 0) goto fail;
     if (graft_model_open(&in->skel, in->skeleton, &in->skel_opts, in->ctx) < 0) goto fail;
     po.reverse = in->reverse;
+    po.strict = in->strict;
     if (graft_plan_build(&in->plan, in->rules, in->src, in->skel, &po, in->ctx) < 0) goto fail;
     if (load_subtree(in) < 0) goto fail;
     return EXIT_OK;
@@ -97,45 +100,11 @@ void plan_report_diags(const graft_plan *p)
     }
 }
 
-static void int_list(FILE *f, const int64_t *v, uint32_t n)
-{
-    fputc('[', f);
-    for (uint32_t i = 0; i < n; i++) fprintf(f, "%s%" PRId64, i ? ", " : "", v[i]);
-    fputc(']', f);
-}
-
 void plan_op_json(FILE *f, const graft_op *op)
 {
-    switch (op->kind) {
-    case GRAFT_OP_PERMUTE:
-        fputs("{\"permute\": ", f);
-        int_list(f, op->v, op->n);
-        fputc('}', f);
-        break;
-    case GRAFT_OP_TRANSPOSE: fputs("\"transpose\"", f); break;
-    case GRAFT_OP_RESHAPE:
-        fputs("{\"reshape\": ", f);
-        int_list(f, op->v, op->n);
-        fputc('}', f);
-        break;
-    case GRAFT_OP_CAST: fprintf(f, "{\"cast\": \"%s\"}", graft_dtype_name(op->dtype)); break;
-    case GRAFT_OP_CHUNKS:
-        fprintf(f, "{\"chunks\": {\"axis\": %d, \"order\": ", (int)op->axis);
-        int_list(f, op->v, op->n);
-        fputs("}}", f);
-        break;
-    case GRAFT_OP_TAKE:
-        if (op->n == 2) { /* rows start..start+length: the inverse of an unequal concat */
-            fprintf(f, "{\"take\": {\"axis\": %d, \"start\": %" PRId64 ", \"length\": %" PRId64 "}}",
-                    (int)op->axis, op->v[0], op->v[1]);
-            break;
-        }
-        fprintf(f, "{\"take\": {\"axis\": %d, \"count\": %" PRId64 ", \"index\": %" PRId64 "}}",
-                (int)op->axis, op->count, op->index);
-        break;
-    case GRAFT_OP_CONCAT: fprintf(f, "{\"concat\": {\"axis\": %d}}", (int)op->axis); break;
-    default: fputs("null", f);
-    }
+    char buf[1024];
+    graft_op_json(op, buf, sizeof buf);
+    fputs(buf, f);
 }
 
 void plan_shape_text(FILE *f, const graft_shape *s)

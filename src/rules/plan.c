@@ -39,6 +39,7 @@ static int diag(graft_plan *p, graft_diag_level level, graft_ctx *ctx, const cha
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (p->strict) level = GRAFT_DIAG_ERROR;
     if (p->ndiags % 16 == 0) {
         graft_plan_diag *nd = graft_realloc(ctx, p->diags, (p->ndiags + 16) * sizeof *nd);
         if (!nd) return graft_error_oom(ctx, "plan messages");
@@ -143,26 +144,37 @@ static int rename_all(graft_plan *p, const graft_rules *r, graft_side side, cons
     return 0;
 }
 
-static const graft_transform *choose_transform(const graft_rules *r, const char *tname,
-                                               const graft_tensor *src, size_t *which)
+/* The first transform whose selectors match, in *out (NULL when none). */
+static int choose_transform(const graft_rules *r, const char *tname, const graft_tensor *src,
+                            const graft_transform **out, size_t *which, graft_ctx *ctx)
 {
+    *out = NULL;
     for (size_t i = 0; r && i < r->ntransforms; i++) {
         const graft_transform *t = &r->transforms[i];
+        int rc;
         if (t->rank >= 0 && (uint32_t)t->rank != src->ndim) continue;
         if (t->dtype != GRAFT_DTYPE_INVALID && t->dtype != src->dtype) continue;
-        if (!graft_regex_search(r, &t->target, tname)) continue;
-        if (!graft_regex_search(r, &t->source, src->name)) continue;
+        if ((rc = graft_regex_search(&t->target, tname, ctx)) <= 0) {
+            if (rc < 0) return rc;
+            continue;
+        }
+        if ((rc = graft_regex_search(&t->source, src->name, ctx)) <= 0) {
+            if (rc < 0) return rc;
+            continue;
+        }
         *which = i;
-        return t;
+        *out = t;
+        return 0;
     }
-    return NULL;
+    return 0;
 }
 
-static bool chain_has_take(const graft_op *ops, size_t n)
+/* The mismatch policy for an entry: its transform's, else the file's. */
+static graft_policy_mismatch mismatch_of(const graft_rules *r, const graft_plan_entry *e)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ops[i].kind == GRAFT_OP_TAKE) return true;
-    return false;
+    if (e->transform && e->transform->mismatch >= 0)
+        return (graft_policy_mismatch)e->transform->mismatch;
+    return r ? r->mismatch : GRAFT_MISMATCH_ERROR;
 }
 
 /* Shapes after the chain, and the status that follows from the policies. */
@@ -170,10 +182,10 @@ static int check_chain(graft_plan *p, graft_plan_entry *e, graft_policy_mismatch
                        graft_ctx *ctx)
 {
     const char *tname = p->target->tensors[e->target].name;
-    if (e->nsources > 1 && (e->nops == 0 || e->ops[0].kind != GRAFT_OP_CONCAT)) {
+    if (e->nsources > 1 && (e->nops == 0 || !graft_ops_joins(&e->ops[0]))) {
         e->status = GRAFT_PLAN_ERROR;
         return set_message(p, e, ctx, "'%s' has %zu sources but its op chain does not start "
-                                      "with concat", tname, e->nsources);
+                                      "with concat (or stack, sum, fold_bn)", tname, e->nsources);
     }
     if (graft_ops_infer(e->ops, e->nops, e->in, e->nsources, &e->out, ctx) < 0) {
         if (graft_ctx_status(ctx) == GRAFT_ENOMEM) return GRAFT_ENOMEM;
@@ -240,8 +252,9 @@ static int pair_one(graft_plan *p, const graft_rules *r, size_t i, const graft_s
         e->sources[k] = j;
         shape_of(&p->source->tensors[j], &e->in[k]);
     }
-    size_t ti;
-    e->transform = choose_transform(r, tt->name, &p->source->tensors[e->sources[0]], &ti);
+    size_t ti = 0;
+    GRAFT_TRY(choose_transform(r, tt->name, &p->source->tensors[e->sources[0]], &e->transform,
+                               &ti, ctx));
     if (e->transform) {
         tcounts[ti]++;
         e->ops = e->transform->ops;
@@ -300,7 +313,7 @@ static int tied_sources(graft_plan *p, graft_ctx *ctx)
     }
     for (size_t i = 0; i < p->nentries; i++) {
         const graft_plan_entry *e = &p->entries[i];
-        bool excused = e->pair || chain_has_take(e->ops, e->nops);
+        bool excused = e->pair || graft_ops_take_part(e->ops, e->nops);
         for (size_t k = 0; k < e->nsources; k++) {
             size_t j = e->sources[k];
             if (uses[j]++ == 0) firstuse[j] = i;
@@ -356,10 +369,11 @@ static int finish(graft_plan *p, const graft_rules *r, bool source_ignored_by_ru
     }
     for (size_t j = 0; j < n; j++) {
         if (used[j]) continue;
-        if (graft_rules_ignored(r, source_ignored_by_rules ? GRAFT_SIDE_SOURCE : GRAFT_SIDE_TARGET,
-                                p->source->tensors[j].name))
-            continue;
-        p->unused[p->nunused++] = j;
+        rc = graft_rules_ignored(r, source_ignored_by_rules ? GRAFT_SIDE_SOURCE : GRAFT_SIDE_TARGET,
+                                 p->source->tensors[j].name, ctx);
+        if (rc < 0) goto cleanup;
+        if (rc == 0) p->unused[p->nunused++] = j;
+        rc = 0;
     }
     if (p->nunused && unused != GRAFT_UNUSED_IGNORE)
         rc = diag(p, unused == GRAFT_UNUSED_ERROR ? GRAFT_DIAG_ERROR : GRAFT_DIAG_WARNING, ctx,
@@ -404,7 +418,9 @@ static int build_forward(graft_plan *p, const graft_rules *r, graft_ctx *ctx)
             rc = graft_error_oom(ctx, "renamed names");
             goto cleanup;
         }
-        p->entries[i].ignored = graft_rules_ignored(r, GRAFT_SIDE_TARGET, tgt->tensors[i].name);
+        if ((rc = graft_rules_ignored(r, GRAFT_SIDE_TARGET, tgt->tensors[i].name, ctx)) < 0)
+            goto cleanup;
+        p->entries[i].ignored = rc > 0;
     }
     if ((rc = rename_all(p, r, GRAFT_SIDE_SOURCE, src, p->source_keys, counts[0], ctx)) < 0)
         goto cleanup;
@@ -459,13 +475,35 @@ oom:
     return graft_error_oom(ctx, "plan");
 }
 
-/* The equal-chunk take of a forward entry with one source, or NULL. */
-static const graft_op *take_of(const graft_plan_entry *fe)
+/* Which piece of its one source a forward entry takes: an equal-chunk take
+ * (`index` of `count` along `axis`) or an unstack (slice `index` of the
+ * `count` along `axis`). */
+typedef struct piece {
+    graft_op_kind kind;
+    int64_t axis, count, index;
+} piece;
+
+static bool piece_of(const graft_plan_entry *fe, piece *out)
 {
-    if (fe->nsources != 1 || fe->status != GRAFT_PLAN_OK) return NULL;
-    for (size_t i = 0; i < fe->nops; i++)
-        if (fe->ops[i].kind == GRAFT_OP_TAKE && fe->ops[i].n == 0) return &fe->ops[i];
-    return NULL;
+    if (fe->nsources != 1 || fe->status != GRAFT_PLAN_OK) return false;
+    for (size_t i = 0; i < fe->nops; i++) {
+        const graft_op *op = &fe->ops[i];
+        if (op->kind == GRAFT_OP_TAKE && op->n == 0) {
+            *out = (piece){op->kind, op->axis, op->count, op->index};
+            return true;
+        }
+        if (op->kind == GRAFT_OP_UNSTACK) {
+            graft_shape s;
+            graft_ctx *quiet = graft_ctx_new();
+            bool ok = quiet && graft_ops_infer_prefix(fe->ops, fe->nops, i, fe->in, 1, &s, quiet) == 0;
+            graft_ctx_free(quiet);
+            if (!ok) return false;
+            int64_t axis = op->axis < 0 ? (int64_t)op->axis + (int64_t)s.ndim : (int64_t)op->axis;
+            *out = (piece){op->kind, axis, s.dim[axis], op->index};
+            return true;
+        }
+    }
+    return false;
 }
 
 /* A fused tensor split with take forward is joined back: the forward entries
@@ -476,16 +514,17 @@ static int gather_takes(graft_plan *p, const graft_plan *f, const graft_rules *r
 {
     for (size_t fi = 0; fi < f->nentries; fi++) {
         const graft_plan_entry *fe = &f->entries[fi];
-        const graft_op *take = take_of(fe);
-        if (!take) continue;
+        piece take, gt;
+        if (!piece_of(fe, &take)) continue;
         graft_plan_entry *e = &p->entries[fe->sources[0]];
         if (e->nsources || e->status != GRAFT_PLAN_OK) continue; /* done already */
-        size_t count = (size_t)take->count, found = 0;
+        size_t count = (size_t)take.count, found = 0;
         if (count > f->nentries) { /* cannot be complete; and count comes from the rules */
             e->status = GRAFT_PLAN_ERROR;
-            GRAFT_TRY(set_message(p, e, ctx, "'%s' was split with take into %zu pieces, more "
+            GRAFT_TRY(set_message(p, e, ctx, "'%s' was split with %s into %zu pieces, more "
                                              "than the source holds: it cannot be joined back",
-                                  p->target->tensors[e->target].name, count));
+                                  p->target->tensors[e->target].name, graft_op_name(take.kind),
+                                  count));
             continue;
         }
         size_t *pieces = graft_arena_alloc(&p->arena, count * sizeof *pieces);
@@ -493,18 +532,19 @@ static int gather_takes(graft_plan *p, const graft_plan *f, const graft_rules *r
         if (!pieces || !in) return graft_error_oom(ctx, "plan");
         for (size_t k = 0; k < count; k++) pieces[k] = NONE;
         for (size_t gi = fi; gi < f->nentries; gi++) {
-            const graft_op *gt = take_of(&f->entries[gi]);
-            if (!gt || f->entries[gi].sources[0] != fe->sources[0] || gt->count != take->count ||
-                gt->axis != take->axis || pieces[gt->index] != NONE)
+            if (!piece_of(&f->entries[gi], &gt) || f->entries[gi].sources[0] != fe->sources[0] ||
+                gt.kind != take.kind || gt.count != take.count || gt.axis != take.axis ||
+                pieces[gt.index] != NONE)
                 continue;
-            pieces[gt->index] = gi;
+            pieces[gt.index] = gi;
             found++;
         }
         if (found != count) {
             e->status = GRAFT_PLAN_ERROR;
-            GRAFT_TRY(set_message(p, e, ctx, "'%s' was split with take into %zu pieces but only "
+            GRAFT_TRY(set_message(p, e, ctx, "'%s' was split with %s into %zu pieces but only "
                                              "%zu are in the source: it cannot be joined back",
-                                  p->target->tensors[e->target].name, count, found));
+                                  p->target->tensors[e->target].name, graft_op_name(take.kind),
+                                  count, found));
             continue;
         }
         const graft_plan_entry *first = &f->entries[pieces[0]];
@@ -527,7 +567,7 @@ static int gather_takes(graft_plan *p, const graft_plan *f, const graft_rules *r
         e->nops = ninv;
         e->pair = first->pair;
         e->transform = first->transform;
-        GRAFT_TRY(check_chain(p, e, r ? r->mismatch : GRAFT_MISMATCH_ERROR, ctx));
+        GRAFT_TRY(check_chain(p, e, mismatch_of(r, e), ctx));
     }
     return 0;
 }
@@ -545,7 +585,9 @@ static int reverse_of(graft_plan *p, const graft_plan *f, const graft_rules *r, 
         graft_plan_entry *e = &p->entries[i];
         if (!(e->key = graft_arena_strdup(&p->arena, f->source_keys[i])))
             return graft_error_oom(ctx, "plan");
-        e->ignored = graft_rules_ignored(r, GRAFT_SIDE_SOURCE, p->target->tensors[i].name);
+        int ig = graft_rules_ignored(r, GRAFT_SIDE_SOURCE, p->target->tensors[i].name, ctx);
+        if (ig < 0) return ig;
+        e->ignored = ig > 0;
     }
     GRAFT_TRY(gather_takes(p, f, r, ctx));
     /* For each forward entry, give each of its sources (our targets) the inverse chain. */
@@ -586,7 +628,7 @@ static int reverse_of(graft_plan *p, const graft_plan *f, const graft_rules *r, 
                 e->ops = inv;
                 e->nops = ninv;
             }
-            GRAFT_TRY(check_chain(p, e, r ? r->mismatch : GRAFT_MISMATCH_ERROR, ctx));
+            GRAFT_TRY(check_chain(p, e, mismatch_of(r, e), ctx));
         }
     }
     return 0;
@@ -602,12 +644,13 @@ int graft_plan_build(graft_plan **out, const graft_rules *rules, const graft_mod
     *out = NULL;
     if ((rc = new_plan(&p, rules, source, target, ctx)) < 0) goto fail;
     p->reverse = reverse;
+    p->strict = o && o->strict;
     if (!reverse) {
         if ((rc = build_forward(p, rules, ctx)) < 0) goto fail;
         for (size_t i = 0; i < p->nentries; i++) {
             graft_plan_entry *e = &p->entries[i];
             if (e->nsources && e->status == GRAFT_PLAN_OK &&
-                (rc = check_chain(p, e, rules ? rules->mismatch : GRAFT_MISMATCH_ERROR, ctx)) < 0)
+                (rc = check_chain(p, e, mismatch_of(rules, e), ctx)) < 0)
                 goto fail;
         }
         rc = finish(p, rules, true, rules ? rules->missing : GRAFT_MISSING_ERROR,

@@ -23,7 +23,8 @@
 
 #include "../transform/ops.h"
 
-#define GRAFT_RULES_VERSION 1            /* the `graft:` value this build reads */
+#define GRAFT_RULES_VERSION 1            /* the `graft:` major version this build reads */
+#define GRAFT_RULES_MINOR 1              /* and the highest minor: 1.0 and 1.1 */
 #define GRAFT_RULES_MAX_BYTES (16u << 20) /* cap on one rules file */
 #define GRAFT_RULES_MAX_INCLUDE_DEPTH 16  /* include nesting cap */
 
@@ -45,10 +46,21 @@ typedef struct graft_regex {
     graft_rules_pos pos;  /* of the pattern scalar */
 } graft_regex;
 
+/* Index arithmetic in a `to:` (format 1.1): ${N+K}, ${N-K}, ${name+K},
+ * ${name-K}: capture group N (or the named group), read as a decimal
+ * integer, plus or minus K. */
+typedef struct graft_rename_arith {
+    uint32_t at, len;     /* the token's bytes in `to` */
+    uint32_t group;       /* capture group number (named groups resolved at load) */
+    int64_t delta;        /* +K or -K */
+} graft_rename_arith;
+
 /* One `rename:` entry: every match in the name is replaced by `to`. */
 typedef struct graft_rename {
     graft_regex match;
     const char *to;       /* replacement, $1 / ${name} expanded; rules arena */
+    const graft_rename_arith *arith; /* narith tokens of `to`, in order; rules arena */
+    size_t narith;
     int64_t expect;       /* `expect: N` (names changed), -1 when absent */
     graft_rules_pos pos;  /* of the entry */
 } graft_rename;
@@ -70,6 +82,7 @@ typedef struct graft_transform {
     graft_op *ops;        /* nops ops; rules arena (v arrays too) */
     size_t nops;
     int64_t expect;       /* `expect: N` (pairs it applied to), -1 when absent */
+    int mismatch;         /* `mismatch:` (1.1): a graft_policy_mismatch, -1 = the file's */
     graft_rules_pos pos;  /* of the entry */
 } graft_transform;
 
@@ -85,7 +98,8 @@ typedef enum graft_policy_mismatch { GRAFT_MISMATCH_ERROR = 0, GRAFT_MISMATCH_KE
 typedef struct graft_rules {
     graft_arena arena;            /* every string and array below */
     const char *path;             /* the top file as given */
-    uint32_t version;             /* `graft:` */
+    uint32_t version;             /* `graft:` major (1) */
+    uint32_t minor;               /* `graft:` minor: 0 for `graft: 1` or 1.0, 1 for 1.1 */
     const char *name;             /* NULL when absent */
     const char *description;      /* NULL when absent */
     const char *select;           /* source sub-tree, NULL = all */
@@ -140,10 +154,12 @@ int graft_rules_rename(const graft_rules *r, graft_side side, const char *name, 
                        graft_rename_step *steps, size_t max_steps, size_t *nsteps,
                        graft_ctx *ctx);
 void graft_rename_steps_free(graft_rename_step *steps, size_t n);
-/** true when `name` matches an ignore pattern of that side. */
-bool graft_rules_ignored(const graft_rules *r, graft_side side, const char *name);
-/** A regex search on a name (selectors); a NULL code matches everything. */
-bool graft_regex_search(const graft_rules *r, const graft_regex *re, const char *name);
+/** 1 when `name` matches an ignore pattern of that side, 0 when not, < 0 when
+ * a pattern fails (match/depth/heap limit: "<file>:<line>: ... on tensor '<name>'"). */
+int graft_rules_ignored(const graft_rules *r, graft_side side, const char *name, graft_ctx *ctx);
+/** A regex search on a name (selectors): 1 match (a NULL code matches
+ * everything), 0 no match, < 0 a PCRE2 error or limit, named by file:line. */
+int graft_regex_search(const graft_regex *re, const char *name, graft_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
 /* Plans.                                                              */
@@ -190,6 +206,7 @@ typedef struct graft_plan {
     const graft_model *source;        /* borrowed: tensors are read from it */
     const graft_model *target;        /* borrowed: the skeleton written */
     bool reverse;
+    bool strict;                      /* warnings were made errors */
     graft_plan_entry *entries;        /* one per target tensor, target order */
     size_t nentries;
     size_t *missing;                  /* target indices with no source (status MISSING or KEPT) */
@@ -215,10 +232,12 @@ typedef struct graft_plan_options {
      * inverted and op chains inverted with graft_ops_invert.
      */
     bool reverse;
+    /* Every warning is an error (level GRAFT_DIAG_ERROR, counted in errors). */
+    bool strict;
 } graft_plan_options;
 
 #define GRAFT_PLAN_OPTIONS_VERSION 1
-#define GRAFT_PLAN_OPTIONS_INIT {GRAFT_PLAN_OPTIONS_VERSION, false}
+#define GRAFT_PLAN_OPTIONS_INIT {GRAFT_PLAN_OPTIONS_VERSION, false, false}
 
 /**
  * Pair every target tensor and check its op chain.  Problems with the plan

@@ -228,7 +228,7 @@ def t_rules_meta():
     np.savez(src, w=np.arange(6, dtype=np.float32).reshape(2, 3))
     rules = R.path("meta.yaml")
     with open(rules, "w") as f:
-        f.write("graft: 1\nmeta:\n  - general.architecture=llama\n  - llama.block_count:u32=2\n"
+        f.write("graft: 1.1\nmeta:\n  - general.architecture=llama\n  - llama.block_count:u32=2\n"
                 "  - general.name=from-rules\n")
     out = R.path("meta.gguf")
     run("convert", "-r", rules, src, "-o", out, "-q", "--meta", "general.name=from-cli")
@@ -237,9 +237,13 @@ def t_rules_meta():
     assert kvs == [("general.architecture", 8, "llama"), ("llama.block_count", 4, 2),
                    ("general.name", 8, "from-cli")], kvs
     with open(rules, "w") as f:
-        f.write("graft: 1\nmeta: [novalue]\n")
+        f.write("graft: 1.1\nmeta: [novalue]\n")
     p = run("convert", "-r", rules, src, "-o", R.path("bad.gguf"), check=False)
     assert p.returncode == 2 and "meta.yaml:2:8: meta: 'novalue' is not KEY=VALUE" in p.stderr, p.stderr
+    with open(rules, "w") as f:
+        f.write("graft: 1\nmeta: [a=b]\n")
+    p = run("convert", "-r", rules, src, "-o", R.path("bad.gguf"), check=False)
+    assert p.returncode == 2 and "meta.yaml:2:7: meta: needs graft: 1.1" in p.stderr, p.stderr
 
 
 def t_gguf_quantize():

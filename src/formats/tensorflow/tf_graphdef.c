@@ -28,6 +28,7 @@
  */
 #include "format.h"
 #include "pb.h"
+#include "pb_check.h"
 #include "rd.h"
 #include "tf_common.h"
 
@@ -479,6 +480,37 @@ static int kind_of(const char *path, const uint8_t *p, size_t n)
     return n > 0 && p[0] == 0x08 ? 2 : 0; /* SavedModel's schema_version comes first */
 }
 
+int graft_tf__check_message(int kind, const uint8_t *p, size_t n, graft_ctx *ctx)
+{
+    /* graph.proto, meta_graph.proto, saved_model.proto */
+    static const graft_pb_rule graph[] = {
+        {1, GRAFT_PB_LEN, "node", false},      {2, GRAFT_PB_LEN, "library", false},
+        {3, GRAFT_PB_VARINT, "version", false}, {4, GRAFT_PB_LEN, "versions", false},
+        {5, GRAFT_PB_LEN, "debug_info", false},
+    };
+    static const graft_pb_rule meta[] = {
+        {1, GRAFT_PB_LEN, "meta_info_def", false}, {2, GRAFT_PB_LEN, "graph_def", true},
+        {3, GRAFT_PB_LEN, "saver_def", false},     {4, GRAFT_PB_LEN, "collection_def", false},
+        {5, GRAFT_PB_LEN, "signature_def", false}, {6, GRAFT_PB_LEN, "asset_file_def", false},
+        {7, GRAFT_PB_LEN, "object_graph_def", false},
+    };
+    static const graft_pb_rule saved[] = {
+        {1, GRAFT_PB_VARINT, "saved_model_schema_version", false},
+        {2, GRAFT_PB_LEN, "meta_graphs", true},
+    };
+    switch (kind) {
+    case GRAFT_TF_GRAPHDEF:
+        return graft_pb_check(p, n, "a TensorFlow GraphDef", graph, sizeof graph / sizeof *graph,
+                              ctx);
+    case GRAFT_TF_METAGRAPHDEF:
+        return graft_pb_check(p, n, "a TensorFlow MetaGraphDef", meta, sizeof meta / sizeof *meta,
+                              ctx);
+    default:
+        return graft_pb_check(p, n, "a TensorFlow SavedModel", saved, sizeof saved / sizeof *saved,
+                              ctx);
+    }
+}
+
 static bool probe(const char *path, bool is_dir, const uint8_t *head, size_t n)
 {
     if (is_dir || !head || n < 2) return false;
@@ -500,6 +532,8 @@ static int open_graph(graft_model *m, const graft_open_options *opts, graft_ctx 
     m->state = g;
     m->state_free = gstate_free;
     graft_rd_init(&r, src->data, src->size, 0, ctx);
+    GRAFT_TRY(graft_tf__check_message(kind_of(m->path, src->data, src->size), src->data,
+                                      src->size, ctx));
     switch (kind_of(m->path, src->data, src->size)) {
     case 0: return walk_graph(m, g, r, -1, ctx);
     case 1: return walk_meta(m, g, r, -1, ctx);
