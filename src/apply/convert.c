@@ -57,8 +57,9 @@ typedef struct citem {
     size_t nops;
     graft_shape out;            /* after the ops */
     char *name;                 /* renamed; malloc */
-    bool quantize;
+    bool quantize;              /* --quantize: load_computed makes the blocks */
     graft_quant_type q;
+    const graft_ggml_type *gtype; /* GGUF: a quantized type (--quantize, a quantize op) */
     bool dequantize;            /* the source is quantized blocks of type dq */
     graft_quant_type dq;
     const graft_model *source;  /* for the quantizing load() */
@@ -259,8 +260,11 @@ static int build_target(conv *c, const graft_format *fmt)
         citem *it = &c->items[i];
         graft_shape s = it->out;
         graft_tensor *t;
-        if (qt && quantizable(&s, qt->block_elems)) {
+        if (it->nops && it->ops[it->nops - 1].kind == GRAFT_OP_QUANTIZE)
+            it->gtype = graft_gguf__type_by_name(it->ops[it->nops - 1].index ? "q4_0" : "q8_0");
+        else if (qt && quantizable(&s, qt->block_elems)) {
             it->quantize = true;
+            it->gtype = qt;
             it->q = qt->id == GGML_Q8_0 ? GRAFT_Q8_0 : GRAFT_Q4_0;
             s.dim[s.ndim - 1] /= qt->block_elems;
             s.dim[s.ndim++] = qt->block_bytes;
@@ -294,13 +298,15 @@ static int prepare_target(conv *c, const char *out_path, graft_convert_result *r
     const graft_format *fmt = c->tm->format;
     char *final = NULL;
     if (fmt == &graft_format_gguf) {
-        bool *q = graft_calloc(c->ctx, c->n + 1, sizeof *q);
-        const graft_ggml_type *qt = c->o->quantize ? graft_gguf__type_by_name(c->o->quantize) : NULL;
+        const graft_ggml_type **types = graft_calloc(c->ctx, c->n + 1, sizeof *types);
         int rc;
-        if (!q) return graft_error_oom(c->ctx, "the quantized list");
-        for (size_t i = 0; i < c->n; i++) res->quantized += q[i] = c->items[i].quantize;
-        rc = graft_gguf__prepare(c->tm, c->meta, c->nmeta, q, qt, c->ctx);
-        free(q);
+        if (!types) return graft_error_oom(c->ctx, "the tensor types");
+        for (size_t i = 0; i < c->n; i++) {
+            types[i] = c->items[i].gtype;
+            res->quantized += types[i] != NULL;
+        }
+        rc = graft_gguf__prepare(c->tm, c->meta, c->nmeta, types, c->ctx);
+        free(types);
         GRAFT_TRY(rc);
     } else if (c->o->nmeta) { /* a rules file's meta: is for GGUF outputs only, unused here */
         return graft_error(c->ctx, GRAFT_ERROR, "--meta is for GGUF, not %s", fmt->name);

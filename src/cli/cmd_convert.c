@@ -136,7 +136,8 @@ int cmd_convert(int argc, char **argv)
               (unsigned long long)res.dropped.count, res.dropped.count > 1 ? "s" : "",
               res.dropped.summary);
     printf("%s: %zu tensors written as %s", res.out_path, res.tensors, res.format);
-    if (res.quantized) printf(", %zu quantized %s", res.quantized, o.quantize);
+    if (res.quantized) printf(", %zu quantized", res.quantized);
+    if (res.quantized && o.quantize) printf(" %s", o.quantize);
     if (res.dequantized) printf(", %zu dequantized", res.dequantized);
     if (res.ignored) printf(", %zu ignored by the rules", res.ignored);
     putchar('\n');

@@ -1,21 +1,17 @@
 """GGUF v3: graft's reader against an independent reader/writer (ggufref.py),
-graft's writer read back by @huggingface/gguf and by ggufref, the Q8_0/Q4_0
-kernels bit for bit against a NumPy port of ggml's reference code, and the
+graft's writer read back by @huggingface/gguf and by ggufref, the quantize /
+dequantize ops bit for bit against a NumPy port of ggml's reference code, and the
 hostile corpus in samples/corrupt/gguf refused with one-line errors."""
-import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import ggufref  # noqa: E402
-from graftlib import SOURCE_ROOT, GRAFT, Results, ls_json, run, sha256_of_array  # noqa: E402
+from graftlib import SOURCE_ROOT, Results, ls_json, run, sha256_of_array  # noqa: E402
 
 R = Results()
-BUILD = os.path.dirname(os.path.dirname(os.path.abspath(GRAFT)))
-HELPER = os.path.join(BUILD, "tests", "test_gguf")
 rng = np.random.default_rng(16)
 
 # metadata of every type, arrays of every element type, and a custom alignment
@@ -140,34 +136,64 @@ def t_transplant_read_by_hf_and_ref():
         assert js_value(ti["offset"]) == off, ti
 
 
-def helper(*args):
-    p = subprocess.run([HELPER, *map(str, args)], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
+def rules(name, text):
+    path = R.path(name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
 
 
-def t_quant_bit_for_bit():
-    # random blocks at many scales, exact halves, zeros, one-hot and negative-max blocks
+def t_quant_ops_bit_for_bit():
+    """The quantize / dequantize ops of the op table against a NumPy port of
+    ggml's quantize_row_q8_0_ref / quantize_row_q4_0_ref / dequantize_row_*:
+    random blocks at many scales, exact halves, zeros, one-hot and
+    negative-max blocks, through graft convert into GGUF and back."""
     parts = [rng.standard_normal(32 * 200) * s for s in (1e-3, 1, 1e4)]
     parts.append(np.repeat(np.arange(-64, 64) * 0.5, 2)[:256])   # ties at .5 steps
     parts.append(np.zeros(32))
     parts.append(np.eye(32)[3] * -7.0)
     parts.append(rng.integers(-127, 128, 32 * 50) / 127.0 * 3.3)
-    x = np.concatenate(parts).astype(np.float32)
-    fin = R.path("x.f32")
-    x.tofile(fin)
+    x = np.concatenate(parts).astype(np.float32).reshape(-1, 64)
+    src = R.path("x.npz")
+    np.savez(src, x=x, h=x[:8].astype(np.float16))
     for name, gt, ref in [("q8_0", 8, ggufref.quantize_q8_0), ("q4_0", 2, ggufref.quantize_q4_0)]:
-        qout = R.path(name + ".blk")
-        helper("quantize", name, fin, qout)
-        got = open(qout, "rb").read()
+        r = rules(f"{name}.yaml", f"graft: 1.1\ntransforms:\n  - ops: [{{quantize: {name}}}]\n")
+        out = R.path(f"x_{name}.gguf")
+        p = run("convert", "-r", r, src, "-o", out, "--meta", "general.architecture=test", "-q")
+        assert "2 quantized" in p.stdout, p.stdout
+        _, _, tensors, _ = ggufref.read(out)
+        got = {n: (g, ne, raw) for n, g, ne, _, raw in tensors}
         want = ref(x)
-        assert len(got) == len(want)
-        bad = [i for i in range(0, len(want), ggufref.GGML[gt][2])
-               if got[i:i + ggufref.GGML[gt][2]] != want[i:i + ggufref.GGML[gt][2]]]
-        assert not bad, f"{name}: {len(bad)} blocks differ, first at byte {bad[0]}"
-        dout = R.path(name + ".f32")
-        helper("dequantize", name, qout, dout)
-        back = np.fromfile(dout, dtype=np.float32)
-        assert np.array_equal(back, ggufref.dequantize(gt, want)), name
+        assert got["x"][:2] == (gt, [64, x.shape[0]]), got["x"][:2]
+        bb = ggufref.GGML[gt][2]
+        bad = [i for i in range(0, len(want), bb) if got["x"][2][i:i + bb] != want[i:i + bb]]
+        assert not bad, f"{name}: {len(bad)} of {len(want) // bb} blocks differ, first at byte {bad[0]}"
+        assert got["h"][2] == ref(x[:8].astype(np.float16).astype(np.float32)), name
+        # and back: the dequantize op, into npz
+        r = rules(f"de{name}.yaml", f"graft: 1.1\ntransforms:\n  - ops: [{{dequantize: {name}}}]\n")
+        back = R.path(f"x_{name}.npz")
+        run("convert", "-r", r, out, "-o", back, "-q")
+        with np.load(back) as z:
+            assert z["x"].dtype == np.float32 and z["x"].shape == x.shape
+            assert np.array_equal(z["x"].reshape(-1), ggufref.dequantize(gt, want)), name
+
+
+def t_quantize_into_gguf_skeleton():
+    """apply: float weights into a GGUF skeleton's q8_0 tensor through the op."""
+    skel = R.path("qskel.gguf")
+    x0 = np.zeros((2, 64), np.float32)
+    ggufref.write(skel, [("general.architecture", 8, "llama")],
+                  [("w", 8, [64, 2], ggufref.quantize_q8_0(x0)), ("b", 0, [2], bytes(8))])
+    x = rng.standard_normal((2, 64)).astype(np.float32)
+    b = np.array([1.5, -2], np.float32)
+    src = R.path("qsrc.npz")
+    np.savez(src, w=x, b=b)
+    r = rules("qapply.yaml", "graft: 1.1\ntransforms:\n  - {source: '^w$', ops: [{quantize: q8_0}]}\n")
+    out = R.path("qout.gguf")
+    run("apply", "-r", r, src, skel, "-o", out)
+    _, kvs, tensors, _ = ggufref.read(out)
+    assert kvs == [("general.architecture", 8, "llama")]
+    assert tensors[0][4] == ggufref.quantize_q8_0(x) and tensors[1][4] == b.tobytes()
 
 
 def t_corpus():
@@ -182,10 +208,10 @@ def t_corpus():
         assert frag in err, (name, frag, err)
 
 
-R.check("helper is built", lambda: os.access(HELPER, os.X_OK) or (_ for _ in ()).throw(AssertionError(HELPER)))
 R.check("ls: every tensor type, shapes row-major, quantized block layout", t_listing)
 R.check("apply into a GGUF skeleton: byte layout kept, read by @huggingface/gguf and ggufref",
         t_transplant_read_by_hf_and_ref)
-R.check("q8_0 / q4_0 kernels equal ggml's reference bit for bit", t_quant_bit_for_bit)
+R.check("quantize / dequantize ops equal ggml's reference bit for bit", t_quant_ops_bit_for_bit)
+R.check("apply: the quantize op fills a GGUF skeleton's q8_0 tensor", t_quantize_into_gguf_skeleton)
 R.check("hostile corpus refused with one-line errors", t_corpus)
 R.close()

@@ -1,10 +1,7 @@
 /*
  * test_gguf.c - GGUF metadata encoding and the Q8_0/Q4_0 kernels.
- *
- * Helper mode for tests/interop/test_gguf.py (which checks the kernels
- * against a NumPy port of ggml's reference code):
- *   test_gguf quantize q8_0|q4_0 IN.f32 OUT.blocks
- *   test_gguf dequantize q8_0|q4_0 IN.blocks OUT.f32
+ * (tests/interop/test_gguf.py checks the quantize / dequantize ops bit for
+ * bit against a NumPy port of ggml's reference code.)
  */
 #include "testutil.h"
 
@@ -141,33 +138,4 @@ static Suite *gguf_suite(void)
     return s;
 }
 
-static int helper(char **argv)
-{
-    graft_ctx *c = graft_ctx_new();
-    graft_quant_type q = strcmp(argv[2], "q4_0") == 0 ? GRAFT_Q4_0 : GRAFT_Q8_0;
-    bool quant = strcmp(argv[1], "quantize") == 0;
-    size_t n = 0, bb = graft_quant_block_bytes(q), nb, outn;
-    uint8_t *in = tu_read_file(argv[3], &n), *out;
-    FILE *f;
-    int rc;
-    if (!c || !in) return 2;
-    nb = quant ? n / 4 / GRAFT_QK : n / bb;
-    outn = quant ? nb * bb : nb * GRAFT_QK * 4;
-    out = malloc(outn ? outn : 1);
-    rc = quant ? graft_quantize(q, (const float *)in, n / 4, out, c)
-               : graft_dequantize(q, in, nb, (float *)out, c);
-    if (rc < 0) fprintf(stderr, "test_gguf: %s\n", graft_ctx_message(c));
-    if (rc == 0 && (!(f = fopen(argv[4], "wb")) || fwrite(out, 1, outn, f) != outn || fclose(f)))
-        rc = -1;
-    free(in);
-    free(out);
-    graft_ctx_free(c);
-    return rc < 0;
-}
-
-int main(int argc, char **argv)
-{
-    if (argc == 5 && (!strcmp(argv[1], "quantize") || !strcmp(argv[1], "dequantize")))
-        return helper(argv);
-    return tu_run(gguf_suite());
-}
+int main(void) { return tu_run(gguf_suite()); }

@@ -46,6 +46,8 @@ static const struct {
      "{\"pad\": {\"axis\": 0, \"to\": 32, \"value\": -1.5}}"},
     {{.kind = GRAFT_OP_SLICE, .axis = 0, .start = 0, .length = 30},
      "{\"slice\": {\"axis\": 0, \"start\": 0, \"length\": 30}}"},
+    {{.kind = GRAFT_OP_QUANTIZE, .index = 0}, "{\"quantize\": \"q8_0\"}"},
+    {{.kind = GRAFT_OP_DEQUANTIZE, .index = 1}, "{\"dequantize\": \"q4_0\"}"},
 };
 #define NEX (sizeof examples / sizeof *examples)
 
@@ -122,7 +124,7 @@ START_TEST(new_ops_need_format_1_1)
     ck_assert_str_eq(graft_ctx_message(ctx),
                      "r.yaml:3:11: op: unknown op 'flip' (expected one of: permute, transpose, "
                      "reshape, cast, chunks, take, concat, sum, scale, fold_bn, stack, unstack, "
-                     "pad, slice)");
+                     "pad, slice, quantize, dequantize)");
     y = "graft: 1.2\n";
     ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
     ck_assert_str_eq(graft_ctx_message(ctx),
@@ -161,7 +163,7 @@ static const struct {
     {"[transpose, sum]", "r.yaml:3:22: sum: must be the first op of a chain"},
     {"[scale]", "r.yaml:3:11: op: unknown op 'scale' (expected one of: permute, transpose, "
                 "reshape, cast, chunks, take, concat, sum, scale, fold_bn, stack, unstack, pad, "
-                "slice)"},
+                "slice, quantize, dequantize)"},
 };
 
 START_TEST(new_op_errors_name_line_and_column)

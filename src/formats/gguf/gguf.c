@@ -319,7 +319,7 @@ cleanup:
 }
 
 int graft_gguf__prepare(graft_model *m, const char *const *meta, size_t nmeta,
-                        const bool *quantized, const graft_ggml_type *quant, graft_ctx *ctx)
+                        const graft_ggml_type *const *types, graft_ctx *ctx)
 {
     gguf_state *st;
     bool arch = false;
@@ -331,7 +331,7 @@ int graft_gguf__prepare(graft_model *m, const char *const *meta, size_t nmeta,
                            "--meta general.architecture=NAME (llama, gpt2, ...)");
     for (size_t i = 0; i < m->count; i++) {
         graft_tensor *t = &m->tensors[i];
-        const graft_ggml_type *ty = quantized && quantized[i] ? quant : graft_gguf__type_of_dtype(t->dtype);
+        const graft_ggml_type *ty = types && types[i] ? types[i] : graft_gguf__type_of_dtype(t->dtype);
         if (!ty)
             return graft_error(ctx, GRAFT_EFORMAT, "tensor '%s': GGUF has no %s type (cast it)",
                                t->name, graft_dtype_name(t->dtype));

@@ -74,11 +74,11 @@ void graft_gguf__kv_free(graft_gguf_kv *kv);
 /*
  * Turn m (tensors named, typed and shaped, no GGUF state) into a GGUF to be
  * written: metadata from meta[] ("KEY[:TYPE]=VALUE"), which must set
- * general.architecture; each tensor's ggml type is its dtype's, or `quant`
- * (a quantized type) for tensors whose index has quantized[i] set.
+ * general.architecture; tensor i's ggml type is types[i] (a quantized type,
+ * for uint8 [..., blocks, block bytes]) or, when that is NULL, its dtype's.
  */
 int graft_gguf__prepare(graft_model *m, const char *const *meta, size_t nmeta,
-                        const bool *quantized, const graft_ggml_type *quant, graft_ctx *ctx);
+                        const graft_ggml_type *const *types, graft_ctx *ctx);
 
 extern const graft_format graft_format_gguf;
 
