@@ -9,15 +9,15 @@
  * chain's inferred shape its dtype and shape.  The format then gets the
  * state a fresh file needs (a state dict, GGUF metadata, a shard plan) and
  * the apply machinery streams every tensor through its chain into the
- * format's writer, exactly as `graft apply` fills a skeleton.  Tensors to
- * quantize are produced by a load() on the target table: chain, then
- * ggml's block quantization, one tensor in memory at a time.
+ * format's writer, exactly as `graft apply` fills a skeleton.  --dequantize
+ * puts a dequantize op before a quantized GGUF tensor's chain, --quantize a
+ * quantize op after a float matrix's; a chain ending in quantize gives the
+ * GGUF tensor that ggml type.
  */
 #include "convert.h"
 
 #include "gguf.h"
-#include "kernels.h"
-#include "quant.h"
+#include "optab.h"
 #include "rules.h"
 
 #include <stdlib.h>
@@ -57,12 +57,9 @@ typedef struct citem {
     size_t nops;
     graft_shape out;            /* after the ops */
     char *name;                 /* renamed; malloc */
-    bool quantize;              /* --quantize: load_computed makes the blocks */
-    graft_quant_type q;
-    const graft_ggml_type *gtype; /* GGUF: a quantized type (--quantize, a quantize op) */
-    bool dequantize;            /* the source is quantized blocks of type dq */
-    graft_quant_type dq;
-    const graft_model *source;  /* for the quantizing load() */
+    graft_op *own;              /* malloc: the chain when --dequantize / --quantize add to it */
+    const graft_ggml_type *gtype; /* GGUF: the chain ends in a quantize op of this type */
+    bool dequantized;           /* --dequantize put a dequantize op first */
 } citem;
 
 typedef struct conv {
@@ -99,6 +96,23 @@ static int transform_for(const graft_rules *r, const graft_tensor *t, const char
     return GRAFT_OK;
 }
 
+/* it's chain with one more op (first or last) of kind, type `q`. */
+static int add_op(conv *c, citem *it, bool first, graft_op_kind kind, int64_t q)
+{
+    graft_op *ops = graft_calloc(c->ctx, it->nops + 1, sizeof *ops);
+    if (!ops) return graft_error_oom(c->ctx, "an op chain");
+    if (it->nops) memcpy(ops + first, it->ops, it->nops * sizeof *ops); /* v borrowed */
+    ops[first ? 0 : it->nops] = (graft_op){.kind = kind, .index = q,
+                                           .file = kind == GRAFT_OP_QUANTIZE ? "--quantize"
+                                                                             : "--dequantize"};
+    free(it->own);
+    it->own = ops;
+    it->ops = ops;
+    it->nops++;
+    it->dequantized |= kind == GRAFT_OP_DEQUANTIZE;
+    return GRAFT_OK;
+}
+
 static bool quantizable(const graft_shape *s, uint32_t block)
 {
     return (s->dtype == GRAFT_FLOAT32 || s->dtype == GRAFT_FLOAT16 || s->dtype == GRAFT_BFLOAT16) &&
@@ -127,27 +141,21 @@ static int plan_one(conv *c, size_t i, citem *it, bool *skip)
     if (t->ndim > GRAFT_MAX_NDIM)
         return graft_error(c->ctx, GRAFT_ELIMIT, "rank %u exceeds %d", t->ndim, GRAFT_MAX_NDIM);
     for (uint32_t d = 0; d < t->ndim; d++) in.dim[d] = t->shape[d];
-    if (c->o->dequantize && c->src->format == &graft_format_gguf) {
-        const graft_ggml_type *ty = graft_gguf__type((uint32_t)t->aux);
-        if (ty && ty->block_elems > 1) { /* uint8 [..., blocks, bytes] -> float32 [..., n] */
-            it->dequantize = true;
-            it->dq = ty->id == GGML_Q8_0 ? GRAFT_Q8_0 : GRAFT_Q4_0;
-            in.ndim--;
-            in.dim[in.ndim - 1] *= ty->block_elems;
-            in.dtype = GRAFT_FLOAT32;
-        }
-    }
     it->src = i;
-    it->source = c->src;
     GRAFT_TRY(transform_for(c->rules, t, it->name, &tr, c->ctx));
     if (tr) {
         it->ops = tr->ops;
         it->nops = tr->nops;
     }
-    if (it->nops && it->ops[0].kind == GRAFT_OP_CONCAT)
-        return graft_error(c->ctx, GRAFT_ERULE, "%s:%u: concat joins several sources, but "
-                           "convert maps each source tensor to one target",
-                           it->ops[0].file, it->ops[0].line);
+    if (c->o->dequantize && c->src->format == &graft_format_gguf) {
+        const graft_ggml_type *ty = graft_gguf__type((uint32_t)t->aux);
+        if (ty && ty->block_elems > 1) /* blocks to float32 first, then the rules' ops */
+            GRAFT_TRY(add_op(c, it, true, GRAFT_OP_DEQUANTIZE, ty->id == GGML_Q4_0));
+    }
+    if (it->nops && (graft_op_def_of(it->ops[0].kind)->flags & GRAFT_OPF_JOIN))
+        return graft_error(c->ctx, GRAFT_ERULE, "%s:%u: %s joins several sources, but "
+                           "convert maps each source tensor to one target", it->ops[0].file,
+                           it->ops[0].line, graft_op_def_of(it->ops[0].kind)->name);
     if (it->nops) GRAFT_TRY(graft_ops_infer(it->ops, it->nops, &in, 1, &it->out, c->ctx));
     else it->out = in;
     return GRAFT_OK;
@@ -179,69 +187,6 @@ static int check_unique(conv *c)
     return rc;
 }
 
-/* The source tensor as float32 [..., n] from its ggml blocks; *out malloc. */
-static int dequantized_view(const citem *it, graft_tview *v, float **out, graft_ctx *ctx)
-{
-    const graft_tensor *t = &it->source->tensors[it->src];
-    const uint8_t *p;
-    void *owned = NULL;
-    uint64_t nb = t->numel / t->shape[t->ndim - 1];
-    int rc;
-    *out = NULL;
-    GRAFT_TRY(graft_tensor_bytes(it->source, t, &p, &owned, ctx));
-    *out = graft_malloc(ctx, nb * GRAFT_QK * 4 + 1);
-    rc = *out ? graft_dequantize(it->dq, p, nb, *out, ctx) : graft_error_oom(ctx, "a dequantized tensor");
-    free(owned);
-    v->shape.dtype = GRAFT_FLOAT32;
-    v->shape.ndim = t->ndim - 1;
-    for (uint32_t d = 0; d + 1 < t->ndim; d++) v->shape.dim[d] = t->shape[d];
-    v->shape.dim[t->ndim - 2] *= GRAFT_QK;
-    v->data = (const uint8_t *)*out;
-    return rc;
-}
-
-/* load() of a target tensor convert computes in memory: the source
- * (dequantized from ggml blocks, or as stored), its op chain, then ggml
- * blocks again when quantizing. */
-static int load_computed(const graft_model *m, const graft_tensor *t, uint8_t *dst,
-                         graft_ctx *ctx)
-{
-    const citem *it = t->aux_ptr;
-    uint64_t numel = 1, nb;
-    graft_tview view;
-    void *owned = NULL;
-    float *deq = NULL, *f = NULL;
-    uint8_t *chain = NULL;
-    const uint8_t *p;
-    int rc;
-
-    (void)m;
-    for (uint32_t d = 0; d < it->out.ndim; d++) numel *= (uint64_t)it->out.dim[d];
-    rc = it->dequantize ? dequantized_view(it, &view, &deq, ctx)
-                        : graft_apply__views(it->source, &it->src, 1, &view, &owned, ctx);
-    nb = numel * graft_dtype_size(it->out.dtype);
-    if (rc == GRAFT_OK && it->nops && !(chain = it->quantize ? graft_malloc(ctx, nb + 1) : dst))
-        rc = graft_error_oom(ctx, "a computed tensor");
-    if (rc == GRAFT_OK && it->nops) rc = graft_ops_run_mem(it->ops, it->nops, &view, 1, chain, ctx);
-    p = it->nops ? chain : view.data;
-    if (rc == GRAFT_OK && !it->quantize && !it->nops) memcpy(dst, p, (size_t)nb);
-    if (rc == GRAFT_OK && it->quantize) {
-        graft_xout o = {.mem = NULL, .ctx = ctx};
-        if (!(f = graft_malloc(ctx, numel * 4 + 1))) rc = graft_error_oom(ctx, "a tensor to quantize");
-        else if (it->out.dtype == GRAFT_FLOAT32) memcpy(f, p, numel * 4);
-        else {
-            o.mem = (uint8_t *)f;
-            rc = graft_xform__cast(&o, p, it->out.dtype, GRAFT_FLOAT32, numel, ctx);
-        }
-        if (rc == GRAFT_OK) rc = graft_quantize(it->q, f, numel, dst, ctx);
-    }
-    if (owned) graft_apply__unviews(&owned, 1);
-    if (chain != dst) free(chain);
-    free(deq);
-    free(f);
-    return rc;
-}
-
 /* The target table: one tensor per item, no bytes. */
 static int build_target(conv *c, const graft_format *fmt)
 {
@@ -258,24 +203,18 @@ static int build_target(conv *c, const graft_format *fmt)
     c->tm->format = fmt;
     for (size_t i = 0; i < c->n; i++) {
         citem *it = &c->items[i];
-        graft_shape s = it->out;
-        graft_tensor *t;
+        if (qt && quantizable(&it->out, qt->block_elems)) {
+            graft_shape in = {.dtype = c->src->tensors[it->src].dtype};
+            GRAFT_TRY(add_op(c, it, false, GRAFT_OP_QUANTIZE, qt->id == GGML_Q4_0));
+            in.ndim = c->src->tensors[it->src].ndim;
+            for (uint32_t d = 0; d < in.ndim; d++) in.dim[d] = c->src->tensors[it->src].shape[d];
+            GRAFT_TRY(graft_ops_infer(it->ops, it->nops, &in, 1, &it->out, c->ctx));
+        }
         if (it->nops && it->ops[it->nops - 1].kind == GRAFT_OP_QUANTIZE)
             it->gtype = graft_gguf__type_by_name(it->ops[it->nops - 1].index ? "q4_0" : "q8_0");
-        else if (qt && quantizable(&s, qt->block_elems)) {
-            it->quantize = true;
-            it->gtype = qt;
-            it->q = qt->id == GGML_Q8_0 ? GRAFT_Q8_0 : GRAFT_Q4_0;
-            s.dim[s.ndim - 1] /= qt->block_elems;
-            s.dim[s.ndim++] = qt->block_bytes;
-            s.dtype = GRAFT_UINT8;
-        }
-        t = graft_model__add(c->tm, it->name, strlen(it->name), s.dtype, s.ndim, s.dim, c->ctx);
-        if (!t) return c->ctx->status;
-        if (it->quantize || it->dequantize) {
-            t->load = load_computed;
-            t->aux_ptr = it;
-        }
+        if (!graft_model__add(c->tm, it->name, strlen(it->name), it->out.dtype, it->out.ndim,
+                              it->out.dim, c->ctx))
+            return c->ctx->status;
     }
     return GRAFT_OK;
 }
@@ -392,8 +331,7 @@ static int run(conv *c, const char *source, const char *out_path, graft_convert_
     if (!c->src_idx || !c->aitems) return graft_error_oom(c->ctx, "the convert plan");
     for (size_t i = 0; i < c->n; i++) {
         c->src_idx[i] = c->items[i].src;
-        res->dequantized += c->items[i].dequantize;
-        if (c->items[i].quantize || c->items[i].dequantize) continue; /* load_computed */
+        res->dequantized += c->items[i].dequantized;
         c->aitems[i] = (graft_apply_item){.nsrc = 1, .src = &c->src_idx[i],
                                           .ops = c->items[i].ops, .nops = c->items[i].nops};
     }
@@ -423,7 +361,10 @@ int graft_convert(const char *source, const char *out_path, const graft_convert_
         return graft_error(ctx, GRAFT_ERROR, "graft_convert: options version %u, expected %u",
                            o ? o->version : 0, GRAFT_CONVERT_OPTIONS_VERSION);
     rc = run(&c, source, out_path, res);
-    for (size_t i = 0; c.items && i < c.src->count; i++) free(c.items[i].name);
+    for (size_t i = 0; c.items && i < c.src->count; i++) {
+        free(c.items[i].name);
+        free(c.items[i].own);
+    }
     free(c.items);
     free(c.src_idx);
     free(c.aitems);
