@@ -82,10 +82,10 @@ seed("bad_pad_shorter", F32, [5], [op(PAD, length=3)])
 seed("bad_pad_value", U8, [2], [op(PAD, length=3, value=-1)])
 seed("bad_slice_range", F32, [5], [op(SLICE, start=4, length=3)])
 # fuzz dims stay below 8: no whole 32-element block, no 34-byte one
-seed("bad_quantize_block", F32, [2, 7], [op(QUANTIZE, index=0)])
-seed("bad_quantize_int", I32, [4], [op(QUANTIZE, index=1)])
+seed("bad_quantize_block", F32, [2, 7], [op(QUANTIZE, index=1)])
+seed("bad_quantize_int", I32, [4], [op(QUANTIZE, index=2)])
 seed("bad_quantize_type", F32, [4], [op(QUANTIZE, index=-3)])
-seed("bad_dequantize_layout", U8, [2, 7], [op(DEQUANTIZE, index=1)])
+seed("bad_dequantize_layout", U8, [2, 7], [op(DEQUANTIZE, index=2)])
 seed("bad_dequantize_type", U8, [2, 7], [op(DEQUANTIZE, index=5)])
 # malformed chains: each must fail cleanly
 seed("bad_permute_repeat", F32, [2, 3], [op(PERMUTE, [1, 1])])

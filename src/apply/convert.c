@@ -16,6 +16,7 @@
  */
 #include "convert.h"
 
+#include "ggml_quant.h"
 #include "gguf.h"
 #include "optab.h"
 #include "rules.h"
@@ -102,7 +103,7 @@ static int add_op(conv *c, citem *it, bool first, graft_op_kind kind, int64_t q)
     graft_op *ops = graft_calloc(c->ctx, it->nops + 1, sizeof *ops);
     if (!ops) return graft_error_oom(c->ctx, "an op chain");
     if (it->nops) memcpy(ops + first, it->ops, it->nops * sizeof *ops); /* v borrowed */
-    ops[first ? 0 : it->nops] = (graft_op){.kind = kind, .index = q,
+    ops[first ? 0 : it->nops] = (graft_op){.kind = kind, .index = q, .dtype = GRAFT_UINT8,
                                            .file = kind == GRAFT_OP_QUANTIZE ? "--quantize"
                                                                              : "--dequantize"};
     free(it->own);
@@ -150,7 +151,8 @@ static int plan_one(conv *c, size_t i, citem *it, bool *skip)
     if (c->o->dequantize && c->src->format == &graft_format_gguf) {
         const graft_ggml_type *ty = graft_gguf__type((uint32_t)t->aux);
         if (ty && ty->block_elems > 1) /* blocks to float32 first, then the rules' ops */
-            GRAFT_TRY(add_op(c, it, true, GRAFT_OP_DEQUANTIZE, ty->id == GGML_Q4_0));
+            GRAFT_TRY(add_op(c, it, true, GRAFT_OP_DEQUANTIZE,
+                             ty->id == GGML_Q4_0 ? GRAFT_GGML_Q4_0 : GRAFT_GGML_Q8_0));
     }
     if (it->nops && (graft_op_def_of(it->ops[0].kind)->flags & GRAFT_OPF_JOIN))
         return graft_error(c->ctx, GRAFT_ERULE, "%s:%u: %s joins several sources, but "
@@ -205,13 +207,16 @@ static int build_target(conv *c, const graft_format *fmt)
         citem *it = &c->items[i];
         if (qt && quantizable(&it->out, qt->block_elems)) {
             graft_shape in = {.dtype = c->src->tensors[it->src].dtype};
-            GRAFT_TRY(add_op(c, it, false, GRAFT_OP_QUANTIZE, qt->id == GGML_Q4_0));
+            GRAFT_TRY(add_op(c, it, false, GRAFT_OP_QUANTIZE,
+                             qt->id == GGML_Q4_0 ? GRAFT_GGML_Q4_0 : GRAFT_GGML_Q8_0));
             in.ndim = c->src->tensors[it->src].ndim;
             for (uint32_t d = 0; d < in.ndim; d++) in.dim[d] = c->src->tensors[it->src].shape[d];
             GRAFT_TRY(graft_ops_infer(it->ops, it->nops, &in, 1, &it->out, c->ctx));
         }
-        if (it->nops && it->ops[it->nops - 1].kind == GRAFT_OP_QUANTIZE)
-            it->gtype = graft_gguf__type_by_name(it->ops[it->nops - 1].index ? "q4_0" : "q8_0");
+        if (it->nops && it->ops[it->nops - 1].kind == GRAFT_OP_QUANTIZE &&
+            it->ops[it->nops - 1].index) /* ggml blocks, not an affine dtype */
+            it->gtype = graft_gguf__type_by_name(
+                it->ops[it->nops - 1].index == GRAFT_GGML_Q4_0 ? "q4_0" : "q8_0");
         if (!graft_model__add(c->tm, it->name, strlen(it->name), it->out.dtype, it->out.ndim,
                               it->out.dim, c->ctx))
             return c->ctx->status;

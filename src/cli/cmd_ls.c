@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,7 @@
 static const char usage[] =
     "usage: graft ls [--json] [--sha256] [--format NAME] [--select KEY] FILE\n"
     "List every tensor of FILE: name, dtype, shape, bytes.\n"
-    "  --json          a JSON array of {name, dtype, shape, sha256}\n"
+    "  --json          a JSON array of {name, dtype, shape, sha256[, quant]}\n"
     "  --sha256        add the SHA-256 of each tensor's row-major little-endian elements\n"
     "  --format NAME   read FILE as this format instead of detecting it\n"
     "  --select KEY    only the sub-tree KEY of a nested checkpoint, prefix stripped\n";
@@ -33,6 +34,23 @@ static int hash_hex(const graft_model *m, const graft_tensor *t, char hex[65], g
     return 0;
 }
 
+/* ", \"quant\": {...}" for a tensor with quantization parameters: scales with
+ * 9 significant digits (a float32 round-trips), null for a non-finite one. */
+static void print_quant(const graft_tensor *t)
+{
+    const graft_quant *q = graft_tensor_quant(t);
+    if (!q) return;
+    fputs(", \"quant\": {\"scale\": [", stdout);
+    for (size_t i = 0; i < q->nscale; i++) {
+        if (i) fputs(", ", stdout);
+        if (isfinite(q->scale[i])) printf("%.9g", (double)q->scale[i]);
+        else fputs("null", stdout);
+    }
+    fputs("], \"zero_point\": [", stdout);
+    for (size_t i = 0; i < q->nzero; i++) printf("%s%lld", i ? ", " : "", (long long)q->zero_point[i]);
+    printf("], \"axis\": %d}", (int)q->axis);
+}
+
 static int list_json(const graft_model *m, graft_ctx *ctx)
 {
     char hex[65];
@@ -50,6 +68,7 @@ static int list_json(const graft_model *m, graft_ctx *ctx)
             fputs(", \"layout\": ", stdout);
             json_string(stdout, graft_tensor_layout(m, t));
         }
+        print_quant(t);
         putchar('}');
     }
     fputs(graft_model_count(m) ? "\n]\n" : "]\n", stdout);

@@ -43,6 +43,7 @@ struct graft_tensor {
 
     uint64_t aux;            /* format-private: record index, file offset... */
     void *aux_ptr;           /* format-private; owned by the format state */
+    const graft_quant *quant; /* arena; quantization parameters, NULL when none */
 };
 
 struct graft_model {

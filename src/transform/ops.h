@@ -43,7 +43,9 @@ typedef struct graft_op {
     double eps;          /* fold_bn */
     double value;        /* pad: the fill value */
     graft_bn_part part;  /* fold_bn */
-    graft_dtype dtype;   /* cast: target dtype */
+    graft_dtype dtype;   /* cast, quantize: target dtype */
+    const graft_quant *quant; /* quantize / dequantize: the target's / source's parameters,
+                               * set by graft_ops_bind_quant on a copy; borrowed */
     const char *file;    /* rules file, for messages; borrowed */
     uint32_t line, col;  /* position of the op in that file (1-based) */
 } graft_op;
@@ -98,6 +100,11 @@ int graft_ops_run_mem(const graft_op *ops, size_t nops, const graft_tview *in, s
 int graft_ops_invert(const graft_op *ops, size_t nops, const graft_shape *in, size_t nin,
                      size_t which, graft_op **out, size_t *nout, graft_ctx *ctx);
 void graft_ops_free(graft_op *ops, size_t nops);
+/* A copy of the chain (free() it; the v arrays stay the rules') whose
+ * quantize ops use `target`'s quantization parameters and dequantize ops
+ * `source`'s; *out NULL (use ops as they are) when it has neither op. */
+int graft_ops_bind_quant(const graft_op *ops, size_t nops, const graft_quant *source,
+                         const graft_quant *target, graft_op **out, graft_ctx *ctx);
 
 /* Whether op consumes all the sources of a pairs entry (concat, stack, sum,
  * fold_bn). */

@@ -1,99 +1,135 @@
-/*
- * quant.c - Q8_0 and Q4_0 block quantization as ggml's reference C code
- * does it (see quant.h).  The arithmetic is float32 throughout, in ggml's
- * order, so results match it bit for bit: q8_0 rounds half away from zero
- * (roundf), q4_0 truncates x + 8.5; scales are stored as float16 rounded
- * to nearest even (the cast kernel, as GGML_FP32_TO_FP16).
- */
+/* quant.c - quantize / dequantize with a skeleton's scale and zero point (see quant.h). */
 #include "quant.h"
-
-#include "kernels.h"
 
 #include <math.h>
 #include <string.h>
 
-size_t graft_quant_block_bytes(graft_quant_type q) { return q == GRAFT_Q8_0 ? 34 : 18; }
+#include "rd.h"
 
-static int f32_to_f16(float d, uint8_t out[2], graft_ctx *ctx)
+/* The range of a quantized dtype; false for any other. */
+static bool qrange(graft_dtype dt, double *lo, double *hi)
 {
-    uint8_t in[4];
-    graft_xout o = {.mem = out, .ctx = ctx};
-    memcpy(in, &d, 4); /* host order: graft only builds on little-endian hosts */
-    return graft_xform__cast(&o, in, GRAFT_FLOAT32, GRAFT_FLOAT16, 1, ctx);
+    switch (dt) {
+    case GRAFT_INT8: *lo = -128; *hi = 127; return true;
+    case GRAFT_UINT8: *lo = 0; *hi = 255; return true;
+    case GRAFT_INT16: *lo = -32768; *hi = 32767; return true;
+    case GRAFT_INT32: *lo = -2147483648.0; *hi = 2147483647.0; return true;
+    default: return false;
+    }
 }
 
-static int f16_to_f32(const uint8_t in[2], float *d, graft_ctx *ctx)
+/* Elements per channel step (product of the dims after axis) and channels. */
+static void channels(uint32_t ndim, const int64_t *shape, const graft_quant *q,
+                     uint64_t *inner, uint64_t *nch)
 {
-    uint8_t out[4];
-    graft_xout o = {.mem = out, .ctx = ctx};
-    GRAFT_TRY(graft_xform__cast(&o, in, GRAFT_FLOAT16, GRAFT_FLOAT32, 1, ctx));
-    memcpy(d, out, 4);
+    *inner = 1;
+    *nch = 1;
+    if (q->nscale <= 1) return;
+    for (uint32_t i = (uint32_t)q->axis + 1; i < ndim; i++) *inner *= (uint64_t)shape[i];
+    *nch = (uint64_t)shape[q->axis];
+}
+
+int graft_xform__quant_check(graft_dtype dt, uint32_t ndim, const int64_t *shape,
+                             const graft_quant *q, graft_ctx *ctx)
+{
+    double lo, hi;
+    if (!qrange(dt, &lo, &hi))
+        return graft_error(ctx, GRAFT_ESHAPE, "%s is not a quantized integer type",
+                           graft_dtype_name(dt));
+    if (!q || q->nscale == 0)
+        return graft_error(ctx, GRAFT_ESHAPE, "the tensor has no scale and zero point");
+    if (q->nscale > 1 && (q->axis < 0 || (uint32_t)q->axis >= ndim ||
+                          (uint64_t)shape[q->axis] != q->nscale))
+        return graft_error(ctx, GRAFT_ESHAPE, "%zu scales do not match axis %d of a %u-d tensor",
+                           q->nscale, (int)q->axis, ndim);
+    if (q->nzero && q->nzero != q->nscale)
+        return graft_error(ctx, GRAFT_ESHAPE, "%zu scales but %zu zero points", q->nscale,
+                           q->nzero);
+    for (size_t c = 0; c < q->nscale; c++) {
+        if (!(q->scale[c] > 0) || !isfinite(q->scale[c]))
+            return graft_error(ctx, GRAFT_ESHAPE, "scale %zu is %g", c, (double)q->scale[c]);
+        if (c < q->nzero && ((double)q->zero_point[c] < lo || (double)q->zero_point[c] > hi))
+            return graft_error(ctx, GRAFT_ESHAPE, "zero point %zu is %lld, outside %s", c,
+                               (long long)q->zero_point[c], graft_dtype_name(dt));
+    }
     return GRAFT_OK;
 }
 
-static int q8_block(const float *x, uint8_t *y, graft_ctx *ctx)
+static void put_q(uint8_t *p, graft_dtype dt, double v)
 {
-    float amax = 0.0f;
-    for (int j = 0; j < GRAFT_QK; j++) amax = amax > fabsf(x[j]) ? amax : fabsf(x[j]); /* MAX */
-    const float d = amax / ((1 << 7) - 1);
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    GRAFT_TRY(f32_to_f16(d, y, ctx));
-    for (int j = 0; j < GRAFT_QK; j++) y[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
-    return GRAFT_OK;
+    switch (dt) {
+    case GRAFT_INT8: *p = (uint8_t)(int8_t)v; break;
+    case GRAFT_UINT8: *p = (uint8_t)v; break;
+    case GRAFT_INT16: graft_put_le16(p, (uint16_t)(int16_t)v); break;
+    default: graft_put_le32(p, (uint32_t)(int32_t)v); break;
+    }
 }
 
-static int q4_block(const float *x, uint8_t *y, graft_ctx *ctx)
+static int64_t get_q(const uint8_t *p, graft_dtype dt)
 {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < GRAFT_QK; j++)
-        if (amax < fabsf(x[j])) {
-            amax = fabsf(x[j]);
-            max = x[j];
+    switch (dt) {
+    case GRAFT_INT8: return (int8_t)*p;
+    case GRAFT_UINT8: return *p;
+    case GRAFT_INT16: return (int16_t)graft_le16(p);
+    default: return (int32_t)graft_le32(p);
+    }
+}
+
+static uint64_t count(uint32_t ndim, const int64_t *shape)
+{
+    uint64_t n = 1;
+    for (uint32_t i = 0; i < ndim; i++) n *= (uint64_t)shape[i];
+    return n;
+}
+
+int graft_xform__quantize(graft_xout *o, const float *src, graft_dtype dt, uint32_t ndim,
+                          const int64_t *shape, const graft_quant *q, graft_ctx *ctx)
+{
+    uint8_t slab[4096];
+    size_t es = graft_dtype_size(dt), fill = 0;
+    uint64_t numel = count(ndim, shape), inner, nch;
+    double lo = 0, hi = 0;
+
+    GRAFT_TRY(graft_xform__quant_check(dt, ndim, shape, q, ctx));
+    qrange(dt, &lo, &hi);
+    channels(ndim, shape, q, &inner, &nch);
+    for (uint64_t i = 0; i < numel; i++) {
+        size_t c = (size_t)((i / inner) % nch);
+        float x;
+        memcpy(&x, (const uint8_t *)src + 4 * i, 4);
+        if (isnan(x))
+            return graft_error(ctx, GRAFT_ESHAPE, "element %llu is NaN", (unsigned long long)i);
+        /* float32 division and half-away rounding, as TfLiteRound(val / (float)scale) */
+        double v = round((double)(x / q->scale[c])) + (double)(c < q->nzero ? q->zero_point[c] : 0);
+        put_q(slab + fill, dt, v < lo ? lo : v > hi ? hi : v);
+        fill += es;
+        if (fill + es > sizeof slab) {
+            GRAFT_TRY(graft_xform__emit(o, slab, fill));
+            fill = 0;
         }
-    const float d = max / -8;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    GRAFT_TRY(f32_to_f16(d, y, ctx));
-    for (int j = 0; j < GRAFT_QK / 2; j++) {
-        const float x0 = x[j] * id, x1 = x[GRAFT_QK / 2 + j] * id;
-        const int8_t a = (int8_t)(x0 + 8.5f), b = (int8_t)(x1 + 8.5f);
-        const uint8_t xi0 = (uint8_t)(a < 15 ? a : 15), xi1 = (uint8_t)(b < 15 ? b : 15);
-        y[2 + j] = (uint8_t)(xi0 | xi1 << 4);
     }
-    return GRAFT_OK;
+    return graft_xform__emit(o, slab, fill);
 }
 
-int graft_quantize(graft_quant_type q, const float *x, uint64_t n, uint8_t *out, graft_ctx *ctx)
+int graft_xform__dequantize(graft_xout *o, const uint8_t *src, graft_dtype dt, uint32_t ndim,
+                            const int64_t *shape, const graft_quant *q, graft_ctx *ctx)
 {
-    size_t bb = graft_quant_block_bytes(q);
-    if (n % GRAFT_QK)
-        return graft_error(ctx, GRAFT_ESHAPE, "quantize: %llu elements are not whole blocks of %d",
-                           (unsigned long long)n, GRAFT_QK);
-    for (uint64_t i = 0; i < n / GRAFT_QK; i++) {
-        const float *xb = x + i * GRAFT_QK;
-        /* ggml's float-to-int conversions are undefined past int8: refuse
-         * what it cannot quantize rather than guess */
-        for (int j = 0; j < GRAFT_QK; j++)
-            if (!isfinite(xb[j]))
-                return graft_error(ctx, GRAFT_ERROR, "quantize: element %llu is not finite",
-                                   (unsigned long long)(i * GRAFT_QK + (uint64_t)j));
-        GRAFT_TRY(q == GRAFT_Q8_0 ? q8_block(xb, out + i * bb, ctx) : q4_block(xb, out + i * bb, ctx));
-    }
-    return GRAFT_OK;
-}
+    uint8_t slab[4096];
+    size_t es = graft_dtype_size(dt), fill = 0;
+    uint64_t numel = count(ndim, shape), inner, nch;
 
-int graft_dequantize(graft_quant_type q, const uint8_t *blocks, uint64_t nblocks, float *out,
-                     graft_ctx *ctx)
-{
-    size_t bb = graft_quant_block_bytes(q);
-    for (uint64_t i = 0; i < nblocks; i++) {
-        const uint8_t *b = blocks + i * bb;
-        float d, *y = out + i * GRAFT_QK;
-        GRAFT_TRY(f16_to_f32(b, &d, ctx));
-        for (int j = 0; j < GRAFT_QK && q == GRAFT_Q8_0; j++) y[j] = (float)(int8_t)b[2 + j] * d;
-        for (int j = 0; j < GRAFT_QK / 2 && q == GRAFT_Q4_0; j++) {
-            y[j] = (float)((b[2 + j] & 0x0f) - 8) * d;
-            y[j + GRAFT_QK / 2] = (float)((b[2 + j] >> 4) - 8) * d;
+    GRAFT_TRY(graft_xform__quant_check(dt, ndim, shape, q, ctx));
+    channels(ndim, shape, q, &inner, &nch);
+    for (uint64_t i = 0; i < numel; i++) {
+        size_t c = (size_t)((i / inner) % nch);
+        int64_t zp = c < q->nzero ? q->zero_point[c] : 0;
+        float x = (float)((double)q->scale[c] * (double)(get_q(src + es * i, dt) - zp));
+        memcpy(slab + fill, &x, 4);
+        fill += 4;
+        if (fill + 4 > sizeof slab) {
+            GRAFT_TRY(graft_xform__emit(o, slab, fill));
+            fill = 0;
         }
     }
-    return GRAFT_OK;
+    return graft_xform__emit(o, slab, fill);
 }

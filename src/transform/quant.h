@@ -1,29 +1,31 @@
 /*
- * quant.h - ggml block quantization kernels (Q8_0, Q4_0), bit for bit as
- * ggml's reference quantize_row_q8_0_ref / quantize_row_q4_0_ref and
- * dequantize_row_* (ggml/src/ggml-quants.c).  Plain entry points until the
- * op table (branch ops-rules) registers them as `quantize:` / `dequantize:`.
- *
- * Block layouts (ggml-common.h, 32 elements per block, little-endian):
- *   q8_0: f16 d, then 32 x int8 qs;                x = qs[j] * d     (34 bytes)
- *   q4_0: f16 d, then 16 bytes qs; element j < 16 is qs[j] & 15, element
- *         j + 16 is qs[j] >> 4;                    x = (q - 8) * d   (18 bytes)
+ * quant.h - the quantize / dequantize kernels (quant.c), affine int8/uint8
+ * (also int16/int32, as TFLite stores biases) with per-tensor or
+ * per-channel scale and zero point, as TFLite's reference kernels do:
+ *   quantize:   q = clamp(round(x / (float)scale) + zero_point, dtype range),
+ *               round half away from zero (TfLiteRound), float32 division
+ *               (tensorflow/lite/kernels/internal/reference/quantize.h);
+ *   dequantize: x = (float)(scale * (double)(q - zero_point))
+ *               (reference/dequantize.h).
+ * Per-channel: element i uses channel (i / inner) % shape[axis], inner the
+ * product of the dimensions after `axis`.
  */
 #ifndef GRAFT_TRANSFORM_QUANT_H
 #define GRAFT_TRANSFORM_QUANT_H
 
-#include "error.h"
+#include "kernels.h"
 
-#define GRAFT_QK 32  /* elements per block of both types */
-
-typedef enum graft_quant_type { GRAFT_Q8_0 = 0, GRAFT_Q4_0 = 1 } graft_quant_type;
-
-/* Bytes of one block of type q. */
-size_t graft_quant_block_bytes(graft_quant_type q);
-/* Quantize n float32 (n a multiple of 32) into n / 32 blocks at out. */
-int graft_quantize(graft_quant_type q, const float *x, uint64_t n, uint8_t *out, graft_ctx *ctx);
-/* Dequantize nblocks blocks into nblocks * 32 float32. */
-int graft_dequantize(graft_quant_type q, const uint8_t *blocks, uint64_t nblocks, float *out,
-                     graft_ctx *ctx);
+/* Whether q fits a tensor of dtype dt and this shape: a quantized integer
+ * dtype, one scale or one per channel of shape[axis], scales finite and > 0,
+ * zero points (none = 0) inside dt's range.  GRAFT_ESHAPE with the reason. */
+int graft_xform__quant_check(graft_dtype dt, uint32_t ndim, const int64_t *shape,
+                             const graft_quant *q, graft_ctx *ctx);
+/* numel float32 elements of src (row-major, shape) into dt; a NaN is refused
+ * naming its index. */
+int graft_xform__quantize(graft_xout *o, const float *src, graft_dtype dt, uint32_t ndim,
+                          const int64_t *shape, const graft_quant *q, graft_ctx *ctx);
+/* numel dt elements of src into float32. */
+int graft_xform__dequantize(graft_xout *o, const uint8_t *src, graft_dtype dt, uint32_t ndim,
+                            const int64_t *shape, const graft_quant *q, graft_ctx *ctx);
 
 #endif

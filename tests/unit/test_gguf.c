@@ -13,7 +13,7 @@
 #include "error.h"
 #include "format.h"
 #include "gguf.h"
-#include "quant.h"
+#include "ggml_quant.h"
 
 START_TEST(kv_build_types_and_last_wins)
 {
@@ -50,12 +50,12 @@ START_TEST(q8_0_round_trip_error_is_half_a_step)
     float x[64], y[64];
     uint8_t b[68];
     for (int i = 0; i < 64; i++) x[i] = sinf((float)i) * (i < 32 ? 3.0f : 0.01f);
-    ck_assert_int_eq(graft_quantize(GRAFT_Q8_0, x, 64, b, tu_ctx), 0);
-    ck_assert_int_eq(graft_dequantize(GRAFT_Q8_0, b, 2, y, tu_ctx), 0);
+    ck_assert_int_eq(graft_ggml_quantize(GRAFT_GGML_Q8_0, x, 64, b, tu_ctx), 0);
+    ck_assert_int_eq(graft_ggml_dequantize(GRAFT_GGML_Q8_0, b, 2, y, tu_ctx), 0);
     for (int i = 0; i < 64; i++) ck_assert_float_le(fabsf(x[i] - y[i]), (i < 32 ? 3.0f : 0.01f) / 127 * 0.51f);
-    ck_assert_int_lt(graft_quantize(GRAFT_Q8_0, x, 33, b, tu_ctx), 0);
+    ck_assert_int_lt(graft_ggml_quantize(GRAFT_GGML_Q8_0, x, 33, b, tu_ctx), 0);
     x[3] = NAN;
-    ck_assert_int_lt(graft_quantize(GRAFT_Q4_0, x, 32, b, tu_ctx), 0);
+    ck_assert_int_lt(graft_ggml_quantize(GRAFT_GGML_Q4_0, x, 32, b, tu_ctx), 0);
 }
 END_TEST
 
@@ -63,11 +63,11 @@ START_TEST(q4_0_zero_block_is_all_eights)
 {
     float x[32] = {0}, y[32];
     uint8_t b[18];
-    ck_assert_int_eq(graft_quantize(GRAFT_Q4_0, x, 32, b, tu_ctx), 0);
+    ck_assert_int_eq(graft_ggml_quantize(GRAFT_GGML_Q4_0, x, 32, b, tu_ctx), 0);
     ck_assert_uint_eq(b[0], 0); /* d = 0 / -8 is -0.0 in ggml too */
     ck_assert_uint_eq(b[1], 0x80);
     for (int j = 2; j < 18; j++) ck_assert_uint_eq(b[j], 0x88);
-    ck_assert_int_eq(graft_dequantize(GRAFT_Q4_0, b, 1, y, tu_ctx), 0);
+    ck_assert_int_eq(graft_ggml_dequantize(GRAFT_GGML_Q4_0, b, 1, y, tu_ctx), 0);
     for (int j = 0; j < 32; j++) ck_assert_float_eq(y[j], 0.0f);
 }
 END_TEST

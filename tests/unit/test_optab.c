@@ -46,8 +46,10 @@ static const struct {
      "{\"pad\": {\"axis\": 0, \"to\": 32, \"value\": -1.5}}"},
     {{.kind = GRAFT_OP_SLICE, .axis = 0, .start = 0, .length = 30},
      "{\"slice\": {\"axis\": 0, \"start\": 0, \"length\": 30}}"},
-    {{.kind = GRAFT_OP_QUANTIZE, .index = 0}, "{\"quantize\": \"q8_0\"}"},
-    {{.kind = GRAFT_OP_DEQUANTIZE, .index = 1}, "{\"dequantize\": \"q4_0\"}"},
+    {{.kind = GRAFT_OP_QUANTIZE, .dtype = GRAFT_INT8}, "{\"quantize\": \"int8\"}"},
+    {{.kind = GRAFT_OP_DEQUANTIZE}, "\"dequantize\""},
+    {{.kind = GRAFT_OP_QUANTIZE, .index = 1}, "{\"quantize\": \"q8_0\"}"},
+    {{.kind = GRAFT_OP_DEQUANTIZE, .index = 2}, "{\"dequantize\": \"q4_0\"}"},
 };
 #define NEX (sizeof examples / sizeof *examples)
 
