@@ -75,6 +75,21 @@ def convert(src, rules, out, arch):
     return {name: (gt, ne, raw) for name, gt, ne, _, raw in tensors}
 
 
+def run_case(name, sd, rules, arch, modify, top, block, prefixes):
+    """Write sd as safetensors, convert it with the shipped rules, and compare
+    with llama.cpp's conventions: modify(hf_name, array) gives the array
+    convert_hf_to_gguf.py writes (None: dropped), the maps its GGUF name."""
+    src = R.path(f"{name}.safetensors")
+    st_write(src, sd)
+    got = convert(src, rules, R.path(f"{name}.gguf"), arch)
+    want = {}
+    for k, a in sd.items():
+        a = modify(k, a)
+        if a is not None:
+            want[gguf_name(k, top, block, prefixes)] = a
+    check(got, want)
+
+
 def check(got, want):
     assert sorted(got) == sorted(want), (sorted(got), sorted(want))
     for name, a in want.items():
@@ -96,19 +111,16 @@ def t_llama():
                      "mlp.down_proj.weight": (hidden, ffn), "self_attn.rotary_emb.inv_freq": (hd // 2,)}.items():
         sd[f"model.layers.0.{k}"] = shape
     sd = {k: rng.standard_normal(s).astype(np.float16) for k, s in sd.items()}
-    src = R.path("llama.safetensors")
-    st_write(src, sd)
-    got = convert(src, "llama.yaml", R.path("llama.gguf"), "llama")
-    want = {}
-    for k, a in sd.items():
+
+    def modify(k, a):
         if k.endswith("rotary_emb.inv_freq"):
-            continue  # llama.cpp computes it
+            return None  # llama.cpp computes it
         if k.endswith("q_proj.weight"):
-            a = llama_permute(a, n_head, n_head)
-        elif k.endswith("k_proj.weight"):
-            a = llama_permute(a, n_head, n_kv)
-        want[gguf_name(k, LLAMA_MAP, LLAMA_BLOCK, ["model."])] = a
-    check(got, want)
+            return llama_permute(a, n_head, n_head)
+        if k.endswith("k_proj.weight"):
+            return llama_permute(a, n_head, n_kv)
+        return a
+    run_case("llama", sd, "llama.yaml", "llama", modify, LLAMA_MAP, LLAMA_BLOCK, ["model."])
 
 
 def t_gpt2():
@@ -123,17 +135,14 @@ def t_gpt2():
                          "attn.bias": (1, 1, ctx, ctx), "attn.masked_bias": ()}.items():
             sd[f"transformer.h.{b}.{k}"] = shape
     sd = {k: rng.standard_normal(s).astype(np.float32) for k, s in sd.items()}
-    src = R.path("gpt2.safetensors")
-    st_write(src, sd)
-    got = convert(src, "gpt2.yaml", R.path("gpt2.gguf"), "gpt2")
-    want = {}
-    for k, a in sd.items():
+
+    def modify(k, a):
         if k.endswith((".attn.bias", ".attn.masked_bias")):
-            continue
+            return None  # mask buffers
         if k.endswith((".c_attn.weight", ".c_proj.weight", ".c_fc.weight")):
-            a = a.T
-        want[gguf_name(k, GPT2_MAP, GPT2_BLOCK, ["transformer."])] = a
-    check(got, want)
+            return a.T  # Conv1D stores [in, out]
+        return a
+    run_case("gpt2", sd, "gpt2.yaml", "gpt2", modify, GPT2_MAP, GPT2_BLOCK, ["transformer."])
 
 
 R.check("rules/hf-to-gguf/llama.yaml: llama.cpp names, Q/K RoPE permute, GQA", t_llama)
