@@ -73,15 +73,14 @@ int main(int argc, char **argv)
     else
         rc = nin == numel * graft_dtype_size(dt)
                  ? graft_xform__dequantize(&o, in, dt, (uint32_t)ndim, shape, &q, ctx) : -1;
-    if (rc < 0) {
+    if (rc < 0)
         fprintf(stderr, "%s\n", rc == -1 && !graft_ctx_message(ctx)[0] ? "input size"
                                                                         : graft_ctx_message(ctx));
-        return 1;
-    }
-    f = fopen(argv[8], "wb");
-    if (!f || fwrite(out, 1, o.pos, f) != o.pos || fclose(f) != 0) return 2;
+    else if (!(f = fopen(argv[8], "wb")) || fwrite(out, 1, o.pos, f) != o.pos || fclose(f) != 0)
+        rc = -2;
+    /* freed on every path: the sanitizer build checks for leaks */
     free(in);
     free(out);
     graft_ctx_free(ctx);
-    return 0;
+    return rc == -2 ? 2 : rc < 0 ? 1 : 0;
 }
