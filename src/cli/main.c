@@ -11,6 +11,7 @@ static const cli_command commands[] = {
     {"apply", cmd_apply, "write a skeleton model filled with a source model's weights"},
     {"freeze", cmd_freeze, "turn a graph's variables into constants from a checkpoint"},
     {"diff", cmd_diff, "compare two models tensor by tensor, through rules"},
+    {"rules", cmd_rules, "list the shipped rules files, or those that fill a skeleton"},
     {"convert", cmd_convert, "write a model's tensors into a new file of another format"},
 };
 

@@ -50,6 +50,10 @@ int plan_inputs_load(plan_inputs *in)
         errorf("out of memory");
         return EXIT_BAD;
     }
+    if (in->rules_path && !strcmp(in->rules_path, "auto")) {
+        int rc = rules_auto(in);
+        if (rc != EXIT_OK) return rc;
+    }
     if (in->rules_path && graft_rules_load(&in->rules, in->rules_path, in->ctx) < 0) goto fail;
     /* select names the forward source's sub-tree; reversed, that is the
      * skeleton, which stays whole (as in apply). */

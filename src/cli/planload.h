@@ -38,6 +38,11 @@ bool plan_inputs_operands(plan_inputs *in, int argc, char **argv, int n, const c
  * the skeleton (sel, sub), as apply writes it. */
 int plan_inputs_load(plan_inputs *in);
 void plan_inputs_free(plan_inputs *in);
+/* `-r auto`: set rules_path to the one shipped rules file that fills the
+ * skeleton completely, or among several the one that fills strictly more
+ * tensors than every other (cmd_rules.c); otherwise print the candidates and
+ * return EXIT_PLAN. */
+int rules_auto(plan_inputs *in);
 /* The plan a command acts on: onto the selected sub-tree when there is one. */
 const graft_plan *plan_inputs_plan(const plan_inputs *in);
 /* A skeleton tensor's name as the acting plan knows it: without the selected

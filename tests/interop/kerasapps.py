@@ -1,0 +1,161 @@
+"""Keras skeletons with the Keras Applications layer names and classes
+(keras-team/keras keras/src/applications/*.py), computing what the torchvision
+model computes: where Keras Applications differ in topology (ResNet50 strides
+the 1x1 convolution, TF 'same' padding is asymmetric at stride 2) the layer is
+written the torchvision way, with an explicit symmetric ZeroPadding2D.  Weight
+names, classes and layouts are Keras'.  Random weights: these are skeletons."""
+from fwdlib import KerasNet
+
+RESNET_BLOCKS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
+
+
+def resnet(depth, hw=64, classes=10, bias=None):
+    """ResNet: conv1_conv/conv1_bn, conv<stage>_block<b>_<i>_conv/_bn (0: the
+    projection shortcut), predictions.  bias: convolution biases as Keras
+    Applications' ResNet50 has them (default for the bottleneck depths)."""
+    bottleneck = depth >= 50
+    bias = bottleneck if bias is None else bias
+    k = KerasNet(f"resnet{depth}", (hw, hw, 3))
+    eps = 1.001e-5
+    x = k.pad(k.x, "conv1_pad", 3)
+    x = k.conv(x, "conv1_conv", 64, 7, 2, bias=bias)
+    x = k.act(k.bn(x, "conv1_bn", eps), "conv1_relu", "relu")
+    x = k.maxpool(k.pad(x, "pool1_pad", 1), "pool1_pool", 3, 2)
+    for s, (n, f) in enumerate(zip(RESNET_BLOCKS[depth], (64, 128, 256, 512))):
+        for b in range(n):
+            name = f"conv{s + 2}_block{b + 1}"
+            stride = 2 if s and not b else 1
+            out = 4 * f if bottleneck else f
+            short = x
+            if not b and (stride != 1 or k.ch[x] != out):
+                short = k.bn(k.conv(x, name + "_0_conv", out, 1, stride, bias=bias), name + "_0_bn", eps)
+            if bottleneck:
+                y = k.act(k.bn(k.conv(x, name + "_1_conv", f, 1, bias=bias), name + "_1_bn", eps), name + "_1_relu", "relu")
+                y = k.conv(k.pad(y, name + "_2_pad", 1), name + "_2_conv", f, 3, stride, bias=bias)
+                y = k.act(k.bn(y, name + "_2_bn", eps), name + "_2_relu", "relu")
+                y = k.bn(k.conv(y, name + "_3_conv", out, 1, bias=bias), name + "_3_bn", eps)
+            else:
+                y = k.conv(k.pad(x, name + "_1_pad", 1), name + "_1_conv", f, 3, stride, bias=bias)
+                y = k.act(k.bn(y, name + "_1_bn", eps), name + "_1_relu", "relu")
+                y = k.bn(k.conv(k.pad(y, name + "_2_pad", 1), name + "_2_conv", f, 3, bias=bias), name + "_2_bn", eps)
+            x = k.act(k.add([short, y], name + "_add"), name + "_out", "relu")
+    x = k.dense(k.gap(x, "avg_pool"), "predictions", classes)
+    return k, x
+
+
+MOBILENET_V2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def mobilenet_v2(hw=64, classes=10):
+    """MobileNetV2 (alpha 1): Conv1/bn_Conv1, expanded_conv_*, block_<i>_expand,
+    _depthwise, _project (+ _BN), Conv_1/Conv_1_bn, predictions; BatchNorm
+    epsilon 1e-3 as Keras has it."""
+    k = KerasNet("mobilenetv2_1.00", (hw, hw, 3))
+    eps = 1e-3
+    x = k.conv(k.pad(k.x, "Conv1_pad", 1), "Conv1", 32, 3, 2, bias=False)
+    x = k.relu6(k.bn(x, "bn_Conv1", eps), "Conv1_relu")
+    block = 0
+    for t, c, n, s in MOBILENET_V2:
+        for i in range(n):
+            stride = s if not i else 1
+            prefix = f"block_{block}_" if block else "expanded_conv_"
+            inp, y = x, x
+            if block:
+                y = k.conv(y, prefix + "expand", t * k.ch[x], 1, bias=False)
+                y = k.relu6(k.bn(y, prefix + "expand_BN", eps), prefix + "expand_relu")
+            if stride == 2:
+                y = k.dwconv(k.pad(y, prefix + "pad", 1), prefix + "depthwise", 3, 2)
+            else:
+                y = k.dwconv(y, prefix + "depthwise", 3, 1, padding="same")
+            y = k.relu6(k.bn(y, prefix + "depthwise_BN", eps), prefix + "depthwise_relu")
+            y = k.bn(k.conv(y, prefix + "project", c, 1, bias=False), prefix + "project_BN", eps)
+            if stride == 1 and k.ch[inp] == c:
+                y = k.add([inp, y], prefix + "add")
+            x, block = y, block + 1
+    x = k.conv(x, "Conv_1", 1280, 1, bias=False)
+    x = k.relu6(k.bn(x, "Conv_1_bn", eps), "out_relu")
+    x = k.dense(k.gap(x, "global_average_pooling2d"), "predictions", classes)
+    return k, x
+
+
+DENSENET = {121: (32, 64, [6, 12, 24, 16]), 161: (48, 96, [6, 12, 36, 24]),
+            169: (32, 64, [6, 12, 32, 32]), 201: (32, 64, [6, 12, 48, 32])}
+
+
+def densenet(depth, hw=64, classes=10):
+    """DenseNet (keras/src/applications/densenet.py): conv1_conv/conv1_bn,
+    conv<b>_block<l>_0_bn, _1_conv, _1_bn, _2_conv, pool<b>_bn/_conv, bn,
+    predictions; widths as torchvision's (growth, initial features)."""
+    growth, init, blocks = DENSENET[depth]
+    k = KerasNet(f"densenet{depth}", (hw, hw, 3))
+    eps = 1.001e-5
+    x = k.conv(k.pad(k.x, "zero_padding2d", 3), "conv1_conv", init, 7, 2, bias=False)
+    x = k.act(k.bn(x, "conv1_bn", eps), "conv1_relu", "relu")
+    x = k.maxpool(k.pad(x, "zero_padding2d_1", 1), "pool1", 3, 2)
+    for b, n in enumerate(blocks):
+        for i in range(n):
+            name = f"conv{b + 2}_block{i + 1}"
+            y = k.act(k.bn(x, name + "_0_bn", eps), name + "_0_relu", "relu")
+            y = k.act(k.bn(k.conv(y, name + "_1_conv", 4 * growth, 1, bias=False), name + "_1_bn", eps),
+                      name + "_1_relu", "relu")
+            y = k.conv(y, name + "_2_conv", growth, 3, padding="same", bias=False)
+            x = k.concat([x, y], name + "_concat")
+        if b < 3:
+            name = f"pool{b + 2}"
+            y = k.act(k.bn(x, name + "_bn", eps), name + "_relu", "relu")
+            x = k.avgpool(k.conv(y, name + "_conv", k.ch[x] // 2, 1, bias=False), name + "_pool", 2, 2)
+    x = k.act(k.bn(x, "bn", eps), "relu", "relu")
+    x = k.dense(k.gap(x, "avg_pool"), "predictions", classes)
+    return k, x
+
+
+EFFICIENTNET = {0: (1.0, 1.0), 1: (1.0, 1.1), 2: (1.1, 1.2), 3: (1.2, 1.4), 4: (1.4, 1.8),
+                5: (1.6, 2.2), 6: (1.8, 2.6), 7: (2.0, 3.1)}
+# (expand, kernel, stride, filters in, filters out, repeats): efficientnet.py DEFAULT_BLOCKS_ARGS
+EFFICIENTNET_BLOCKS = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+                       (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
+
+
+def _round_filters(f, width):
+    f *= width
+    new = max(8, int(f + 4) // 8 * 8)
+    return int(new + 8 if new < 0.9 * f else new)
+
+
+def efficientnet(b, hw=64, classes=10):
+    """EfficientNet B0-B7 (keras/src/applications/efficientnet.py) without the
+    preprocessing layers: stem_conv/stem_bn, block<s><letter>_expand_conv,
+    _expand_bn, _dwconv, _bn, _se_reduce, _se_expand, _project_conv,
+    _project_bn, top_conv/top_bn, predictions; BatchNorm epsilon 1e-3."""
+    import math
+    width, depth = EFFICIENTNET[b]
+    k = KerasNet(f"efficientnetb{b}", (hw, hw, 3))
+    eps = 1e-3
+    x = k.conv(k.pad(k.x, "stem_conv_pad", 1), "stem_conv", _round_filters(32, width), 3, 2, bias=False)
+    x = k.act(k.bn(x, "stem_bn", eps), "stem_activation", "swish")
+    for s, (t, ks, stride, fin, fout, n) in enumerate(EFFICIENTNET_BLOCKS):
+        fin, fout = _round_filters(fin, width), _round_filters(fout, width)
+        for j in range(int(math.ceil(depth * n))):
+            name = f"block{s + 1}{chr(j + 97)}_"
+            st, fi = (stride, fin) if not j else (1, fout)
+            y = x
+            if t != 1:
+                y = k.act(k.bn(k.conv(y, name + "expand_conv", fi * t, 1, bias=False), name + "expand_bn", eps),
+                          name + "expand_activation", "swish")
+            if st == 2:
+                y = k.dwconv(k.pad(y, name + "dwconv_pad", ks // 2), name + "dwconv", ks, 2)
+            else:
+                y = k.dwconv(y, name + "dwconv", ks, 1, padding="same")
+            y = k.act(k.bn(y, name + "bn", eps), name + "activation", "swish")
+            se = k.reshape(k.gap(y, name + "se_squeeze"), name + "se_reshape", (1, 1, k.ch[y]))
+            se = k.conv(se, name + "se_reduce", max(1, fi // 4), 1, padding="same", act="swish")
+            se = k.conv(se, name + "se_expand", k.ch[y], 1, padding="same", act="sigmoid")
+            y = k.mul([y, se], name + "se_excite")
+            y = k.bn(k.conv(y, name + "project_conv", fout, 1, bias=False), name + "project_bn", eps)
+            if st == 1 and fi == fout:
+                y = k.add([y, x], name + "add")
+            x = y
+    x = k.conv(x, "top_conv", _round_filters(1280, width), 1, bias=False)
+    x = k.act(k.bn(x, "top_bn", eps), "top_activation", "swish")
+    x = k.dense(k.gap(x, "avg_pool"), "predictions", classes)
+    return k, x
