@@ -10,7 +10,7 @@ import os
 OUT = os.path.join("tests", "fuzz", "corpora", "ops")
 # the order of src/transform/ops.def
 (PERMUTE, TRANSPOSE, RESHAPE, CAST, CHUNKS, TAKE, CONCAT, SUM, SCALE, FOLD_BN, STACK, UNSTACK,
- PAD, SLICE) = range(14)
+ PAD, SLICE, QUANTIZE, DEQUANTIZE) = range(16)
 # graft_dtype values
 F16, BF16, F32, F64, I8, I16, I32, I64, U8 = 1, 2, 3, 4, 5, 6, 7, 8, 9
 BOOL, C64, C128, STRING = 13, 14, 15, 16
@@ -81,6 +81,12 @@ seed("bad_unstack_index", F32, [2, 2], [op(UNSTACK, index=2)])
 seed("bad_pad_shorter", F32, [5], [op(PAD, length=3)])
 seed("bad_pad_value", U8, [2], [op(PAD, length=3, value=-1)])
 seed("bad_slice_range", F32, [5], [op(SLICE, start=4, length=3)])
+# fuzz dims stay below 8: no whole 32-element block, no 34-byte one
+seed("bad_quantize_block", F32, [2, 7], [op(QUANTIZE, index=1)])
+seed("bad_quantize_int", I32, [4], [op(QUANTIZE, index=2)])
+seed("bad_quantize_type", F32, [4], [op(QUANTIZE, index=-3)])
+seed("bad_dequantize_layout", U8, [2, 7], [op(DEQUANTIZE, index=2)])
+seed("bad_dequantize_type", U8, [2, 7], [op(DEQUANTIZE, index=5)])
 # malformed chains: each must fail cleanly
 seed("bad_permute_repeat", F32, [2, 3], [op(PERMUTE, [1, 1])])
 seed("bad_permute_rank", F32, [2, 3], [op(PERMUTE, [0, 1, 2])])

@@ -151,6 +151,10 @@ int graft_model_json(char **out, const graft_model *m, graft_ctx *ctx)
         for (uint32_t d = 0; d < t->ndim; d++)
             graft_jsonw_printf(&w, "%s%" PRId64, d ? ", " : "", t->shape[d]);
         graft_jsonw_printf(&w, "], \"sha256\": \"%s\"", hex);
+        if (graft_tensor_layout(m, t)) {
+            graft_jsonw_printf(&w, ", \"layout\": ");
+            str(&w, graft_tensor_layout(m, t));
+        }
         quant(&w, graft_tensor_quant(t));
         graft_jsonw_raw(&w, "}", 1);
     }

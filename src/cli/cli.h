@@ -22,6 +22,18 @@ int cmd_freeze(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+/* The progress line (progress.c): redrawn in place at most 10 times a second. */
+typedef struct cli_progress {
+    const char *command;     /* "apply", "convert" */
+    uint64_t total_bytes;
+    double start, last;
+    bool open;               /* a line without its newline is on the terminal */
+} cli_progress;
+double cli_now(void);
+/* A graft_apply_progress_fn; payload is a cli_progress. */
+void cli_show_progress(size_t done, size_t total, uint64_t bytes, void *payload);
 int cmd_rules(int argc, char **argv);
 
 /* "graft: <message>" on stderr. */

@@ -4,7 +4,6 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -23,32 +22,6 @@ static const char usage[] =
     "  --manifest FILE     also write a JSON provenance record to FILE\n"
     "  -q, --quiet         no progress line (shown only when stderr is a terminal)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n";
-
-/* The progress line: redrawn in place at most 10 times a second. */
-typedef struct progress {
-    uint64_t total_bytes;
-    double start, last;
-    bool open; /* a line without its newline is on the terminal */
-} progress;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void show_progress(size_t done, size_t total, uint64_t bytes, void *payload)
-{
-    progress *p = payload;
-    double t = now(), mb = 1024.0 * 1024.0;
-    if (done < total && t - p->last < 0.1) return;
-    p->last = t;
-    p->open = done < total;
-    fprintf(stderr, "\rgraft apply: %zu/%zu tensors, %.1f/%.1f MiB, %.0f MiB/s\033[K%s", done,
-            total, bytes / mb, p->total_bytes / mb,
-            t > p->start ? bytes / mb / (t - p->start) : 0.0, done == total ? "\n" : "");
-}
 
 /* Print the plan's warnings and errors. */
 static void report_plan(const graft_plan *p)
@@ -110,7 +83,7 @@ int cmd_apply(int argc, char **argv)
     graft_apply_stats stats = {0};
     const char *out_opt = NULL;
     char *out = NULL;
-    progress prog = {0};
+    cli_progress prog = {.command = "apply"};
     bool quiet = false;
     int rc, k;
 
@@ -129,8 +102,8 @@ int cmd_apply(int argc, char **argv)
         const graft_model *skel = graft_plan_skeleton(in.plan);
         for (size_t i = 0; i < graft_model_count(skel); i++)
             prog.total_bytes += graft_tensor_nbytes(graft_model_tensor(skel, i));
-        prog.start = now();
-        ao.progress = show_progress;
+        prog.start = cli_now();
+        ao.progress = cli_show_progress;
         ao.payload = &prog;
     }
     ao.rules_path = in.rules_path;

@@ -1,8 +1,6 @@
 /* main.c - the graft command: dispatch to cmd_<name>. */
 #include "cli.h"
 
-#include "sink.h"
-
 #include <signal.h>
 #include <string.h>
 
@@ -15,6 +13,7 @@ static const cli_command commands[] = {
     {"freeze", cmd_freeze, "turn a graph's variables into constants from a checkpoint"},
     {"diff", cmd_diff, "compare two models tensor by tensor, through rules"},
     {"rules", cmd_rules, "list the shipped rules files, or those that fill a skeleton"},
+    {"convert", cmd_convert, "write a model's tensors into a new file of another format"},
 };
 
 static void usage(FILE *f)
@@ -31,7 +30,7 @@ static void usage(FILE *f)
  * would have done. */
 static void on_signal(int sig)
 {
-    graft_sink_unlink_temps();
+    graft_unlink_temporaries();
     signal(sig, SIG_DFL);
     raise(sig);
 }

@@ -29,6 +29,17 @@ const graft_format *graft_format_find(const char *name)
     return NULL;
 }
 
+void graft_model__extras(const graft_model *m, const char *select, graft_extras *out)
+{
+    memset(out, 0, sizeof *out);
+    if (m->format && m->format->extras) m->format->extras(m, select, out);
+}
+
+const char *graft_tensor_layout(const graft_model *m, const graft_tensor *t)
+{
+    return m->format && m->format->tensor_layout ? m->format->tensor_layout(m, t) : NULL;
+}
+
 int graft_fill_emit(graft_fill *fill, const graft_model *m, size_t index, graft_sink *out,
                     graft_ctx *ctx)
 {

@@ -19,6 +19,9 @@
 
 typedef struct graft_fill graft_fill;
 
+/* What a model holds besides its tensors (`graft convert` drops it). */
+/* graft_extras (non-tensor values of a model) is in graft.h. */
+
 struct graft_fill {
     /*
      * Write exactly skeleton tensor `index`'s nbytes, row-major little-endian
@@ -49,6 +52,12 @@ typedef struct graft_format {
      * whose layout it holds (unchanged to keep this one).  It may leave state
      * in m for that format's open().  Only the core sets m->format. */
     int (*layout)(graft_model *m, const struct graft_format **out, graft_ctx *ctx);
+    /* Optional: how a tensor's bytes encode its values when that is not
+     * plain elements of its dtype (GGUF quantized blocks); NULL otherwise. */
+    const char *(*tensor_layout)(const graft_model *m, const graft_tensor *t);
+    /* Optional: count what m holds that is not a tensor, under the dotted
+     * sub-tree `select` (NULL: all); absent means nothing. */
+    void (*extras)(const graft_model *m, const char *select, graft_extras *out);
 } graft_format;
 
 /* fill->emit() for tensor `index` of skeleton m, checking it wrote exactly
@@ -57,6 +66,8 @@ typedef struct graft_format {
 int graft_fill_emit(graft_fill *fill, const graft_model *m, size_t index, graft_sink *out,
                     graft_ctx *ctx);
 
+/* m's non-tensor parts through its format's extras() (zero when it has none). */
+void graft_model__extras(const graft_model *m, const char *select, graft_extras *out);
 /* A writer for formats whose tensors are views into their one file that
  * keep their size: the skeleton's bytes, each tensor's replaced in place
  * (core/inplace.c).  Views must not overlap. */
@@ -66,9 +77,6 @@ int graft_write_in_place(const graft_model *m, const char *out_path, graft_fill 
  * it (tensors of other files are skipped unless src is the primary one). */
 int graft_write_source_in_place(const graft_model *m, const graft_source *src,
                                 const char *out_path, graft_fill *fill, graft_ctx *ctx);
-
-/* Copy file `from` to `to` atomically (the other files of a folder skeleton). */
-int graft_copy_file(const char *from, const char *to, graft_ctx *ctx);
 
 /* The registry, NULL-terminated, in probe order. */
 extern const graft_format *const graft_formats[];

@@ -1,25 +1,9 @@
-/* inplace.c - copies of a skeleton's files: whole (graft_copy_file) or with its tensors' bytes
- * replaced in place (format.h). */
+/* inplace.c - copies of a skeleton's file with its tensors' bytes replaced in place
+ * (format.h). */
 #define _GNU_SOURCE /* qsort_r */
 #include "format.h"
 
 #include <stdlib.h>
-
-int graft_copy_file(const char *from, const char *to, graft_ctx *ctx)
-{
-    graft_source *src = NULL;
-    graft_sink *s = NULL;
-    int rc = graft_source_open(&src, from, ctx);
-    if (rc == 0) rc = graft_sink_open(&s, to, ctx);
-    if (rc == 0 && src->size) rc = graft_sink_write(s, src->data, src->size);
-    if (rc == 0) {
-        rc = graft_sink_commit(s);
-        s = NULL;
-    }
-    graft_sink_abort(s);
-    graft_source_free(src);
-    return rc;
-}
 
 static int by_offset(const void *a, const void *b, void *m)
 {

@@ -34,7 +34,7 @@ static void release(graft_sink *s);
 
 /*
  * Named temporary files alive in this process, for a signal handler that
- * must remove them (graft_sink_unlink_temps).  Slots are claimed under a
+ * must remove them (graft_unlink_temporaries).  Slots are claimed under a
  * lock; the handler only reads them.
  */
 #define MAX_LIVE 64
@@ -60,7 +60,7 @@ static void live_remove(const char *path)
     pthread_mutex_unlock(&live_lock);
 }
 
-void graft_sink_unlink_temps(void)
+void graft_unlink_temporaries(void)
 {
     for (size_t i = 0; i < MAX_LIVE; i++) {
         char *p = live[i];

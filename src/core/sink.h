@@ -6,7 +6,7 @@
  * even by SIGKILL leaves nothing.  Elsewhere (or where the filesystem lacks
  * O_TMPFILE, or a library needs the file by name) it is a named temporary
  * beside the final path (".<name>.graft-XXXXXX"), renamed into place; the
- * CLI's signal handler removes those with graft_sink_unlink_temps().  Either
+ * CLI's signal handler removes those with graft_unlink_temporaries().  Either
  * way a crash never leaves a partial file at the final path, and
  * graft_sink_abort() removes the temporary file.  Writes are buffered; an optional running
  * CRC-32 (zip) or CRC-32C (TensorFlow) covers the bytes written while on.
@@ -46,9 +46,6 @@ int graft_sink_open_mem(graft_sink **out, graft_ctx *ctx);
 int graft_sink_mem(graft_sink *s, const uint8_t **p, size_t *n);
 /* Give up: remove the temporary file, free.  Accepts NULL. */
 void graft_sink_abort(graft_sink *s);
-/* Remove every named temporary file of live sinks; only unlink(), so a
- * signal handler may call it (the CLI's does, for SIGTERM/SIGINT/SIGHUP). */
-void graft_sink_unlink_temps(void);
 
 /* CRC-32C (Castagnoli), as TensorFlow and LevelDB use; `crc` is the running value. */
 uint32_t graft_crc32c(uint32_t crc, const void *p, size_t n);

@@ -50,9 +50,8 @@
  * Stability: every option struct starts with a `version` set by its *_INIT
  * macro; later versions only add fields at the end, so code built against
  * an older header keeps working.  Status codes and dtype names only grow.
- * Still to come behind the same pattern: format conversion without rules
- * and rule suggestions (each will be one more graft_* call and options
- * struct).
+ * Still to come behind the same pattern: rule suggestions (one more
+ * graft_* call and options struct).
  */
 #ifndef GRAFT_H
 #define GRAFT_H
@@ -154,6 +153,15 @@ GRAFT_EXTERN int graft_ctx_status(const graft_ctx *ctx);
 /** Forget the last failure. */
 GRAFT_EXTERN void graft_ctx_clear(graft_ctx *ctx);
 
+/**
+ * Remove the named temporary files of outputs being written right now.
+ * Outputs are written to a temporary file (unnamed where the system has
+ * O_TMPFILE) and renamed into place; call this from a SIGTERM/SIGINT handler
+ * so a killed program leaves no ".<name>.graft-XXXXXX" behind.  Only calls
+ * unlink(), so it is async-signal-safe.
+ */
+GRAFT_EXTERN void graft_unlink_temporaries(void);
+
 /* ------------------------------------------------------------------ */
 /* Models and tensors.                                                 */
 
@@ -209,6 +217,14 @@ GRAFT_EXTERN uint64_t graft_tensor_nbytes(const graft_tensor *t);
  */
 GRAFT_EXTERN int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
                        const uint8_t **out, void **owned, graft_ctx *ctx);
+
+/**
+ * How t's bytes encode its values when they are not plain elements of its
+ * dtype, e.g. "ggml q8_0: blocks of 32 elements, 34 bytes each" for a GGUF
+ * quantized tensor (listed as uint8 [..., blocks, block bytes]); NULL for
+ * ordinary tensors.  Borrowed, static.
+ */
+GRAFT_EXTERN const char *graft_tensor_layout(const graft_model *m, const graft_tensor *t);
 
 /**
  * Quantization parameters a format stores with a tensor (TFLite): real value
@@ -613,6 +629,72 @@ typedef struct graft_freeze_options {
 GRAFT_EXTERN int graft_freeze(const char *graph, const char *checkpoint,
                               const char *const *outputs, size_t noutputs, const char *out_path,
                               const graft_freeze_options *opts, size_t *nfrozen, graft_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Converting a model to another container format (`graft convert`).   */
+
+/** Values a model holds besides tensors (pickle scalars, metadata entries). */
+typedef struct graft_extras {
+    uint64_t count;          /**< how many */
+    char summary[200];       /**< "2 ints, 1 string"; "" when count is 0 */
+} graft_extras;
+
+typedef struct graft_convert_options {
+    unsigned int version;          /**< GRAFT_CONVERT_OPTIONS_VERSION */
+    const char *to;                /**< target format name; NULL: from the output's extension */
+    const char *rules_path;        /**< source-side renames, ignores and ops; NULL: names kept */
+    const char *select;            /**< dotted sub-tree of the source; NULL: the rules' or all */
+    const char *source_format;     /**< NULL: detect */
+    const char *const *meta;       /**< GGUF: nmeta "KEY[:TYPE]=VALUE"; must set general.architecture */
+    size_t nmeta;
+    /** GGUF: "q8_0" or "q4_0" for float matrices whose rows hold whole blocks
+     * (as llama.cpp quantizes); NULL: none */
+    const char *quantize;
+    /** GGUF sources: q8_0 / q4_0 tensors become float32 (ggml's
+     * dequantize_row_*) before their ops */
+    bool dequantize;
+    /** safetensors: shard at this many bytes as huggingface_hub does (files
+     * NAME-0000k-of-0000n.safetensors plus NAME.safetensors.index.json); 0: one file */
+    uint64_t shard_size;
+    bool strict;                   /**< refuse a source holding non-tensor values */
+    const char *manifest;          /**< also write the JSON provenance record here; NULL: none */
+    graft_progress_fn progress;    /**< after each tensor; NULL: none */
+    void *progress_payload;
+} graft_convert_options;
+
+#define GRAFT_CONVERT_OPTIONS_VERSION 1
+#define GRAFT_CONVERT_OPTIONS_INIT {.version = GRAFT_CONVERT_OPTIONS_VERSION}
+
+/** What graft_convert wrote; free with graft_convert_result_free. */
+typedef struct graft_convert_result {
+    size_t tensors;                /**< written */
+    size_t ignored;                /**< left out by the rules' source ignores */
+    size_t quantized;              /**< written quantized */
+    size_t dequantized;            /**< read from quantized blocks as float32 */
+    uint64_t bytes;                /**< tensor bytes written */
+    const char *format;            /**< the target format's name; static */
+    char *out_path;                /**< the file written (the index of a sharded set) */
+    graft_extras dropped;          /**< the source's non-tensor values, not written */
+} graft_convert_result;
+
+/**
+ * Write every tensor of `source`, renamed and transformed by the source side
+ * of a rules file, into a new file of a container format (safetensors,
+ * sharded too; npz; npy; PyTorch zip state dict; GGUF).  No skeleton: the
+ * format's writer lays the file out from the source's tensor table.
+ *
+ * @return GRAFT_OK; GRAFT_EFORMAT with nothing written when a renamed name
+ *         repeats, an op chain does not fit its tensor, the target format
+ *         cannot hold a dtype, the output is one of the inputs, or (strict)
+ *         the source holds non-tensor values (naming them).  Each output
+ *         file is written atomically.
+ */
+GRAFT_EXTERN int graft_convert(const char *source, const char *out_path,
+                               const graft_convert_options *o, graft_convert_result *res,
+                               graft_ctx *ctx);
+GRAFT_EXTERN void graft_convert_result_free(graft_convert_result *res);
+/** The target format's name for an output path's extension, or NULL. */
+GRAFT_EXTERN const char *graft_convert_format_for(const char *out_path);
 
 /* ------------------------------------------------------------------ */
 /* JSON.                                                               */

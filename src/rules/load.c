@@ -708,11 +708,40 @@ static int parse_version(loader *L, const yaml_node_t *v)
     return 0;
 }
 
+/* meta: a list of "KEY[:TYPE]=VALUE" for the files graft convert writes
+ * (GGUF metadata), appended across includes. */
+static int parse_meta(loader *L, const yaml_node_t *n)
+{
+    size_t k, have = L->r->nmeta;
+    const char **v;
+    if (!L->minor) return fail(L, n, "meta: needs graft: 1.1");
+    GRAFT_TRY(want_list(L, n, "meta"));
+    k = list_len(n);
+    v = graft_arena_alloc(&L->r->arena, (have + k + 1) * sizeof *v);
+    if (!v) return graft_error_oom(L->ctx, "meta");
+    for (size_t i = 0; i < have; i++) v[i] = L->r->meta[i];
+    for (size_t i = 0; i < k; i++) {
+        yaml_node_t *e;
+        const char *s = NULL, *eq;
+        size_t len = 0;
+        GRAFT_TRY(node_at(L, n->data.sequence.items.start[i], &e));
+        GRAFT_TRY(want_string(L, e, "meta", &s, &len));
+        eq = memchr(s, '=', len);
+        if (!eq || eq == s || memchr(s, ':', (size_t)(eq - s)) == s)
+            return fail(L, e, "meta: '%.*s' is not KEY=VALUE or KEY:TYPE=VALUE", (int)len, s);
+        if (!(v[have + i] = graft_arena_strndup(&L->r->arena, s, len)))
+            return graft_error_oom(L->ctx, "meta");
+    }
+    L->r->meta = v;
+    L->r->nmeta = have + k;
+    return 0;
+}
+
 static int parse_root(loader *L, const yaml_node_t *root)
 {
     static const char *const keys[] = {"graft",  "name",  "description", "include",
                                        "select", "rename", "pairs",      "transforms",
-                                       "ignore", "policy", NULL};
+                                       "ignore", "policy", "meta",       NULL};
     yaml_node_t *v;
     if (!root) return graft_error(L->ctx, GRAFT_ERULE, "%s:1:1: the file is empty", L->file);
     if (root->type != YAML_MAPPING_NODE)
@@ -739,6 +768,8 @@ static int parse_root(loader *L, const yaml_node_t *root)
     if (v) GRAFT_TRY(parse_ignore(L, v));
     GRAFT_TRY(get(L, root, "policy", &v));
     if (v) GRAFT_TRY(parse_policy(L, v));
+    GRAFT_TRY(get(L, root, "meta", &v));
+    if (v) GRAFT_TRY(parse_meta(L, v));
     return 0;
 }
 

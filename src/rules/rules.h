@@ -114,6 +114,9 @@ typedef struct graft_rules {
     graft_policy_missing missing;
     graft_policy_unused unused;
     graft_policy_mismatch mismatch;
+    const char **meta;            /* `meta:` (rules 1.1): nmeta "KEY[:TYPE]=VALUE" for
+                                   * graft convert's GGUF metadata; rules arena */
+    size_t nmeta;
     void *priv;                   /* reserved; NULL */
 } graft_rules;
 

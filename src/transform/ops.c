@@ -81,13 +81,23 @@ void graft_jbuf_num(graft_jbuf *b, double x)
     graft_jbuf_printf(b, "%s", tmp);
 }
 
+/* Whether an op that may be written bare has a value to print (dequantize:
+ * q8_0 has one, plain dequantize none). */
+static bool bare_value(const graft_op_def *d, const graft_op *op)
+{
+    char tmp[8];
+    graft_jbuf v = {tmp, sizeof tmp, 0};
+    d->json(op, &v);
+    return v.len > 0;
+}
+
 size_t graft_ops__json(const graft_op *op, char *buf, size_t n)
 {
     graft_jbuf b = {buf, n, 0};
     const graft_op_def *d = graft_op_def_of(op->kind);
     if (!d) {
         graft_jbuf_printf(&b, "null");
-    } else if (d->flags & GRAFT_OPF_BARE) {
+    } else if ((d->flags & GRAFT_OPF_BARE) && (!d->json || !bare_value(d, op))) {
         graft_jbuf_printf(&b, "\"%s\"", d->name);
     } else {
         graft_jbuf_printf(&b, "{\"%s\": ", d->name);

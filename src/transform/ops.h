@@ -35,7 +35,8 @@ typedef struct graft_op {
     int64_t count;       /* take: number of chunks; in a concat made by graft_ops_invert,
                           * count/index (or v, n == 2) say which piece of the take it
                           * undoes this source was */
-    int64_t index;       /* take: which chunk; unstack: which slice */
+    int64_t index;       /* take: which chunk; unstack: which slice; quantize,
+                          * dequantize: the block type (a graft_quant_type) */
     int64_t start;       /* slice: first row */
     int64_t length;      /* slice: rows; pad: the axis' length after padding (`to`) */
     double mul, add;     /* scale: x * mul + add */

@@ -102,7 +102,8 @@ typedef struct graft_op_def {
      * graft_ops_invert.  NULL: no inverse ("<op>: has no reverse"). */
     int (*invert)(const graft_op *op, const graft_shape *s, const graft_shape *in, size_t nin,
                   size_t which, graft_op *r, graft_ctx *ctx);
-    /* The value after the name (nothing for a bare op). */
+    /* The value after the name (nothing for a bare op; an op flagged BARE
+     * whose json writes nothing for this op is printed bare). */
     void (*json)(const graft_op *op, graft_jbuf *b);
 } graft_op_def;
 

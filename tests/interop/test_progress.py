@@ -1,4 +1,4 @@
-"""graft apply's progress line: on stderr only when it is a terminal (a pty
+"""graft apply's (and convert's) progress line: on stderr only when it is a terminal (a pty
 here), never with --quiet or when stderr is a pipe; the output is the same
 either way (checked with torch.load and a safetensors reader in numpy)."""
 import json
@@ -58,14 +58,10 @@ SD, SRC, SKEL = inputs()
 TOTAL_MIB = sum(v.numel() * 4 for v in SD.values()) / 2**20
 
 
-def run_pty(*extra):
-    """Run graft apply with stderr on a pty; returns (status, stderr bytes)."""
-    out = R.path("out.safetensors")
-    if os.path.exists(out):
-        os.unlink(out)
+def pty_capture(argv):
+    """Run argv with stderr on a pty; returns (status, stderr bytes)."""
     master, slave = pty.openpty()
-    p = subprocess.Popen([graftlib.GRAFT, "apply", *extra, "-o", out, SRC, SKEL],
-                         stdout=subprocess.PIPE, stderr=slave)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave)
     os.close(slave)
     got = b""
     while True:
@@ -78,7 +74,16 @@ def run_pty(*extra):
         got += d
     p.stdout.read()
     os.close(master)
-    return p.wait(), got, out
+    return p.wait(), got
+
+
+def run_pty(*extra):
+    """Run graft apply with stderr on a pty; returns (status, stderr bytes, output)."""
+    out = R.path("out.safetensors")
+    if os.path.exists(out):
+        os.unlink(out)
+    rc, got = pty_capture([graftlib.GRAFT, "apply", *extra, "-o", out, SRC, SKEL])
+    return rc, got, out
 
 
 def same_output(out):
@@ -122,28 +127,26 @@ def check_failure_ends_line():
     bad = R.path("bad.safetensors")
     write_skeleton(bad, {k: (v.shape[1], v.shape[0]) if k == "l5.weight" else v.shape
                          for k, v in SD.items()})
-    master, slave = pty.openpty()
-    p = subprocess.Popen([graftlib.GRAFT, "apply", "-o", R.path("bad_out.safetensors"), SRC, bad],
-                         stdout=subprocess.PIPE, stderr=slave)
-    os.close(slave)
-    got = b""
-    while True:
-        try:
-            d = os.read(master, 65536)
-        except OSError:
-            break
-        if not d:
-            break
-        got += d
-    p.stdout.read()
-    os.close(master)
-    assert p.wait() != 0
+    rc, got = pty_capture([graftlib.GRAFT, "apply", "-o", R.path("bad_out.safetensors"), SRC, bad])
+    assert rc != 0
     assert b"l5.weight" in got, got
     for line in got.replace(b"\r\n", b"\n").split(b"\n"):
         assert not (LINE.search(line) and b"l5.weight" in line), got
 
 
+def check_convert_progress():
+    out = R.path("conv.safetensors")
+    rc, err = pty_capture([graftlib.GRAFT, "convert", SRC, "-o", out])
+    assert rc == 0, err
+    lines = re.findall(rb"graft convert: (\d+)/(\d+) tensors", err)
+    assert lines and lines[-1] == (b"6", b"6") and err.endswith(b"\n"), err
+    same_output(out)
+    rc, err = pty_capture([graftlib.GRAFT, "convert", "-q", SRC, "-o", out])
+    assert rc == 0 and b"tensors," not in err, err
+
+
 R.check("progress line on a terminal", check_tty_shows_progress)
+R.check("graft convert: the same line on a terminal, none with -q", check_convert_progress)
 R.check("--quiet silences it", check_quiet_on_tty)
 R.check("silent when stderr is not a terminal", check_pipe_is_silent)
 R.check("a failure starts its own line", check_failure_ends_line)

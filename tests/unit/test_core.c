@@ -235,7 +235,7 @@ START_TEST(sink_writes_unnamed_and_signal_cleanup_removes_named)
     ck_assert_msg(strstr(tmp, "/.out.bin.graft-") != NULL, "%s", tmp);
     ck_assert_int_eq(stat(tmp, &st), 0);
     ck_assert_int_eq(entries(dir), 2);
-    graft_sink_unlink_temps();
+    graft_unlink_temporaries();
     ck_assert_int_eq(entries(dir), 1);
     graft_sink_abort(s);
     umask(um);

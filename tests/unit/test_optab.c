@@ -48,6 +48,8 @@ static const struct {
      "{\"slice\": {\"axis\": 0, \"start\": 0, \"length\": 30}}"},
     {{.kind = GRAFT_OP_QUANTIZE, .dtype = GRAFT_INT8}, "{\"quantize\": \"int8\"}"},
     {{.kind = GRAFT_OP_DEQUANTIZE}, "\"dequantize\""},
+    {{.kind = GRAFT_OP_QUANTIZE, .index = 1}, "{\"quantize\": \"q8_0\"}"},
+    {{.kind = GRAFT_OP_DEQUANTIZE, .index = 2}, "{\"dequantize\": \"q4_0\"}"},
 };
 #define NEX (sizeof examples / sizeof *examples)
 

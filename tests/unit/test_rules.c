@@ -202,7 +202,7 @@ static const struct {
 } bad[] = {
     {"graft: 1\nrenmae: {}\n", GRAFT_ERULE,
      "r.yaml:2:1: unknown key 'renmae' (expected one of: graft, name, description, include, "
-     "select, rename, pairs, transforms, ignore, policy)"},
+     "select, rename, pairs, transforms, ignore, policy, meta)"},
     {"graft: 1\nrename:\n  source:\n    - {mtach: 'a', to: b}\n", GRAFT_ERULE,
      "r.yaml:4:8: rename entry: unknown key 'mtach' (expected one of: match, to, expect)"},
     {"graft: 1\nrename:\n  source:\n    - {match: 'a(b', to: x}\n", GRAFT_ERULE,

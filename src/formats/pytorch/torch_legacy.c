@@ -137,4 +137,5 @@ const graft_format graft_format_pytorch_legacy = {
     .probe = probe,
     .open = open_legacy,
     .write = graft_torch__write,
+    .extras = graft_torch__extras,
 };

@@ -82,6 +82,13 @@ void graft_torch__state_free(void *state);
 /* Snapshot the tensor table into st->tensors (after graft_torch__add_all). */
 int graft_torch__snapshot(graft_model *m, graft_torch_state *st, graft_ctx *ctx);
 
+/* convert (torch_new.c): the values of the pickle that are not tensors,
+ * under `select`; and turn m's tensor table into a fresh state dict to be
+ * written by graft_torch__write (sets m->state and m->format). */
+void graft_torch__extras(const graft_model *m, const char *select, graft_extras *out);
+int graft_torch__new_state_dict(graft_model *m, graft_ctx *ctx);
+extern const graft_format graft_format_pytorch_zip;
+
 /* The writer of both PyTorch formats: a torch.save zip archive (torch_write.c). */
 int graft_torch__write(const graft_model *m, const char *out_path, graft_fill *fill,
                        graft_ctx *ctx);

@@ -250,4 +250,5 @@ const graft_format graft_format_pytorch_zip = {
     .probe = probe,
     .open = open_zip,
     .write = graft_torch__write,
+    .extras = graft_torch__extras,
 };

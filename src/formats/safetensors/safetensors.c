@@ -27,6 +27,7 @@
 #include "json.h"
 #include "rd.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -570,9 +571,117 @@ static int st_write(const graft_model *m, const char *out_path, graft_fill *fill
     return write_file(m, NULL, st ? st->metadata : NULL, out_path, fill, ctx);
 }
 
+static void st_extras(const graft_model *m, const char *select, graft_extras *out);
+
 const graft_format graft_format_safetensors = {
     .name = "safetensors",
     .probe = st_probe,
     .open = st_open,
     .write = st_write,
+    .extras = st_extras,
 };
+
+/* ---- convert: non-tensor parts, and a new sharded set ------------------- */
+
+static void st_extras(const graft_model *m, const char *select, graft_extras *out)
+{
+    const st_state *st = m->state;
+    (void)select;
+    if (!st || !st->metadata || !st->metadata->count) return;
+    out->count = st->metadata->count;
+    snprintf(out->summary, sizeof out->summary, "%zu %s entr%s", st->metadata->count,
+             st->sharded ? "index metadata" : "__metadata__", st->metadata->count > 1 ? "ies" : "y");
+}
+
+/* A one-member JSON object {key: val} in the arena. */
+static graft_json *json_object1(graft_arena *a, const char *key, graft_json val)
+{
+    graft_json *o = graft_arena_alloc(a, sizeof *o), *item = graft_arena_alloc(a, sizeof *item);
+    const char **keys = graft_arena_alloc(a, sizeof *keys);
+    size_t *lens = graft_arena_alloc(a, sizeof *lens);
+    if (!o || !item || !keys || !lens) return NULL;
+    *item = val;
+    *keys = key;
+    *lens = strlen(key);
+    *o = (graft_json){.type = GRAFT_JSON_OBJECT, .count = 1, .items = item, .keys = keys,
+                      .key_lens = lens};
+    return o;
+}
+
+int graft_safetensors__prepare(graft_model *m, uint64_t max_shard, const char *out_path,
+                               char **final_path, graft_ctx *ctx)
+{
+    static const char index_ext[] = ".safetensors.index.json", ext[] = ".safetensors";
+    size_t n = strlen(out_path), stem = n, nshards = 0, *shard_of, *pend, npend = 0;
+    uint64_t cur = 0, total = 0;
+    st_state *st;
+
+    *final_path = NULL;
+    m->format = &graft_format_safetensors;
+    if (has_suffix(out_path, index_ext)) stem = n - (sizeof index_ext - 1);
+    else if (has_suffix(out_path, ext)) stem = n - (sizeof ext - 1);
+    shard_of = graft_calloc(ctx, 2 * m->count + 1, sizeof *shard_of);
+    if (!shard_of) return graft_error_oom(ctx, "the shard plan");
+    pend = shard_of + m->count;
+    /* huggingface_hub split_state_dict_into_shards_factory: in order; a tensor
+     * over the limit is a shard of its own at once, one that would tip the
+     * current shard over the limit closes it first; the last one closes at
+     * the end.  Shards are numbered in the order they close. */
+    for (size_t i = 0; i < m->count; i++) {
+        uint64_t size = m->tensors[i].nbytes;
+        total += size;
+        if (max_shard && size > max_shard) {
+            shard_of[i] = nshards++;
+            continue;
+        }
+        if (max_shard && npend && cur + size > max_shard) {
+            for (size_t k = 0; k < npend; k++) shard_of[pend[k]] = nshards;
+            nshards++;
+            npend = 0;
+            cur = 0;
+        }
+        pend[npend++] = i;
+        cur += size;
+    }
+    if (npend) {
+        for (size_t k = 0; k < npend; k++) shard_of[pend[k]] = nshards;
+        nshards++;
+    }
+    if (!max_shard || nshards <= 1) {
+        free(shard_of);
+        *final_path = graft_arena_printf(&m->arena, "%.*s%s", (int)stem, out_path,
+                                         stem == n ? "" : ext);
+        return *final_path ? GRAFT_OK : graft_error_oom(ctx, "a path");
+    }
+    int rc = attach_state(m, NULL, true, ctx);
+    st = m->state;
+    if (rc == GRAFT_OK) {
+        st->metadata = json_object1(&m->arena, "total_size",
+                                    (graft_json){.type = GRAFT_JSON_INT, .i = (int64_t)total,
+                                                 .d = (double)total});
+        st->shards = graft_arena_alloc(&m->arena, nshards * sizeof *st->shards);
+        st->shard_md = graft_arena_alloc(&m->arena, nshards * sizeof *st->shard_md);
+        *final_path = graft_arena_printf(&m->arena, "%.*s%s", (int)stem, out_path, index_ext);
+        if (!st->metadata || !st->shards || !st->shard_md || !*final_path)
+            rc = graft_error_oom(ctx, "the shard plan");
+    }
+    for (size_t s = 0; rc == GRAFT_OK && s < nshards; s++) {
+        graft_source *src = NULL;
+        const graft_json *fmt = json_object1(&m->arena, "format",
+                                             (graft_json){.type = GRAFT_JSON_STRING, .str = "pt",
+                                                          .len = 2});
+        char *path = graft_arena_printf(&m->arena, "%.*s-%05zu-of-%05zu%s", (int)stem, out_path,
+                                        s + 1, nshards, ext);
+        if (!fmt || !path) rc = graft_error_oom(ctx, "the shard plan");
+        if (rc == GRAFT_OK) rc = graft_source_from_buffer(&src, path, NULL, 0, ctx);
+        if (rc == GRAFT_OK && (rc = graft_model__own_source(m, src, ctx)) < 0) graft_source_free(src);
+        if (rc == GRAFT_OK) {
+            st->shards[s] = src;
+            st->shard_md[s] = fmt;
+        }
+    }
+    st->nshards = rc == GRAFT_OK ? nshards : 0;
+    for (size_t i = 0; rc == GRAFT_OK && i < m->count; i++) m->tensors[i].src = st->shards[shard_of[i]];
+    free(shard_of);
+    return rc;
+}

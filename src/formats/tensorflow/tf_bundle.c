@@ -355,7 +355,7 @@ static int write_index(const graft_model *m, graft_sink *s, const uint64_t *offs
     size_t cap = 0;
     int rc;
 
-    o.snappy = b->table->snappy;
+    o.snappy = b->table && b->table->snappy; /* a new bundle has no table */
     GRAFT_TRY(graft_tf_table_writer_new(&w, s, &o, ctx));
     rc = graft_tf_table_add(w, "", 0, b->header, b->header_len);
     for (size_t i = 0; rc == 0 && i < m->count; i++) {
@@ -453,4 +453,75 @@ cleanup:
     free(path);
     graft_source_free(strings);
     return rc;
+}
+
+/* ---- a new bundle (graft convert) --------------------------------------- */
+
+/* A heap entry (freed with free_unpacked) for tensor t at `offset` of shard 0. */
+static int new_entry(const graft_tensor *t, uint64_t offset, Tensorflow__BundleEntryProto **out,
+                     graft_ctx *ctx)
+{
+    Tensorflow__BundleEntryProto e = TENSORFLOW__BUNDLE_ENTRY_PROTO__INIT;
+    Tensorflow__TensorShapeProto shape = TENSORFLOW__TENSOR_SHAPE_PROTO__INIT;
+    Tensorflow__TensorShapeProto__Dim dims[GRAFT_MAX_NDIM], *dimp[GRAFT_MAX_NDIM];
+    uint8_t *buf;
+    size_t n;
+    int tf = graft_tf__dtype_to_tf(t->dtype);
+    if (!tf || t->dtype == GRAFT_STRING)
+        return graft_error(ctx, GRAFT_EFORMAT, "tensor '%s': a checkpoint cannot hold %s",
+                           t->name, graft_dtype_name(t->dtype));
+    for (uint32_t d = 0; d < t->ndim; d++) {
+        dims[d] = (Tensorflow__TensorShapeProto__Dim)TENSORFLOW__TENSOR_SHAPE_PROTO__DIM__INIT;
+        dims[d].size = t->shape[d];
+        dimp[d] = &dims[d];
+    }
+    shape.n_dim = t->ndim;
+    shape.dim = dimp;
+    e.dtype = (Tensorflow__DataType)tf;
+    e.shape = &shape;
+    e.offset = (int64_t)offset;
+    e.size = (int64_t)t->nbytes;
+    n = tensorflow__bundle_entry_proto__get_packed_size(&e);
+    buf = graft_malloc(ctx, n + 1);
+    if (!buf) return graft_error_oom(ctx, "an index entry");
+    tensorflow__bundle_entry_proto__pack(&e, buf);
+    *out = tensorflow__bundle_entry_proto__unpack(NULL, n, buf);
+    free(buf);
+    return *out ? GRAFT_OK : graft_error_oom(ctx, "an index entry");
+}
+
+int graft_tf__bundle_new(graft_model *m, const char *prefix, graft_ctx *ctx)
+{
+    Tensorflow__BundleHeaderProto h = TENSORFLOW__BUNDLE_HEADER_PROTO__INIT;
+    Tensorflow__VersionDef v = TENSORFLOW__VERSION_DEF__INIT;
+    uint64_t at = 0;
+    uint8_t *hdr;
+    bundle *b;
+
+    for (size_t i = 1; i < m->count; i++)
+        if (strcmp(m->tensors[i - 1].name, m->tensors[i].name) >= 0)
+            return graft_error(ctx, GRAFT_ERROR, "checkpoint keys must be sorted: '%s' before '%s'",
+                               m->tensors[i - 1].name, m->tensors[i].name);
+    b = graft_calloc(ctx, 1, sizeof *b);
+    if (!b) return graft_error_oom(ctx, "the checkpoint state");
+    m->state = b;
+    m->state_free = bundle_free;
+    v.producer = 1; /* kTensorBundleVersion, as BundleWriter writes */
+    h.num_shards = 1;
+    h.version = &v;
+    b->header_len = tensorflow__bundle_header_proto__get_packed_size(&h);
+    hdr = graft_arena_alloc(&m->arena, b->header_len + 1);
+    b->ents = graft_calloc(ctx, m->count + 1, sizeof *b->ents);
+    b->prefix = graft_strdup(ctx, prefix);
+    if (!hdr || !b->ents || !b->prefix) return graft_error_oom(ctx, "the checkpoint state");
+    tensorflow__bundle_header_proto__pack(&h, hdr);
+    b->header = hdr;
+    b->nshards = 1;
+    for (size_t i = 0; i < m->count; i++) {
+        GRAFT_TRY(new_entry(&m->tensors[i], at, &b->ents[i], ctx));
+        b->n = i + 1;
+        m->tensors[i].aux = i;
+        at += m->tensors[i].nbytes;
+    }
+    return GRAFT_OK;
 }

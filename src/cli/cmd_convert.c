@@ -1,0 +1,148 @@
+/* cmd_convert.c - `graft convert`: a model's tensors into a new container file. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: graft convert [-r RULES] [--to FORMAT] -o OUT [options] SOURCE\n"
+    "Write every tensor of SOURCE, renamed and transformed by the source side of\n"
+    "RULES (renames, ignores, ops), into a new OUT file; no skeleton is needed.\n"
+    "Pickles are parsed, never run.  Non-tensor values (epochs, strings) are\n"
+    "dropped with one line on stderr.\n"
+    "  -o, --output OUT      the new file (never SOURCE)\n"
+    "  --to FORMAT           safetensors, npz, npy, pytorch-zip, gguf, tf-checkpoint\n"
+    "                        (default: from OUT's extension: .safetensors .npz .npy\n"
+    "                        .pt .pth .bin .gguf .index)\n"
+    "  -r, --rules RULES     source-side renames, ignores and transforms\n"
+    "  --select KEY          only the sub-tree KEY of a nested checkpoint\n"
+    "  --shard-size SIZE     safetensors: shards of at most SIZE bytes (e.g. 5GB, 500MB,\n"
+    "                        1GiB) named as huggingface_hub names them, plus an index\n"
+    "  --meta KEY[:TYPE]=VALUE   GGUF metadata (repeat; general.architecture required;\n"
+    "                        TYPE u8 i8 u16 i16 u32 i32 u64 i64 f32 f64 bool str)\n"
+    "  --quantize TYPE       GGUF: write float matrices as q8_0 or q4_0\n"
+    "  --dequantize          GGUF source: read q8_0 / q4_0 tensors as float32\n"
+    "  --strict              refuse a SOURCE holding non-tensor values\n"
+    "  --manifest FILE       also write a JSON provenance record to FILE\n"
+    "  -q, --quiet           no progress line (shown only when stderr is a terminal)\n"
+    "  --source-format NAME  read SOURCE as this format\n";
+
+enum { O_TO = 256, O_SELECT, O_SHARD, O_META, O_QUANT, O_STRICT, O_MANIFEST, O_SRCFMT, O_DEQUANT };
+
+/* "5GB" -> 5e9, "1GiB" -> 2^30, as huggingface_hub's parse_size_to_int. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    static const struct { const char *unit; uint64_t mul; } units[] = {
+        {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40},
+        {"KB", 1000ull}, {"MB", 1000000ull}, {"GB", 1000000000ull}, {"TB", 1000000000000ull},
+        {"B", 1}, {"", 1},
+    };
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || errno || v <= 0) return -1;
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (strcmp(end, units[i].unit) == 0) {
+            double b = v * (double)units[i].mul;
+            if (b < 1 || b > 1.8e19) return -1;
+            *out = (uint64_t)b;
+            return 0;
+        }
+    return -1;
+}
+
+static int parse(graft_convert_options *o, const char **out, const char ***meta, bool *quiet,
+                 int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"rules", required_argument, NULL, 'r'},     {"output", required_argument, NULL, 'o'},
+        {"to", required_argument, NULL, O_TO},       {"select", required_argument, NULL, O_SELECT},
+        {"shard-size", required_argument, NULL, O_SHARD},
+        {"meta", required_argument, NULL, O_META},   {"quantize", required_argument, NULL, O_QUANT},
+        {"strict", no_argument, NULL, O_STRICT},     {"dequantize", no_argument, NULL, O_DEQUANT},     {"manifest", required_argument, NULL, O_MANIFEST},
+        {"source-format", required_argument, NULL, O_SRCFMT},
+        {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "r:o:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'r': o->rules_path = optarg; break;
+        case 'o': *out = optarg; break;
+        case O_TO: o->to = optarg; break;
+        case O_SELECT: o->select = optarg; break;
+        case O_SHARD:
+            if (parse_size(optarg, &o->shard_size) < 0) {
+                errorf("--shard-size %s: not a size such as 5GB, 500MB or 1GiB", optarg);
+                return -1;
+            }
+            break;
+        case O_META: (*meta)[o->nmeta++] = optarg; break;
+        case O_QUANT: o->quantize = optarg; break;
+        case O_STRICT: o->strict = true; break;
+        case O_DEQUANT: o->dequantize = true; break;
+        case O_MANIFEST: o->manifest = optarg; break;
+        case O_SRCFMT: o->source_format = optarg; break;
+        case 'q': *quiet = true; break;
+        case 'h': fputs(usage, stdout); return 1;
+        default: fputs(usage, stderr); return -1;
+        }
+    }
+    if (!*out || !**out || optind + 1 != argc) {
+        fputs(usage, stderr);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_convert(int argc, char **argv)
+{
+    graft_convert_options o = GRAFT_CONVERT_OPTIONS_INIT;
+    graft_convert_result res = {0};
+    cli_progress prog = {.command = "convert"};
+    const char *out = NULL, **meta = calloc((size_t)argc + 1, sizeof *meta);
+    graft_ctx *ctx = graft_ctx_new();
+    bool quiet = false;
+    int rc = EXIT_BAD, k;
+
+    if (!meta || !ctx) {
+        errorf("out of memory");
+        goto cleanup;
+    }
+    if ((k = parse(&o, &out, &meta, &quiet, argc, argv)) != 0) {
+        rc = k > 0 ? EXIT_OK : EXIT_BAD;
+        goto cleanup;
+    }
+    o.meta = meta;
+    if (!quiet && isatty(STDERR_FILENO)) {
+        o.progress = cli_show_progress;
+        o.progress_payload = &prog;
+        prog.start = cli_now();
+    }
+    if (graft_convert(argv[optind], out, &o, &res, ctx) < 0) {
+        if (prog.open) fputc('\n', stderr);
+        errorf("%s", graft_ctx_message(ctx));
+        goto cleanup;
+    }
+    if (res.dropped.count)
+        warnf("%s: dropped %llu non-tensor value%s (%s)", argv[optind],
+              (unsigned long long)res.dropped.count, res.dropped.count > 1 ? "s" : "",
+              res.dropped.summary);
+    printf("%s: %zu tensors written as %s", res.out_path, res.tensors, res.format);
+    if (res.quantized) printf(", %zu quantized", res.quantized);
+    if (res.quantized && o.quantize) printf(" %s", o.quantize);
+    if (res.dequantized) printf(", %zu dequantized", res.dequantized);
+    if (res.ignored) printf(", %zu ignored by the rules", res.ignored);
+    putchar('\n');
+    rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_BAD;
+cleanup:
+    graft_convert_result_free(&res);
+    graft_ctx_free(ctx);
+    free(meta);
+    return rc;
+}

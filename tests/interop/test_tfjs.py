@@ -1,0 +1,215 @@
+"""TF.js models: a PyTorch CNN transplanted into a TF.js layers skeleton made
+by @tensorflow/tfjs is loaded by tf.loadLayersModel and gives PyTorch's
+output; model.json is kept byte for byte and the shards keep their names and
+sizes (a weight straddles two); quantized manifests (uint8, uint16, float16)
+and graph models are read as tfjs's own decodeWeights reads them; malformed
+manifests are refused with one-line errors."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from graftlib import SOURCE_ROOT, Results, ls_json, run  # noqa: E402
+
+R = Results()
+JS = os.path.join(SOURCE_ROOT, "tests", "js")
+torch.manual_seed(0)
+
+
+def node(script, *args):
+    p = subprocess.run(["node", os.path.join(JS, script), *map(str, args)], capture_output=True,
+                       text=True, cwd=JS)
+    assert p.returncode == 0, p.stderr[-2000:]
+    lines = p.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 4, 3)
+        self.conv2 = torch.nn.Conv2d(4, 5, 3, padding=1)
+        self.fc = torch.nn.Linear(5, 3)
+
+    def forward(self, x):
+        x = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+RULES = """graft: 1
+rename:
+  source:
+    - {match: '^conv(\\d)\\.weight$', to: 'c$1/kernel'}
+    - {match: '^conv(\\d)\\.bias$', to: 'c$1/bias'}
+    - {match: '^fc\\.weight$', to: 'fc/kernel'}
+    - {match: '^fc\\.bias$', to: 'fc/bias'}
+transforms:
+  - {source: '^conv\\d\\.weight$', ops: [{permute: [2, 3, 1, 0]}]}
+  - {source: '^fc\\.weight$', ops: [transpose]}
+"""
+
+
+def t_transplant_runs_in_tfjs():
+    skel = R.path("skel")
+    os.makedirs(skel)
+    node("tfjs_skeleton.mjs", skel)
+    net = Net().eval()
+    src = R.path("net.pt")
+    torch.save(net.state_dict(), src)
+    rules = R.path("rules.yaml")
+    with open(rules, "w") as f:
+        f.write(RULES)
+    out = R.path("out")
+    run("apply", "-r", rules, src, os.path.join(skel, "model.json"), "-o", out)
+    for name in ["model.json", "group1-shard1of2.bin", "group1-shard2of2.bin"]:
+        a, b = os.path.join(skel, name), os.path.join(out, name)
+        assert os.path.getsize(a) == os.path.getsize(b), name
+    assert open(os.path.join(out, "model.json"), "rb").read() == \
+        open(os.path.join(skel, "model.json"), "rb").read()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        want = net(x).numpy()
+    inp = R.path("in.json")
+    with open(inp, "w") as f:
+        json.dump({"shape": [2, 8, 8, 3], "data": x.permute(0, 2, 3, 1).reshape(-1).tolist()}, f)
+    got = json.loads(node("tfjs_run.mjs", os.path.join(out, "model.json"), inp))
+    got = np.array(got["data"], dtype=np.float32).reshape(got["shape"])
+    err = float(np.abs(got - want).max())
+    assert err <= 1e-5, f"max |tfjs - torch| = {err}"
+    # the skeleton alone gives something else: the weights really moved
+    base = json.loads(node("tfjs_run.mjs", os.path.join(skel, "model.json"), inp))
+    assert np.abs(np.array(base["data"]) - want.reshape(-1)).max() > 1e-3
+
+
+def write_manifest(folder, fmt, groups, topology):
+    """groups: [(paths with their bytes, weights)]"""
+    os.makedirs(folder, exist_ok=True)
+    manifest = []
+    for shards, weights in groups:
+        for name, data in shards:
+            with open(os.path.join(folder, name), "wb") as f:
+                f.write(data)
+        manifest.append({"paths": [n for n, _ in shards], "weights": weights})
+    path = os.path.join(folder, "model.json")
+    with open(path, "w") as f:
+        json.dump({"format": fmt, "generatedBy": "test", "convertedBy": None,
+                   "modelTopology": topology, "weightsManifest": manifest}, f)
+    return path
+
+
+def quantized_model(folder):
+    rng = np.random.default_rng(1)
+    q8 = rng.integers(0, 256, (3, 4), dtype=np.uint8)
+    q16 = rng.integers(0, 65536, (5,), dtype=np.uint16)
+    h = rng.standard_normal((2, 3)).astype(np.float16)
+    qi = rng.integers(0, 256, (4,), dtype=np.uint8)
+    f = rng.standard_normal((7,)).astype(np.float32)
+    i32 = rng.integers(-5, 5, (2, 2)).astype(np.int32)
+    b = np.array([1, 0, 1], dtype=np.uint8)
+    data = b"".join(a.tobytes() for a in [q8, q16, h, qi, f, i32, b])
+    weights = [
+        {"name": "d/q8", "shape": [3, 4], "dtype": "float32",
+         "quantization": {"dtype": "uint8", "scale": 0.0123, "min": -1.5}},
+        {"name": "d/q16", "shape": [5], "dtype": "float32",
+         "quantization": {"dtype": "uint16", "scale": 3.1e-5, "min": -0.75}},
+        {"name": "d/h", "shape": [2, 3], "dtype": "float32", "quantization": {"dtype": "float16"}},
+        {"name": "d/qi", "shape": [4], "dtype": "int32",
+         "quantization": {"dtype": "uint8", "scale": 0.5, "min": -3}},
+        {"name": "d/f", "shape": [7], "dtype": "float32"},
+        {"name": "e/i", "shape": [2, 2], "dtype": "int32"},
+        {"name": "e/b", "shape": [3], "dtype": "bool"},
+    ]
+    cut = [0, 7, 20, len(data) - 5, len(data)]
+    shards = [(f"g-shard{i + 1}of4.bin", data[cut[i]:cut[i + 1]]) for i in range(4)]
+    return write_manifest(folder, "layers-model", [(shards, weights)], {"class_name": "Sequential"})
+
+
+def compare_with_tfjs(path):
+    want = json.loads(node("tfjs_decode.mjs", path))
+    got = ls_json(path)
+    assert [g["name"] for g in got] == [w["name"] for w in want]
+    for g, w in zip(got, want):
+        assert g["dtype"] == w["dtype"] and g["shape"] == w["shape"], (g, w)
+        assert g["sha256"] == w["sha256"], (g["name"], "values differ from tf.io.decodeWeights")
+    return {w["name"]: np.array(w["values"]) for w in want}
+
+
+def t_quantized_read_as_tfjs_decodes():
+    compare_with_tfjs(quantized_model(R.path("quant")))
+
+
+def t_graph_model_listed():
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((4, 2)).astype(np.float32)
+    c = rng.integers(0, 9, (3,)).astype(np.int32)
+    topology = {"node": [{"name": "w", "op": "Const"}], "versions": {"producer": 1}}
+    path = write_manifest(R.path("graph"), "graph-model",
+                          [([("group1-shard1of1.bin", a.tobytes())], [{"name": "w", "shape": [4, 2], "dtype": "float32"}]),
+                           ([("group2-shard1of1.bin", c.tobytes())], [{"name": "sub/c", "shape": [3], "dtype": "int32"}])],
+                          topology)
+    compare_with_tfjs(path)
+
+
+def t_write_into_quantized_skeleton():
+    skel = quantized_model(R.path("qskel"))
+    vals = {"d/q8": np.linspace(-1.5, 1.6, 12, dtype=np.float32).reshape(3, 4),
+            "d/q16": np.linspace(-0.7, 1.2, 5, dtype=np.float32),
+            "d/h": np.array([[0.5, -2, 3.25], [1e-3, 7, -0.125]], dtype=np.float32),
+            "d/qi": np.array([-3, 0, 10, 40], dtype=np.int32),
+            "d/f": np.arange(7, dtype=np.float32), "e/i": np.eye(2, dtype=np.int32),
+            "e/b": np.array([False, True, True])}
+    src = R.path("vals.npz")
+    np.savez(src, **vals)
+    out = R.path("qout")
+    run("apply", src, skel, "-o", out)
+    # tfjs decodes the new shards to the values, within half a quantization step
+    dec = os.path.join(out, "model.json")
+    assert open(dec, "rb").read() == open(skel, "rb").read()
+    decoded = compare_with_tfjs(dec)
+    # half a step (float16: its rounding), plus float32 rounding of q * scale + min
+    tol = {"d/q8": 0.0123 / 2 + 1e-6, "d/q16": 3.1e-5 / 2 + 1e-6, "d/h": 2e-3, "d/qi": 0.5,
+           "d/f": 0, "e/i": 0, "e/b": 0}
+    for name, v in vals.items():
+        err = np.abs(decoded[name].reshape(v.shape) - v.astype(np.float64)).max()
+        assert err <= tol[name], (name, err, decoded[name], v)
+
+
+def t_malformed():
+    base = R.path("bad")
+    os.makedirs(base, exist_ok=True)
+    with open(os.path.join(base, "w.bin"), "wb") as f:
+        f.write(b"\0" * 16)
+    cases = [
+        ({"paths": ["../w.bin"], "weights": []}, "must be a file name beside model.json"),
+        ({"paths": ["nope.bin"], "weights": []}, "shard 'nope.bin'"),
+        ({"paths": ["w.bin"], "weights": [{"name": "a", "shape": [5], "dtype": "float32"}]},
+         "weight 'a': needs 20 bytes at group offset 0 but the group's shards hold 16"),
+        ({"paths": ["w.bin"], "weights": [{"name": "a", "shape": [2], "dtype": "float32",
+                                           "quantization": {"dtype": "uint8"}}]},
+         "uint8 quantization without numeric scale and min"),
+        ({"paths": ["w.bin"], "weights": [{"name": "a", "shape": [2], "dtype": "string"}]},
+         "dtype 'string' is not supported"),
+        ({"paths": ["w.bin"], "weights": [{"name": "a", "shape": [-1], "dtype": "float32"}]},
+         "shape entry 0 is not a non-negative integer"),
+    ]
+    for i, (group, frag) in enumerate(cases):
+        path = os.path.join(base, f"m{i}.json")
+        with open(path, "w") as f:
+            json.dump({"format": "layers-model", "modelTopology": {}, "weightsManifest": [group]}, f)
+        p = run("ls", path, check=False)
+        err = p.stderr.strip()
+        assert p.returncode == 2 and "\n" not in err and path in err and frag in err, (frag, err)
+
+
+R.check("PyTorch CNN into a TF.js layers skeleton runs in tfjs with PyTorch's output",
+        t_transplant_runs_in_tfjs)
+R.check("quantized manifests read as tf.io.decodeWeights decodes them", t_quantized_read_as_tfjs_decodes)
+R.check("graph-model weights listed", t_graph_model_listed)
+R.check("writing into a quantized skeleton re-quantizes with its scale and min", t_write_into_quantized_skeleton)
+R.check("malformed manifests refused with one-line errors", t_malformed)
+R.close()
