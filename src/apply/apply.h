@@ -86,9 +86,6 @@ typedef struct graft_manifest_info {
  */
 int graft_manifest_write(const char *path, const graft_manifest_info *info, graft_ctx *ctx);
 
-/* The op as JSON ({"permute": [2, 3, 1, 0]}, "transpose", ...) into buf. */
-void graft_op_json(const graft_op *op, char *buf, size_t n);
-
 /* ---- diff.c ------------------------------------------------------------- */
 
 typedef struct graft_diff_result {

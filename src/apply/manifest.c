@@ -66,46 +66,6 @@ static void put_hex(jw *w, const uint8_t digest[32])
     putf(w, "\"%s\"", hex);
 }
 
-void graft_op_json(const graft_op *op, char *buf, size_t n)
-{
-    size_t k = 0;
-    int r = 0;
-#define ADD(...)                                                                   \
-    do {                                                                           \
-        r = snprintf(buf + k, n - k, __VA_ARGS__);                                 \
-        if (r < 0 || (size_t)r >= n - k) goto full;                                \
-        k += (size_t)r;                                                            \
-    } while (0)
-    if (n == 0) return;
-    buf[0] = '\0';
-    switch (op->kind) {
-    case GRAFT_OP_PERMUTE:
-    case GRAFT_OP_RESHAPE:
-        ADD("{\"%s\": [", op->kind == GRAFT_OP_PERMUTE ? "permute" : "reshape");
-        for (uint32_t i = 0; i < op->n; i++) ADD("%s%lld", i ? ", " : "", (long long)op->v[i]);
-        ADD("]}");
-        break;
-    case GRAFT_OP_TRANSPOSE: ADD("\"transpose\""); break;
-    case GRAFT_OP_CAST: ADD("{\"cast\": \"%s\"}", graft_dtype_name(op->dtype)); break;
-    case GRAFT_OP_CHUNKS:
-        ADD("{\"chunks\": {\"axis\": %d, \"order\": [", (int)op->axis);
-        for (uint32_t i = 0; i < op->n; i++) ADD("%s%lld", i ? ", " : "", (long long)op->v[i]);
-        ADD("]}}");
-        break;
-    case GRAFT_OP_TAKE:
-        ADD("{\"take\": {\"axis\": %d, \"count\": %lld, \"index\": %lld}}", (int)op->axis,
-            (long long)op->count, (long long)op->index);
-        break;
-    case GRAFT_OP_CONCAT: ADD("{\"concat\": {\"axis\": %d}}", (int)op->axis); break;
-    default: ADD("\"?\""); break;
-    }
-#undef ADD
-    return;
-full:
-    /* Only absurdly long permutes get here; keep the JSON valid. */
-    snprintf(buf, n, "\"...\"");
-}
-
 static void put_model(jw *w, const graft_model *m)
 {
     uint8_t digest[32];

@@ -97,45 +97,11 @@ void plan_report_diags(const graft_plan *p)
     }
 }
 
-static void int_list(FILE *f, const int64_t *v, uint32_t n)
-{
-    fputc('[', f);
-    for (uint32_t i = 0; i < n; i++) fprintf(f, "%s%" PRId64, i ? ", " : "", v[i]);
-    fputc(']', f);
-}
-
 void plan_op_json(FILE *f, const graft_op *op)
 {
-    switch (op->kind) {
-    case GRAFT_OP_PERMUTE:
-        fputs("{\"permute\": ", f);
-        int_list(f, op->v, op->n);
-        fputc('}', f);
-        break;
-    case GRAFT_OP_TRANSPOSE: fputs("\"transpose\"", f); break;
-    case GRAFT_OP_RESHAPE:
-        fputs("{\"reshape\": ", f);
-        int_list(f, op->v, op->n);
-        fputc('}', f);
-        break;
-    case GRAFT_OP_CAST: fprintf(f, "{\"cast\": \"%s\"}", graft_dtype_name(op->dtype)); break;
-    case GRAFT_OP_CHUNKS:
-        fprintf(f, "{\"chunks\": {\"axis\": %d, \"order\": ", (int)op->axis);
-        int_list(f, op->v, op->n);
-        fputs("}}", f);
-        break;
-    case GRAFT_OP_TAKE:
-        if (op->n == 2) { /* rows start..start+length: the inverse of an unequal concat */
-            fprintf(f, "{\"take\": {\"axis\": %d, \"start\": %" PRId64 ", \"length\": %" PRId64 "}}",
-                    (int)op->axis, op->v[0], op->v[1]);
-            break;
-        }
-        fprintf(f, "{\"take\": {\"axis\": %d, \"count\": %" PRId64 ", \"index\": %" PRId64 "}}",
-                (int)op->axis, op->count, op->index);
-        break;
-    case GRAFT_OP_CONCAT: fprintf(f, "{\"concat\": {\"axis\": %d}}", (int)op->axis); break;
-    default: fputs("null", f);
-    }
+    char buf[1024];
+    graft_op_json(op, buf, sizeof buf);
+    fputs(buf, f);
 }
 
 void plan_shape_text(FILE *f, const graft_shape *s)

@@ -18,9 +18,11 @@
  * budget: a small hostile file cannot make the walk explode.
  */
 #include "rules_int.h"
+#include "../transform/optab.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,7 @@ typedef struct loader {
     size_t depth;
     size_t files;                /* loaded so far: diamonds of includes are capped too */
     bool allow_include;
+    unsigned minor;              /* the current file's format minor version */
     size_t cap_rename[2], cap_pairs, cap_transforms, cap_ignore[2];
     size_t *pair_slot;           /* hash of pairs by target: index + 1, 0 = empty */
     size_t pair_cap;             /* power of two, > 2 * npairs */
@@ -228,186 +231,190 @@ static int want_expect(loader *L, const yaml_node_t *map, int64_t *out)
     return 0;
 }
 
-/* ---- ops ---------------------------------------------------------------- */
+/* ---- ops: the reader behind graft_oparg (transform/optab.h) ------------- */
 
-/* A list of integers into an arena array. */
-static int int_list(loader *L, const yaml_node_t *n, const char *what, int64_t lo, int64_t hi,
-                    int64_t **out, uint32_t *count)
+struct graft_oparg {
+    loader *L;
+    const yaml_node_t *at;    /* the list entry, for messages when there is no value */
+    const yaml_node_t *v;     /* the op's value; NULL for a bare name */
+    const char *name;         /* the op's name */
+};
+
+graft_oparg_kind graft_oparg_type(const graft_oparg *a)
 {
-    GRAFT_TRY(want_list(L, n, what));
+    const yaml_node_t *v = a->v;
+    if (!v) return GRAFT_OPARG_NONE;
+    if (v->type == YAML_SCALAR_NODE)
+        return v->data.scalar.length == 0 || scalar_is(v, "~") || scalar_is(v, "null")
+                   ? GRAFT_OPARG_NONE
+                   : GRAFT_OPARG_SCALAR;
+    if (v->type == YAML_SEQUENCE_NODE) return GRAFT_OPARG_LIST;
+    if (v->type == YAML_MAPPING_NODE)
+        return v->data.mapping.pairs.top == v->data.mapping.pairs.start ? GRAFT_OPARG_NONE
+                                                                        : GRAFT_OPARG_MAP;
+    return GRAFT_OPARG_NONE;
+}
+
+/* The node of `key` in the mapping value (NULL when absent), or the value. */
+static const yaml_node_t *oparg_node(const graft_oparg *a, const char *key)
+{
+    yaml_node_t *n = NULL;
+    if (!key) return a->v ? a->v : a->at;
+    if (!a->v || a->v->type != YAML_MAPPING_NODE) return NULL;
+    if (get(a->L, a->v, key, &n) < 0) return NULL;
+    return n;
+}
+
+int graft_oparg_fail(const graft_oparg *a, const char *key, const char *fmt, ...)
+{
+    char msg[GRAFT_MSG_MAX];
+    const yaml_node_t *n = oparg_node(a, key);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fail(a->L, n ? n : a->v ? a->v : a->at, "%s: %s", a->name, msg);
+}
+
+int graft_oparg_keys(const graft_oparg *a, const char *const *known)
+{
+    if (!a->v) return fail(a->L, a->at, "%s: expected a mapping", a->name);
+    return check_keys(a->L, a->v, a->name, known);
+}
+
+bool graft_oparg_has(const graft_oparg *a, const char *key)
+{
+    return oparg_node(a, key) != NULL;
+}
+
+/* The node of a required key; "<op>: '<key>' is required" at the mapping. */
+static int oparg_want(const graft_oparg *a, const char *key, const yaml_node_t **n, char *what,
+                      size_t cap)
+{
+    if (a->L->budget == 0) return node_at(a->L, 0, NULL);
+    *n = oparg_node(a, key);
+    if (!*n) return graft_oparg_fail(a, NULL, "'%s' is required", key);
+    if (key)
+        snprintf(what, cap, "%s: %s", a->name, key);
+    else
+        snprintf(what, cap, "%s", a->name);
+    return 0;
+}
+
+int graft_oparg_int(const graft_oparg *a, const char *key, int64_t lo, int64_t hi, int64_t *out)
+{
+    const yaml_node_t *n;
+    char what[96];
+    GRAFT_TRY(oparg_want(a, key, &n, what, sizeof what));
+    return want_int(a->L, n, what, lo, hi, out);
+}
+
+int graft_oparg_num(const graft_oparg *a, const char *key, double *out)
+{
+    const yaml_node_t *n;
+    char what[96], buf[64], *end;
+    GRAFT_TRY(oparg_want(a, key, &n, what, sizeof what));
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.length == 0 ||
+        n->data.scalar.length >= sizeof buf || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return fail(a->L, n, "%s: expected a number, got %s", what,
+                    n->type == YAML_SCALAR_NODE ? "a string" : kind_name(n));
+    memcpy(buf, n->data.scalar.value, n->data.scalar.length);
+    buf[n->data.scalar.length] = '\0';
+    errno = 0;
+    double v = strtod(buf, &end);
+    /* strtod also reads "inf", "nan" and hex floats: a number is digits */
+    if (*end || errno || buf + strspn(buf, "+-0123456789.eE") != end || !isfinite(v))
+        return fail(a->L, n, "%s: expected a finite number, got '%s'", what, buf);
+    *out = v;
+    return 0;
+}
+
+int graft_oparg_str(const graft_oparg *a, const char *key, const char **out)
+{
+    const yaml_node_t *n;
+    char what[96];
+    size_t len;
+    GRAFT_TRY(oparg_want(a, key, &n, what, sizeof what));
+    return want_string(a->L, n, what, out, &len);
+}
+
+int graft_oparg_ints(const graft_oparg *a, const char *key, int64_t lo, int64_t hi,
+                     int64_t **out, uint32_t *count)
+{
+    const yaml_node_t *n;
+    char what[96];
+    GRAFT_TRY(oparg_want(a, key, &n, what, sizeof what));
+    GRAFT_TRY(want_list(a->L, n, what));
     size_t k = list_len(n);
     if (k > GRAFT_MAX_NDIM)
-        return fail(L, n, "%s: %zu entries, at most %d allowed", what, k, GRAFT_MAX_NDIM);
-    int64_t *v = graft_arena_alloc(&L->r->arena, (k ? k : 1) * sizeof *v);
-    if (!v) return graft_error_oom(L->ctx, "op");
+        return fail(a->L, n, "%s: %zu entries, at most %d allowed", what, k, GRAFT_MAX_NDIM);
+    int64_t *v = graft_arena_alloc(&a->L->r->arena, (k ? k : 1) * sizeof *v);
+    if (!v) return graft_error_oom(a->L->ctx, "op");
     for (size_t i = 0; i < k; i++) {
         yaml_node_t *item;
-        GRAFT_TRY(node_at(L, n->data.sequence.items.start[i], &item));
-        GRAFT_TRY(want_int(L, item, what, lo, hi, &v[i]));
+        GRAFT_TRY(node_at(a->L, n->data.sequence.items.start[i], &item));
+        GRAFT_TRY(want_int(a->L, item, what, lo, hi, &v[i]));
     }
     *out = v;
     *count = (uint32_t)k;
     return 0;
 }
 
-static int check_permutation(loader *L, const yaml_node_t *n, const char *what,
-                             const int64_t *v, uint32_t k)
+unsigned graft_oparg_minor(const graft_oparg *a)
 {
-    bool seen[GRAFT_MAX_NDIM] = {false};
-    for (uint32_t i = 0; i < k; i++) {
-        if (v[i] < 0 || v[i] >= (int64_t)k || seen[v[i]])
-            return fail(L, n, "%s: not a permutation of 0..%u", what, k ? k - 1 : 0);
-        seen[v[i]] = true;
-    }
-    return 0;
+    return a->L->minor;
 }
 
-/* "OIHW->HWIO": out axis i is the input axis holding letter i of the right side. */
-static int permute_letters(loader *L, const yaml_node_t *n, graft_op *op)
+void *graft_oparg_alloc(const graft_oparg *a, size_t n)
 {
-    const char *s = NULL, *arrow;
-    size_t len = 0;
-    GRAFT_TRY(want_string(L, n, "permute", &s, &len));
-    arrow = strstr(s, "->");
-    if (!arrow)
-        return fail(L, n, "permute: expected 'LETTERS->LETTERS' or a list of axes, got '%s'", s);
-    size_t nl = (size_t)(arrow - s), nr = len - nl - 2;
-    const char *right = arrow + 2;
-    if (nl > GRAFT_MAX_NDIM) return fail(L, n, "permute: more than %d axes", GRAFT_MAX_NDIM);
-    for (size_t i = 0; i < nl; i++) {
-        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z')))
-            return fail(L, n, "permute: '%c' in '%s' is not a letter", s[i], s);
-        if (memchr(s, s[i], i)) return fail(L, n, "permute: letter '%c' repeated in '%s'", s[i], s);
-    }
-    for (size_t i = 0; i < nr; i++) {
-        if (memchr(right, right[i], i))
-            return fail(L, n, "permute: letter '%c' repeated in '%s'", right[i], s);
-        if (!memchr(s, right[i], nl))
-            return fail(L, n, "permute: letter '%c' of the right side is not on the left in '%s'",
-                        right[i], s);
-    }
-    if (nl != nr)
-        return fail(L, n, "permute: '%s' has %zu letters on the left and %zu on the right", s,
-                    nl, nr);
-    op->v = graft_arena_alloc(&L->r->arena, (nl ? nl : 1) * sizeof *op->v);
-    if (!op->v) return graft_error_oom(L->ctx, "op");
-    for (size_t i = 0; i < nr; i++) op->v[i] = (const char *)memchr(s, right[i], nl) - s;
-    op->n = (uint32_t)nl;
-    return 0;
+    void *p = graft_arena_alloc(&a->L->r->arena, n);
+    if (!p) graft_error_oom(a->L->ctx, "op");
+    return p;
 }
 
-static int op_axis(loader *L, const yaml_node_t *map, const char *what, graft_op *op)
-{
-    yaml_node_t *v;
-    int64_t a;
-    GRAFT_TRY(get(L, map, "axis", &v));
-    if (!v) return fail(L, map, "%s: 'axis' is required", what);
-    GRAFT_TRY(want_int(L, v, "axis", -GRAFT_MAX_NDIM, GRAFT_MAX_NDIM - 1, &a));
-    op->axis = (int32_t)a;
-    return 0;
-}
-
-static int parse_op_value(loader *L, const char *kind, const yaml_node_t *v, graft_op *op)
-{
-    if (!strcmp(kind, "transpose")) {
-        op->kind = GRAFT_OP_TRANSPOSE;
-        if (!(v->type == YAML_SCALAR_NODE && (v->data.scalar.length == 0 || scalar_is(v, "~") ||
-                                               scalar_is(v, "null"))) &&
-            !(v->type == YAML_MAPPING_NODE && v->data.mapping.pairs.top == v->data.mapping.pairs.start))
-            return fail(L, v, "transpose: takes no value");
-        return 0;
-    }
-    if (!strcmp(kind, "permute")) {
-        op->kind = GRAFT_OP_PERMUTE;
-        if (v->type == YAML_SEQUENCE_NODE) {
-            GRAFT_TRY(int_list(L, v, "permute", 0, GRAFT_MAX_NDIM - 1, &op->v, &op->n));
-            return check_permutation(L, v, "permute", op->v, op->n);
-        }
-        return permute_letters(L, v, op);
-    }
-    if (!strcmp(kind, "reshape")) {
-        op->kind = GRAFT_OP_RESHAPE;
-        GRAFT_TRY(int_list(L, v, "reshape", -1, INT64_MAX, &op->v, &op->n));
-        bool minus = false;
-        for (uint32_t i = 0; i < op->n; i++) {
-            if (op->v[i] != -1) continue;
-            if (minus) return fail(L, v, "reshape: more than one -1");
-            minus = true;
-        }
-        return 0;
-    }
-    if (!strcmp(kind, "cast")) {
-        const char *s = NULL;
-        size_t len = 0;
-        op->kind = GRAFT_OP_CAST;
-        GRAFT_TRY(want_string(L, v, "cast", &s, &len));
-        op->dtype = graft_dtype_from_name(s);
-        if (op->dtype == GRAFT_DTYPE_INVALID || op->dtype == GRAFT_STRING)
-            return fail(L, v, "cast: unknown dtype '%s'", s);
-        return 0;
-    }
-    if (!strcmp(kind, "chunks")) {
-        static const char *const keys[] = {"axis", "order", NULL};
-        yaml_node_t *o;
-        op->kind = GRAFT_OP_CHUNKS;
-        GRAFT_TRY(check_keys(L, v, "chunks", keys));
-        GRAFT_TRY(op_axis(L, v, "chunks", op));
-        GRAFT_TRY(get(L, v, "order", &o));
-        if (!o) return fail(L, v, "chunks: 'order' is required");
-        GRAFT_TRY(int_list(L, o, "chunks: order", 0, GRAFT_MAX_NDIM - 1, &op->v, &op->n));
-        if (op->n == 0) return fail(L, o, "chunks: order is empty");
-        return check_permutation(L, o, "chunks: order", op->v, op->n);
-    }
-    if (!strcmp(kind, "take")) {
-        static const char *const keys[] = {"axis", "count", "index", NULL};
-        yaml_node_t *c, *i;
-        op->kind = GRAFT_OP_TAKE;
-        GRAFT_TRY(check_keys(L, v, "take", keys));
-        GRAFT_TRY(op_axis(L, v, "take", op));
-        GRAFT_TRY(get(L, v, "count", &c));
-        GRAFT_TRY(get(L, v, "index", &i));
-        if (!c) return fail(L, v, "take: 'count' is required");
-        if (!i) return fail(L, v, "take: 'index' is required");
-        GRAFT_TRY(want_int(L, c, "take: count", 1, INT32_MAX, &op->count));
-        GRAFT_TRY(want_int(L, i, "take: index", 0, INT32_MAX, &op->index));
-        if (op->index >= op->count)
-            return fail(L, i, "take: index %lld is not below count %lld", (long long)op->index,
-                        (long long)op->count);
-        return 0;
-    }
-    if (!strcmp(kind, "concat")) {
-        static const char *const keys[] = {"axis", NULL};
-        op->kind = GRAFT_OP_CONCAT;
-        GRAFT_TRY(check_keys(L, v, "concat", keys));
-        return op_axis(L, v, "concat", op);
-    }
-    return -1; /* not reached: keys are checked first */
-}
-
+/* One entry of `ops:`: a bare name ("transpose") or {name: value}. */
 static int parse_op(loader *L, const yaml_node_t *n, graft_op *op)
 {
-    static const char *const kinds[] = {"permute", "transpose", "reshape", "cast",
-                                        "chunks",  "take",      "concat",  NULL};
     graft_rules_pos p = pos_of(L, n);
+    graft_oparg a = {.L = L, .at = n};
+    const char *name;
+    size_t len;
+    char names[512];
     op->file = p.file;
     op->line = p.line;
     op->col = p.col;
-    if (scalar_is(n, "transpose")) {
-        op->kind = GRAFT_OP_TRANSPOSE;
-        return 0;
+    if (n->type == YAML_MAPPING_NODE) {
+        yaml_node_t *k, *v;
+        if (n->data.mapping.pairs.top - n->data.mapping.pairs.start != 1)
+            return fail(L, n, "op: expected exactly one op per list entry");
+        GRAFT_TRY(node_at(L, n->data.mapping.pairs.start->key, &k));
+        GRAFT_TRY(node_at(L, n->data.mapping.pairs.start->value, &v));
+        if (k->type != YAML_SCALAR_NODE)
+            return fail(L, k, "op: a key must be a string, got %s", kind_name(k));
+        name = (const char *)k->data.scalar.value;
+        len = k->data.scalar.length;
+        a.v = v;
+    } else if (n->type == YAML_SCALAR_NODE) {
+        name = (const char *)n->data.scalar.value;
+        len = n->data.scalar.length;
+    } else {
+        return fail(L, n, "op: expected an op, got %s", kind_name(n));
     }
-    if (n->type == YAML_SCALAR_NODE)
-        return fail(L, n, "op: unknown op '%.*s' (expected one of: permute, transpose, reshape, "
-                          "cast, chunks, take, concat)",
-                    (int)(n->data.scalar.length > 64 ? 64 : n->data.scalar.length),
-                    (const char *)n->data.scalar.value);
-    GRAFT_TRY(check_keys(L, n, "op", kinds));
-    if (n->data.mapping.pairs.top - n->data.mapping.pairs.start != 1)
-        return fail(L, n, "op: expected exactly one op per list entry");
-    yaml_node_t *k, *v;
-    GRAFT_TRY(node_at(L, n->data.mapping.pairs.start->key, &k));
-    GRAFT_TRY(node_at(L, n->data.mapping.pairs.start->value, &v));
-    return parse_op_value(L, (const char *)k->data.scalar.value, v, op);
+    graft_op_kind kind = graft_op_find(name, len);
+    const graft_op_def *d = graft_op_def_of(kind);
+    graft_op_names(L->minor, names, sizeof names);
+    if (!d)
+        return fail(L, n, "op: unknown op '%.*s' (expected one of: %s)", (int)(len > 64 ? 64 : len),
+                    name, names);
+    if (d->minor > L->minor)
+        return fail(L, n, "op: '%s' needs graft: 1.%u (this file says graft: %s)", d->name,
+                    d->minor, L->minor ? "1.1" : "1");
+    if (n->type == YAML_SCALAR_NODE && !(d->flags & GRAFT_OPF_BARE))
+        return fail(L, n, "op: unknown op '%.*s' (expected one of: %s)",
+                    (int)(len > 64 ? 64 : len), name, names);
+    op->kind = kind;
+    a.name = d->name;
+    return d->parse(&a, op);
 }
 
 static int parse_ops(loader *L, const yaml_node_t *n, graft_transform *t)
@@ -422,8 +429,9 @@ static int parse_ops(loader *L, const yaml_node_t *n, graft_transform *t)
         GRAFT_TRY(node_at(L, n->data.sequence.items.start[i], &item));
         GRAFT_TRY(parse_op(L, item, &t->ops[i]));
         t->nops = i + 1; /* so a later failure frees nothing twice */
-        if (t->ops[i].kind == GRAFT_OP_CONCAT && i != 0)
-            return fail(L, item, "concat: must be the first op of a chain");
+        const graft_op_def *d = graft_op_def_of(t->ops[i].kind);
+        if ((d->flags & GRAFT_OPF_JOIN) && i != 0)
+            return fail(L, item, "%s: must be the first op of a chain", d->name);
     }
     return 0;
 }
@@ -673,23 +681,50 @@ static int parse_include(loader *L, const yaml_node_t *n)
     return 0;
 }
 
+/* `graft: 1` (or 1.0) and `graft: 1.1`.  An included file may use a lower
+ * version than the file that includes it, not a higher one. */
+static int parse_version(loader *L, const yaml_node_t *v)
+{
+    int64_t major;
+    unsigned minor;
+    bool plain = v->type == YAML_SCALAR_NODE && v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    if (plain && (scalar_is(v, "1.0") || scalar_is(v, "1.1"))) {
+        major = 1;
+        minor = v->data.scalar.value[2] == '1';
+    } else {
+        const char *t = plain ? (const char *)v->data.scalar.value : "";
+        size_t d = strspn(t, "0123456789");
+        if (d && t[d] == '.' && t[d + 1 + strspn(t + d + 1, "0123456789")] == '\0')
+            major = -1; /* a version number, just not one this graft reads */
+        else
+            GRAFT_TRY(want_int(L, v, "graft", 0, INT32_MAX, &major));
+        minor = 0;
+    }
+    if (major != GRAFT_RULES_VERSION)
+        return fail(L, v, "graft: format version %.*s is not supported (this graft reads 1 and 1.%d)",
+                    (int)(v->data.scalar.length > 16 ? 16 : v->data.scalar.length),
+                    (const char *)v->data.scalar.value, GRAFT_RULES_MINOR);
+    if (L->depth > 1 && minor > L->r->minor)
+        return fail(L, v, "graft: 1.%u in a file included by a graft: 1.%u file", minor,
+                    L->r->minor);
+    if (L->depth <= 1) L->r->version = (uint32_t)major;
+    if (L->depth <= 1) L->r->minor = minor;
+    L->minor = minor;
+    return 0;
+}
+
 static int parse_root(loader *L, const yaml_node_t *root)
 {
     static const char *const keys[] = {"graft",  "name",  "description", "include",
                                        "select", "rename", "pairs",      "transforms",
                                        "ignore", "policy", NULL};
     yaml_node_t *v;
-    int64_t version;
     if (!root) return graft_error(L->ctx, GRAFT_ERULE, "%s:1:1: the file is empty", L->file);
     if (root->type != YAML_MAPPING_NODE)
         return fail(L, root, "expected a mapping at the top, got %s", kind_name(root));
     GRAFT_TRY(get(L, root, "graft", &v));
-    if (!v) return fail(L, root, "missing required key 'graft' (the format version, 1)");
-    GRAFT_TRY(want_int(L, v, "graft", 0, INT32_MAX, &version));
-    if (version != GRAFT_RULES_VERSION)
-        return fail(L, v, "graft: format version %lld is not supported (this graft reads %d)",
-                    (long long)version, GRAFT_RULES_VERSION);
-    L->r->version = (uint32_t)version;
+    if (!v) return fail(L, root, "missing required key 'graft' (the format version, 1 or 1.1)");
+    GRAFT_TRY(parse_version(L, v));
     GRAFT_TRY(check_keys(L, root, "", keys));
     GRAFT_TRY(get(L, root, "include", &v));
     if (v) GRAFT_TRY(parse_include(L, v));
@@ -741,6 +776,7 @@ static int load_text(loader *L, const char *name, const char *data, size_t size)
     const char *saved_file = L->file;
     yaml_document_t *saved_doc = L->doc;
     size_t saved_budget = L->budget;
+    unsigned saved_minor = L->minor;
     int rc;
 
     if (!yaml_parser_initialize(&parser)) return graft_error_oom(L->ctx, "YAML parser");
@@ -763,6 +799,7 @@ static int load_text(loader *L, const char *name, const char *data, size_t size)
     L->file = saved_file;
     L->doc = saved_doc;
     L->budget = saved_budget;
+    L->minor = saved_minor;
     yaml_document_delete(&doc);
     if (rc == 0) rc = no_second_document(L, &parser, name);
     yaml_parser_delete(&parser);

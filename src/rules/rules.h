@@ -23,7 +23,8 @@
 
 #include "../transform/ops.h"
 
-#define GRAFT_RULES_VERSION 1            /* the `graft:` value this build reads */
+#define GRAFT_RULES_VERSION 1            /* the `graft:` major version this build reads */
+#define GRAFT_RULES_MINOR 1              /* and the highest minor: 1.0 and 1.1 */
 #define GRAFT_RULES_MAX_BYTES (16u << 20) /* cap on one rules file */
 #define GRAFT_RULES_MAX_INCLUDE_DEPTH 16  /* include nesting cap */
 
@@ -85,7 +86,8 @@ typedef enum graft_policy_mismatch { GRAFT_MISMATCH_ERROR = 0, GRAFT_MISMATCH_KE
 typedef struct graft_rules {
     graft_arena arena;            /* every string and array below */
     const char *path;             /* the top file as given */
-    uint32_t version;             /* `graft:` */
+    uint32_t version;             /* `graft:` major (1) */
+    uint32_t minor;               /* `graft:` minor: 0 for `graft: 1` or 1.0, 1 for 1.1 */
     const char *name;             /* NULL when absent */
     const char *description;      /* NULL when absent */
     const char *select;           /* source sub-tree, NULL = all */

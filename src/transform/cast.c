@@ -560,3 +560,48 @@ cleanup:
     free(buf);
     return rc;
 }
+
+/* ---- single values and double buffers (the arithmetic ops) ------------ */
+
+void graft_xform__to_f64(const uint8_t *src, graft_dtype t, size_t n, double *out)
+{
+    val v[256];
+    size_t esize = graft_dtype_size(t);
+    for (size_t i = 0; i < n; i += 256) {
+        size_t k = n - i < 256 ? n - i : 256;
+        decode(src + i * esize, t, k, v);
+        for (size_t j = 0; j < k; j++) out[i + j] = v[j].f;
+    }
+}
+
+void graft_xform__from_f64(uint8_t *dst, graft_dtype t, const double *in, size_t n)
+{
+    val v[256];
+    size_t esize = graft_dtype_size(t);
+    for (size_t i = 0; i < n; i += 256) {
+        size_t k = n - i < 256 ? n - i : 256;
+        for (size_t j = 0; j < k; j++) v[j].f = in[i + j];
+        encode_float(dst + i * esize, t, v, k);
+    }
+}
+
+int graft_xform__scalar(uint8_t *dst, graft_dtype t, double x, graft_ctx *ctx)
+{
+    val v = {.f = x};
+    if (is_float(t)) {
+        encode_float(dst, t, &v, 1);
+    } else if (is_complex(t)) {
+        memset(dst, 0, graft_dtype_size(t));
+        if (t == GRAFT_COMPLEX128) {
+            encode_float(dst, GRAFT_FLOAT64, &v, 1);
+        } else {
+            encode_float(dst, GRAFT_FLOAT32, &v, 1);
+        }
+    } else if (graft_dtype_size(t) > 0) {
+        GRAFT_TRY(to_int_bits(&v, 1, CARRY_F, t, 0, ctx));
+        encode_int(dst, graft_dtype_size(t), &v, 1);
+    } else {
+        return graft_error(ctx, GRAFT_ESHAPE, "%s has no numeric value", graft_dtype_name(t));
+    }
+    return GRAFT_OK;
+}

@@ -14,27 +14,32 @@
 #include "model.h"
 #include "sink.h"
 
+/* One value per line of ops.def (GRAFT_OP_PERMUTE ...); what each op does
+ * is in its graft_op_def (optab.h) and man/graft-rules.5. */
 typedef enum graft_op_kind {
-    GRAFT_OP_PERMUTE,   /* out dim i = in dim axes[i] (PyTorch permute semantics) */
-    GRAFT_OP_TRANSPOSE, /* reverse all axes */
-    GRAFT_OP_RESHAPE,   /* dims, one -1 allowed; element count kept */
-    GRAFT_OP_CAST,      /* to dtype: floats round-to-nearest-even, ints range-checked */
-    GRAFT_OP_CHUNKS,    /* split `axis` into len(order) equal chunks, out chunk i = in chunk order[i] */
-    GRAFT_OP_TAKE,      /* chunk `index` of `count` equal chunks along `axis`; when n == 2,
-                         * rows [v[0], v[0] + v[1]) instead (graft_ops_invert makes that
-                         * form for a concat of sources of unequal sizes) */
-    GRAFT_OP_CONCAT,    /* first op only: join the several sources along `axis`; in a chain
-                         * from graft_ops_invert, count/index say which piece this source
-                         * was of the take it undoes (n == 2: v as for take) */
+#define OP(E, name, minor) GRAFT_OP_##E,
+#include "ops.def"
+#undef OP
+    GRAFT_OP_COUNT
 } graft_op_kind;
+
+typedef enum graft_bn_part { GRAFT_BN_WEIGHT = 0, GRAFT_BN_BIAS = 1 } graft_bn_part;
 
 typedef struct graft_op {
     graft_op_kind kind;
     uint32_t n;          /* entries in v */
-    int64_t *v;          /* permute: axes; reshape: dims; chunks: order; owned by the rules */
-    int32_t axis;        /* chunks, take, concat (negative counts from the end) */
+    int64_t *v;          /* permute: axes; reshape: dims; chunks: order; take (n == 2):
+                          * {start, length}; owned by the rules (or the inverted chain) */
+    int32_t axis;        /* chunks, take, concat, stack, unstack, pad, slice (negative
+                          * counts from the end) */
     int64_t count;       /* take: number of chunks */
-    int64_t index;       /* take: which chunk */
+    int64_t index;       /* take: which chunk; unstack: which slice */
+    int64_t start;       /* slice: first row */
+    int64_t length;      /* slice: rows; pad: the axis' length after padding (`to`) */
+    double mul, add;     /* scale: x * mul + add */
+    double eps;          /* fold_bn */
+    double value;        /* pad: the fill value */
+    graft_bn_part part;  /* fold_bn */
     graft_dtype dtype;   /* cast: target dtype */
     const char *file;    /* rules file, for messages; borrowed */
     uint32_t line, col;  /* position of the op in that file (1-based) */
@@ -90,5 +95,15 @@ int graft_ops_run_mem(const graft_op *ops, size_t nops, const graft_tview *in, s
 int graft_ops_invert(const graft_op *ops, size_t nops, const graft_shape *in, size_t nin,
                      size_t which, graft_op **out, size_t *nout, graft_ctx *ctx);
 void graft_ops_free(graft_op *ops, size_t nops);
+
+/* The op's name in a rules file ("permute"), "op" for an unknown kind. */
+const char *graft_op_name(graft_op_kind kind);
+/*
+ * The op as JSON, in the form a rules file takes it ({"permute": [2, 3, 1, 0]},
+ * "transpose", {"take": {"axis": 0, "start": 4, "length": 2}}, ...) into buf,
+ * NUL-terminated.  Returns the length; when buf is too small it holds
+ * "\"...\"" (still valid JSON) and the length needed is returned.
+ */
+size_t graft_op_json(const graft_op *op, char *buf, size_t n);
 
 #endif

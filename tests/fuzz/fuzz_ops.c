@@ -6,13 +6,16 @@
  * and inverted; a chain of layout ops only (permute, transpose, reshape,
  * chunks) must come back bit for bit, else the target traps.
  *
- *   1. u8 nin (1 + v % 3), u8 dtype (1 + v % (GRAFT_DTYPE_COUNT - 1))
+ *   1. u8 nin (1 + v % 5), u8 dtype (1 + v % (GRAFT_DTYPE_COUNT - 1))
  *   2. per source: u8 rank (v % 5), rank x u8 dim (v % 8); sources after
- *      the first copy the first's shape and take one dim from a u8
- *   3. u8 nops (v % 5); per op: u8 kind (v % 7), u8 n (v % 7), n x s8 v,
- *      s8 axis, s8 count, s8 index, u8 dtype
+ *      the first copy the first's shape and take one dim from a u8 b, or
+ *      when b >= 0x80 are the vector [first's dim 0] (fold_bn's inputs)
+ *   3. u8 nops (v % 5); per op: u8 kind (v % GRAFT_OP_COUNT: every op of
+ *      the table), u8 n (v % 7), n x s8 v, s8 axis, s8 count, s8 index,
+ *      u8 dtype, s8 start, s8 length, s8 mul, s8 add, u8 eps, s8 value,
+ *      u8 part (v % 2)
  */
-#include "../../src/transform/ops.h"
+#include "../../src/transform/optab.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,23 +42,25 @@ static uint64_t nbytes(const graft_shape *s)
     return n;
 }
 
+/* Ops that move bytes only, and give them back bit for bit when inverted
+ * (one source: a join of one is still a join, skip those). */
 static bool layout_only(const graft_op *ops, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ops[i].kind == GRAFT_OP_CAST || ops[i].kind == GRAFT_OP_TAKE ||
-            ops[i].kind == GRAFT_OP_CONCAT)
-            return false;
+    for (size_t i = 0; i < n; i++) {
+        const graft_op_def *d = graft_op_def_of(ops[i].kind);
+        if (!d || !(d->flags & GRAFT_OPF_LAYOUT) || (d->flags & GRAFT_OPF_JOIN)) return false;
+    }
     return true;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cur c = {data, size, 0};
-    graft_shape in[3];
+    graft_shape in[5];
     graft_op ops[4];
     int64_t vals[4][6];
-    graft_tview views[3];
-    uint8_t *bufs[3] = {NULL, NULL, NULL}, *out = NULL, *back = NULL;
+    graft_tview views[5];
+    uint8_t *bufs[5] = {NULL, NULL, NULL, NULL, NULL}, *out = NULL, *back = NULL;
     graft_op *inv = NULL;
     size_t ninv = 0;
     graft_ctx *ctx = graft_ctx_new();
@@ -63,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(in, 0, sizeof in);
     memset(ops, 0, sizeof ops);
-    size_t nin = 1 + u8(&c) % 3;
+    size_t nin = 1 + u8(&c) % 5;
     graft_dtype dt = (graft_dtype)(1 + u8(&c) % (GRAFT_DTYPE_COUNT - 1));
     for (size_t s = 0; s < nin; s++) {
         in[s].dtype = dt;
@@ -74,12 +79,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             in[s] = in[0];
             uint8_t b = u8(&c);
-            if (in[s].ndim) in[s].dim[b % in[s].ndim] = (b >> 4) % 8;
+            if (b >= 0x80 && in[0].ndim) {
+                in[s].ndim = 1;
+                in[s].dim[0] = in[0].dim[0];
+            } else if (in[s].ndim) {
+                in[s].dim[b % in[s].ndim] = (b >> 4) % 8;
+            }
         }
     }
     size_t nops = u8(&c) % 5;
     for (size_t k = 0; k < nops; k++) {
-        ops[k].kind = (graft_op_kind)(u8(&c) % 7);
+        ops[k].kind = (graft_op_kind)(u8(&c) % GRAFT_OP_COUNT);
         ops[k].n = u8(&c) % 7;
         ops[k].v = vals[k];
         for (uint32_t i = 0; i < ops[k].n; i++)
@@ -88,6 +98,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ops[k].count = s8(&c);
         ops[k].index = s8(&c);
         ops[k].dtype = (graft_dtype)(u8(&c) % (GRAFT_DTYPE_COUNT + 1));
+        ops[k].start = s8(&c);
+        ops[k].length = s8(&c);
+        ops[k].mul = s8(&c) / 4.0;
+        ops[k].add = s8(&c) / 8.0;
+        ops[k].eps = u8(&c) / 1024.0;
+        ops[k].value = s8(&c) / 2.0;
+        ops[k].part = (graft_bn_part)(u8(&c) % 2);
         ops[k].file = "fuzz.yaml";
         ops[k].line = (uint32_t)k + 1;
     }
@@ -125,7 +142,7 @@ done:
     graft_ops_free(inv, ninv);
     free(back);
     free(out);
-    for (size_t s = 0; s < 3; s++)
+    for (size_t s = 0; s < 5; s++)
         free(bufs[s]);
     graft_ctx_free(ctx);
     return 0;

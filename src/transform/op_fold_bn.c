@@ -1,0 +1,148 @@
+/*
+ * op_fold_bn.c - fold_bn: fold a BatchNorm into the layer before it, as
+ * exporters do (torch.onnx.export in eval mode, TFLite converters).
+ *
+ * Over the sources of a pairs entry, in this order:
+ *   part: weight  [W, gamma, beta, mean, var]  ->  W * gamma / sqrt(var + eps),
+ *                 the factor broadcast over W's first axis (the channels);
+ *   part: bias    [b, gamma, beta, mean, var] or [gamma, beta, mean, var]
+ *                 (no bias: b = 0)  ->  (b - mean) * gamma / sqrt(var + eps) + beta.
+ * gamma, beta, mean and var are vectors of W's first dimension (b's length).
+ * Everything is computed in float64 and rounded once to the dtype of W (of b,
+ * or of gamma without b).  It has no reverse.
+ */
+#include "optab.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_fold_bn(const graft_oparg *a, graft_op *op)
+{
+    static const char *const keys[] = {"part", "eps", NULL};
+    const char *part = NULL;
+    GRAFT_TRY(graft_oparg_keys(a, keys));
+    GRAFT_TRY(graft_oparg_str(a, "part", &part));
+    if (!strcmp(part, "weight"))
+        op->part = GRAFT_BN_WEIGHT;
+    else if (!strcmp(part, "bias"))
+        op->part = GRAFT_BN_BIAS;
+    else
+        return graft_oparg_fail(a, "part", "part: '%s' is not one of weight | bias", part);
+    GRAFT_TRY(graft_oparg_num(a, "eps", &op->eps));
+    if (!(op->eps >= 0)) return graft_oparg_fail(a, "eps", "eps: %g is negative", op->eps);
+    return 0;
+}
+
+/* Index of gamma among the sources. */
+static size_t first_bn(const graft_op *op, size_t nin)
+{
+    return op->part == GRAFT_BN_BIAS && nin == 4 ? 0 : 1;
+}
+
+static int infer_fold_bn(const graft_op *op, const graft_shape *in, size_t nin, graft_shape *cur,
+                         graft_ctx *ctx)
+{
+    char a[256];
+    bool bias = op->part == GRAFT_BN_BIAS;
+    if (nin != 5 && !(bias && nin == 4))
+        return graft_op__error(ctx, op, GRAFT_ERULE,
+                               "%zu sources; part %s needs [%s, gamma, beta, mean, var]%s", nin,
+                               bias ? "bias" : "weight", bias ? "b" : "W",
+                               bias ? " or [gamma, beta, mean, var]" : "");
+    for (size_t k = 0; k < nin; k++)
+        if (!graft_op__is_float(in[k].dtype))
+            return graft_op__error(ctx, op, GRAFT_ESHAPE,
+                                   "source %zu is %s: only float16, bfloat16, float32 and float64",
+                                   k, graft_dtype_name(in[k].dtype));
+    size_t g = first_bn(op, nin);
+    if (g == 1 && (in[0].ndim < 1 || (bias && in[0].ndim != 1)))
+        return graft_op__error(ctx, op, GRAFT_ESHAPE, "source 0 has shape %s, expected %s",
+                               graft_op__dims(a, sizeof a, in[0].ndim, in[0].dim),
+                               bias ? "a vector" : "at least one axis");
+    int64_t c = g == 1 ? in[0].dim[0] : in[0].ndim == 1 ? in[0].dim[0] : -1;
+    for (size_t k = g; k < nin; k++)
+        if (in[k].ndim != 1 || in[k].dim[0] != c)
+            return graft_op__error(ctx, op, GRAFT_ESHAPE,
+                                   "source %zu has shape %s, expected [%" PRId64 "] (%s)", k,
+                                   graft_op__dims(a, sizeof a, in[k].ndim, in[k].dim), c,
+                                   g == 1 ? "the first axis of source 0" : "a vector");
+    *cur = in[0];
+    return GRAFT_OK;
+}
+
+typedef struct fold {
+    const double *scale; /* gamma / sqrt(var + eps), per channel */
+    const double *shift; /* bias: beta - mean * scale, per channel */
+    uint64_t per;        /* weight: elements per channel */
+    bool bias, has_b;
+} fold;
+
+static void fold_block(const void *payload, double *const *x, size_t nin, uint64_t first,
+                       double *out, size_t n)
+{
+    const fold *f = payload;
+    (void)nin;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t e = first + i;
+        if (!f->bias)
+            out[i] = x[0][i] * f->scale[e / f->per];
+        else /* (b - mean) * scale + beta, with mean and beta in shift's parts */
+            out[i] = ((f->has_b ? x[0][i] : 0) - f->shift[2 * e]) * f->scale[e] + f->shift[2 * e + 1];
+    }
+}
+
+static int run_fold_bn(const graft_op *op, const graft_shape *s, const uint8_t *src,
+                       const graft_tview *in, size_t nin, graft_xout *o, graft_ctx *ctx)
+{
+    size_t g = first_bn(op, nin);
+    uint64_t c = (uint64_t)in[g].shape.dim[0];
+    double *v = graft_malloc(ctx, (c ? c : 1) * 6 * sizeof *v);
+    int rc;
+    (void)src;
+    if (!v) return graft_error_oom(ctx, "fold_bn factors");
+    double *gamma = v, *beta = v + c, *mean = v + 2 * c, *var = v + 3 * c, *scale = v + 4 * c;
+    graft_xform__to_f64(in[g].data, in[g].shape.dtype, (size_t)c, gamma);
+    graft_xform__to_f64(in[g + 1].data, in[g + 1].shape.dtype, (size_t)c, beta);
+    graft_xform__to_f64(in[g + 2].data, in[g + 2].shape.dtype, (size_t)c, mean);
+    graft_xform__to_f64(in[g + 3].data, in[g + 3].shape.dtype, (size_t)c, var);
+    for (uint64_t i = 0; i < c; i++) scale[i] = gamma[i] / sqrt(var[i] + op->eps);
+    fold f = {.scale = scale, .bias = op->part == GRAFT_BN_BIAS, .has_b = g == 1};
+    if (!f.bias) {
+        f.per = c ? graft_op__numel(s) / c : 1;
+        rc = graft_op__map_f64(o, &in[0].data, &in[0].shape.dtype, 1, graft_op__numel(s),
+                               s->dtype, fold_block, &f, ctx);
+    } else {
+        /* mean and beta interleaved into the space gamma and var no longer need */
+        double *shift = graft_malloc(ctx, (c ? c : 1) * 2 * sizeof *shift);
+        if (!shift) {
+            free(v);
+            return graft_error_oom(ctx, "fold_bn factors");
+        }
+        for (uint64_t i = 0; i < c; i++) {
+            shift[2 * i] = mean[i];
+            shift[2 * i + 1] = beta[i];
+        }
+        f.shift = shift;
+        /* without b the map still needs an input: gamma stands in, unread */
+        rc = graft_op__map_f64(o, &in[0].data, &in[0].shape.dtype, 1, c, s->dtype, fold_block, &f,
+                               ctx);
+        free(shift);
+    }
+    free(v);
+    return rc;
+}
+
+static void json_fold_bn(const graft_op *op, graft_jbuf *b)
+{
+    graft_jbuf_printf(b, "{\"part\": \"%s\", \"eps\": ",
+                      op->part == GRAFT_BN_BIAS ? "bias" : "weight");
+    graft_jbuf_num(b, op->eps);
+    graft_jbuf_printf(b, "}");
+}
+
+const graft_op_def graft_op_def_fold_bn = {
+    .name = "fold_bn", .minor = 1, .flags = GRAFT_OPF_JOIN, .parse = parse_fold_bn,
+    .infer = infer_fold_bn, .run = run_fold_bn, .invert = NULL, .json = json_fold_bn,
+};

@@ -1,0 +1,195 @@
+/* test_optab.c - the op table: every op has a name, a parse, an infer and a
+ * JSON form; the JSON of every op (both forms of take) reads back through the
+ * rules loader to the same op; 1.1 ops are refused in 1.0 files. */
+#include "testutil.h"
+
+#include "error.h"
+#include "../../src/rules/rules.h"
+#include "../../src/transform/optab.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static graft_ctx *ctx;
+static void setup(void) { ctx = graft_ctx_new(); }
+static void teardown(void) { graft_ctx_free(ctx); }
+
+/* One example per op, with the JSON it must print.  A new op without an
+ * example here fails every_op_has_an_example. */
+static int64_t axes[] = {2, 3, 1, 0}, dims[] = {-1, 6}, order[] = {1, 0, 2}, rows[] = {4, 2};
+static const struct {
+    graft_op op;
+    const char *json;
+} examples[] = {
+    {{.kind = GRAFT_OP_PERMUTE, .n = 4, .v = axes}, "{\"permute\": [2, 3, 1, 0]}"},
+    {{.kind = GRAFT_OP_TRANSPOSE}, "\"transpose\""},
+    {{.kind = GRAFT_OP_RESHAPE, .n = 2, .v = dims}, "{\"reshape\": [-1, 6]}"},
+    {{.kind = GRAFT_OP_CAST, .dtype = GRAFT_BFLOAT16}, "{\"cast\": \"bfloat16\"}"},
+    {{.kind = GRAFT_OP_CHUNKS, .n = 3, .v = order, .axis = 0},
+     "{\"chunks\": {\"axis\": 0, \"order\": [1, 0, 2]}}"},
+    {{.kind = GRAFT_OP_TAKE, .axis = -1, .count = 3, .index = 2},
+     "{\"take\": {\"axis\": -1, \"count\": 3, \"index\": 2}}"},
+    /* the form graft_ops_invert makes for a concat of unequal sources */
+    {{.kind = GRAFT_OP_TAKE, .axis = 0, .n = 2, .v = rows},
+     "{\"take\": {\"axis\": 0, \"start\": 4, \"length\": 2}}"},
+    {{.kind = GRAFT_OP_CONCAT, .axis = 1}, "{\"concat\": {\"axis\": 1}}"},
+    {{.kind = GRAFT_OP_SUM}, "\"sum\""},
+    {{.kind = GRAFT_OP_SCALE, .mul = 0.5, .add = -1e-3}, "{\"scale\": {\"mul\": 0.5, \"add\": -0.001}}"},
+    {{.kind = GRAFT_OP_FOLD_BN, .part = GRAFT_BN_BIAS, .eps = 1e-5},
+     "{\"fold_bn\": {\"part\": \"bias\", \"eps\": 1e-05}}"},
+    {{.kind = GRAFT_OP_FOLD_BN, .part = GRAFT_BN_WEIGHT, .eps = 0.001},
+     "{\"fold_bn\": {\"part\": \"weight\", \"eps\": 0.001}}"},
+    {{.kind = GRAFT_OP_STACK, .axis = 0}, "{\"stack\": {\"axis\": 0}}"},
+    {{.kind = GRAFT_OP_UNSTACK, .axis = 1, .index = 3}, "{\"unstack\": {\"axis\": 1, \"index\": 3}}"},
+    {{.kind = GRAFT_OP_PAD, .axis = 0, .length = 32, .value = -1.5},
+     "{\"pad\": {\"axis\": 0, \"to\": 32, \"value\": -1.5}}"},
+    {{.kind = GRAFT_OP_SLICE, .axis = 0, .start = 0, .length = 30},
+     "{\"slice\": {\"axis\": 0, \"start\": 0, \"length\": 30}}"},
+};
+#define NEX (sizeof examples / sizeof *examples)
+
+START_TEST(every_op_has_a_description_and_an_example)
+{
+    for (unsigned k = 0; k < GRAFT_OP_COUNT; k++) {
+        const graft_op_def *d = graft_op_def_of((graft_op_kind)k);
+        bool seen = false;
+        ck_assert_ptr_nonnull(d);
+        ck_assert_ptr_nonnull(d->name);
+        ck_assert_ptr_nonnull(d->parse);
+        ck_assert_ptr_nonnull(d->infer);
+        ck_assert(d->json || (d->flags & GRAFT_OPF_BARE));
+        ck_assert_int_eq(graft_op_find(d->name, strlen(d->name)), k);
+        for (size_t i = 0; i < NEX; i++) seen = seen || examples[i].op.kind == (graft_op_kind)k;
+        ck_assert_msg(seen, "op '%s' has no JSON example", d->name);
+    }
+    ck_assert_ptr_null(graft_op_def_of(GRAFT_OP_COUNT));
+    ck_assert_int_eq(graft_op_find("flip", 4), GRAFT_OP_COUNT);
+}
+END_TEST
+
+/* json(op) is exact, and loading it as an op of a 1.1 rules file gives an op
+ * whose json is the same text. */
+START_TEST(op_json_reads_back_to_the_same_op)
+{
+    char buf[256], yaml[512], again[256];
+    graft_rules *r = NULL;
+    size_t len = graft_op_json(&examples[_i].op, buf, sizeof buf);
+    ck_assert_str_eq(buf, examples[_i].json);
+    ck_assert_uint_eq(len, strlen(examples[_i].json));
+    snprintf(yaml, sizeof yaml, "graft: 1.1\ntransforms:\n  - ops: [%s]\n", buf);
+    ck_assert_msg(graft_rules_load_buffer(&r, "r.yaml", yaml, strlen(yaml), ctx) == 0, "%s: %s",
+                  buf, graft_ctx_message(ctx));
+    ck_assert_uint_eq(r->transforms[0].nops, 1);
+    graft_op_json(&r->transforms[0].ops[0], again, sizeof again);
+    ck_assert_str_eq(again, buf);
+    graft_rules_free(r);
+}
+END_TEST
+
+START_TEST(op_json_too_small_stays_valid)
+{
+    char buf[8];
+    size_t need = graft_op_json(&examples[0].op, buf, sizeof buf);
+    ck_assert_str_eq(buf, "\"...\"");
+    ck_assert_uint_eq(need, strlen(examples[0].json));
+}
+END_TEST
+
+/* A 1.0 file keeps the 1.0 op list and refuses the new ops by name. */
+START_TEST(new_ops_need_format_1_1)
+{
+    graft_rules *r = NULL;
+    const char *y = "graft: 1\ntransforms:\n  - ops: [sum]\n";
+    ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
+    ck_assert_str_eq(graft_ctx_message(ctx),
+                     "r.yaml:3:11: op: 'sum' needs graft: 1.1 (this file says graft: 1)");
+    y = "graft: 1.0\ntransforms:\n  - ops: [{scale: {mul: 2}}]\n";
+    ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
+    ck_assert_str_eq(graft_ctx_message(ctx),
+                     "r.yaml:3:11: op: 'scale' needs graft: 1.1 (this file says graft: 1)");
+    y = "graft: 1\ntransforms:\n  - ops: [{take: {axis: 0, start: 1, length: 2}}]\n";
+    ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
+    ck_assert_str_eq(graft_ctx_message(ctx),
+                     "r.yaml:3:28: take: unknown key 'start' (expected one of: axis, count, index)");
+    y = "graft: 1\ntransforms:\n  - ops: [flip]\n";
+    ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
+    ck_assert_str_eq(graft_ctx_message(ctx),
+                     "r.yaml:3:11: op: unknown op 'flip' (expected one of: permute, transpose, "
+                     "reshape, cast, chunks, take, concat)");
+    y = "graft: 1.1\ntransforms:\n  - ops: [flip]\n";
+    ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
+    ck_assert_str_eq(graft_ctx_message(ctx),
+                     "r.yaml:3:11: op: unknown op 'flip' (expected one of: permute, transpose, "
+                     "reshape, cast, chunks, take, concat, sum, scale, fold_bn, stack, unstack, "
+                     "pad, slice)");
+    y = "graft: 1.2\n";
+    ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
+    ck_assert_str_eq(graft_ctx_message(ctx),
+                     "r.yaml:1:8: graft: format version 1.2 is not supported (this graft reads 1 "
+                     "and 1.1)");
+    y = "graft: '1.1'\n";
+    ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
+    y = "graft: 1.1\n";
+    ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), 0);
+    ck_assert_uint_eq(r->version, 1);
+    ck_assert_uint_eq(r->minor, 1);
+    graft_rules_free(r);
+    y = "graft: 1.0\n";
+    ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), 0);
+    ck_assert_uint_eq(r->minor, 0);
+    graft_rules_free(r);
+}
+END_TEST
+
+/* Loader errors of the new ops, each at its line:column. */
+static const struct {
+    const char *ops, *msg;
+} bad[] = {
+    {"[{sum: 1}]", "r.yaml:3:17: sum: takes no value"},
+    {"[{scale: {mul: x}}]", "r.yaml:3:25: scale: mul: expected a finite number, got 'x'"},
+    {"[{scale: {mul: .inf}}]", "r.yaml:3:25: scale: mul: expected a finite number, got '.inf'"},
+    {"[{scale: {div: 2}}]", "r.yaml:3:20: scale: unknown key 'div' (expected one of: mul, add)"},
+    {"[{fold_bn: {part: gamma, eps: 1e-5}}]",
+     "r.yaml:3:28: fold_bn: part: 'gamma' is not one of weight | bias"},
+    {"[{fold_bn: {part: weight}}]", "r.yaml:3:21: fold_bn: 'eps' is required"},
+    {"[{fold_bn: {part: weight, eps: -1}}]", "r.yaml:3:41: fold_bn: eps: -1 is negative"},
+    {"[{stack: {}}]", "r.yaml:3:19: stack: 'axis' is required"},
+    {"[{unstack: {axis: 0}}]", "r.yaml:3:21: unstack: 'index' is required"},
+    {"[{pad: {axis: 0, to: -3}}]", "r.yaml:3:31: pad: to: -3 is out of range [0, 9223372036854775807]"},
+    {"[{slice: {axis: 0, start: 1}}]", "r.yaml:3:19: slice: 'length' is required"},
+    {"[transpose, sum]", "r.yaml:3:22: sum: must be the first op of a chain"},
+    {"[scale]", "r.yaml:3:11: op: unknown op 'scale' (expected one of: permute, transpose, "
+                "reshape, cast, chunks, take, concat, sum, scale, fold_bn, stack, unstack, pad, "
+                "slice)"},
+};
+
+START_TEST(new_op_errors_name_line_and_column)
+{
+    char y[256];
+    graft_rules *r = NULL;
+    snprintf(y, sizeof y, "graft: 1.1\ntransforms:\n  - ops: %s\n", bad[_i].ops);
+    ck_assert_int_eq(graft_rules_load_buffer(&r, "r.yaml", y, strlen(y), ctx), GRAFT_ERULE);
+    ck_assert_str_eq(graft_ctx_message(ctx), bad[_i].msg);
+    ck_assert_ptr_null(r);
+}
+END_TEST
+
+static Suite *optab_suite(void)
+{
+    Suite *s = suite_create("optab");
+    TCase *tc = tcase_create("table");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, every_op_has_a_description_and_an_example);
+    tcase_add_loop_test(tc, op_json_reads_back_to_the_same_op, 0, NEX);
+    tcase_add_test(tc, op_json_too_small_stays_valid);
+    tcase_add_test(tc, new_ops_need_format_1_1);
+    tcase_add_loop_test(tc, new_op_errors_name_line_and_column, 0, sizeof bad / sizeof *bad);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(optab_suite());
+}
