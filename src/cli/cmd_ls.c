@@ -1,5 +1,6 @@
 /* cmd_ls.c - `graft ls FILE`: list the tensors of a model file. */
 #include "cli.h"
+#include "layout_json.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -10,7 +11,8 @@
 static const char usage[] =
     "usage: graft ls [--json] [--sha256] [--format NAME] [--select KEY] FILE\n"
     "List every tensor of FILE: name, dtype, shape, bytes.\n"
-    "  --json          a JSON array of {name, dtype, shape, sha256}\n"
+    "  --json          a JSON array of {name, dtype, shape, sha256, role, layout,\n"
+    "                  certainty (structure | convention | unknown), gates, flatten}\n"
     "  --sha256        add the SHA-256 of each tensor's row-major little-endian elements\n"
     "  --format NAME   read FILE as this format instead of detecting it\n"
     "  --select KEY    only the sub-tree KEY of a nested checkpoint, prefix stripped\n";
@@ -45,7 +47,9 @@ static int list_json(const graft_model *m, graft_ctx *ctx)
         json_string(stdout, graft_tensor_name(t));
         printf(", \"dtype\": \"%s\", \"shape\": ", graft_dtype_name(graft_tensor_dtype(t)));
         print_shape(stdout, t, ", ");
-        printf(", \"sha256\": \"%s\"}", hex);
+        printf(", \"sha256\": \"%s\"", hex);
+        layout_json_members(stdout, m, t);
+        fputc('}', stdout);
     }
     fputs(graft_model_count(m) ? "\n]\n" : "]\n", stdout);
     return 0;

@@ -1,5 +1,6 @@
 /* cmd_plan.c - `graft plan`: how every skeleton tensor would be filled. */
 #include "planload.h"
+#include "lcheck.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,6 +23,29 @@ static void shape_json(FILE *f, const graft_shape *s)
     fputc('[', f);
     for (uint32_t i = 0; i < s->ndim; i++) fprintf(f, "%s%" PRId64, i ? ", " : "", s->dim[i]);
     fputc(']', f);
+}
+
+/* A plan message: a string, or an object for a finding of kind layout. */
+static void diag_json(FILE *f, const graft_plan_diag *d)
+{
+    const graft_layout_finding *l = d->layout;
+    if (!l) {
+        json_string(f, d->message);
+        return;
+    }
+    fputs("{\"kind\": \"layout\", \"target\": ", f);
+    json_string(f, l->target);
+    fputs(", \"source\": ", f);
+    json_string(f, l->source);
+    fputs(", \"expected\": ", f);
+    json_string(f, l->expected);
+    fputs(", \"actual\": ", f);
+    json_string(f, l->actual);
+    fputs(", \"rule\": ", f);
+    json_string(f, l->rule);
+    fputs(", \"message\": ", f);
+    json_string(f, d->message);
+    fputc('}', f);
 }
 
 static void print_json(const graft_plan *p)
@@ -76,13 +100,13 @@ static void print_json(const graft_plan *p)
     for (size_t i = 0, n = 0; i < p->ndiags; i++) {
         if (p->diags[i].level != GRAFT_DIAG_WARNING) continue;
         if (n++) fputs(", ", f);
-        json_string(f, p->diags[i].message);
+        diag_json(f, &p->diags[i]);
     }
     fputs("],\n \"problems\": [", f);
     for (size_t i = 0, n = 0; i < p->ndiags; i++) {
         if (p->diags[i].level != GRAFT_DIAG_ERROR) continue;
         if (n++) fputs(", ", f);
-        json_string(f, p->diags[i].message);
+        diag_json(f, &p->diags[i]);
     }
     fprintf(f, "],\n \"errors\": %zu}\n", p->errors);
 }

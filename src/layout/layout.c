@@ -1,0 +1,139 @@
+/*
+ * layout.c - role and certainty names, a layout in words, and the per-tensor
+ * record the format hooks attach (graft_layout__set) and everyone reads
+ * (graft_layout_of), falling back to naming conventions (convention.c).
+ */
+#include "layout_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *graft_role_name(graft_role r, uint32_t rank)
+{
+    static const char *const names[GRAFT_ROLE_COUNT] = {
+        "unknown", "other", "conv2d", "conv_transpose", "depthwise", "dense", "embedding",
+        "norm_scale", "norm_shift", "norm_mean", "norm_var", "recurrent_input_kernel",
+        "recurrent_hidden_kernel", "recurrent_input_bias", "recurrent_hidden_bias",
+        "recurrent_bias", "bias"};
+    if (r == GRAFT_ROLE_CONV) return rank == 3 ? "conv1d" : rank == 5 ? "conv3d" : "conv2d";
+    return (unsigned)r < GRAFT_ROLE_COUNT ? names[r] : "unknown";
+}
+
+const char *graft_certainty_name(graft_certainty c)
+{
+    return c == GRAFT_CERT_STRUCTURE ? "structure" : c == GRAFT_CERT_CONVENTION ? "convention"
+                                                                                : "unknown";
+}
+
+/* The word for one axis letter when a layout is written as a tuple. */
+static const char *axis_word(char a)
+{
+    switch (a) {
+    case 'O': return "out";
+    case 'I': return "in";
+    case 'V': return "vocab";
+    case 'E': return "dim";
+    case 'G': return "gates*units";
+    case 'J': return "units";
+    case 'B': return "input|recurrent";
+    default: return NULL;
+    }
+}
+
+void graft_layout_str(const graft_layout *l, char *buf, size_t n)
+{
+    size_t len = strlen(l->axes);
+    bool letters = len >= 3;
+    if (!n) return;
+    buf[0] = '\0';
+    if (!len) {
+        snprintf(buf, n, "unknown");
+        return;
+    }
+    for (size_t i = 0; i < len && letters; i++)
+        letters = strchr("OIHWDCM", l->axes[i]) != NULL;
+    if (letters) {
+        snprintf(buf, n, "%s", l->axes);
+        return;
+    }
+    size_t k = (size_t)snprintf(buf, n, "(");
+    for (size_t i = 0; i < len && k < n; i++) {
+        const char *w = axis_word(l->axes[i]);
+        char one[2] = {l->axes[i], 0};
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? "," : "", w ? w : one);
+    }
+    if (k < n) snprintf(buf + k, n - k, ")");
+}
+
+/* ---- a name index over m's tensors (validation builds m's own later) ---- */
+
+static uint64_t hash_name(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+int graft_lindex_init(graft_lindex *x, graft_model *m)
+{
+    x->m = m;
+    x->cap = 16;
+    while (x->cap < 2 * m->count) x->cap *= 2;
+    x->slot = calloc(x->cap, sizeof *x->slot);
+    if (!x->slot) return -1;
+    for (size_t i = 0; i < m->count; i++) {
+        const char *nm = m->tensors[i].name;
+        size_t s = hash_name(nm, strlen(nm)) & (x->cap - 1);
+        while (x->slot[s]) s = (s + 1) & (x->cap - 1);
+        x->slot[s] = i + 1;
+    }
+    return 0;
+}
+
+graft_tensor *graft_lindex_get(const graft_lindex *x, const char *name, size_t n)
+{
+    if (!x->slot) return NULL;
+    for (size_t s = hash_name(name, n) & (x->cap - 1); x->slot[s]; s = (s + 1) & (x->cap - 1)) {
+        graft_tensor *t = &x->m->tensors[x->slot[s] - 1];
+        if (strlen(t->name) == n && !memcmp(t->name, name, n)) return t;
+    }
+    return NULL;
+}
+
+void graft_lindex_free(graft_lindex *x)
+{
+    free(x->slot);
+    x->slot = NULL;
+}
+
+bool graft_layout__attach(graft_model *m, graft_tensor *t, const graft_layout *l)
+{
+    graft_layout *copy;
+    if (!t) return false;
+    if (!(copy = graft_arena_alloc(&m->arena, sizeof *copy))) return false;
+    *copy = *l;
+    copy->certainty = GRAFT_CERT_STRUCTURE;
+    t->layout = copy;
+    return true;
+}
+
+bool graft_layout__set(graft_model *m, const char *name, const graft_layout *l)
+{
+    graft_lindex x;
+    bool ok;
+    if (graft_lindex_init(&x, m) < 0) return false;
+    ok = graft_layout__attach(m, graft_lindex_get(&x, name, strlen(name)), l);
+    graft_lindex_free(&x);
+    return ok;
+}
+
+void graft_layout_of(const graft_model *m, const graft_tensor *t, graft_layout *out)
+{
+    memset(out, 0, sizeof *out);
+    if (t->layout) {
+        *out = *t->layout;
+        return;
+    }
+    graft_layout__convention(m, t, out);
+}
