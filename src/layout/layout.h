@@ -100,9 +100,11 @@ bool graft_layout__set(graft_model *m, const char *name, const graft_layout *l);
  * never fail the open: a config or graph they cannot follow leaves the
  * tensors to naming conventions.
  */
-/* Keras model_config (HDF5 attribute) or config.json (.keras): JSON text.
- * `archive`: tensors are named layers/<key>/vars/<i> (Keras 3 object paths). */
-void graft_layout__keras(graft_model *m, const uint8_t *json, size_t n, bool archive);
+/* Keras model_config (HDF5 attribute) or config.json (.keras): its JSON text,
+ * or the parsed config.  Tensors must carry Keras names (layer/.../var[:0]). */
+void graft_layout__keras(graft_model *m, const uint8_t *json, size_t n);
+struct graft_json;
+void graft_layout__keras_config(graft_model *m, const struct graft_json *root);
 /* A serialized onnx ModelProto. */
 void graft_layout__onnx(graft_model *m, const uint8_t *p, size_t n);
 /* A serialized GraphDef (kind 0), MetaGraphDef (1) or SavedModel (2). */

@@ -19,6 +19,7 @@
  */
 #include "format.h"
 #include "h5.h"
+#include "layout.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,18 @@ static bool keras3_layout(const graft_h5_file *h)
            graft_h5__obj_type(h, h->file, "/vars") == H5O_TYPE_GROUP;
 }
 
+/* Roles and layouts from the model_config attribute of a model.save file. */
+static void layouts_from_config(graft_model *m, const graft_h5_file *h, graft_ctx *ctx)
+{
+    char **v;
+    size_t n;
+    if (!graft_h5__has_attr(h->file, "model_config")) return;
+    if (graft_h5__name_list(m, h->file, "file", "model_config", &v, &n, ctx) < 0)
+        graft_ctx_clear(ctx); /* the weights do not depend on it */
+    else if (n == 1)
+        graft_layout__keras(m, (const uint8_t *)v[0], strlen(v[0]));
+}
+
 static int open_keras(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
 {
     const graft_source *src = m->sources[0];
@@ -134,6 +147,7 @@ static int open_keras(graft_model *m, const graft_open_options *opts, graft_ctx 
         if (graft_h5__obj_type(h, h->file, "/optimizer_weights") == H5O_TYPE_GROUP)
             GRAFT_TRY(add_weights(m, "/optimizer_weights", "group 'optimizer_weights'",
                                   "optimizer_weights", false, ctx));
+        layouts_from_config(m, h, ctx);
         return GRAFT_OK;
     }
     if (keras3_layout(h)) {
