@@ -22,6 +22,7 @@
  */
 #include "format.h"
 #include "onnx_wire.h"
+#include "layout.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -350,7 +351,9 @@ static int onnx_open(graft_model *m, const graft_open_options *opts, graft_ctx *
         memcpy(st->dir, m->path, n);
         st->dir[n] = '\0';
     }
-    return graft_onnx__walk(&w, GRAFT_ONNX_SCAN, src->data, src->size, NULL);
+    GRAFT_TRY(graft_onnx__walk(&w, GRAFT_ONNX_SCAN, src->data, src->size, NULL));
+    graft_layout__onnx(m, src->data, src->size); /* roles from the consuming nodes */
+    return GRAFT_OK;
 }
 
 const graft_format graft_format_onnx = {
