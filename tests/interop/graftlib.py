@@ -26,9 +26,15 @@ def run(*args, check=True, input=None):
 
 
 def ls_json(path, *extra):
-    """graft ls --json PATH -> {name: {dtype, shape, sha256}} plus the order."""
+    """graft ls --json PATH -> [{name, dtype, shape, sha256}] in file order
+    (the role/layout keys of each tensor left out: see ls_layouts)."""
     out = json.loads(run("ls", "--json", *extra, path).stdout)
-    return out
+    return [{k: t[k] for k in ("name", "dtype", "shape", "sha256") if k in t} for t in out]
+
+
+def ls_layouts(path, *extra):
+    """graft ls --json PATH, whole: name -> entry (with role, layout, certainty...)."""
+    return {t["name"]: t for t in json.loads(run("ls", "--json", *extra, path).stdout)}
 
 
 def sha256_of_array(a):
