@@ -13,7 +13,7 @@
 #include "planload.h"
 
 static const char usage[] =
-    "usage: graft apply [-r RULES] [-o OUT] [--reverse] [--manifest FILE] [-q] SOURCE SKELETON\n"
+    "usage: graft apply [-r RULES] [-o OUT] [--reverse] [--strict] [--manifest FILE] [-q] SOURCE SKELETON\n"
     "Write OUT in SKELETON's format: every skeleton tensor filled from SOURCE through\n"
     "RULES (by identical names without -r), or kept where the rules' policy allows;\n"
     "everything else SKELETON holds is preserved.  Nothing is written when the plan\n"
@@ -22,6 +22,9 @@ static const char usage[] =
     "  -o, --output OUT    output path (default: SKELETON with '.grafted' before its\n"
     "                      extension); never SOURCE or SKELETON\n"
     "  --reverse           RULES were written for the opposite direction\n"
+    "  --strict            every warning is an error (rules that matched nothing, a\n"
+    "                      source feeding several targets without take, unused\n"
+    "                      sources under `unused: warn`)\n"
     "  --manifest FILE     also write a JSON provenance record to FILE\n"
     "  -q, --quiet         no progress line (shown only when stderr is a terminal)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n";
@@ -124,6 +127,7 @@ static int parse(plan_inputs *a, const char **out, const char **manifest, bool *
         {"rules", required_argument, NULL, OPT_RULES},
         {"output", required_argument, NULL, 'o'},
         {"reverse", no_argument, NULL, OPT_REVERSE},
+        {"strict", no_argument, NULL, OPT_STRICT},
         {"manifest", required_argument, NULL, 'm'},
         {"source-format", required_argument, NULL, OPT_SOURCE_FORMAT},
         {"skeleton-format", required_argument, NULL, OPT_SKELETON_FORMAT},

@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: graft check [--reverse] RULES [SOURCE SKELETON]\n"
+    "usage: graft check [--reverse] [--strict] RULES [SOURCE SKELETON]\n"
     "Validate RULES alone: YAML, known keys and types, regexes compile, ops\n"
     "well-formed, includes resolve; errors name file:line:column.  With SOURCE and\n"
     "SKELETON, also build the plan and check that the renames are one to one on\n"
@@ -45,9 +45,7 @@ static size_t duplicates(const char **keys, size_t n, const char *side)
 /* A chain that takes one piece of its source: several such uses are a split. */
 static bool has_take(const graft_plan_entry *e)
 {
-    for (size_t i = 0; i < e->nops; i++)
-        if (e->ops[i].kind == GRAFT_OP_TAKE) return true;
-    return false;
+    return graft_ops_take_part(e->ops, e->nops);
 }
 
 static size_t one_to_one(const graft_plan *p)
@@ -89,6 +87,7 @@ int cmd_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"reverse", no_argument, NULL, OPT_REVERSE},
+        {"strict", no_argument, NULL, OPT_STRICT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -99,6 +98,7 @@ int cmd_check(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_REVERSE: in.reverse = true; break;
+        case OPT_STRICT: in.strict = true; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: fputs(usage, stderr); return EXIT_BAD;
         }

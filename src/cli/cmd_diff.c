@@ -10,7 +10,7 @@
 #include "planload.h"
 
 static const char usage[] =
-    "usage: graft diff [-r RULES] [--reverse] [--atol X] A B\n"
+    "usage: graft diff [-r RULES] [--reverse] [--strict] [--atol X] A B\n"
     "Pair A's tensors with B's through RULES (A is the source side; identical names\n"
     "without -r), run the op chains on A, and print per B tensor the largest\n"
     "|a - b| (float64; integers exactly; other dtypes equal or not).  Exit status 1\n"
@@ -18,6 +18,9 @@ static const char usage[] =
     "or the rules report an error.\n"
     "  -r, --rules RULES   the mapping file\n"
     "  --reverse           RULES were written for the opposite direction\n"
+    "  --strict            every warning is an error (rules that matched nothing, a\n"
+    "                      source feeding several targets without take, unused\n"
+    "                      sources under `unused: warn`)\n"
     "  --atol X            largest difference accepted (default 0)\n"
     "  --a-format NAME, --b-format NAME   read as this format\n";
 
@@ -94,6 +97,7 @@ int cmd_diff(int argc, char **argv)
     static const struct option longopts[] = {
         {"rules", required_argument, NULL, OPT_RULES},
         {"reverse", no_argument, NULL, OPT_REVERSE},
+        {"strict", no_argument, NULL, OPT_STRICT},
         {"atol", required_argument, NULL, 't'},
         {"a-format", required_argument, NULL, OPT_SOURCE_FORMAT},
         {"b-format", required_argument, NULL, OPT_SKELETON_FORMAT},

@@ -7,7 +7,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: graft plan [-r RULES] [--json] [--reverse] SOURCE SKELETON\n"
+    "usage: graft plan [-r RULES] [--json] [--reverse] [--strict] SOURCE SKELETON\n"
     "Show how every tensor of SKELETON is filled from SOURCE through RULES (by\n"
     "identical names without -r): its source(s), op chain, shapes and status; then\n"
     "missing targets, unused sources and warnings.  Exit 0 when the plan is\n"
@@ -167,6 +167,7 @@ int cmd_plan(int argc, char **argv)
         {"rules", required_argument, NULL, OPT_RULES},
         {"json", no_argument, NULL, 'j'},
         {"reverse", no_argument, NULL, OPT_REVERSE},
+        {"strict", no_argument, NULL, OPT_STRICT},
         {"source-format", required_argument, NULL, OPT_SOURCE_FORMAT},
         {"skeleton-format", required_argument, NULL, OPT_SKELETON_FORMAT},
         {"help", no_argument, NULL, 'h'},

@@ -11,6 +11,7 @@ bool plan_inputs_option(plan_inputs *in, int c, const char *arg)
     switch (c) {
     case OPT_RULES: in->rules_path = arg; return true;
     case OPT_REVERSE: in->reverse = true; return true;
+    case OPT_STRICT: in->strict = true; return true;
     case OPT_SOURCE_FORMAT: in->src_opts.format = arg; return true;
     case OPT_SKELETON_FORMAT: in->skel_opts.format = arg; return true;
     default: return false;
@@ -37,6 +38,7 @@ static int load_subtree(plan_inputs *in)
     if (!in->rules || !in->reverse || !in->rules->select || !*in->rules->select) return 0;
     o.select = in->rules->select;
     po.reverse = true;
+    po.strict = in->strict;
     if (graft_model_open(&in->sel, in->skeleton, &o, in->ctx) < 0) return -1;
     return graft_plan_build(&in->sub, in->rules, in->src, in->sel, &po, in->ctx);
 }
@@ -55,6 +57,7 @@ int plan_inputs_load(plan_inputs *in)
     if (graft_model_open(&in->src, in->source, &in->src_opts, in->ctx) < 0) goto fail;
     if (graft_model_open(&in->skel, in->skeleton, &in->skel_opts, in->ctx) < 0) goto fail;
     po.reverse = in->reverse;
+    po.strict = in->strict;
     if (graft_plan_build(&in->plan, in->rules, in->src, in->skel, &po, in->ctx) < 0) goto fail;
     if (load_subtree(in) < 0) goto fail;
     return EXIT_OK;

@@ -13,6 +13,7 @@ typedef struct plan_inputs {
     const char *source, *skeleton;   /* positional */
     graft_open_options src_opts, skel_opts;
     bool reverse;
+    bool strict;                     /* --strict: warnings are errors */
     graft_ctx *ctx;                  /* owned */
     graft_rules *rules;              /* owned */
     graft_model *src, *skel;         /* owned */
@@ -24,9 +25,10 @@ typedef struct plan_inputs {
 #define PLAN_INPUTS_INIT {.src_opts = GRAFT_OPEN_OPTIONS_INIT, .skel_opts = GRAFT_OPEN_OPTIONS_INIT}
 
 /* getopt codes of the options handled by plan_inputs_option(). */
-enum { OPT_RULES = 'r', OPT_REVERSE = 'R', OPT_SOURCE_FORMAT = 's', OPT_SKELETON_FORMAT = 'k' };
+enum { OPT_RULES = 'r', OPT_REVERSE = 'R', OPT_SOURCE_FORMAT = 's', OPT_SKELETON_FORMAT = 'k',
+       OPT_STRICT = 'S' };
 
-/* -r, --reverse and the two format overrides; false when c is none of them. */
+/* -r, --reverse, --strict and the two format overrides; false when c is none of them. */
 bool plan_inputs_option(plan_inputs *in, int c, const char *arg);
 /* Exactly n operands from optind on, SOURCE and SKELETON first; otherwise
  * prints usage on stderr and returns false. */

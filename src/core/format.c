@@ -71,6 +71,7 @@ static int open_model(graft_model *m, graft_source *src, const graft_open_option
 
     if (src) GRAFT_TRY(graft_model__own_source(m, src, ctx));
     GRAFT_TRY(pick(&fmt, m->path, is_dir, src, opts, ctx));
+    if (fmt->layout) GRAFT_TRY(fmt->layout(m, &fmt, ctx));
     m->format = fmt;
     GRAFT_TRY(fmt->open(m, opts, ctx));
     GRAFT_TRY(graft_model_validate(m, ctx));
@@ -87,20 +88,14 @@ static int name_file(graft_ctx *ctx, const char *path)
     return graft_error_prefix(ctx, "%s", path);
 }
 
-/* A TensorFlow checkpoint is named by its prefix ("model.ckpt-5000"), which
- * is no file: open its ".index" instead. */
-static int open_prefix(graft_source **src, const char *path, graft_ctx *ctx)
+/* Map path; a path that is no file may still name a model through a
+ * format's resolve() (a TensorFlow checkpoint prefix). */
+static int open_source(graft_source **src, const char *path, graft_ctx *ctx)
 {
-    char index[4096];
     int rc = graft_source_open(src, path, ctx);
-    if (rc != GRAFT_ENOTFOUND) return rc;
-    if ((size_t)snprintf(index, sizeof index, "%s.index", path) >= sizeof index) return rc;
-    if (graft_source_open(src, index, ctx) < 0) {
-        return graft_error(ctx, GRAFT_ENOTFOUND, "%s: no such file (nor a checkpoint %s)", path,
-                           index);
-    }
-    graft_ctx_clear(ctx);
-    return GRAFT_OK;
+    for (size_t i = 0; rc == GRAFT_ENOTFOUND && graft_formats[i]; i++)
+        if (graft_formats[i]->resolve) rc = graft_formats[i]->resolve(src, path, ctx);
+    return rc;
 }
 
 int graft_model_open(graft_model **out, const char *path, const graft_open_options *opts,
@@ -114,9 +109,9 @@ int graft_model_open(graft_model **out, const char *path, const graft_open_optio
     *out = NULL;
     graft_ctx_clear(ctx);
     if (!graft_path_is_dir(path)) {
-        rc = open_prefix(&src, path, ctx);
+        rc = open_source(&src, path, ctx);
         if (rc < 0) return rc;
-        path = src->path; /* the checkpoint's .index when given its prefix */
+        path = src->path; /* what resolve() opened, e.g. a checkpoint's .index */
     }
     snprintf(named, sizeof named, "%s", path);
     rc = graft_model__new(&m, named, ctx);

@@ -2,9 +2,11 @@
  * format.h - the interface every format implements (one file per format in
  * src/formats/, each exporting only `const graft_format graft_format_<name>`).
  *
- * Reading: graft_model_open() maps the file, asks each format's probe() about
- * the first bytes (or the folder), and calls open() of the first that claims
- * it.  open() fills the model's tensor table; validation is done by the core.
+ * Reading: graft_model_open() maps the file (a path that is none goes to
+ * each format's resolve()), asks each format's probe() about the first bytes
+ * (or the folder), lets the one that claims it pick a sibling by layout(),
+ * and calls that format's open().  open() fills the model's tensor table;
+ * validation is done by the core.
  *
  * Writing: write() produces a new file in the skeleton's format at out_path:
  * a copy of the skeleton with every tensor's bytes taken from fill->emit().
@@ -38,6 +40,15 @@ typedef struct graft_format {
      * NULL when the format cannot be a skeleton yet. */
     int (*write)(const graft_model *m, const char *out_path, graft_fill *fill,
                  graft_ctx *ctx);
+    /* Optional: `path` names no file or folder; open the source this format
+     * reads for it (a TensorFlow checkpoint prefix: its ".index").  Return
+     * GRAFT_ENOTFOUND to pass, leaving ctx as it is or saying what was tried. */
+    int (*resolve)(graft_source **out, const char *path, graft_ctx *ctx);
+    /* Optional, for formats that share a container (Keras 2 and Keras 3 in
+     * HDF5): once the file is claimed, set *out to the format of the family
+     * whose layout it holds (unchanged to keep this one).  It may leave state
+     * in m for that format's open().  Only the core sets m->format. */
+    int (*layout)(graft_model *m, const struct graft_format **out, graft_ctx *ctx);
 } graft_format;
 
 /* fill->emit() for tensor `index` of skeleton m, checking it wrote exactly

@@ -29,7 +29,7 @@ void graft_model_free(graft_model *m)
     for (size_t i = 0; i < m->nsources; i++) graft_source_free(m->sources[i]);
     free(m->sources);
     free(m->tensors);
-    free(m->index);
+    graft_strmap_free(&m->index);
     free(m->path);
     graft_arena_free(&m->arena);
     free(m);
@@ -174,31 +174,22 @@ overflow:
     return graft_error(ctx, GRAFT_ECORRUPT, "tensor '%s': strides overflow", t->name);
 }
 
-static uint64_t hash_name(const char *s)
+static const char *tensor_key(const void *owner, size_t i, size_t *len)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+    const char *name = ((const graft_model *)owner)->tensors[i].name;
+    *len = strlen(name);
+    return name;
 }
 
 static int build_index(graft_model *m, graft_ctx *ctx)
 {
-    size_t cap = 16;
-    while (cap < m->count * 2) cap *= 2;
-    free(m->index);
-    m->index = graft_calloc(ctx, cap, sizeof *m->index);
-    if (!m->index) return graft_error_oom(ctx, "the name index");
-    m->index_cap = cap;
-    for (size_t i = 0; i < m->count; i++) {
-        size_t slot = hash_name(m->tensors[i].name) & (cap - 1);
-        while (m->index[slot]) {
-            if (strcmp(m->tensors[m->index[slot] - 1].name, m->tensors[i].name) == 0)
-                return graft_error(ctx, GRAFT_ECORRUPT, "tensor '%s': name appears twice",
-                                   m->tensors[i].name);
-            slot = (slot + 1) & (cap - 1);
-        }
-        m->index[slot] = (uint32_t)i + 1;
-    }
+    graft_strmap_free(&m->index);
+    graft_strmap_init(&m->index, tensor_key, m);
+    GRAFT_TRY(graft_strmap_reserve(&m->index, m->count, ctx));
+    for (size_t i = 0; i < m->count; i++)
+        if (graft_strmap_put(&m->index, i) != GRAFT_STRMAP_NONE)
+            return graft_error(ctx, GRAFT_ECORRUPT, "tensor '%s': name appears twice",
+                               m->tensors[i].name);
     return GRAFT_OK;
 }
 
@@ -262,14 +253,8 @@ const graft_tensor *graft_model_tensor(const graft_model *m, size_t i)
 
 const graft_tensor *graft_model_find(const graft_model *m, const char *name)
 {
-    if (!m->index_cap) return NULL;
-    size_t slot = hash_name(name) & (m->index_cap - 1);
-    while (m->index[slot]) {
-        const graft_tensor *t = &m->tensors[m->index[slot] - 1];
-        if (strcmp(t->name, name) == 0) return t;
-        slot = (slot + 1) & (m->index_cap - 1);
-    }
-    return NULL;
+    size_t i = graft_strmap_get(&m->index, name);
+    return i == GRAFT_STRMAP_NONE ? NULL : &m->tensors[i];
 }
 
 const char *graft_tensor_name(const graft_tensor *t) { return t->name; }

@@ -13,6 +13,7 @@
 
 #include "arena.h"
 #include "source.h"
+#include "strmap.h"
 
 #define GRAFT_MAX_NDIM 64              /* cap on rank from any input */
 #define GRAFT_MAX_TENSORS (1u << 24)   /* cap on tensors in one model */
@@ -54,8 +55,7 @@ struct graft_model {
     size_t count, cap;
     graft_source **sources;          /* nsources mapped files; [0] primary; owned */
     size_t nsources, srccap;
-    uint32_t *index;                 /* name hash table (index+1, 0 = empty) */
-    size_t index_cap;
+    graft_strmap index;              /* tensor name -> index; owned */
     void *state;                     /* format-private, e.g. for writers; owned */
     void (*state_free)(void *state);
 };

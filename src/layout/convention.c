@@ -79,7 +79,7 @@ static const graft_tensor *sibling(const graft_model *m, const char *prefix, siz
     if (plen + strlen(rest) >= sizeof name) return NULL;
     memcpy(name, prefix, plen);
     strcpy(name + plen, rest);
-    if (m->index_cap) return graft_model_find(m, name);
+    if (m->index.cap) return graft_model_find(m, name);
     for (size_t i = 0; i < m->count; i++) /* not validated yet */
         if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
     return NULL;

@@ -27,43 +27,34 @@ int graph_add(graft_graph *g, gnode **out)
     return 0;
 }
 
-static uint64_t hash(gstr s)
+static const char *node_key(const void *owner, size_t i, size_t *len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < s.n; i++) h = (h ^ (unsigned char)s.p[i]) * 1099511628211ull;
-    return h;
+    const graft_graph *g = owner;
+    *len = g->v[i].out.n;
+    return g->v[i].out.p;
 }
 
-int graph_index(graft_graph *g, graft_model *m)
+int graph_index(graft_graph *g, graft_model *m, graft_ctx *ctx)
 {
     g->m = m;
-    g->scap = 16;
-    while (g->scap < 2 * g->n) g->scap *= 2;
-    if (!(g->slot = calloc(g->scap, sizeof *g->slot))) return -1;
-    for (size_t i = 0; i < g->n; i++) {
-        size_t s = hash(g->v[i].out) & (g->scap - 1);
-        while (g->slot[s]) s = (s + 1) & (g->scap - 1);
-        g->slot[s] = (uint32_t)i + 1;
-    }
-    return graft_lindex_init(&g->tensors, m);
+    graft_strmap_init(&g->outs, node_key, g);
+    if (graft_strmap_reserve(&g->outs, g->n, ctx) < 0) return -1;
+    for (size_t i = 0; i < g->n; i++) graft_strmap_put(&g->outs, i); /* first producer kept */
+    return graft_lindex_init(&g->tensors, m, ctx);
 }
 
 void graph_free(graft_graph *g)
 {
     free(g->v);
-    free(g->slot);
+    graft_strmap_free(&g->outs);
     graft_lindex_free(&g->tensors);
     memset(g, 0, sizeof *g);
 }
 
 const gnode *graph_producer(const graft_graph *g, gstr name)
 {
-    if (!g->slot || !name.n) return NULL;
-    for (size_t s = hash(name) & (g->scap - 1); g->slot[s]; s = (s + 1) & (g->scap - 1)) {
-        const gnode *n = &g->v[g->slot[s] - 1];
-        if (n->out.n == name.n && !memcmp(n->out.p, name.p, name.n)) return n;
-    }
-    return NULL;
+    size_t i = name.n ? graft_strmap_find(&g->outs, name.p, name.n) : GRAFT_STRMAP_NONE;
+    return i == GRAFT_STRMAP_NONE ? NULL : &g->v[i];
 }
 
 graft_tensor *graph_tensor(const graft_graph *g, gstr name)

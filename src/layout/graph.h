@@ -30,15 +30,14 @@ typedef struct gnode {
 typedef struct graft_graph {
     gnode *v;
     size_t n, cap;
-    uint32_t *slot;             /* out -> node index + 1 */
-    size_t scap;
+    graft_strmap outs;          /* out -> node index */
     graft_model *m;
     graft_lindex tensors;       /* m's tensors by name */
 } graft_graph;
 
 int graph_add(graft_graph *g, gnode **out);
 /* Index the nodes by output name and m's tensors by name. */
-int graph_index(graft_graph *g, graft_model *m);
+int graph_index(graft_graph *g, graft_model *m, graft_ctx *ctx);
 void graph_free(graft_graph *g);
 const gnode *graph_producer(const graft_graph *g, gstr name);
 graft_tensor *graph_tensor(const graft_graph *g, gstr name);

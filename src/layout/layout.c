@@ -68,44 +68,29 @@ void graft_layout_str(const graft_layout *l, char *buf, size_t n)
 
 /* ---- a name index over m's tensors (validation builds m's own later) ---- */
 
-static uint64_t hash_name(const char *s, size_t n)
+static const char *tensor_key(const void *owner, size_t i, size_t *len)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
+    const graft_model *m = owner;
+    *len = strlen(m->tensors[i].name);
+    return m->tensors[i].name;
 }
 
-int graft_lindex_init(graft_lindex *x, graft_model *m)
+int graft_lindex_init(graft_lindex *x, graft_model *m, graft_ctx *ctx)
 {
     x->m = m;
-    x->cap = 16;
-    while (x->cap < 2 * m->count) x->cap *= 2;
-    x->slot = calloc(x->cap, sizeof *x->slot);
-    if (!x->slot) return -1;
-    for (size_t i = 0; i < m->count; i++) {
-        const char *nm = m->tensors[i].name;
-        size_t s = hash_name(nm, strlen(nm)) & (x->cap - 1);
-        while (x->slot[s]) s = (s + 1) & (x->cap - 1);
-        x->slot[s] = i + 1;
-    }
+    graft_strmap_init(&x->map, tensor_key, m);
+    if (graft_strmap_reserve(&x->map, m->count, ctx) < 0) return -1;
+    for (size_t i = 0; i < m->count; i++) graft_strmap_put(&x->map, i);
     return 0;
 }
 
 graft_tensor *graft_lindex_get(const graft_lindex *x, const char *name, size_t n)
 {
-    if (!x->slot) return NULL;
-    for (size_t s = hash_name(name, n) & (x->cap - 1); x->slot[s]; s = (s + 1) & (x->cap - 1)) {
-        graft_tensor *t = &x->m->tensors[x->slot[s] - 1];
-        if (strlen(t->name) == n && !memcmp(t->name, name, n)) return t;
-    }
-    return NULL;
+    size_t i = graft_strmap_find(&x->map, name, n);
+    return i == GRAFT_STRMAP_NONE ? NULL : &x->m->tensors[i];
 }
 
-void graft_lindex_free(graft_lindex *x)
-{
-    free(x->slot);
-    x->slot = NULL;
-}
+void graft_lindex_free(graft_lindex *x) { graft_strmap_free(&x->map); }
 
 bool graft_layout__attach(graft_model *m, graft_tensor *t, const graft_layout *l)
 {
@@ -116,16 +101,6 @@ bool graft_layout__attach(graft_model *m, graft_tensor *t, const graft_layout *l
     copy->certainty = GRAFT_CERT_STRUCTURE;
     t->layout = copy;
     return true;
-}
-
-bool graft_layout__set(graft_model *m, const char *name, const graft_layout *l)
-{
-    graft_lindex x;
-    bool ok;
-    if (graft_lindex_init(&x, m) < 0) return false;
-    ok = graft_layout__attach(m, graft_lindex_get(&x, name, strlen(name)), l);
-    graft_lindex_free(&x);
-    return ok;
 }
 
 void graft_layout_of(const graft_model *m, const graft_tensor *t, graft_layout *out)

@@ -92,9 +92,6 @@ void graft_layout_of(const graft_model *m, const graft_tensor *t, graft_layout *
 
 /* ---- for format hooks --------------------------------------------------- */
 
-/* Attach l (copied into m's arena) to m's tensor named name; false if none. */
-bool graft_layout__set(graft_model *m, const char *name, const graft_layout *l);
-
 /*
  * Hooks: read what the model's own structure says and attach layouts.  They
  * never fail the open: a config or graph they cannot follow leaves the

@@ -3,15 +3,15 @@
 #define GRAFT_LAYOUT_INT_H
 
 #include "layout.h"
+#include "strmap.h"
 
 /* A name -> tensor index over a model being opened. */
 typedef struct graft_lindex {
     graft_model *m;
-    uint32_t *slot;   /* tensor index + 1, 0 = empty */
-    size_t cap;       /* power of two */
+    graft_strmap map; /* tensor name -> index */
 } graft_lindex;
 
-int graft_lindex_init(graft_lindex *x, graft_model *m);
+int graft_lindex_init(graft_lindex *x, graft_model *m, graft_ctx *ctx);
 graft_tensor *graft_lindex_get(const graft_lindex *x, const char *name, size_t n);
 void graft_lindex_free(graft_lindex *x);
 

@@ -16,7 +16,7 @@
  * ints 8 (packed or not).  Subgraphs are not followed.
  */
 #include "graph.h"
-#include "tf_pb.h"
+#include "pb.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -168,7 +168,7 @@ void graft_layout__onnx(graft_model *m, const uint8_t *p, size_t n)
         if (graft_pb_next(&gr, &f) < 0) goto cleanup;
         if (f.num == 1 && f.wt == 2 && parse_node(&g, f.sub) < 0) goto cleanup;
     }
-    if (graph_index(&g, m) < 0) goto cleanup;
+    if (graph_index(&g, m, ctx) < 0) goto cleanup;
     analyse(&g);
 cleanup:
     graph_free(&g);

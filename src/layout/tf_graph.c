@@ -18,7 +18,7 @@
  * attr 5 (map entry key 1, value 2: AttrValue s 2, b 5).
  */
 #include "graph.h"
-#include "tf_pb.h"
+#include "pb.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -178,7 +178,7 @@ void graft_layout__tf(graft_model *m, const uint8_t *p, size_t n, int kind)
             }
         }
     }
-    if (graph_index(&g, m) < 0) goto cleanup;
+    if (graph_index(&g, m, ctx) < 0) goto cleanup;
     analyse(&g);
 cleanup:
     graph_free(&g);

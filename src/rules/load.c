@@ -19,6 +19,7 @@
  */
 #include "rules_int.h"
 #include "../transform/optab.h"
+#include "strmap.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -44,8 +45,7 @@ typedef struct loader {
     bool allow_include;
     unsigned minor;              /* the current file's format minor version */
     size_t cap_rename[2], cap_pairs, cap_transforms, cap_ignore[2];
-    size_t *pair_slot;           /* hash of pairs by target: index + 1, 0 = empty */
-    size_t pair_cap;             /* power of two, > 2 * npairs */
+    graft_strmap pairs;          /* pairs by target */
 } loader;
 
 static graft_rules_pos pos_of(const loader *L, const yaml_node_t *n)
@@ -457,6 +457,9 @@ static int parse_rename_side(loader *L, const yaml_node_t *list, graft_side side
         rn->pos = pos_of(L, e);
         GRAFT_TRY(want_regex(L, m, "match", &rn->match));
         GRAFT_TRY(want_arena_string(L, to, "to", &rn->to));
+        rn->pos = pos_of(L, to);
+        GRAFT_TRY(graft_rules__arith(r, rn, L->minor, L->ctx));
+        rn->pos = pos_of(L, e);
         GRAFT_TRY(want_expect(L, e, &rn->expect));
     }
     return 0;
@@ -495,34 +498,11 @@ static int parse_ignore(loader *L, const yaml_node_t *n)
     return 0;
 }
 
-static size_t hash_name(const char *s)
+static const char *pair_key(const void *owner, size_t i, size_t *len)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return (size_t)h;
-}
-
-/* The slot of target in the pairs hash: its entry, or the empty slot for it. */
-static size_t *pair_find(loader *L, const char *target)
-{
-    size_t i = hash_name(target) & (L->pair_cap - 1);
-    while (L->pair_slot[i] && strcmp(L->r->pairs[L->pair_slot[i] - 1].target, target))
-        i = (i + 1) & (L->pair_cap - 1);
-    return &L->pair_slot[i];
-}
-
-/* Keep the hash at most half full (a big pairs list stays linear to load). */
-static int pair_reserve(loader *L)
-{
-    if (2 * (L->r->npairs + 1) < L->pair_cap) return 0;
-    size_t cap = L->pair_cap ? L->pair_cap * 2 : 64;
-    size_t *slots = graft_calloc(L->ctx, cap, sizeof *slots);
-    if (!slots) return graft_error_oom(L->ctx, "pairs");
-    free(L->pair_slot);
-    L->pair_slot = slots;
-    L->pair_cap = cap;
-    for (size_t i = 0; i < L->r->npairs; i++) *pair_find(L, L->r->pairs[i].target) = i + 1;
-    return 0;
+    const char *target = ((const graft_rules *)owner)->pairs[i].target;
+    *len = strlen(target);
+    return target;
 }
 
 static int parse_pairs(loader *L, const yaml_node_t *n)
@@ -550,10 +530,10 @@ static int parse_pairs(loader *L, const yaml_node_t *n)
         } else {
             GRAFT_TRY(want_arena_string(L, v, "pairs: source", &sources[0]));
         }
-        GRAFT_TRY(pair_reserve(L));
-        size_t *slot = pair_find(L, target), at;
-        if (*slot) {
-            at = *slot - 1;
+        if (!L->pairs.key) graft_strmap_init(&L->pairs, pair_key, r);
+        GRAFT_TRY(graft_strmap_reserve(&L->pairs, r->npairs + 1, L->ctx));
+        size_t at = graft_strmap_get(&L->pairs, target);
+        if (at != GRAFT_STRMAP_NONE) {
             if (r->pairs[at].pos.file == L->file)
                 return fail(L, k, "pairs: target '%s' appears twice", target);
             /* an including file overrides its includes */
@@ -561,7 +541,7 @@ static int parse_pairs(loader *L, const yaml_node_t *n)
             GRAFT_TRY(grow(L, (void **)&r->pairs, &L->cap_pairs, r->npairs, sizeof *r->pairs));
             at = r->npairs++;
             r->pairs[at].target = target;
-            *slot = at + 1;
+            graft_strmap_put(&L->pairs, at);
         }
         graft_pair_rule *pr = &r->pairs[at];
         pr->target = target;
@@ -572,21 +552,49 @@ static int parse_pairs(loader *L, const yaml_node_t *n)
     return 0;
 }
 
+static int parse_enum(loader *L, const yaml_node_t *map, const char *what, const char *key,
+                      const char *const *names, int *out)
+{
+    yaml_node_t *v;
+    const char *s = NULL;
+    size_t len = 0;
+    GRAFT_TRY(get(L, map, key, &v));
+    if (!v) return 0;
+    GRAFT_TRY(want_string(L, v, key, &s, &len));
+    for (int i = 0; names[i]; i++) {
+        if (!strcmp(s, names[i])) {
+            *out = i;
+            return 0;
+        }
+    }
+    char list[128] = "";
+    for (int i = 0; names[i]; i++) {
+        strncat(list, i ? " | " : "", sizeof list - strlen(list) - 1);
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+    }
+    return fail(L, v, "%s: %s: '%s' is not one of %s", what, key, s, list);
+}
+
 static int parse_transforms(loader *L, const yaml_node_t *n)
 {
     static const char *const keys[] = {"target", "source", "rank", "dtype", "ops", "expect", NULL};
+    static const char *const keys1[] = {"target", "source", "rank", "dtype", "ops", "expect",
+                                        "mismatch", NULL};
+    static const char *const mismatch[] = {"error", "keep", NULL};
     graft_rules *r = L->r;
     GRAFT_TRY(want_list(L, n, "transforms"));
     for (size_t i = 0; i < list_len(n); i++) {
         yaml_node_t *e, *v;
         GRAFT_TRY(node_at(L, n->data.sequence.items.start[i], &e));
-        GRAFT_TRY(check_keys(L, e, "transform", keys));
+        GRAFT_TRY(check_keys(L, e, "transform", L->minor ? keys1 : keys));
         GRAFT_TRY(grow(L, (void **)&r->transforms, &L->cap_transforms, r->ntransforms,
                        sizeof *r->transforms));
         graft_transform *t = &r->transforms[r->ntransforms++];
         t->pos = pos_of(L, e);
         t->rank = -1;
         t->dtype = GRAFT_DTYPE_INVALID;
+        t->mismatch = -1;
+        GRAFT_TRY(parse_enum(L, e, "transform", "mismatch", mismatch, &t->mismatch));
         GRAFT_TRY(get(L, e, "target", &v));
         if (v) GRAFT_TRY(want_regex(L, v, "target", &t->target));
         GRAFT_TRY(get(L, e, "source", &v));
@@ -613,29 +621,6 @@ static int parse_transforms(loader *L, const yaml_node_t *n)
     return 0;
 }
 
-static int parse_enum(loader *L, const yaml_node_t *map, const char *key,
-                      const char *const *names, int *out)
-{
-    yaml_node_t *v;
-    const char *s = NULL;
-    size_t len = 0;
-    GRAFT_TRY(get(L, map, key, &v));
-    if (!v) return 0;
-    GRAFT_TRY(want_string(L, v, key, &s, &len));
-    for (int i = 0; names[i]; i++) {
-        if (!strcmp(s, names[i])) {
-            *out = i;
-            return 0;
-        }
-    }
-    char list[128] = "";
-    for (int i = 0; names[i]; i++) {
-        strncat(list, i ? " | " : "", sizeof list - strlen(list) - 1);
-        strncat(list, names[i], sizeof list - strlen(list) - 1);
-    }
-    return fail(L, v, "policy: %s: '%s' is not one of %s", key, s, list);
-}
-
 /* policy: layout: auto | error | warn | ignore (graft: 1.1) */
 static int parse_layout_policy(loader *L, const yaml_node_t *n)
 {
@@ -644,7 +629,7 @@ static int parse_layout_policy(loader *L, const yaml_node_t *n)
     int k = (int)L->r->layout;
     GRAFT_TRY(get(L, n, "layout", &v));
     if (v && L->minor < 1) return fail(L, v, "policy: layout needs graft: 1.1");
-    GRAFT_TRY(parse_enum(L, n, "layout", layout, &k));
+    GRAFT_TRY(parse_enum(L, n, "policy", "layout", layout, &k));
     L->r->layout = (graft_policy_layout)k;
     return 0;
 }
@@ -658,13 +643,13 @@ static int parse_policy(loader *L, const yaml_node_t *n)
     int v;
     GRAFT_TRY(check_keys(L, n, "policy", keys));
     v = (int)L->r->missing;
-    GRAFT_TRY(parse_enum(L, n, "missing", missing, &v));
+    GRAFT_TRY(parse_enum(L, n, "policy", "missing", missing, &v));
     L->r->missing = (graft_policy_missing)v;
     v = (int)L->r->unused;
-    GRAFT_TRY(parse_enum(L, n, "unused", unused, &v));
+    GRAFT_TRY(parse_enum(L, n, "policy", "unused", unused, &v));
     L->r->unused = (graft_policy_unused)v;
     v = (int)L->r->mismatch;
-    GRAFT_TRY(parse_enum(L, n, "mismatch", mismatch, &v));
+    GRAFT_TRY(parse_enum(L, n, "policy", "mismatch", mismatch, &v));
     L->r->mismatch = (graft_policy_mismatch)v;
     GRAFT_TRY(parse_layout_policy(L, n));
     return 0;
@@ -926,7 +911,7 @@ static int new_rules(graft_rules **out, graft_ctx *ctx)
 /* Hand the loaded rules to *out, or free them when rc < 0. */
 static int finish_load(loader *L, int rc, graft_rules **out)
 {
-    free(L->pair_slot);
+    graft_strmap_free(&L->pairs);
     if (rc < 0) {
         graft_rules_free(L->r);
         return graft_ctx_status(L->ctx);

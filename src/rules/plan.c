@@ -14,62 +14,14 @@
  */
 #include "rules_int.h"
 #include "lcheck.h"
+#include "strmap.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NONE SIZE_MAX
-
-/* ---- a string -> index map over an array of keys ------------------------ */
-
-typedef struct strmap {
-    const char *const *keys;  /* borrowed */
-    size_t *slot;             /* index + 1, 0 = empty */
-    size_t cap;               /* power of two */
-} strmap;
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static int map_init(strmap *m, const char *const *keys, size_t n, graft_ctx *ctx)
-{
-    m->keys = keys;
-    m->cap = 16;
-    while (m->cap < 2 * n) m->cap *= 2;
-    m->slot = graft_calloc(ctx, m->cap, sizeof *m->slot);
-    return m->slot ? 0 : graft_error_oom(ctx, "name map");
-}
-
-/* Insert index i (keys[i]); returns the index already holding that key, or NONE. */
-static size_t map_put(strmap *m, size_t i)
-{
-    size_t s = hash_str(m->keys[i]) & (m->cap - 1);
-    for (; m->slot[s]; s = (s + 1) & (m->cap - 1))
-        if (!strcmp(m->keys[m->slot[s] - 1], m->keys[i])) return m->slot[s] - 1;
-    m->slot[s] = i + 1;
-    return NONE;
-}
-
-static size_t map_get(const strmap *m, const char *key)
-{
-    if (!m->slot) return NONE;
-    size_t s = hash_str(key) & (m->cap - 1);
-    for (; m->slot[s]; s = (s + 1) & (m->cap - 1))
-        if (!strcmp(m->keys[m->slot[s] - 1], key)) return m->slot[s] - 1;
-    return NONE;
-}
-
-static void map_free(strmap *m)
-{
-    free(m->slot);
-    m->slot = NULL;
-}
+#define NONE GRAFT_STRMAP_NONE
 
 /* ---- plan helpers ------------------------------------------------------- */
 
@@ -88,6 +40,7 @@ static int diag(graft_plan *p, graft_diag_level level, graft_ctx *ctx, const cha
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (p->strict) level = GRAFT_DIAG_ERROR;
     if (p->ndiags % 16 == 0) {
         graft_plan_diag *nd = graft_realloc(ctx, p->diags, (p->ndiags + 16) * sizeof *nd);
         if (!nd) return graft_error_oom(ctx, "plan messages");
@@ -208,11 +161,12 @@ static const graft_transform *choose_transform(const graft_rules *r, const char 
     return NULL;
 }
 
-static bool chain_has_take(const graft_op *ops, size_t n)
+/* The mismatch policy for an entry: its transform's, else the file's. */
+static graft_policy_mismatch mismatch_of(const graft_rules *r, const graft_plan_entry *e)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ops[i].kind == GRAFT_OP_TAKE) return true;
-    return false;
+    if (e->transform && e->transform->mismatch >= 0)
+        return (graft_policy_mismatch)e->transform->mismatch;
+    return r ? r->mismatch : GRAFT_MISMATCH_ERROR;
 }
 
 /* Shapes after the chain, and the status that follows from the policies. */
@@ -220,10 +174,10 @@ static int check_chain(graft_plan *p, graft_plan_entry *e, graft_policy_mismatch
                        graft_ctx *ctx)
 {
     const char *tname = p->target->tensors[e->target].name;
-    if (e->nsources > 1 && (e->nops == 0 || e->ops[0].kind != GRAFT_OP_CONCAT)) {
+    if (e->nsources > 1 && (e->nops == 0 || !graft_ops_joins(&e->ops[0]))) {
         e->status = GRAFT_PLAN_ERROR;
         return set_message(p, e, ctx, "'%s' has %zu sources but its op chain does not start "
-                                      "with concat", tname, e->nsources);
+                                      "with concat (or stack, sum, fold_bn)", tname, e->nsources);
     }
     if (graft_ops_infer(e->ops, e->nops, e->in, e->nsources, &e->out, ctx) < 0) {
         if (graft_ctx_status(ctx) == GRAFT_ENOMEM) return GRAFT_ENOMEM;
@@ -251,13 +205,13 @@ static int check_chain(graft_plan *p, graft_plan_entry *e, graft_policy_mismatch
 }
 
 /* Pair one target tensor i (forward). */
-static int pair_one(graft_plan *p, const graft_rules *r, size_t i, const strmap *bykey,
-                    const size_t *ambiguous, const strmap *byname, const strmap *pairmap,
+static int pair_one(graft_plan *p, const graft_rules *r, size_t i, const graft_strmap *bykey,
+                    const size_t *ambiguous, const graft_strmap *byname, const graft_strmap *pairmap,
                     size_t *tcounts, bool *pair_used, graft_ctx *ctx)
 {
     graft_plan_entry *e = &p->entries[i];
     const graft_tensor *tt = &p->target->tensors[i];
-    size_t pi = map_get(pairmap, tt->name);
+    size_t pi = graft_strmap_get(pairmap, tt->name);
     size_t nsrc = 1, first = NONE;
 
     if (pi != NONE) {
@@ -265,7 +219,7 @@ static int pair_one(graft_plan *p, const graft_rules *r, size_t i, const strmap 
         pair_used[pi] = true;
         nsrc = e->pair->nsources;
     } else {
-        first = map_get(bykey, e->key);
+        first = graft_strmap_get(bykey, e->key);
         if (first == NONE) return 0; /* missing: decided by the caller */
         if (ambiguous[first] != NONE) {
             e->status = GRAFT_PLAN_ERROR;
@@ -279,7 +233,7 @@ static int pair_one(graft_plan *p, const graft_rules *r, size_t i, const strmap 
     if (!e->sources || !e->in) return graft_error_oom(ctx, "plan");
     e->nsources = nsrc;
     for (size_t k = 0; k < nsrc; k++) {
-        size_t j = e->pair ? map_get(byname, e->pair->sources[k]) : first;
+        size_t j = e->pair ? graft_strmap_get(byname, e->pair->sources[k]) : first;
         if (j == NONE) {
             e->status = GRAFT_PLAN_ERROR;
             e->nsources = 0;
@@ -350,7 +304,7 @@ static int tied_sources(graft_plan *p, graft_ctx *ctx)
     }
     for (size_t i = 0; i < p->nentries; i++) {
         const graft_plan_entry *e = &p->entries[i];
-        bool excused = e->pair || chain_has_take(e->ops, e->nops);
+        bool excused = e->pair || graft_ops_take_part(e->ops, e->nops);
         for (size_t k = 0; k < e->nsources; k++) {
             size_t j = e->sources[k];
             if (uses[j]++ == 0) firstuse[j] = i;
@@ -425,7 +379,7 @@ cleanup:
 static int build_forward(graft_plan *p, const graft_rules *r, graft_ctx *ctx)
 {
     const graft_model *src = p->source, *tgt = p->target;
-    strmap bykey = {0}, byname = {0}, pairmap = {0};
+    graft_strmap bykey = {0}, byname = {0}, pairmap = {0};
     size_t *ambiguous = NULL, *tcounts = NULL;
     size_t *counts[2] = {NULL, NULL};
     bool *pair_used = NULL;
@@ -460,17 +414,17 @@ static int build_forward(graft_plan *p, const graft_rules *r, graft_ctx *ctx)
         goto cleanup;
     for (size_t j = 0; j < src->count; j++) snames[j] = src->tensors[j].name;
     for (size_t k = 0; r && k < r->npairs; k++) pnames[k] = r->pairs[k].target;
-    if ((rc = map_init(&bykey, p->source_keys, src->count, ctx)) < 0 ||
-        (rc = map_init(&byname, snames, src->count, ctx)) < 0 ||
-        (rc = map_init(&pairmap, pnames, r ? r->npairs : 0, ctx)) < 0)
+    if ((rc = graft_strmap_init_strv(&bykey, p->source_keys, src->count, ctx)) < 0 ||
+        (rc = graft_strmap_init_strv(&byname, snames, src->count, ctx)) < 0 ||
+        (rc = graft_strmap_init_strv(&pairmap, pnames, r ? r->npairs : 0, ctx)) < 0)
         goto cleanup;
     for (size_t j = 0; j < src->count; j++) {
-        size_t prev = map_put(&bykey, j);
+        size_t prev = graft_strmap_put(&bykey, j);
         ambiguous[j] = NONE;
         if (prev != NONE && ambiguous[prev] == NONE) ambiguous[prev] = j;
-        map_put(&byname, j);
+        graft_strmap_put(&byname, j);
     }
-    for (size_t k = 0; r && k < r->npairs; k++) map_put(&pairmap, k);
+    for (size_t k = 0; r && k < r->npairs; k++) graft_strmap_put(&pairmap, k);
     for (size_t i = 0; i < tgt->count; i++)
         if ((rc = pair_one(p, r, i, &bykey, ambiguous, &byname, &pairmap, tcounts, pair_used,
                            ctx)) < 0)
@@ -478,9 +432,9 @@ static int build_forward(graft_plan *p, const graft_rules *r, graft_ctx *ctx)
     if ((rc = rule_counts(p, r, counts, tcounts, pair_used, ctx)) < 0) goto cleanup;
     rc = tied_sources(p, ctx);
 cleanup:
-    map_free(&bykey);
-    map_free(&byname);
-    map_free(&pairmap);
+    graft_strmap_free(&bykey);
+    graft_strmap_free(&byname);
+    graft_strmap_free(&pairmap);
     free(counts[0]);
     free(counts[1]);
     free(tcounts);
@@ -509,13 +463,35 @@ oom:
     return graft_error_oom(ctx, "plan");
 }
 
-/* The equal-chunk take of a forward entry with one source, or NULL. */
-static const graft_op *take_of(const graft_plan_entry *fe)
+/* Which piece of its one source a forward entry takes: an equal-chunk take
+ * (`index` of `count` along `axis`) or an unstack (slice `index` of the
+ * `count` along `axis`). */
+typedef struct piece {
+    graft_op_kind kind;
+    int64_t axis, count, index;
+} piece;
+
+static bool piece_of(const graft_plan_entry *fe, piece *out)
 {
-    if (fe->nsources != 1 || fe->status != GRAFT_PLAN_OK) return NULL;
-    for (size_t i = 0; i < fe->nops; i++)
-        if (fe->ops[i].kind == GRAFT_OP_TAKE && fe->ops[i].n == 0) return &fe->ops[i];
-    return NULL;
+    if (fe->nsources != 1 || fe->status != GRAFT_PLAN_OK) return false;
+    for (size_t i = 0; i < fe->nops; i++) {
+        const graft_op *op = &fe->ops[i];
+        if (op->kind == GRAFT_OP_TAKE && op->n == 0) {
+            *out = (piece){op->kind, op->axis, op->count, op->index};
+            return true;
+        }
+        if (op->kind == GRAFT_OP_UNSTACK) {
+            graft_shape s;
+            graft_ctx *quiet = graft_ctx_new();
+            bool ok = quiet && graft_ops_infer_prefix(fe->ops, fe->nops, i, fe->in, 1, &s, quiet) == 0;
+            graft_ctx_free(quiet);
+            if (!ok) return false;
+            int64_t axis = op->axis < 0 ? (int64_t)op->axis + (int64_t)s.ndim : (int64_t)op->axis;
+            *out = (piece){op->kind, axis, s.dim[axis], op->index};
+            return true;
+        }
+    }
+    return false;
 }
 
 /* A fused tensor split with take forward is joined back: the forward entries
@@ -526,16 +502,17 @@ static int gather_takes(graft_plan *p, const graft_plan *f, const graft_rules *r
 {
     for (size_t fi = 0; fi < f->nentries; fi++) {
         const graft_plan_entry *fe = &f->entries[fi];
-        const graft_op *take = take_of(fe);
-        if (!take) continue;
+        piece take, gt;
+        if (!piece_of(fe, &take)) continue;
         graft_plan_entry *e = &p->entries[fe->sources[0]];
         if (e->nsources || e->status != GRAFT_PLAN_OK) continue; /* done already */
-        size_t count = (size_t)take->count, found = 0;
+        size_t count = (size_t)take.count, found = 0;
         if (count > f->nentries) { /* cannot be complete; and count comes from the rules */
             e->status = GRAFT_PLAN_ERROR;
-            GRAFT_TRY(set_message(p, e, ctx, "'%s' was split with take into %zu pieces, more "
+            GRAFT_TRY(set_message(p, e, ctx, "'%s' was split with %s into %zu pieces, more "
                                              "than the source holds: it cannot be joined back",
-                                  p->target->tensors[e->target].name, count));
+                                  p->target->tensors[e->target].name, graft_op_name(take.kind),
+                                  count));
             continue;
         }
         size_t *pieces = graft_arena_alloc(&p->arena, count * sizeof *pieces);
@@ -543,18 +520,19 @@ static int gather_takes(graft_plan *p, const graft_plan *f, const graft_rules *r
         if (!pieces || !in) return graft_error_oom(ctx, "plan");
         for (size_t k = 0; k < count; k++) pieces[k] = NONE;
         for (size_t gi = fi; gi < f->nentries; gi++) {
-            const graft_op *gt = take_of(&f->entries[gi]);
-            if (!gt || f->entries[gi].sources[0] != fe->sources[0] || gt->count != take->count ||
-                gt->axis != take->axis || pieces[gt->index] != NONE)
+            if (!piece_of(&f->entries[gi], &gt) || f->entries[gi].sources[0] != fe->sources[0] ||
+                gt.kind != take.kind || gt.count != take.count || gt.axis != take.axis ||
+                pieces[gt.index] != NONE)
                 continue;
-            pieces[gt->index] = gi;
+            pieces[gt.index] = gi;
             found++;
         }
         if (found != count) {
             e->status = GRAFT_PLAN_ERROR;
-            GRAFT_TRY(set_message(p, e, ctx, "'%s' was split with take into %zu pieces but only "
+            GRAFT_TRY(set_message(p, e, ctx, "'%s' was split with %s into %zu pieces but only "
                                              "%zu are in the source: it cannot be joined back",
-                                  p->target->tensors[e->target].name, count, found));
+                                  p->target->tensors[e->target].name, graft_op_name(take.kind),
+                                  count, found));
             continue;
         }
         const graft_plan_entry *first = &f->entries[pieces[0]];
@@ -577,7 +555,7 @@ static int gather_takes(graft_plan *p, const graft_plan *f, const graft_rules *r
         e->nops = ninv;
         e->pair = first->pair;
         e->transform = first->transform;
-        GRAFT_TRY(check_chain(p, e, r ? r->mismatch : GRAFT_MISMATCH_ERROR, ctx));
+        GRAFT_TRY(check_chain(p, e, mismatch_of(r, e), ctx));
     }
     return 0;
 }
@@ -636,7 +614,7 @@ static int reverse_of(graft_plan *p, const graft_plan *f, const graft_rules *r, 
                 e->ops = inv;
                 e->nops = ninv;
             }
-            GRAFT_TRY(check_chain(p, e, r ? r->mismatch : GRAFT_MISMATCH_ERROR, ctx));
+            GRAFT_TRY(check_chain(p, e, mismatch_of(r, e), ctx));
         }
     }
     return 0;
@@ -652,12 +630,13 @@ int graft_plan_build(graft_plan **out, const graft_rules *rules, const graft_mod
     *out = NULL;
     if ((rc = new_plan(&p, rules, source, target, ctx)) < 0) goto fail;
     p->reverse = reverse;
+    p->strict = o && o->strict;
     if (!reverse) {
         if ((rc = build_forward(p, rules, ctx)) < 0) goto fail;
         for (size_t i = 0; i < p->nentries; i++) {
             graft_plan_entry *e = &p->entries[i];
             if (e->nsources && e->status == GRAFT_PLAN_OK &&
-                (rc = check_chain(p, e, rules ? rules->mismatch : GRAFT_MISMATCH_ERROR, ctx)) < 0)
+                (rc = check_chain(p, e, mismatch_of(rules, e), ctx)) < 0)
                 goto fail;
         }
         rc = finish(p, rules, true, rules ? rules->missing : GRAFT_MISSING_ERROR,

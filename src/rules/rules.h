@@ -46,10 +46,21 @@ typedef struct graft_regex {
     graft_rules_pos pos;  /* of the pattern scalar */
 } graft_regex;
 
+/* Index arithmetic in a `to:` (format 1.1): ${N+K}, ${N-K}, ${name+K},
+ * ${name-K}: capture group N (or the named group), read as a decimal
+ * integer, plus or minus K. */
+typedef struct graft_rename_arith {
+    uint32_t at, len;     /* the token's bytes in `to` */
+    uint32_t group;       /* capture group number (named groups resolved at load) */
+    int64_t delta;        /* +K or -K */
+} graft_rename_arith;
+
 /* One `rename:` entry: every match in the name is replaced by `to`. */
 typedef struct graft_rename {
     graft_regex match;
     const char *to;       /* replacement, $1 / ${name} expanded; rules arena */
+    const graft_rename_arith *arith; /* narith tokens of `to`, in order; rules arena */
+    size_t narith;
     int64_t expect;       /* `expect: N` (names changed), -1 when absent */
     graft_rules_pos pos;  /* of the entry */
 } graft_rename;
@@ -71,6 +82,7 @@ typedef struct graft_transform {
     graft_op *ops;        /* nops ops; rules arena (v arrays too) */
     size_t nops;
     int64_t expect;       /* `expect: N` (pairs it applied to), -1 when absent */
+    int mismatch;         /* `mismatch:` (1.1): a graft_policy_mismatch, -1 = the file's */
     graft_rules_pos pos;  /* of the entry */
 } graft_transform;
 
@@ -199,6 +211,7 @@ typedef struct graft_plan {
     const graft_model *source;        /* borrowed: tensors are read from it */
     const graft_model *target;        /* borrowed: the skeleton written */
     bool reverse;
+    bool strict;                      /* warnings were made errors */
     graft_plan_entry *entries;        /* one per target tensor, target order */
     size_t nentries;
     size_t *missing;                  /* target indices with no source (status MISSING or KEPT) */
@@ -224,10 +237,12 @@ typedef struct graft_plan_options {
      * inverted and op chains inverted with graft_ops_invert.
      */
     bool reverse;
+    /* Every warning is an error (level GRAFT_DIAG_ERROR, counted in errors). */
+    bool strict;
 } graft_plan_options;
 
 #define GRAFT_PLAN_OPTIONS_VERSION 1
-#define GRAFT_PLAN_OPTIONS_INIT {GRAFT_PLAN_OPTIONS_VERSION, false}
+#define GRAFT_PLAN_OPTIONS_INIT {GRAFT_PLAN_OPTIONS_VERSION, false, false}
 
 /**
  * Pair every target tensor and check its op chain.  Problems with the plan

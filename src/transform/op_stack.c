@@ -136,7 +136,7 @@ static void json_unstack(const graft_op *op, graft_jbuf *b)
 }
 
 const graft_op_def graft_op_def_unstack = {
-    .name = "unstack", .minor = 1, .flags = GRAFT_OPF_PART | GRAFT_OPF_LAYOUT,
+    .name = "unstack", .minor = 1, .flags = GRAFT_OPF_PART,
     .parse = parse_unstack, .infer = infer_unstack, .run = run_unstack,
     .invert = invert_unstack, .json = json_unstack,
 };

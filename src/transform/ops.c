@@ -98,6 +98,21 @@ size_t graft_op_json(const graft_op *op, char *buf, size_t n)
     return b.len;
 }
 
+bool graft_ops_joins(const graft_op *op)
+{
+    const graft_op_def *d = graft_op_def_of(op->kind);
+    return d && (d->flags & GRAFT_OPF_JOIN);
+}
+
+bool graft_ops_take_part(const graft_op *ops, size_t nops)
+{
+    for (size_t i = 0; i < nops; i++) {
+        const graft_op_def *d = graft_op_def_of(ops[i].kind);
+        if (d && (d->flags & GRAFT_OPF_PART)) return true;
+    }
+    return false;
+}
+
 /* ---- helpers shared by the op files ------------------------------------ */
 
 int graft_op__error(graft_ctx *ctx, const graft_op *op, int code, const char *fmt, ...)

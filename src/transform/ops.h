@@ -96,6 +96,13 @@ int graft_ops_invert(const graft_op *ops, size_t nops, const graft_shape *in, si
                      size_t which, graft_op **out, size_t *nout, graft_ctx *ctx);
 void graft_ops_free(graft_op *ops, size_t nops);
 
+/* Whether op consumes all the sources of a pairs entry (concat, stack, sum,
+ * fold_bn). */
+bool graft_ops_joins(const graft_op *op);
+/* Whether the chain takes one part of its source (take, unstack, slice):
+ * several targets reading one source through such chains split it. */
+bool graft_ops_take_part(const graft_op *ops, size_t nops);
+
 /* The op's name in a rules file ("permute"), "op" for an unknown kind. */
 const char *graft_op_name(graft_op_kind kind);
 /*

@@ -27,22 +27,23 @@ static graft_model *table(const char *const *names, const int64_t (*shapes)[4],
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const src_names[] = {"module.conv.weight", "module.fc.weight",
-                                            "module.fc.bias", "qkv", "bn.num_batches_tracked"};
-    static const int64_t src_shapes[][4] = {{8, 3, 3, 3}, {10, 12}, {10}, {12, 4}, {0}};
-    static const uint32_t src_nd[] = {4, 2, 1, 2, 0};
+                                            "module.fc.bias", "qkv", "bn.num_batches_tracked",
+                                            "layer1.0.w"};
+    static const int64_t src_shapes[][4] = {{8, 3, 3, 3}, {10, 12}, {10}, {12, 4}, {0}, {4}};
+    static const uint32_t src_nd[] = {4, 2, 1, 2, 0, 1};
     static const char *const tgt_names[] = {"conv/kernel:0", "fc/kernel:0", "fc/bias:0", "q",
-                                            "k", "v", "global_step"};
+                                            "k", "v", "global_step", "conv2_block1_w"};
     static const int64_t tgt_shapes[][4] = {{3, 3, 3, 8}, {12, 10}, {10}, {4, 4}, {4, 4},
-                                            {4, 4}, {0}};
-    static const uint32_t tgt_nd[] = {4, 2, 1, 2, 2, 2, 0};
+                                            {4, 4}, {0}, {4}};
+    static const uint32_t tgt_nd[] = {4, 2, 1, 2, 2, 2, 0, 1};
     graft_ctx *ctx = graft_ctx_new();
     graft_rules *r = NULL;
     graft_model *s = NULL, *t = NULL;
 
     if (!ctx) return 0;
     if (graft_rules_load_buffer(&r, "fuzz.yaml", (const char *)data, size, ctx) < 0) goto done;
-    s = table(src_names, src_shapes, src_nd, 5, ctx);
-    t = table(tgt_names, tgt_shapes, tgt_nd, 7, ctx);
+    s = table(src_names, src_shapes, src_nd, 6, ctx);
+    t = table(tgt_names, tgt_shapes, tgt_nd, 8, ctx);
     if (!s || !t) goto done;
     for (int rev = 0; rev < 2; rev++) {
         graft_plan_options o = GRAFT_PLAN_OPTIONS_INIT;

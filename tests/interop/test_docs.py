@@ -2,7 +2,8 @@
 lists answers --help with exit 0, every option its --help names is in that
 command's section of man/graft.1, and README.md's format table lists every
 format graft has registered (src/formats/formats.def, the names `--format`
-takes, as `graft ls --help` prints them).  Run with /usr/bin/python3.
+takes, as `graft ls --help` prints them), and so does the FORMATS list of
+man/graft.1, in the same order.  Run with /usr/bin/python3.
 """
 import os
 import re
@@ -98,10 +99,36 @@ def readme_lists_every_format():
     assert table == names, f"README.md's format table: {table}, registry order: {names}"
 
 
+def man_lists_every_format():
+    text = man_text()
+    assert ".SH FORMATS" in text, "man/graft.1 has no FORMATS section"
+    section = text.split(".SH FORMATS", 1)[1].split(".SH ", 1)[0]
+    assert "format options take:" in section, "the FORMATS section has no list of names"
+    listing = section.split("format options take:", 1)[1].split("Every one of them", 1)[0]
+    # one name per .B/.BR line; `.B .keras` in a remark is a suffix, not a name
+    listed = re.findall(r"^\.BR? ([a-z][\w-]*)", listing, re.M)
+    names = registered_formats()
+    missing = sorted(set(names) - set(listed))
+    assert not missing, f"man/graft.1's FORMATS list lacks {missing}"
+    assert listed == names, f"man/graft.1's FORMATS list: {listed}, registry order: {names}"
+
+
+def adding_a_format_names_every_step():
+    with open(os.path.join(SOURCE_ROOT, "src", "formats", "README.md")) as f:
+        guide = f.read()
+    for must in ("formats.def", "src/meson.build", "`README.md`", "man/graft.1",
+                 "tests/unit/test_<name>.c", "tests/interop/test_<name>.py",
+                 "samples/corrupt/<name>/", "tests/fuzz/fuzz_<name>.c", "test_docs.py"):
+        assert must in guide, f"src/formats/README.md does not mention {must}"
+
+
 for cmd in commands():
     R.check(f"graft {cmd} --help: exit 0, and its options are in man/graft.1",
             help_matches_man, cmd)
 R.check("the man page's SYNOPSIS lists every command, and points to graft-onnx(7)",
         man_synopsis_lists_every_command)
 R.check("README.md's format table lists every registered format", readme_lists_every_format)
+R.check("man/graft.1's FORMATS list names every registered format, in registry order",
+        man_lists_every_format)
+R.check("src/formats/README.md lists every step of adding a format", adding_a_format_names_every_step)
 R.close()

@@ -89,7 +89,42 @@ BAD = [
     "graft: 1\ntransforms:\n  - ops: [{take: {axis: 0, count: 3}}]\n",
     "graft: 1\npolicy: {unused: keep}\n",
     "graft: 1\ntransforms:\n  - rank: 2\n",
+    # 1.1 features in a 1.0 file, and malformed 1.1 ops
+    "graft: 1\ntransforms:\n  - ops: [sum]\n",
+    "graft: 1\nrename:\n  source:\n    - {match: '(\\d)', to: '${1+1}'}\n",
+    "graft: 1\ntransforms:\n  - ops: []\n    mismatch: keep\n",
+    "graft: 1\ntransforms:\n  - ops: [{take: {axis: 0, start: 1, length: 2}}]\n",
+    "graft: 1.1\ntransforms:\n  - ops: [{fold_bn: {part: gamma, eps: 1}}]\n",
+    "graft: 1.1\ntransforms:\n  - ops: [{fold_bn: {part: weight}}]\n",
+    "graft: 1.1\ntransforms:\n  - ops: [{stack: {}}]\n",
+    "graft: 1.1\ntransforms:\n  - ops: [{pad: {axis: 0, to: -1}}]\n",
+    "graft: 1.1\ntransforms:\n  - ops: [{slice: {axis: 0, start: 1}}]\n",
+    "graft: 1.1\ntransforms:\n  - ops: [{scale: {mul: x}}]\n",
+    "graft: 1.1\ntransforms:\n  - ops: []\n    mismatch: maybe\n",
+    "graft: 1.2\n",
 ]
+
+
+def table_ops():
+    """The op table as graft reports it: the ops a 1.1 file may use."""
+    with open(R.path("ops.yaml"), "w") as f:
+        f.write("graft: 1.1\ntransforms:\n  - ops: [nosuchop]\n")
+    err = run("check", R.path("ops.yaml"), check=False).stderr
+    return err.split("expected one of: ")[1].rstrip(")\n").split(", ")
+
+
+def test_every_op_of_the_table_is_in_the_schema_and_the_man_page():
+    ops = table_ops()
+    assert len(ops) >= 14 and "fold_bn" in ops, ops
+    names = set()
+    for alt in SCHEMA["definitions"]["op"]["anyOf"] + SCHEMA["definitions"]["op10"]["oneOf"]:
+        names |= set(alt.get("properties", {})) | ({alt["const"]} if "const" in alt else set())
+    assert set(ops) <= names, set(ops) - names
+    with open(os.path.join(SOURCE_ROOT, "man", "graft-rules.5")) as f:
+        man = f.read()
+    import re
+    for op in ops:  # an item of the OPS section: .B sum, .BI "scale: {mul: " ...
+        assert re.search(rf'^\.BI? "?{op}\b', man.split(".SH OPS")[1].split(".SH ")[0], re.M), op
 
 
 def test_structural_mistakes_fail_both():

@@ -123,35 +123,55 @@ START_TEST(rewrite_changes_only_values)
 }
 END_TEST
 
+typedef struct open_job {
+    const char *path;
+    const char *format;  /* forced, or NULL */
+} open_job;
+
+/* Open a model and hash every tensor (reading each one). */
+static int open_and_hash(graft_ctx *c, void *payload)
+{
+    open_job *j = payload;
+    graft_open_options opts = GRAFT_OPEN_OPTIONS_INIT;
+    graft_model *m = NULL;
+    uint8_t digest[32];
+    opts.format = j->format;
+    int rc = graft_model_open(&m, j->path, &opts, c);
+    if (rc < 0) ck_assert_ptr_null(m);  /* a failed open hands nothing back */
+    for (size_t i = 0; rc == 0 && i < graft_model_count(m); i++)
+        rc = graft_tensor_sha256(m, graft_model_tensor(m, i), digest, c);
+    graft_model_free(m);
+    return rc;
+}
+
 START_TEST(allocation_failures_are_reported_not_crashed)
 {
     static const char *const files[] = {"keras2_full.h5", "keras2_weights_chunked.h5",
                                         "model.keras", "deflated.keras", "named.keras"};
     for (size_t k = 0; k < sizeof files / sizeof *files; k++) {
-        graft_open_options opts = GRAFT_OPEN_OPTIONS_INIT;
-        bool done = false;
-        if (k == 4) opts.format = "keras-named";
-        for (long n = 1; n < 400 && !done; n++) {
-            graft_model *m = NULL;
-            uint8_t digest[32];
-            int rc;
-            ctx->fail_alloc_at = n;
-            ctx->alloc_count = 0;
-            rc = graft_model_open(&m, seed(files[k]), &opts, ctx);
-            for (size_t i = 0; rc == 0 && i < graft_model_count(m); i++)
-                rc = graft_tensor_sha256(m, graft_model_tensor(m, i), digest, ctx);
-            if (rc < 0)
-                ck_assert_msg(rc == GRAFT_ENOMEM, "%s, allocation %ld: %s", files[k], n,
-                              graft_ctx_message(ctx));
-            else
-                done = ctx->alloc_count < n; /* every allocation has had its turn */
-            graft_model_free(m);
-        }
-        ck_assert_msg(done, "%s: more than 400 allocations", files[k]);
+        open_job job = {seed(files[k]), k == 4 ? "keras-named" : NULL};
+        ck_assert_int_gt(tu_each_alloc_failure(ctx, open_and_hash, &job), 0);
     }
-    ctx->fail_alloc_at = 0;
 }
 END_TEST
+
+typedef struct rewrite_job {
+    graft_model *m;
+    graft_fill *fill;
+    const char *out;
+} rewrite_job;
+
+/* Rewrite a skeleton; a failed rewrite leaves no output. */
+static int rewrite_once(graft_ctx *c, void *payload)
+{
+    rewrite_job *j = payload;
+    int rc = j->m->format->write(j->m, j->out, j->fill, c);
+    if (rc < 0)
+        ck_assert_int_ne(access(j->out, F_OK), 0);
+    else
+        remove(j->out);
+    return rc;
+}
 
 START_TEST(rewrite_allocation_failures_leave_no_output)
 {
@@ -160,27 +180,12 @@ START_TEST(rewrite_allocation_failures_leave_no_output)
         graft_model *m = NULL;
         graft_fill fill;
         char out[4200];
-        bool done = false;
         ck_assert_int_eq(graft_model_open(&m, seed(files[k]), NULL, ctx), 0);
         fill.emit = emit_flipped;
         fill.payload = m;
         snprintf(out, sizeof out, "%s/alloc-%s", tu_temp_dir(), files[k]);
-        for (long n = 1; n < 200 && !done; n++) {
-            int rc;
-            ctx->fail_alloc_at = n;
-            ctx->alloc_count = 0;
-            rc = m->format->write(m, out, &fill, ctx);
-            if (rc < 0) {
-                ck_assert_msg(rc == GRAFT_ENOMEM, "%s, allocation %ld: %s", files[k], n,
-                              graft_ctx_message(ctx));
-                ck_assert_int_ne(access(out, F_OK), 0);
-            } else {
-                done = ctx->alloc_count < n;
-                remove(out);
-            }
-        }
-        ctx->fail_alloc_at = 0;
-        ck_assert(done);
+        rewrite_job job = {m, &fill, out};
+        ck_assert_int_gt(tu_each_alloc_failure(ctx, rewrite_once, &job), 0);
         graft_model_free(m);
         /* no temporary file (output, scratch, inner weights) survives */
         DIR *d = opendir(tu_temp_dir());

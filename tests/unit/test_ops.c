@@ -1094,36 +1094,41 @@ END_TEST
 
 /* ---- allocation failures ------------------------------------------------- */
 
+typedef struct ops_job {
+    graft_op *chain;
+    graft_tview in;
+    uint8_t *dst;
+} ops_job;
+
+static int run_chain(graft_ctx *c, void *payload)
+{
+    ops_job *j = payload;
+    return graft_ops_run_mem(j->chain, 3, &j->in, 1, j->dst, c);
+}
+
+static int invert_chain(graft_ctx *c, void *payload)
+{
+    ops_job *j = payload;
+    graft_op *inv = NULL;
+    size_t ninv = 0;
+    int rc = graft_ops_invert(j->chain, 3, &j->in.shape, 1, 0, &inv, &ninv, c);
+    graft_ops_free(inv, ninv);
+    return rc;
+}
+
 START_TEST(allocation_failures_are_reported_cleanly)
 {
     int64_t d[] = {33, 18, 5}, axes[] = {2, 0, 1}, order[] = {1, 0};
     float *src = (float *)random_bytes(sizeof(float) * 33 * 18 * 5);
-    graft_tview in = {shape_of(GRAFT_FLOAT32, 3, d), (const uint8_t *)src};
     graft_op chain[3] = {mk(GRAFT_OP_CAST, NULL, 0), mk(GRAFT_OP_PERMUTE, axes, 3),
                          mk(GRAFT_OP_CHUNKS, order, 2)};
     chain[0].dtype = GRAFT_FLOAT64;
     chain[2].axis = 2;
-    uint8_t *dst = malloc(8 * 33 * 18 * 5);
-    bool ok = false;
-    for (long n = 1; n < 40 && !ok; n++) {
-        graft_ctx_clear(ctx);
-        ctx->alloc_count = 0;
-        ctx->fail_alloc_at = n;
-        int rc = graft_ops_run_mem(chain, 3, &in, 1, dst, ctx);
-        if (rc == 0)
-            ok = true;
-        else
-            ck_assert_msg(rc == GRAFT_ENOMEM, "%ld: %s", n, graft_ctx_message(ctx));
-        graft_op *inv = NULL;
-        size_t ninv;
-        ctx->alloc_count = 0;
-        rc = graft_ops_invert(chain, 3, &in.shape, 1, 0, &inv, &ninv, ctx);
-        if (rc < 0) ck_assert_msg(rc == GRAFT_ENOMEM, "%ld: %s", n, graft_ctx_message(ctx));
-        graft_ops_free(inv, ninv);
-    }
-    ctx->fail_alloc_at = 0;
-    ck_assert(ok);
-    free(dst);
+    ops_job job = {chain, {shape_of(GRAFT_FLOAT32, 3, d), (const uint8_t *)src},
+                   malloc(8 * 33 * 18 * 5)};
+    ck_assert_int_gt(tu_each_alloc_failure(ctx, run_chain, &job), 0);
+    ck_assert_int_gt(tu_each_alloc_failure(ctx, invert_chain, &job), 0);
+    free(job.dst);
     free(src);
 }
 END_TEST

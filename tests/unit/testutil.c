@@ -71,6 +71,31 @@ uint8_t *tu_read_file(const char *path, size_t *n)
     return buf;
 }
 
+long tu_each_alloc_failure(graft_ctx *ctx, tu_alloc_fn run, void *payload)
+{
+    graft_ctx_clear(ctx);
+    ctx->fail_alloc_at = 0;
+    ctx->alloc_count = 0;
+    int rc = run(ctx, payload);
+    ck_assert_msg(rc == 0, "without failures: %d: %s", rc, graft_ctx_message(ctx));
+    long total = ctx->alloc_count;
+    ck_assert_msg(total > 0, "the job allocates nothing: nothing to fail");
+    for (long n = 1; n <= total; n++) {
+        graft_ctx_clear(ctx);
+        ctx->alloc_count = 0;
+        ctx->fail_alloc_at = n;
+        rc = run(ctx, payload);
+        ctx->fail_alloc_at = 0;
+        ck_assert_msg(rc == GRAFT_ENOMEM, "allocation %ld of %ld failing: returned %d: %s", n,
+                      total, rc, graft_ctx_message(ctx));
+        ck_assert_msg(strstr(graft_ctx_message(ctx), "out of memory"),
+                      "allocation %ld of %ld failing: message '%s'", n, total,
+                      graft_ctx_message(ctx));
+    }
+    graft_ctx_clear(ctx);
+    return total;
+}
+
 int tu_run(Suite *s)
 {
     SRunner *sr = srunner_create(s);

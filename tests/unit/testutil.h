@@ -20,6 +20,16 @@ extern graft_ctx *tu_ctx;
 extern graft_arena tu_arena;
 void tu_arena_setup(void);
 void tu_arena_teardown(void);
+/*
+ * Allocation-failure sweep.  run(ctx, payload) does one whole job and frees
+ * what it made; it returns 0 or a negative graft status, and may assert what
+ * a failure must leave behind (no output file, ...).  It is run once to count
+ * its allocations (it must succeed), then once per allocation with exactly
+ * that one failing: every such run must return GRAFT_ENOMEM with an "out of
+ * memory" message in ctx.  Returns the number of allocations (> 0).
+ */
+typedef int (*tu_alloc_fn)(graft_ctx *ctx, void *payload);
+long tu_each_alloc_failure(graft_ctx *ctx, tu_alloc_fn run, void *payload);
 /* Run one suite; returns the process exit code. */
 int tu_run(Suite *s);
 

@@ -53,6 +53,11 @@ static inline bool graft_h5__signature(const uint8_t *head, size_t n)
     return false;
 }
 
+/* graft_format.layout of the Keras HDF5 formats (keras_h5.c): Keras 2
+ * layouts are keras-h5's, Keras 3 object trees keras3-weights'; anything else
+ * stays with the format that claimed the file. */
+int graft_keras__h5_layout(graft_model *m, const struct graft_format **out, graft_ctx *ctx);
+
 /* Report a libhdf5 failure: "<what>: <innermost libhdf5 message>". */
 int graft_h5__fail(graft_ctx *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -38,9 +38,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-extern const graft_format graft_format_keras_h5;
-extern const graft_format graft_format_keras3_weights;
-
 #define WEIGHTS_MEMBER "model.weights.h5"
 #define MAX_INFLATE_RATIO 1032u /* deflate cannot expand beyond this */
 #define CONFIG_MAX (64u << 20)  /* bytes of config.json */
@@ -74,17 +71,11 @@ static bool probe_archive(const char *path, bool is_dir, const uint8_t *head, si
 static int open_weights(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
 {
     const graft_source *src = m->sources[0];
-    const graft_h5_file *h;
 
+    (void)opts;
+    /* Keras 2 save_weights files, often named x.weights.h5 too, went to
+     * keras-h5 by graft_keras__h5_layout. */
     GRAFT_TRY(graft_h5__attach(m, src, 0, src->size, ctx));
-    h = m->state;
-    /* Keras 2 save_weights files are often named x.weights.h5 too. */
-    if (graft_h5__has_attr(h->file, "layer_names") ||
-        graft_h5__has_attr(h->file, "layer_names0") ||
-        graft_h5__obj_type(h, h->file, "/model_weights") == H5O_TYPE_GROUP) {
-        m->format = &graft_format_keras_h5;
-        return graft_format_keras_h5.open(m, opts, ctx);
-    }
     return graft_h5__add_tree(m, "/", "", ctx);
 }
 
@@ -384,6 +375,7 @@ const graft_format graft_format_keras3_weights = {
     .probe = probe_weights,
     .open = open_weights,
     .write = write_weights,
+    .layout = graft_keras__h5_layout,
 };
 
 /* Never claims a file by itself: --format keras-named. */

@@ -114,6 +114,16 @@ static int add_layers(graft_model *m, const char *base, graft_ctx *ctx)
     return GRAFT_OK;
 }
 
+/* Keras 2 / tf.keras: a layer_names attribute at the root (save_weights) or
+ * a model_weights group (model.save). */
+static bool keras2_layout(const graft_h5_file *h)
+{
+    return graft_h5__has_attr(h->file, "layer_names") ||
+           graft_h5__has_attr(h->file, "layer_names0") ||
+           graft_h5__obj_type(h, h->file, "/model_weights") == H5O_TYPE_GROUP;
+}
+
+/* Keras 3 (x.weights.h5): the object tree of the saved model. */
 static bool keras3_layout(const graft_h5_file *h)
 {
     return graft_h5__obj_type(h, h->file, "/layers") == H5O_TYPE_GROUP ||
@@ -133,11 +143,26 @@ static void layouts_from_config(graft_model *m, const graft_h5_file *h, graft_ct
         graft_layout__keras(m, (const uint8_t *)v[0], strlen(v[0]));
 }
 
+int graft_keras__h5_layout(graft_model *m, const graft_format **out, graft_ctx *ctx)
+{
+    const graft_source *src = m->sources[0];
+    const graft_h5_file *h;
+
+    GRAFT_TRY(graft_h5__attach(m, src, 0, src->size, ctx));
+    h = m->state;
+    if (keras2_layout(h))
+        *out = &graft_format_keras_h5;
+    else if (keras3_layout(h))
+        *out = &graft_format_keras3_weights;
+    return GRAFT_OK;
+}
+
 static int open_keras(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
 {
     const graft_source *src = m->sources[0];
     const graft_h5_file *h;
 
+    (void)opts;
     GRAFT_TRY(graft_h5__attach(m, src, 0, src->size, ctx));
     h = m->state;
     if (graft_h5__has_attr(h->file, "layer_names") || graft_h5__has_attr(h->file, "layer_names0"))
@@ -149,10 +174,6 @@ static int open_keras(graft_model *m, const graft_open_options *opts, graft_ctx 
                                   "optimizer_weights", false, ctx));
         layouts_from_config(m, h, ctx);
         return GRAFT_OK;
-    }
-    if (keras3_layout(h)) {
-        m->format = &graft_format_keras3_weights;
-        return graft_format_keras3_weights.open(m, opts, ctx);
     }
     return graft_error(ctx, GRAFT_EFORMAT,
                        "HDF5 file without Keras weights (no layer_names attribute, "
@@ -170,4 +191,5 @@ const graft_format graft_format_keras_h5 = {
     .probe = probe,
     .open = open_keras,
     .write = write_keras,
+    .layout = graft_keras__h5_layout,
 };

@@ -71,9 +71,9 @@ static bool onnx_probe(const char *path, bool is_dir, const uint8_t *head, size_
         tag |= (uint32_t)head[1] << 7;
     }
     switch (tag >> 3) {
-    case 1: case 5: return (tag & 7) == ONNX_WT_VARINT;
+    case 1: case 5: return (tag & 7) == GRAFT_PB_VARINT;
     case 2: case 3: case 4: case 6: case 7: case 8: case 14: case 20: case 25: case 26:
-        return (tag & 7) == ONNX_WT_LEN;
+        return (tag & 7) == GRAFT_PB_LEN;
     default: return false;
     }
 }

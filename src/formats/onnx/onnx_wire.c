@@ -2,14 +2,7 @@
  * onnx_wire.c - protobuf wire format of ONNX models: fields, TensorProto,
  * and the walk from ModelProto to every weight tensor (see onnx_wire.h).
  *
- * Wire format (protobuf encoding, proto2): a message is a sequence of fields,
- * each a varint tag (field_number << 3 | wire_type) and a payload:
- *   0 VARINT  base-128 varint, 1 to 10 bytes
- *   1 I64     8 bytes little-endian (double)
- *   2 LEN     varint length, then that many bytes (strings, bytes, messages,
- *             packed repeated scalars)
- *   5 I32     4 bytes little-endian (float)
- * Wire types 3 and 4 (groups) do not occur in ONNX and are refused.
+ * Fields are read by the shared protobuf wire reader (core/pb.h).
  * Messages followed from ModelProto (field numbers as in onnx.proto):
  *   ModelProto 7 graph, 20 training_info, 25 functions
  *   TrainingInfoProto 1 initialization, 2 algorithm (GraphProto)
@@ -29,58 +22,6 @@ static const char *const kind_names[] = {
     "FunctionProto", "TrainingInfoProto", "TensorProto",
 };
 
-int graft_onnx__next_field(graft_rd *r, graft_onnx_field *f)
-{
-    size_t start = r->pos;
-    uint64_t tag, len;
-    const uint8_t *p;
-
-    memset(f, 0, sizeof *f);
-    GRAFT_TRY(graft_rd_varint(r, &tag));
-    f->start = r->p + start;
-    f->tag_len = r->pos - start;
-    f->num = (uint32_t)(tag >> 3);
-    f->wt = (int)(tag & 7);
-    if (tag >> 3 == 0 || tag >> 3 > 0x1fffffff) {
-        r->pos = start;
-        return graft_rd_fail(r, "bad protobuf field number %llu",
-                             (unsigned long long)(tag >> 3));
-    }
-    switch (f->wt) {
-    case ONNX_WT_VARINT:
-        if (graft_rd_varint(r, &f->value) < 0) goto fail;
-        break;
-    case ONNX_WT_I64:
-        if (graft_rd_u64le(r, &f->value) < 0) goto fail;
-        break;
-    case ONNX_WT_I32: {
-        uint32_t v;
-        if (graft_rd_u32le(r, &v) < 0) goto fail;
-        f->value = v;
-        break;
-    }
-    case ONNX_WT_LEN:
-        if (graft_rd_varint(r, &len) < 0) goto fail;
-        if (len > graft_rd_left(r)) {
-            size_t left = graft_rd_left(r);
-            r->pos = start; /* report the field's own offset */
-            return graft_rd_fail(r, "field %u: length %llu runs past the end (%zu bytes left)",
-                                 f->num, (unsigned long long)len, left);
-        }
-        if (graft_rd_take(r, (size_t)len, &p) < 0) goto fail;
-        graft_rd_init(&f->body, p, (size_t)len, r->origin + (size_t)(p - r->p), r->ctx);
-        break;
-    default:
-        r->pos = start;
-        return graft_rd_fail(r, "field %u: unsupported protobuf wire type %d", f->num, f->wt);
-    }
-    f->span = r->pos - start;
-    return GRAFT_OK;
-fail:
-    r->pos = start;
-    return r->ctx->status;
-}
-
 /* ---- TensorProto -------------------------------------------------------- */
 
 static int push_dim(graft_rd *r, graft_onnx_tensor *t, uint64_t v)
@@ -93,19 +34,19 @@ static int push_dim(graft_rd *r, graft_onnx_tensor *t, uint64_t v)
 }
 
 /* Elements in one occurrence of a numeric repeated field, packed or not. */
-static int count_elems(graft_rd *r, const graft_onnx_field *f, int want_wt, uint64_t *n)
+static int count_elems(graft_rd *r, const graft_pbf *f, int want_wt, uint64_t *n)
 {
-    graft_rd b = f->body;
+    graft_rd b = f->sub;
     uint64_t v;
     *n = 0;
-    if (f->wt == want_wt) {
+    if ((int)f->wt == want_wt) {
         *n = 1;
         return GRAFT_OK;
     }
-    if (f->wt != ONNX_WT_LEN)
-        return graft_rd_fail(r, "TensorProto field %u: wire type %d", f->num, f->wt);
-    if (want_wt == ONNX_WT_I32 || want_wt == ONNX_WT_I64) {
-        size_t w = want_wt == ONNX_WT_I32 ? 4 : 8;
+    if (f->wt != GRAFT_PB_LEN)
+        return graft_rd_fail(r, "TensorProto field %u: wire type %u", f->num, f->wt);
+    if (want_wt == GRAFT_PB_I32 || want_wt == GRAFT_PB_I64) {
+        size_t w = want_wt == GRAFT_PB_I32 ? 4 : 8;
         if (b.len % w)
             return graft_rd_fail(&b, "TensorProto field %u: packed length %zu is not a "
                                  "multiple of %zu", f->num, b.len, w);
@@ -122,9 +63,9 @@ static int count_elems(graft_rd *r, const graft_onnx_field *f, int want_wt, uint
 static int want_wire_type(uint32_t field)
 {
     switch (field) {
-    case ONNX_T_FLOAT: return ONNX_WT_I32;
-    case ONNX_T_DOUBLE: return ONNX_WT_I64;
-    case ONNX_T_INT32: case ONNX_T_INT64: case ONNX_T_UINT64: return ONNX_WT_VARINT;
+    case ONNX_T_FLOAT: return GRAFT_PB_I32;
+    case ONNX_T_DOUBLE: return GRAFT_PB_I64;
+    case ONNX_T_INT32: case ONNX_T_INT64: case ONNX_T_UINT64: return GRAFT_PB_VARINT;
     default: return -1;
     }
 }
@@ -132,13 +73,13 @@ static int want_wire_type(uint32_t field)
 static int parse_entry(graft_onnx_tensor *t, graft_rd *b)
 {
     graft_onnx_str key = {NULL, 0}, val = {NULL, 0};
-    graft_onnx_field f;
+    graft_pbf f;
     while (graft_rd_left(b)) {
-        GRAFT_TRY(graft_onnx__next_field(b, &f));
-        if ((f.num == 1 || f.num == 2) && f.wt == ONNX_WT_LEN) {
+        GRAFT_TRY(graft_pb_next(b, &f));
+        if ((f.num == 1 || f.num == 2) && f.wt == GRAFT_PB_LEN) {
             graft_onnx_str *s = f.num == 1 ? &key : &val;
-            s->p = f.body.p;
-            s->n = f.body.len;
+            s->p = f.sub.p;
+            s->n = f.sub.len;
         }
     }
     if (!key.p || !val.p) return GRAFT_OK;
@@ -150,31 +91,31 @@ static int parse_entry(graft_onnx_tensor *t, graft_rd *b)
 
 int graft_onnx__parse_tensor(graft_rd *msg, graft_onnx_tensor *t)
 {
-    graft_onnx_field f;
+    graft_pbf f;
     uint64_t n;
 
     memset(t, 0, sizeof *t);
     while (graft_rd_left(msg)) {
-        GRAFT_TRY(graft_onnx__next_field(msg, &f));
+        GRAFT_TRY(graft_pb_next(msg, &f));
         switch (f.num) {
         case ONNX_T_DIMS:
-            if (f.wt == ONNX_WT_VARINT) {
-                GRAFT_TRY(push_dim(msg, t, f.value));
-            } else if (f.wt == ONNX_WT_LEN) {
-                graft_rd b = f.body;
+            if (f.wt == GRAFT_PB_VARINT) {
+                GRAFT_TRY(push_dim(msg, t, f.v));
+            } else if (f.wt == GRAFT_PB_LEN) {
+                graft_rd b = f.sub;
                 uint64_t v;
                 while (graft_rd_left(&b)) {
                     GRAFT_TRY(graft_rd_varint(&b, &v));
                     GRAFT_TRY(push_dim(&b, t, v));
                 }
             } else {
-                return graft_rd_fail(msg, "TensorProto dims: wire type %d", f.wt);
+                return graft_rd_fail(msg, "TensorProto dims: wire type %u", f.wt);
             }
             break;
         case ONNX_T_DATA_TYPE:
-            if (f.wt != ONNX_WT_VARINT)
-                return graft_rd_fail(msg, "TensorProto data_type: wire type %d", f.wt);
-            t->data_type = (int64_t)f.value;
+            if (f.wt != GRAFT_PB_VARINT)
+                return graft_rd_fail(msg, "TensorProto data_type: wire type %u", f.wt);
+            t->data_type = (int64_t)f.v;
             break;
         case ONNX_T_SEGMENT:
             t->segment = true;
@@ -189,27 +130,27 @@ int graft_onnx__parse_tensor(graft_rd *msg, graft_onnx_tensor *t)
             break;
         case ONNX_T_NAME:
         case ONNX_T_RAW:
-            if (f.wt != ONNX_WT_LEN)
-                return graft_rd_fail(msg, "TensorProto field %u: wire type %d", f.num, f.wt);
+            if (f.wt != GRAFT_PB_LEN)
+                return graft_rd_fail(msg, "TensorProto field %u: wire type %u", f.num, f.wt);
             if (f.num == ONNX_T_NAME) {
-                t->name.p = f.body.p;
-                t->name.n = f.body.len;
+                t->name.p = f.sub.p;
+                t->name.n = f.sub.len;
             } else { /* proto2: the last occurrence wins */
                 t->has_raw = true;
-                t->raw.p = f.body.p;
-                t->raw.n = f.body.len;
-                t->raw_off = f.body.origin;
+                t->raw.p = f.sub.p;
+                t->raw.n = f.sub.len;
+                t->raw_off = f.sub.origin;
             }
             break;
         case ONNX_T_EXTERNAL:
-            if (f.wt != ONNX_WT_LEN)
-                return graft_rd_fail(msg, "TensorProto external_data: wire type %d", f.wt);
-            GRAFT_TRY(parse_entry(t, &f.body));
+            if (f.wt != GRAFT_PB_LEN)
+                return graft_rd_fail(msg, "TensorProto external_data: wire type %u", f.wt);
+            GRAFT_TRY(parse_entry(t, &f.sub));
             break;
         case ONNX_T_LOCATION:
-            if (f.wt != ONNX_WT_VARINT)
-                return graft_rd_fail(msg, "TensorProto data_location: wire type %d", f.wt);
-            t->external = f.value == 1;
+            if (f.wt != GRAFT_PB_VARINT)
+                return graft_rd_fail(msg, "TensorProto data_location: wire type %u", f.wt);
+            t->external = f.v == 1;
             break;
         default:
             break;
@@ -258,26 +199,26 @@ int graft_onnx__decode(graft_rd *msg, int field, graft_dtype dt, size_t unit,
                        uint64_t units, uint8_t *dst)
 {
     int want = want_wire_type((uint32_t)field);
-    graft_onnx_field f;
+    graft_pbf f;
     uint64_t done = 0, v;
 
     while (graft_rd_left(msg)) {
-        GRAFT_TRY(graft_onnx__next_field(msg, &f));
+        GRAFT_TRY(graft_pb_next(msg, &f));
         if ((int)f.num != field) continue;
-        if (f.wt == want) {
+        if ((int)f.wt == want) {
             if (done == units) break;
-            put_unit(dst + done++ * unit, dt, unit, f.value);
+            put_unit(dst + done++ * unit, dt, unit, f.v);
             continue;
         }
-        if (f.wt != ONNX_WT_LEN)
-            return graft_rd_fail(msg, "TensorProto field %u: wire type %d", f.num, f.wt);
-        graft_rd b = f.body;
+        if (f.wt != GRAFT_PB_LEN)
+            return graft_rd_fail(msg, "TensorProto field %u: wire type %u", f.num, f.wt);
+        graft_rd b = f.sub;
         while (graft_rd_left(&b) && done < units) {
-            if (want == ONNX_WT_I32) {
+            if (want == GRAFT_PB_I32) {
                 uint32_t x;
                 GRAFT_TRY(graft_rd_u32le(&b, &x));
                 v = x;
-            } else if (want == ONNX_WT_I64) {
+            } else if (want == GRAFT_PB_I64) {
                 GRAFT_TRY(graft_rd_u64le(&b, &v));
             } else {
                 GRAFT_TRY(graft_rd_varint(&b, &v));
@@ -292,29 +233,6 @@ int graft_onnx__decode(graft_rd *msg, int field, graft_dtype dt, size_t unit,
 }
 
 /* ---- the walk ----------------------------------------------------------- */
-
-unsigned graft_onnx__varint_len(uint64_t v)
-{
-    unsigned n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-int graft_onnx__put_varint(graft_sink *s, uint64_t v)
-{
-    uint8_t b[10];
-    size_t n = 0;
-    do {
-        b[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v) b[n] |= 0x80;
-        n++;
-    } while (v);
-    return graft_sink_write(s, b, n);
-}
 
 /* The message kind of field `num` of a `kind` message, or -1 to copy it.
  * In a Constant node's `value` attribute, field 5 is a weight. */
@@ -343,13 +261,13 @@ static bool str_is(const graft_onnx_str *s, const char *lit)
 static int constant_output(graft_rd r, graft_onnx_str *out)
 {
     graft_onnx_str op = {NULL, 0}, domain = {NULL, 0}, output = {NULL, 0};
-    graft_onnx_field f;
+    graft_pbf f;
     out->p = NULL;
     out->n = 0;
     while (graft_rd_left(&r)) {
-        GRAFT_TRY(graft_onnx__next_field(&r, &f));
-        if (f.wt != ONNX_WT_LEN) continue;
-        graft_onnx_str s = {f.body.p, f.body.len};
+        GRAFT_TRY(graft_pb_next(&r, &f));
+        if (f.wt != GRAFT_PB_LEN) continue;
+        graft_onnx_str s = {f.sub.p, f.sub.len};
         if (f.num == 4) op = s;
         if (f.num == 7) domain = s;
         if (f.num == 2 && !output.p) output = s;
@@ -364,12 +282,12 @@ static int constant_output(graft_rd r, graft_onnx_str *out)
 
 static int attr_is_value(graft_rd r, bool *out)
 {
-    graft_onnx_field f;
+    graft_pbf f;
     *out = false;
     while (graft_rd_left(&r)) {
-        GRAFT_TRY(graft_onnx__next_field(&r, &f));
-        if (f.num == 1 && f.wt == ONNX_WT_LEN) {
-            graft_onnx_str s = {f.body.p, f.body.len};
+        GRAFT_TRY(graft_pb_next(&r, &f));
+        if (f.num == 1 && f.wt == GRAFT_PB_LEN) {
+            graft_onnx_str s = {f.sub.p, f.sub.len};
             *out = str_is(&s, "value");
         }
     }
@@ -380,11 +298,11 @@ static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *
                 const graft_onnx_str *cname, int depth, uint64_t *size);
 
 /* One container field: recurse (SCAN), add its new size (SIZE), or write it. */
-static int child(graft_onnx_walker *w, graft_onnx_mode mode, int ck, const graft_onnx_field *f,
+static int child(graft_onnx_walker *w, graft_onnx_mode mode, int ck, const graft_pbf *f,
                  const graft_onnx_str *cname, int depth, uint64_t *total)
 {
     uint64_t sub = 0, dummy;
-    graft_rd b = f->body;
+    graft_rd b = f->sub;
 
     if (mode == GRAFT_ONNX_SCAN) {
         if (ck == K_TENSOR) return w->tensor(w, mode, &b, cname, &dummy);
@@ -395,12 +313,12 @@ static int child(graft_onnx_walker *w, graft_onnx_mode mode, int ck, const graft
     else
         GRAFT_TRY(walk(w, GRAFT_ONNX_SIZE, ck, &b, cname, depth + 1, &sub));
     if (mode == GRAFT_ONNX_SIZE) {
-        *total += f->tag_len + graft_onnx__varint_len(sub) + sub;
+        *total += f->taglen + graft_pb_varint_len(sub) + sub;
         return GRAFT_OK;
     }
-    GRAFT_TRY(graft_sink_write(w->out, f->start, f->tag_len));
-    GRAFT_TRY(graft_onnx__put_varint(w->out, sub));
-    b = f->body;
+    GRAFT_TRY(graft_sink_write(w->out, f->at, f->taglen));
+    GRAFT_TRY(graft_pb_sink_varint(w->out, sub));
+    b = f->sub;
     if (ck == K_TENSOR) return w->tensor(w, mode, &b, cname, &dummy);
     return walk(w, mode, ck, &b, cname, depth + 1, &dummy);
 }
@@ -411,7 +329,7 @@ static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *
     graft_onnx_str node_out = {NULL, 0};
     const graft_onnx_str *pass = NULL;  /* name handed to this message's children */
     bool constant_value = false;
-    graft_onnx_field f;
+    graft_pbf f;
     uint64_t total = 0;
 
     if (depth > GRAFT_ONNX_MAX_DEPTH)
@@ -426,16 +344,16 @@ static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *
         if (constant_value) pass = cname;
     }
     while (graft_rd_left(r)) {
-        GRAFT_TRY(graft_onnx__next_field(r, &f));
+        GRAFT_TRY(graft_pb_next(r, &f));
         int ck = child_kind(kind, f.num, constant_value);
         if (ck < 0) {
             if (mode == GRAFT_ONNX_SIZE) total += f.span;
-            if (mode == GRAFT_ONNX_EMIT) GRAFT_TRY(graft_sink_write(w->out, f.start, f.span));
+            if (mode == GRAFT_ONNX_EMIT) GRAFT_TRY(graft_sink_write(w->out, f.at, f.span));
             continue;
         }
-        if (f.wt != ONNX_WT_LEN)
+        if (f.wt != GRAFT_PB_LEN)
             return graft_error(w->ctx, GRAFT_ECORRUPT,
-                               "offset 0x%llx: %s field %u should hold a %s, not wire type %d",
+                               "offset 0x%llx: %s field %u should hold a %s, not wire type %u",
                                (unsigned long long)(graft_rd_offset(r) - f.span), kind_names[kind],
                                f.num, kind_names[ck], f.wt);
         GRAFT_TRY(child(w, mode, ck, &f, ck == K_TENSOR || ck == K_ATTR ? pass : NULL, depth,

@@ -15,14 +15,13 @@
 #define GRAFT_FORMATS_ONNX_WIRE_H
 
 #include "model.h"
+#include "pb.h"
 #include "rd.h"
 #include "sink.h"
 
 struct graft_fill;
 
 #define GRAFT_ONNX_MAX_DEPTH 64  /* cap on nested messages (subgraphs in subgraphs) */
-
-enum { ONNX_WT_VARINT = 0, ONNX_WT_I64 = 1, ONNX_WT_LEN = 2, ONNX_WT_I32 = 5 };
 
 /* TensorProto field numbers (onnx.proto). */
 enum {
@@ -31,20 +30,6 @@ enum {
     ONNX_T_RAW = 9, ONNX_T_DOUBLE = 10, ONNX_T_UINT64 = 11, ONNX_T_EXTERNAL = 13,
     ONNX_T_LOCATION = 14, ONNX_T_NFIELDS = 17
 };
-
-/* One field of a message, as read from the wire. */
-typedef struct graft_onnx_field {
-    const uint8_t *start;  /* first byte of the tag */
-    size_t tag_len;        /* bytes of the tag varint */
-    size_t span;           /* tag + payload bytes */
-    uint32_t num;          /* field number */
-    int wt;                /* wire type */
-    uint64_t value;        /* VARINT, I64, I32 payloads */
-    graft_rd body;         /* LEN payload */
-} graft_onnx_field;
-
-/* Read the next field; GRAFT_ECORRUPT for bad tags, wire types and lengths. */
-int graft_onnx__next_field(graft_rd *r, graft_onnx_field *f);
 
 /* A byte string borrowed from the file. */
 typedef struct graft_onnx_str {
@@ -98,8 +83,6 @@ struct graft_onnx_walker {
 int graft_onnx__walk(graft_onnx_walker *w, graft_onnx_mode mode, const uint8_t *data,
                      size_t len, uint64_t *size);
 
-unsigned graft_onnx__varint_len(uint64_t v);
-int graft_onnx__put_varint(graft_sink *s, uint64_t v);
 
 /* ---- the reader's state, which the writer follows (onnx.c, onnx_write.c) */
 

@@ -53,14 +53,14 @@ static const graft_onnx_entry *find_entry(const graft_onnx_state *st, uint64_t o
 }
 
 /* An external_data entry whose key is "location". */
-static bool is_location_entry(const graft_onnx_field *f)
+static bool is_location_entry(const graft_pbf *f)
 {
-    graft_rd b = f->body;
-    graft_onnx_field g;
+    graft_rd b = f->sub;
+    graft_pbf g;
     while (graft_rd_left(&b)) {
-        if (graft_onnx__next_field(&b, &g) < 0) return false;
-        if (g.num == 1 && g.wt == ONNX_WT_LEN && g.body.len == 8 &&
-            !memcmp(g.body.p, "location", 8))
+        if (graft_pb_next(&b, &g) < 0) return false;
+        if (g.num == 1 && g.wt == GRAFT_PB_LEN && g.sub.len == 8 &&
+            !memcmp(g.sub.p, "location", 8))
             return true;
     }
     return false;
@@ -69,13 +69,13 @@ static bool is_location_entry(const graft_onnx_field *f)
 static int put_location(graft_sink *out, const char *loc, uint64_t *size)
 {
     size_t n = strlen(loc);
-    uint64_t body = 1 + 1 + 8 + 1 + graft_onnx__varint_len(n) + n;
-    *size = 1 + graft_onnx__varint_len(body) + body;
+    uint64_t body = 1 + 1 + 8 + 1 + graft_pb_varint_len(n) + n;
+    *size = 1 + graft_pb_varint_len(body) + body;
     if (!out) return GRAFT_OK;
     GRAFT_TRY(graft_sink_write(out, "\x6a", 1));  /* field 13, LEN */
-    GRAFT_TRY(graft_onnx__put_varint(out, body));
+    GRAFT_TRY(graft_pb_sink_varint(out, body));
     GRAFT_TRY(graft_sink_write(out, "\x0a\x08location\x12", 11));
-    GRAFT_TRY(graft_onnx__put_varint(out, n));
+    GRAFT_TRY(graft_pb_sink_varint(out, n));
     return graft_sink_write(out, loc, n);
 }
 
@@ -115,32 +115,32 @@ static int put_tensor(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
         field = (uint32_t)e->store;
     else if (t->nbytes || e->store == ONNX_T_RAW)
         field = ONNX_T_RAW;
-    n = 1 + graft_onnx__varint_len(t->nbytes) + t->nbytes;
+    n = 1 + graft_pb_varint_len(t->nbytes) + t->nbytes;
     while (graft_rd_left(msg) || (field && !placed)) {
-        graft_onnx_field f;
+        graft_pbf f;
         bool at_end = !graft_rd_left(msg);
-        if (!at_end) GRAFT_TRY(graft_onnx__next_field(msg, &f));
+        if (!at_end) GRAFT_TRY(graft_pb_next(msg, &f));
         if (at_end || is_data_field(f.num)) {
             if (field && !placed) {
-                uint8_t tag = (uint8_t)(field << 3 | ONNX_WT_LEN);
+                uint8_t tag = (uint8_t)(field << 3 | GRAFT_PB_LEN);
                 placed = true;
                 total += n;
                 if (out) {
                     GRAFT_TRY(graft_sink_write(out, &tag, 1));
-                    GRAFT_TRY(graft_onnx__put_varint(out, t->nbytes));
+                    GRAFT_TRY(graft_pb_sink_varint(out, t->nbytes));
                     GRAFT_TRY(emit_tensor(wr, ti, out, w->ctx));
                 }
             }
             continue;
         }
-        if (newloc && f.num == ONNX_T_EXTERNAL && f.wt == ONNX_WT_LEN && is_location_entry(&f)) {
+        if (newloc && f.num == ONNX_T_EXTERNAL && f.wt == GRAFT_PB_LEN && is_location_entry(&f)) {
             uint64_t s;
             GRAFT_TRY(put_location(out, newloc, &s));
             total += s;
             continue;
         }
         total += f.span;
-        if (out) GRAFT_TRY(graft_sink_write(out, f.start, f.span));
+        if (out) GRAFT_TRY(graft_sink_write(out, f.at, f.span));
     }
     *size = total;
     return GRAFT_OK;

@@ -13,6 +13,7 @@
  * `checkpoint` state file naming it, as tf.train.CheckpointManager does.
  */
 #include "format.h"
+#include "source.h"
 #include "tf_bundle.h"
 #include "tf_table.h"
 
@@ -224,9 +225,24 @@ static int write_ckpt(const graft_model *m, const char *out_path, graft_fill *fi
     return rc;
 }
 
+/* A checkpoint is named by its prefix ("model.ckpt-5000"), which is no
+ * file: open its ".index" instead. */
+static int resolve_prefix(graft_source **out, const char *path, graft_ctx *ctx)
+{
+    char index[4096];
+    if ((size_t)snprintf(index, sizeof index, "%s.index", path) >= sizeof index)
+        return GRAFT_ENOTFOUND; /* the caller's "no such file" stands */
+    if (graft_source_open(out, index, ctx) < 0)
+        return graft_error(ctx, GRAFT_ENOTFOUND, "%s: no such file (nor a checkpoint %s)", path,
+                           index);
+    graft_ctx_clear(ctx);
+    return GRAFT_OK;
+}
+
 const graft_format graft_format_tf_checkpoint = {
     .name = "tf-checkpoint",
     .probe = probe,
     .open = open_ckpt,
     .write = write_ckpt,
+    .resolve = resolve_prefix,
 };

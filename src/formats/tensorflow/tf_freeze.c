@@ -18,17 +18,19 @@
  *  5. every other kept node is copied without its device field.
  * The GraphDef written has the kept nodes in their original order and the
  * library; versions are left empty, as TensorFlow does.  Nodes are copied at
- * the wire level (tf_pb.h).
+ * the wire level (core/pb.h).
  */
 #include "tf_freeze.h"
 
+#include "pb.h"
 #include "sink.h"
 #include "source.h"
+#include "strmap.h"
 #include "tf_common.h"
-#include "tf_pb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { K_COPY, K_VAR, K_READ, K_CARRY, K_GATHER };
 
@@ -61,8 +63,7 @@ typedef struct graph {
     size_t n, cap;
     span_ref *edges;
     size_t nedges, ecap;
-    uint32_t *index;        /* name hash table (node + 1) */
-    size_t icap;
+    graft_strmap index;     /* node name -> node */
     span_ref library;       /* the whole field 2, or empty */
 } graph;
 
@@ -72,22 +73,17 @@ static bool span_is(span_ref s, const char *lit)
     return s.n == n && memcmp(s.p, lit, n) == 0;
 }
 
-static uint64_t hash(const uint8_t *p, size_t n)
+static const char *node_key(const void *owner, size_t i, size_t *len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+    const gnode *x = &((const graph *)owner)->nodes[i];
+    *len = x->name.n;
+    return (const char *)x->name.p;
 }
 
 static int64_t find(const graph *g, const uint8_t *p, size_t n)
 {
-    size_t slot = hash(p, n) & (g->icap - 1);
-    while (g->index[slot]) {
-        const gnode *x = &g->nodes[g->index[slot] - 1];
-        if (x->name.n == n && memcmp(x->name.p, p, n) == 0) return (int64_t)g->index[slot] - 1;
-        slot = (slot + 1) & (g->icap - 1);
-    }
-    return -1;
+    size_t i = graft_strmap_find(&g->index, (const char *)p, n);
+    return i == GRAFT_STRMAP_NONE ? -1 : (int64_t)i;
 }
 
 static int push_edge(graph *g, const uint8_t *p, size_t n, graft_ctx *ctx)
@@ -205,18 +201,13 @@ static int load_graph(graph *g, graft_ctx *ctx)
         GRAFT_TRY(parse_node(g, &g->nodes[g->n], ctx));
         g->n++;
     }
-    g->icap = 16;
-    while (g->icap < g->n * 2) g->icap *= 2;
-    g->index = graft_calloc(ctx, g->icap, sizeof *g->index);
-    if (!g->index) return graft_error_oom(ctx, "the node index");
+    graft_strmap_init(&g->index, node_key, g);
+    GRAFT_TRY(graft_strmap_reserve(&g->index, g->n, ctx));
     for (size_t i = 0; i < g->n; i++) {
         const gnode *x = &g->nodes[i];
-        size_t slot = hash(x->name.p, x->name.n) & (g->icap - 1);
-        if (find(g, x->name.p, x->name.n) >= 0)
+        if (graft_strmap_put(&g->index, i) != GRAFT_STRMAP_NONE)
             return graft_error(ctx, GRAFT_ECORRUPT, "node '%.*s' appears twice", (int)x->name.n,
                                (const char *)x->name.p);
-        while (g->index[slot]) slot = (slot + 1) & (g->icap - 1);
-        g->index[slot] = (uint32_t)i + 1;
     }
     return GRAFT_OK;
 }
@@ -642,7 +633,7 @@ static int freeze(graph *g, const char *path, bool folder, const char *const *ou
     graft_source_free(g->src);
     free(g->nodes);
     free(g->edges);
-    free(g->index);
+    graft_strmap_free(&g->index);
     return rc;
 }
 

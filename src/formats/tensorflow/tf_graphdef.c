@@ -28,9 +28,9 @@
  */
 #include "format.h"
 #include "layout.h"
+#include "pb.h"
 #include "rd.h"
 #include "tf_common.h"
-#include "tf_pb.h"
 
 #include <stdio.h>
 #include <stdlib.h>

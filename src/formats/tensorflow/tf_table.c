@@ -20,6 +20,7 @@
  */
 #include "tf_table.h"
 
+#include "pb.h"
 #include "rd.h"
 
 #include <snappy-c.h>
@@ -316,13 +317,8 @@ static int buf_put(buf *b, const void *p, size_t n, graft_ctx *ctx)
 
 static int buf_varint(buf *b, uint64_t v, graft_ctx *ctx)
 {
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    return buf_put(b, tmp, n, ctx);
+    uint8_t tmp[10]; /* LevelDB varints are protobuf's base-128 encoding */
+    return buf_put(b, tmp, (size_t)(graft_pb_put_varint(tmp, v) - tmp), ctx);
 }
 
 static int buf_le32(buf *b, uint32_t v, graft_ctx *ctx)
