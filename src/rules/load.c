@@ -18,8 +18,8 @@
  * budget: a small hostile file cannot make the walk explode.
  */
 #include "rules_int.h"
-#include "../transform/optab.h"
 #include "strmap.h"
+#include "optab.h"
 
 #include <errno.h>
 #include <limits.h>
