@@ -1,5 +1,6 @@
 /* cmd_explain.c - `graft explain`: the trace behind one planned tensor. */
 #include "planload.h"
+#include "layout_json.h"
 
 #include <getopt.h>
 #include <string.h>
@@ -21,7 +22,7 @@ static void steps(const graft_rename_step *s, size_t n)
                s[i].before, s[i].after);
 }
 
-static void print_trace(const graft_plan *p, const graft_explain *x)
+static int print_trace(const graft_plan *p, const graft_explain *x, graft_ctx *ctx)
 {
     const graft_plan_entry *e = x->entry;
     printf("target '%s' ", p->target->tensors[e->target].name);
@@ -70,6 +71,8 @@ static void print_trace(const graft_plan *p, const graft_explain *x)
     }
     printf("status: %s\n", graft_plan_status_name(e->status));
     if (e->message) printf("  %s\n", e->message);
+    if (layout_explain(stdout, p, e, ctx) < 0) return -1;
+    return 0;
 }
 
 int cmd_explain(int argc, char **argv)
@@ -103,10 +106,14 @@ int cmd_explain(int argc, char **argv)
             errorf("%s", graft_ctx_message(in.ctx));
             rc = EXIT_BAD;
         } else {
-            print_trace(p, x);
-            rc = x->entry->status == GRAFT_PLAN_OK || x->entry->status == GRAFT_PLAN_KEPT
-                     ? EXIT_OK
-                     : EXIT_PLAN;
+            if (print_trace(p, x, in.ctx) < 0) {
+                errorf("%s", graft_ctx_message(in.ctx));
+                rc = EXIT_BAD;
+            } else {
+                rc = x->entry->status == GRAFT_PLAN_OK || x->entry->status == GRAFT_PLAN_KEPT
+                         ? EXIT_OK
+                         : EXIT_PLAN;
+            }
             if (fflush(stdout) != 0) rc = EXIT_BAD;
         }
     }

@@ -34,3 +34,33 @@ void layout_json_members(FILE *f, const graft_model *m, const graft_tensor *t)
         json_string(f, l.op);
     }
 }
+
+static void side_text(FILE *f, const char *what, const graft_layout *l, uint32_t rank)
+{
+    char s[96];
+    graft_layout_str(l, s, sizeof s);
+    fprintf(f, "  %s %s: %s, %s", what, graft_role_name(l->role, rank), l->axes[0] ? s : "layout unknown",
+            graft_certainty_name(l->certainty));
+    if (l->gates[0]) fprintf(f, ", gates %s", l->gates);
+    if (l->flatten[0])
+        fprintf(f, ", after a Flatten of %s (C=%" PRId64 ", S=%" PRId64 ")", l->flatten, l->flat_c,
+                l->flat_s);
+    if (l->op) fprintf(f, " (%s '%s')", l->op, l->layer ? l->layer : "");
+    fputc('\n', f);
+}
+
+int layout_explain(FILE *f, const graft_plan *p, const graft_plan_entry *e, graft_ctx *ctx)
+{
+    graft_lcheck c;
+    if (graft_lcheck_entry(p, e, &c, ctx) < 0) return -1;
+    fputs("layout:\n", f);
+    side_text(f, "target", &c.target, e->target_shape.ndim);
+    if (e->nsources) side_text(f, "source", &c.source, e->in[0].ndim);
+    if (c.verdict == GRAFT_LCHECK_SKIPPED)
+        fprintf(f, "  check: not made (%s)\n", c.why[0] ? c.why : "no source");
+    else
+        fprintf(f, "  check: the layouts call for %s; the ops give %s: %s%s%s\n", c.expected,
+                c.actual, c.verdict == GRAFT_LCHECK_AGREES ? "agrees" : "DIFFERS",
+                c.why[0] ? "; " : "", c.why);
+    return 0;
+}

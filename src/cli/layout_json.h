@@ -4,8 +4,12 @@
 
 #include "cli.h"
 #include "layout.h"
+#include "lcheck.h"
 
 /* `, "role": ..., "layout": ..., "certainty": ...` (+ gates, flatten, layer, op) */
 void layout_json_members(FILE *f, const graft_model *m, const graft_tensor *t);
+
+/* explain's layout section: both layouts and the check of entry e. */
+int layout_explain(FILE *f, const graft_plan *p, const graft_plan_entry *e, graft_ctx *ctx);
 
 #endif
