@@ -37,7 +37,7 @@ typedef struct fac {
 typedef struct lview {
     fac f[MAXF];
     int nf;
-    const char *gates;  /* the layout's gate order */
+    char gates[5];      /* the layout's gate order */
     int fixed_b;        /* which half of a B axis this tensor is; -1 = none */
 } lview;
 
@@ -154,7 +154,7 @@ static bool build_view(const graft_layout *l, const graft_shape *s, const graft_
                        const graft_shape *oshape, lview *v)
 {
     memset(v, 0, sizeof *v);
-    v->gates = l->gates;
+    memcpy(v->gates, l->gates, sizeof v->gates);
     v->fixed_b = l->role == GRAFT_ROLE_RNN_INPUT_BIAS ? 0 : l->role == GRAFT_ROLE_RNN_HIDDEN_BIAS ? 1 : -1;
     if (strlen(l->axes) != s->ndim) return false;
     for (uint32_t i = 0; i < s->ndim; i++) {
@@ -321,8 +321,9 @@ static int run_index(const graft_plan_entry *e, uint32_t *dst, uint64_t tnumel, 
         base += n;
         in[k].data = (const uint8_t *)buf[k];
     }
-    graft_shape out;
-    if (graft_ops_infer(ops, nops, &in[0].shape, nin, &out, ctx) < 0 ||
+    graft_shape out, shapes[16];
+    for (size_t k = 0; k < nin; k++) shapes[k] = in[k].shape;
+    if (graft_ops_infer(ops, nops, shapes, nin, &out, ctx) < 0 ||
         out.dtype != GRAFT_UINT32) {
         graft_ctx_clear(ctx);
         goto cleanup;
@@ -488,9 +489,13 @@ static void actual_words(const graft_plan *p, const graft_plan_entry *e, const g
         snprintf(full, sizeof full, "%s", tl->axes);
         for (size_t a = 0; a < strlen(full) && k < (size_t)tv->nf; a++)
             if (e->target_shape.dim[a] != 1) full[a] = letters[k++];
-        char s[96];
+        char s[96], a[96];
+        graft_layout given = *tl;
+        snprintf(given.axes, sizeof given.axes, "%s", full);
+        given.flatten[0] = '\0';
         graft_layout_str(sl, s, sizeof s);
-        len = add(buf, n, 0, "%s -> %s", s, full);
+        graft_layout_str(&given, a, sizeof a);
+        len = add(buf, n, 0, "%s -> %s", s, a);
         (void)len;
         return;
     }
@@ -683,7 +688,7 @@ int graft_lcheck_plan(graft_plan *p, const graft_rules *rules, graft_ctx *ctx)
         if (e->status != GRAFT_PLAN_OK || !e->nsources) continue;
         GRAFT_TRY(graft_lcheck_entry(p, e, &c, ctx));
         if (c.verdict != GRAFT_LCHECK_DIFFERS) continue;
-        bool error = pol == GRAFT_LAYOUT_ERROR ||
+        bool error = pol == GRAFT_LAYOUT_ERROR || p->strict || /* --strict: warnings are errors */
                      (pol == GRAFT_LAYOUT_AUTO && c.target.certainty == GRAFT_CERT_STRUCTURE &&
                       c.source.certainty == GRAFT_CERT_STRUCTURE);
         GRAFT_TRY(add_finding(p, e, &c, error, ctx));

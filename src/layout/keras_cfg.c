@@ -133,8 +133,23 @@ static bool keeps_channels(const char *cls)
     return false;
 }
 
+/* The tensor of m holding weight `var` of layer `layer` (a path component). */
+static const graft_tensor *layer_weight(const graft_model *m, const char *layer, const char *var)
+{
+    size_t ln = strlen(layer), vn = strlen(var);
+    for (size_t i = 0; i < m->count; i++) {
+        const char *n = m->tensors[i].name, *last = strrchr(n, '/');
+        if (!last || strncmp(last + 1, var, vn) || (last[1 + vn] && strcmp(last + 1 + vn, ":0")))
+            continue;
+        for (const char *p = n; p < last; p = strchr(p, '/') + 1)
+            if (!strncmp(p, layer, ln) && p[ln] == '/') return &m->tensors[i];
+    }
+    return NULL;
+}
+
 /* Flatten before Dense `d` with in-features `in`: fill l's flatten fields. */
-static void flatten_of(const klist *L, const klayer *d, int64_t in, graft_layout *l)
+static void flatten_of(const graft_model *m, const klist *L, const klayer *d, int64_t in,
+                       graft_layout *l)
 {
     const klayer *f = d->pred ? find_layer(L, d->pred, strlen(d->pred)) : NULL;
     while (f && (starts(f->cls, "Dropout") || starts(f->cls, "Activation")))
@@ -156,6 +171,11 @@ static void flatten_of(const klist *L, const klayer *d, int64_t in, graft_layout
          p = p->pred ? find_layer(L, p->pred, strlen(p->pred)) : NULL) {
         if (starts(p->cls, "Conv") || starts(p->cls, "SeparableConv")) {
             c = jint(p->cfg, "filters");
+            break;
+        }
+        if (starts(p->cls, "DepthwiseConv")) { /* C * M, from its kernel */
+            const graft_tensor *k = layer_weight(m, p->name, "depthwise_kernel");
+            c = k && k->ndim == 4 ? k->shape[2] * k->shape[3] : 0;
             break;
         }
         if (!keeps_channels(p->cls)) break;
@@ -227,7 +247,7 @@ void graft_layout__keras_config(graft_model *m, const graft_json *root)
         l.op = k->cls;
         l.role = role_of(k->cls, var, vn, &l);
         snprintf(l.axes, sizeof l.axes, "%s", graft_layout__axes_for(GRAFT_FAM_KERAS, l.role, t->ndim));
-        if (l.role == GRAFT_ROLE_DENSE && t->ndim == 2) flatten_of(&L, k, t->shape[0], &l);
+        if (l.role == GRAFT_ROLE_DENSE && t->ndim == 2) flatten_of(m, &L, k, t->shape[0], &l);
         if (l.role == GRAFT_ROLE_OTHER) continue; /* leave it to naming conventions */
         graft_layout__attach(m, t, &l);
     }

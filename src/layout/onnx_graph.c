@@ -95,10 +95,11 @@ static void flatten_of(const graft_graph *g, gstr x, int64_t k, graft_layout *l)
             hwc = true;
             continue;
         }
-        if (gstr_is(n->op, "Conv") && n->nin >= 2) {
+        if ((gstr_is(n->op, "Conv") || gstr_is(n->op, "ConvTranspose")) && n->nin >= 2) {
             graft_tensor *w = graph_tensor(g, n->in[1]);
-            if (!w || w->ndim != 4 || w->shape[0] <= 0) return;
-            int64_t c = w->shape[0];
+            bool tr = gstr_is(n->op, "ConvTranspose");
+            if (!w || w->ndim != 4 || w->shape[tr] <= 0) return;
+            int64_t c = tr ? w->shape[1] * n->group : w->shape[0]; /* (C, M/group, kH, kW) */
             if (k % c || k / c < 2) return;
             snprintf(l->flatten, sizeof l->flatten, "%s", hwc ? "HWC" : "CHW");
             l->flat_c = c, l->flat_s = k / c;
