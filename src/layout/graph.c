@@ -13,12 +13,14 @@ bool gstr_starts(gstr s, const char *lit)
     return s.n >= k && !memcmp(s.p, lit, k);
 }
 
-int graph_add(graft_graph *g, gnode **out)
+int graph_add(graft_graph *g, gnode **out, graft_ctx *ctx)
 {
     if (g->n == g->cap) {
         size_t cap = g->cap ? 2 * g->cap : 64;
-        gnode *nv = cap > GRAPH_MAX_NODES ? NULL : realloc(g->v, cap * sizeof *nv);
-        if (!nv) return -1;
+        if (cap > GRAPH_MAX_NODES)
+            return graft_error(ctx, GRAFT_ELIMIT, "more than %u graph nodes", GRAPH_MAX_NODES);
+        gnode *nv = graft_realloc(ctx, g->v, cap * sizeof *nv);
+        if (!nv) return graft_error_oom(ctx, "graph nodes");
         g->v = nv, g->cap = cap;
     }
     *out = &g->v[g->n++];
@@ -82,5 +84,5 @@ void graph_attach(graft_graph *g, gstr name, graft_role role, graft_family fam,
         l.layer = graft_arena_strndup(&g->m->arena, n->name.p, n->name.n);
         l.op = graft_arena_strndup(&g->m->arena, n->op.p, n->op.n);
     }
-    graft_layout__attach(g->m, t, &l);
+    if (!graft_layout__attach(g->m, t, &l)) g->oom = true;
 }

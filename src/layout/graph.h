@@ -33,9 +33,10 @@ typedef struct graft_graph {
     graft_strmap outs;          /* out -> node index */
     graft_model *m;
     graft_lindex tensors;       /* m's tensors by name */
+    bool oom;                   /* an attach ran out of memory */
 } graft_graph;
 
-int graph_add(graft_graph *g, gnode **out);
+int graph_add(graft_graph *g, gnode **out, graft_ctx *ctx);
 /* Index the nodes by output name and m's tensors by name. */
 int graph_index(graft_graph *g, graft_model *m, graft_ctx *ctx);
 void graph_free(graft_graph *g);

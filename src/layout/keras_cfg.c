@@ -216,10 +216,15 @@ static graft_role role_of(const char *cls, const char *var, size_t vn, graft_lay
 #undef V
 }
 
-void graft_layout__keras_config(graft_model *m, const graft_json *root)
+int graft_layout__keras_config(graft_model *m, const graft_json *root, graft_ctx *ctx)
 {
     klist L = {0};
-    if (!root || root->type != GRAFT_JSON_OBJECT || collect(&L, root, 0) < 0 || !L.n) goto cleanup;
+    int rc = 0;
+    if (!root || root->type != GRAFT_JSON_OBJECT) goto cleanup;
+    if (collect(&L, root, 0) < 0) {
+        rc = graft_error_oom(ctx, "a Keras layer list");
+        goto cleanup;
+    }
     for (size_t i = 0; i < m->count; i++) {
         graft_tensor *t = &m->tensors[i];
         const char *name = t->name, *last = strrchr(name, '/');
@@ -249,18 +254,20 @@ void graft_layout__keras_config(graft_model *m, const graft_json *root)
         snprintf(l.axes, sizeof l.axes, "%s", graft_layout__axes_for(GRAFT_FAM_KERAS, l.role, t->ndim));
         if (l.role == GRAFT_ROLE_DENSE && t->ndim == 2) flatten_of(m, &L, k, t->shape[0], &l);
         if (l.role == GRAFT_ROLE_OTHER) continue; /* leave it to naming conventions */
-        graft_layout__attach(m, t, &l);
+        if (!graft_layout__attach(m, t, &l)) {
+            rc = graft_error_oom(ctx, "a tensor layout");
+            goto cleanup;
+        }
     }
 cleanup:
     free(L.v);
+    return rc;
 }
 
-void graft_layout__keras(graft_model *m, const uint8_t *json, size_t n)
+int graft_layout__keras(graft_model *m, const uint8_t *json, size_t n, graft_ctx *ctx)
 {
     const graft_json *root = NULL;
-    graft_ctx *ctx = graft_ctx_new();
-    if (!ctx) return;
-    if (graft_json_parse(&root, json, n, 0, &m->arena, ctx) == 0)
-        graft_layout__keras_config(m, root);
-    graft_ctx_free(ctx);
+    int rc = graft_json_parse(&root, json, n, 0, &m->arena, ctx);
+    if (rc < 0) return graft_layout__settle(rc, ctx);
+    return graft_layout__keras_config(m, root, ctx);
 }

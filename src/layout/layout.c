@@ -103,6 +103,14 @@ bool graft_layout__attach(graft_model *m, graft_tensor *t, const graft_layout *l
     return true;
 }
 
+int graft_layout__settle(int rc, graft_ctx *ctx)
+{
+    if (rc >= 0) return 0;
+    if (graft_ctx_status(ctx) == GRAFT_ENOMEM) return GRAFT_ENOMEM;
+    graft_ctx_clear(ctx);
+    return 0;
+}
+
 void graft_layout_of(const graft_model *m, const graft_tensor *t, graft_layout *out)
 {
     memset(out, 0, sizeof *out);

@@ -93,18 +93,22 @@ void graft_layout_of(const graft_model *m, const graft_tensor *t, graft_layout *
 /* ---- for format hooks --------------------------------------------------- */
 
 /*
- * Hooks: read what the model's own structure says and attach layouts.  They
- * never fail the open: a config or graph they cannot follow leaves the
- * tensors to naming conventions.
+ * Hooks: read what the model's own structure says and attach layouts.  A
+ * config or graph they cannot follow leaves the tensors to naming
+ * conventions and is no error: they fail only when out of memory
+ * (GRAFT_ENOMEM, message in ctx).
  */
 /* Keras model_config (HDF5 attribute) or config.json (.keras): its JSON text,
  * or the parsed config.  Tensors must carry Keras names (layer/.../var[:0]). */
-void graft_layout__keras(graft_model *m, const uint8_t *json, size_t n);
+int graft_layout__keras(graft_model *m, const uint8_t *json, size_t n, graft_ctx *ctx);
 struct graft_json;
-void graft_layout__keras_config(graft_model *m, const struct graft_json *root);
+int graft_layout__keras_config(graft_model *m, const struct graft_json *root, graft_ctx *ctx);
 /* A serialized onnx ModelProto. */
-void graft_layout__onnx(graft_model *m, const uint8_t *p, size_t n);
+int graft_layout__onnx(graft_model *m, const uint8_t *p, size_t n, graft_ctx *ctx);
 /* A serialized GraphDef (kind 0), MetaGraphDef (1) or SavedModel (2). */
-void graft_layout__tf(graft_model *m, const uint8_t *p, size_t n, int kind);
+int graft_layout__tf(graft_model *m, const uint8_t *p, size_t n, int kind, graft_ctx *ctx);
+/* What a hook returns after a parse failure rc: GRAFT_ENOMEM is kept, any
+ * other failure cleared (0). */
+int graft_layout__settle(int rc, graft_ctx *ctx);
 
 #endif

@@ -54,11 +54,11 @@ static int parse_attr(graft_rd r, gnode *n)
     return 0;
 }
 
-static int parse_node(graft_graph *g, graft_rd r)
+static int parse_node(graft_graph *g, graft_rd r, graft_ctx *ctx)
 {
     gnode *n;
     graft_pbf f;
-    if (graph_add(g, &n) < 0) return -1;
+    GRAFT_TRY(graph_add(g, &n, ctx));
     while (graft_rd_left(&r)) {
         GRAFT_TRY(graft_pb_next(&r, &f));
         if (f.wt != 2) continue;
@@ -151,27 +151,25 @@ static void analyse(graft_graph *g)
     }
 }
 
-void graft_layout__onnx(graft_model *m, const uint8_t *p, size_t n)
+int graft_layout__onnx(graft_model *m, const uint8_t *p, size_t n, graft_ctx *ctx)
 {
     graft_graph g = {0};
-    graft_ctx *ctx = graft_ctx_new();
     graft_rd r, gr;
     graft_pbf f;
     bool have = false;
-    if (!ctx) return;
+    int rc = 0;
     graft_rd_init(&r, p, n, 0, ctx);
-    while (graft_rd_left(&r)) {
-        if (graft_pb_next(&r, &f) < 0) goto cleanup;
-        if (f.num == 7 && f.wt == 2) gr = f.sub, have = true;
+    while (graft_rd_left(&r) && rc >= 0) {
+        if ((rc = graft_pb_next(&r, &f)) >= 0 && f.num == 7 && f.wt == 2) gr = f.sub, have = true;
     }
-    if (!have) goto cleanup;
-    while (graft_rd_left(&gr)) {
-        if (graft_pb_next(&gr, &f) < 0) goto cleanup;
-        if (f.num == 1 && f.wt == 2 && parse_node(&g, f.sub) < 0) goto cleanup;
+    while (rc >= 0 && have && graft_rd_left(&gr)) {
+        if ((rc = graft_pb_next(&gr, &f)) >= 0 && f.num == 1 && f.wt == 2)
+            rc = parse_node(&g, f.sub, ctx);
     }
-    if (graph_index(&g, m, ctx) < 0) goto cleanup;
-    analyse(&g);
-cleanup:
+    if (rc >= 0 && have && (rc = graph_index(&g, m, ctx)) >= 0) {
+        analyse(&g);
+        if (g.oom) rc = graft_error_oom(ctx, "a tensor layout");
+    }
     graph_free(&g);
-    graft_ctx_free(ctx);
+    return graft_layout__settle(rc, ctx);
 }

@@ -50,7 +50,7 @@ static int parse_node(graft_graph *g, graft_rd r)
 {
     gnode *n;
     graft_pbf f;
-    if (graph_add(g, &n) < 0) return -1;
+    GRAFT_TRY(graph_add(g, &n, r.ctx));
     while (graft_rd_left(&r)) {
         GRAFT_TRY(graft_pb_next(&r, &f));
         if (f.wt != 2) continue;
@@ -154,33 +154,35 @@ static void analyse(graft_graph *g)
     }
 }
 
-void graft_layout__tf(graft_model *m, const uint8_t *p, size_t n, int kind)
+static int parse_any(graft_graph *g, graft_rd r, int kind)
 {
-    graft_graph g = {0};
-    graft_ctx *ctx = graft_ctx_new();
-    graft_rd r;
     graft_pbf f, mf;
-    if (!ctx) return;
-    graft_rd_init(&r, p, n, 0, ctx);
-    if (kind == 0) {
-        if (parse_graph(&g, r) < 0) goto cleanup;
-    } else {
-        while (graft_rd_left(&r)) { /* SavedModel.meta_graphs or MetaGraphDef fields */
-            if (graft_pb_next(&r, &f) < 0) goto cleanup;
-            if (kind == 1 && f.num == 2 && f.wt == 2 && parse_graph(&g, f.sub) < 0) goto cleanup;
-            if (kind == 2 && f.num == 2 && f.wt == 2) {
-                graft_rd mr = f.sub;
-                while (graft_rd_left(&mr)) {
-                    if (graft_pb_next(&mr, &mf) < 0) goto cleanup;
-                    if (mf.num == 2 && mf.wt == 2 && parse_graph(&g, mf.sub) < 0) goto cleanup;
-                }
-                break; /* the first MetaGraphDef */
+    if (kind == 0) return parse_graph(g, r);
+    while (graft_rd_left(&r)) { /* SavedModel.meta_graphs or MetaGraphDef fields */
+        GRAFT_TRY(graft_pb_next(&r, &f));
+        if (kind == 1 && f.num == 2 && f.wt == 2) GRAFT_TRY(parse_graph(g, f.sub));
+        if (kind == 2 && f.num == 2 && f.wt == 2) {
+            graft_rd mr = f.sub;
+            while (graft_rd_left(&mr)) {
+                GRAFT_TRY(graft_pb_next(&mr, &mf));
+                if (mf.num == 2 && mf.wt == 2) GRAFT_TRY(parse_graph(g, mf.sub));
             }
+            break; /* the first MetaGraphDef */
         }
     }
-    if (graph_index(&g, m, ctx) < 0) goto cleanup;
-    analyse(&g);
-cleanup:
+    return 0;
+}
+
+int graft_layout__tf(graft_model *m, const uint8_t *p, size_t n, int kind, graft_ctx *ctx)
+{
+    graft_graph g = {0};
+    graft_rd r;
+    int rc;
+    graft_rd_init(&r, p, n, 0, ctx);
+    if ((rc = parse_any(&g, r, kind)) >= 0 && (rc = graph_index(&g, m, ctx)) >= 0) {
+        analyse(&g);
+        if (g.oom) rc = graft_error_oom(ctx, "a tensor layout");
+    }
     graph_free(&g);
-    graft_ctx_free(ctx);
+    return graft_layout__settle(rc, ctx);
 }

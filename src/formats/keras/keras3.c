@@ -79,7 +79,7 @@ static int open_weights(graft_model *m, const graft_open_options *opts, graft_ct
     return graft_h5__add_tree(m, "/", "", ctx);
 }
 
-static void layouts_from_config(graft_model *m, const graft_zip *z, graft_ctx *ctx);
+static int layouts_from_config(graft_model *m, const graft_zip *z, graft_ctx *ctx);
 
 static int open_archive(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
 {
@@ -126,7 +126,7 @@ static int open_archive(graft_model *m, const graft_open_options *opts, graft_ct
     }
     rc = graft_h5__add_tree(m, "/", "", ctx);
     if (rc < 0) graft_error_prefix(ctx, "member " WEIGHTS_MEMBER);
-    else layouts_from_config(m, z, ctx);
+    else rc = layouts_from_config(m, z, ctx);
 cleanup:
     free(image);
     graft_zip_free(z);
@@ -271,7 +271,7 @@ static int name_from_config(graft_model *m, const graft_zip *z, graft_ctx *ctx)
             break;
         }
     }
-    graft_layout__keras_config(m, root); /* roles and layouts, by these names */
+    rc = graft_layout__keras_config(m, root, ctx); /* roles and layouts, by these names */
 cleanup:
     free(keys);
     free(text);
@@ -280,17 +280,16 @@ cleanup:
 
 /* A plain .keras archive keeps its object-path names: name the tensors after
  * config.json only long enough to read their roles and layouts from it. */
-static void layouts_from_config(graft_model *m, const graft_zip *z, graft_ctx *ctx)
+static int layouts_from_config(graft_model *m, const graft_zip *z, graft_ctx *ctx)
 {
     const char **names = graft_calloc(ctx, m->count ? m->count : 1, sizeof *names);
-    if (!names) {
-        graft_ctx_clear(ctx);
-        return;
-    }
+    int rc;
+    if (!names) return graft_error_oom(ctx, "tensor names");
     for (size_t i = 0; i < m->count; i++) names[i] = m->tensors[i].name;
-    if (name_from_config(m, z, ctx) < 0) graft_ctx_clear(ctx); /* the weights do not need it */
+    rc = graft_layout__settle(name_from_config(m, z, ctx), ctx); /* the weights do not need it */
     for (size_t i = 0; i < m->count; i++) m->tensors[i].name = names[i];
     free(names);
+    return rc;
 }
 
 static int open_named(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)

@@ -132,15 +132,15 @@ static bool keras3_layout(const graft_h5_file *h)
 }
 
 /* Roles and layouts from the model_config attribute of a model.save file. */
-static void layouts_from_config(graft_model *m, const graft_h5_file *h, graft_ctx *ctx)
+static int layouts_from_config(graft_model *m, const graft_h5_file *h, graft_ctx *ctx)
 {
     char **v;
     size_t n;
-    if (!graft_h5__has_attr(h->file, "model_config")) return;
-    if (graft_h5__name_list(m, h->file, "file", "model_config", &v, &n, ctx) < 0)
-        graft_ctx_clear(ctx); /* the weights do not depend on it */
-    else if (n == 1)
-        graft_layout__keras(m, (const uint8_t *)v[0], strlen(v[0]));
+    int rc;
+    if (!graft_h5__has_attr(h->file, "model_config")) return 0;
+    rc = graft_h5__name_list(m, h->file, "file", "model_config", &v, &n, ctx);
+    if (rc < 0) return graft_layout__settle(rc, ctx); /* the weights do not depend on it */
+    return n == 1 ? graft_layout__keras(m, (const uint8_t *)v[0], strlen(v[0]), ctx) : 0;
 }
 
 int graft_keras__h5_layout(graft_model *m, const graft_format **out, graft_ctx *ctx)
@@ -172,8 +172,7 @@ static int open_keras(graft_model *m, const graft_open_options *opts, graft_ctx 
         if (graft_h5__obj_type(h, h->file, "/optimizer_weights") == H5O_TYPE_GROUP)
             GRAFT_TRY(add_weights(m, "/optimizer_weights", "group 'optimizer_weights'",
                                   "optimizer_weights", false, ctx));
-        layouts_from_config(m, h, ctx);
-        return GRAFT_OK;
+        return layouts_from_config(m, h, ctx);
     }
     return graft_error(ctx, GRAFT_EFORMAT,
                        "HDF5 file without Keras weights (no layer_names attribute, "

@@ -352,8 +352,7 @@ static int onnx_open(graft_model *m, const graft_open_options *opts, graft_ctx *
         st->dir[n] = '\0';
     }
     GRAFT_TRY(graft_onnx__walk(&w, GRAFT_ONNX_SCAN, src->data, src->size, NULL));
-    graft_layout__onnx(m, src->data, src->size); /* roles from the consuming nodes */
-    return GRAFT_OK;
+    return graft_layout__onnx(m, src->data, src->size, ctx); /* roles from the consuming nodes */
 }
 
 const graft_format graft_format_onnx = {

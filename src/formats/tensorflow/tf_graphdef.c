@@ -514,8 +514,7 @@ static int open_graph(graft_model *m, const graft_open_options *opts, graft_ctx 
             break;
         }
     }
-    graft_layout__tf(m, src->data, src->size, kind); /* roles from the consuming ops */
-    return GRAFT_OK;
+    return graft_layout__tf(m, src->data, src->size, kind, ctx); /* roles from the consuming ops */
 }
 
 /* ---- writing --------------------------------------------------------------- */
