@@ -33,18 +33,14 @@ static void diag_json(FILE *f, const graft_plan_diag *d)
         json_string(f, d->message);
         return;
     }
-    fputs("{\"kind\": \"layout\", \"target\": ", f);
-    json_string(f, l->target);
-    fputs(", \"source\": ", f);
-    json_string(f, l->source);
-    fputs(", \"expected\": ", f);
-    json_string(f, l->expected);
-    fputs(", \"actual\": ", f);
-    json_string(f, l->actual);
-    fputs(", \"rule\": ", f);
-    json_string(f, l->rule);
-    fputs(", \"message\": ", f);
-    json_string(f, d->message);
+    const char *const kv[][2] = {{"target", l->target},     {"source", l->source},
+                                 {"expected", l->expected}, {"actual", l->actual},
+                                 {"rule", l->rule},         {"message", d->message}};
+    fputs("{\"kind\": \"layout\"", f);
+    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++) {
+        fprintf(f, ", \"%s\": ", kv[i][0]);
+        json_string(f, kv[i][1]);
+    }
     fputc('}', f);
 }
 

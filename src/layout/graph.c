@@ -13,6 +13,20 @@ bool gstr_starts(gstr s, const char *lit)
     return s.n >= k && !memcmp(s.p, lit, k);
 }
 
+bool gstr_in(gstr s, const char *const *list)
+{
+    for (int i = 0; list[i]; i++)
+        if (gstr_is(s, list[i])) return true;
+    return false;
+}
+
+void graph_flatten(graft_layout *l, int64_t c, int64_t k, bool chw)
+{
+    if (c <= 0 || k % c || k / c < 2) return;
+    snprintf(l->flatten, sizeof l->flatten, "%s", chw ? "CHW" : "HWC");
+    l->flat_c = c, l->flat_s = k / c;
+}
+
 int graph_add(graft_graph *g, gnode **out, graft_ctx *ctx)
 {
     if (g->n == g->cap) {

@@ -44,6 +44,11 @@ const gnode *graph_producer(const graft_graph *g, gstr name);
 graft_tensor *graph_tensor(const graft_graph *g, gstr name);
 bool gstr_is(gstr s, const char *lit);
 bool gstr_starts(gstr s, const char *lit);
+/* Is s one of the NULL-terminated list? */
+bool gstr_in(gstr s, const char *const *list);
+/* A Dense with k in-features fed by a flatten of c channels (in CHW or HWC
+ * order): set l's flatten fields when c divides k into 2 or more positions. */
+void graph_flatten(graft_layout *l, int64_t c, int64_t k, bool chw);
 /* Give tensor `name` (if it is one of m's) this structure layout; the axes
  * from fam's convention for role and the tensor's rank unless given; flatten
  * and groups copied from extra (may be NULL). */

@@ -78,9 +78,7 @@ static bool keeps_channels(gstr op)
     static const char *const keep[] = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "Elu",
                                        "PRelu", "Selu", "HardSigmoid", "MaxPool", "AveragePool",
                                        "BatchNormalization", "Dropout", "Identity", "Pad", NULL};
-    for (int i = 0; keep[i]; i++)
-        if (gstr_is(op, keep[i])) return true;
-    return false;
+    return gstr_in(op, keep);
 }
 
 /* Flatten info for the data input `x` of a Gemm/MatMul with K in-features. */
@@ -99,10 +97,8 @@ static void flatten_of(const graft_graph *g, gstr x, int64_t k, graft_layout *l)
             graft_tensor *w = graph_tensor(g, n->in[1]);
             bool tr = gstr_is(n->op, "ConvTranspose");
             if (!w || w->ndim != 4 || w->shape[tr] <= 0) return;
-            int64_t c = tr ? w->shape[1] * n->group : w->shape[0]; /* (C, M/group, kH, kW) */
-            if (k % c || k / c < 2) return;
-            snprintf(l->flatten, sizeof l->flatten, "%s", hwc ? "HWC" : "CHW");
-            l->flat_c = c, l->flat_s = k / c;
+            /* ConvTranspose W is (C, M/group, kH, kW) */
+            graph_flatten(l, tr ? w->shape[1] * n->group : w->shape[0], k, !hwc);
             return;
         }
         if (!keeps_channels(n->op)) return;

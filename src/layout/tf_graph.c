@@ -100,9 +100,7 @@ static bool keeps_channels(gstr op)
                                        "Tanh", "MaxPool", "AvgPool", "BiasAdd", "Identity",
                                        "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3",
                                        "Add", "AddV2", "Pad", NULL};
-    for (int i = 0; keep[i]; i++)
-        if (gstr_is(op, keep[i])) return true;
-    return false;
+    return gstr_in(op, keep);
 }
 
 static void flatten_of(const graft_graph *g, gstr x, int64_t k, graft_layout *l)
@@ -112,11 +110,7 @@ static void flatten_of(const graft_graph *g, gstr x, int64_t k, graft_layout *l)
     for (n = graph_producer(g, n->in[0]); n; n = n->nin ? graph_producer(g, n->in[0]) : NULL) {
         if (gstr_is(n->op, "Conv2D") && n->nin >= 2) {
             graft_tensor *w = graph_tensor(g, weight_of(g, n->in[1]));
-            if (!w || w->ndim != 4 || w->shape[3] <= 0) return;
-            int64_t c = w->shape[3];
-            if (k % c || k / c < 2) return;
-            snprintf(l->flatten, sizeof l->flatten, "%s", n->nchw ? "CHW" : "HWC");
-            l->flat_c = c, l->flat_s = k / c;
+            if (w && w->ndim == 4) graph_flatten(l, w->shape[3], k, n->nchw);
             return;
         }
         if (!keeps_channels(n->op)) return;
