@@ -669,6 +669,48 @@ def shipped_rules_plan_clean():
     assert not findings(pj) and pj["errors"] == 0, findings(pj)
 
 
+class Named(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.embed = nn.Embedding(10, 6)
+        self.lstm = nn.LSTM(6, 5)
+        self.gru = nn.GRU(6, 5)
+        self.fc = nn.Linear(6, 2)
+
+
+def conventions():
+    """Files without a graph: roles and layouts from names and ranks (certainty convention)."""
+    torch.save(Named().state_dict(), R.path("named.pth"))
+    ls = {t["name"]: t for t in json.loads(run("ls", "--json", R.path("named.pth")).stdout)}
+    want = {"conv.weight": ("conv2d", "OIHW", None), "bn.weight": ("norm_scale", "(out)", None),
+            "bn.bias": ("norm_shift", "(out)", None), "bn.running_var": ("norm_var", "(out)", None),
+            "embed.weight": ("embedding", "(vocab,dim)", None), "fc.weight": ("dense", "(out,in)", None),
+            "lstm.weight_ih_l0": ("recurrent_input_kernel", "(gates*units,in)", "ifgo"),
+            "lstm.weight_hh_l0": ("recurrent_hidden_kernel", "(gates*units,units)", "ifgo"),
+            "gru.bias_hh_l0": ("recurrent_hidden_bias", "(gates*units)", "rzn")}
+    for name, (role, lay, gates) in want.items():
+        t = ls[name]
+        assert (t["role"], t["layout"], t.get("gates"), t["certainty"]) == (role, lay, gates, "convention"), t
+    assert ls["bn.num_batches_tracked"]["certainty"] == "unknown"
+    # Keras weights without a config, and TF-slim names (npz)
+    write_keras_h5(R.path("named_k.h5"), {}, [("lstm", [("kernel", np.zeros((6, 20))),
+                                                        ("recurrent_kernel", np.zeros((5, 20))),
+                                                        ("bias", np.zeros(20))]),
+                                              ("conv", [("depthwise_kernel", np.zeros((3, 3, 4, 2)))])])
+    with h5py.File(R.path("named_k.h5"), "r+") as f:
+        del f.attrs["model_config"]
+    ls = {t["name"]: t for t in json.loads(run("ls", "--json", R.path("named_k.h5")).stdout)}
+    assert (ls["lstm/kernel:0"]["role"], ls["lstm/kernel:0"]["gates"]) == ("recurrent_input_kernel", "ifco")
+    assert ls["lstm/recurrent_kernel:0"]["layout"] == "(units,gates*units)"
+    assert ls["conv/depthwise_kernel:0"]["layout"] == "HWCM" and ls["conv/depthwise_kernel:0"]["certainty"] == "convention"
+    np.savez(R.path("slim.npz"), **{"conv1/weights": np.zeros((3, 3, 2, 4), np.float32),
+                                    "fc/weights": np.zeros((4, 3), np.float32)})
+    ls = {t["name"]: t for t in json.loads(run("ls", "--json", R.path("slim.npz")).stdout)}
+    assert ls["conv1/weights"]["layout"] == "HWIO" and ls["fc/weights"]["layout"] == "(in,out)", ls
+
+
 def figure():
     flagged = sum(1 for *_, h in MUTANTS if h)
     total = len(MUTANTS)
@@ -692,5 +734,6 @@ R.check("D: PyTorch GRU -> Keras GRU h5: NumPy Keras cell == PyTorch, gate mutan
 R.check("E: real Keras h5 -> its keras2onnx twin (structure both sides): onnxruntime == tfjs, error "
         "finding, policy layout and --strict", case_twin)
 R.check("shipped resnet18 rules plan clean", shipped_rules_plan_clean)
+R.check("naming conventions: PyTorch, Keras weights without a config, TF-slim", conventions)
 R.check("all mutants: >= 95% flagged, no finding on any correct rules file", figure)
 R.close()
