@@ -59,22 +59,28 @@ def narrow_resnet18():
     return sd
 
 
-def main(samples):
-    src, out = f"{samples}/resnet18_narrow.pth", f"{samples}/resnet18_narrow_keras2.h5"
-    torch.save(narrow_resnet18(), src)
-    sd = torch.load(src, weights_only=True)
-    rng = np.random.default_rng(0)
+def keras_layout_shape(shape):
+    """OIHW -> HWIO, (out, in) -> (in, out), others as they are."""
+    if len(shape) == 4:
+        return (shape[2], shape[3], shape[1], shape[0])
+    if len(shape) == 2:
+        return (shape[1], shape[0])
+    return tuple(shape)
+
+
+def write_keras_skeleton(out, sd, seed=0, conv_bias=False):
+    """A Keras 2 `save_weights` file with keras.applications ResNet names for the
+    tensors of state dict sd, random values; with conv_bias, also a zero bias
+    per convolution, as keras.applications.ResNet50 has (use_bias=True)."""
+    rng = np.random.default_rng(seed)
     layers = {}
     for key, t in sd.items():
         if key.endswith("num_batches_tracked"):
             continue
         layer, leaf = keras_name(key)
-        shape = t.shape
-        if len(shape) == 4:   # OIHW -> HWIO
-            shape = (shape[2], shape[3], shape[1], shape[0])
-        elif len(shape) == 2:  # (out, in) -> (in, out)
-            shape = (shape[1], shape[0])
-        layers.setdefault(layer, []).append((f"{layer}/{leaf}:0", shape))
+        layers.setdefault(layer, []).append((f"{layer}/{leaf}:0", keras_layout_shape(t.shape)))
+        if conv_bias and layer.endswith("_conv") and leaf == "kernel":
+            layers[layer].append((f"{layer}/bias:0", (t.shape[0],)))
     with h5py.File(out, "w") as f:
         f.attrs["layer_names"] = [n.encode() for n in layers]
         f.attrs["backend"] = b"tensorflow"
@@ -83,7 +89,15 @@ def main(samples):
             g = f.create_group(layer)
             g.attrs["weight_names"] = [w.encode() for w, _ in ws]
             for w, shape in ws:
-                g.create_dataset(w, data=rng.standard_normal(shape).astype("f4"))
+                zero = conv_bias and w.endswith("_conv/bias:0")
+                g.create_dataset(w, data=np.zeros(shape, "f4") if zero else
+                                 rng.standard_normal(shape).astype("f4"))
+
+
+def main(samples):
+    src, out = f"{samples}/resnet18_narrow.pth", f"{samples}/resnet18_narrow_keras2.h5"
+    torch.save(narrow_resnet18(), src)
+    write_keras_skeleton(out, torch.load(src, weights_only=True))
 
 
 if __name__ == "__main__":

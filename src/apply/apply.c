@@ -221,8 +221,12 @@ static int emit_item(apply_fill *f, const graft_apply_item *it, const graft_tens
 {
     graft_tview *views = NULL;
     void **owned = NULL;
+    graft_op *bound = NULL; /* the chain with quantize/dequantize parameters */
     int rc;
 
+    rc = graft_ops_bind_quant(it->ops, it->nops, f->source->tensors[it->src[0]].quant, t->quant,
+                              &bound, ctx);
+    if (rc < 0) return rc;
     views = graft_calloc(ctx, it->nsrc, sizeof *views);
     owned = graft_calloc(ctx, it->nsrc, sizeof *owned);
     if (!views || !owned) {
@@ -244,14 +248,15 @@ static int emit_item(apply_fill *f, const graft_apply_item *it, const graft_tens
     else if (it->nops == 0)
         rc = copy_bytes(&f->source->tensors[it->src[0]], views[0].data, !owned[0], out);
     else
-        rc = graft_ops_run_released(it->ops, it->nops, views, it->nsrc, out, release_sources,
-                                    &(borrowed){f->source, it, owned}, ctx);
+        rc = graft_ops_run_released(bound ? bound : it->ops, it->nops, views, it->nsrc, out,
+                                    release_sources, &(borrowed){f->source, it, owned}, ctx);
     /* An op reads its whole input: release it afterwards. */
     if (rc == GRAFT_OK && it->nops) release_sources(&(borrowed){f->source, it, owned});
 cleanup:
     if (owned) graft_apply__unviews(owned, it->nsrc);
     free(owned);
     free(views);
+    free(bound);
     return rc;
 }
 

@@ -184,7 +184,10 @@ int graft_diff_pair(const graft_model *a, const size_t *src, size_t nsrc, const 
             rc = graft_error_oom(ctx, "the result of the op chain");
             goto cleanup;
         }
-        rc = graft_ops_run_mem(ops, nops, views, nsrc, buf, ctx);
+        graft_op *bound = NULL;
+        rc = graft_ops_bind_quant(ops, nops, a->tensors[src[0]].quant, bt->quant, &bound, ctx);
+        if (rc == GRAFT_OK) rc = graft_ops_run_mem(bound ? bound : ops, nops, views, nsrc, buf, ctx);
+        free(bound);
         if (rc < 0) goto cleanup;
         pa = buf;
     } else {

@@ -3,6 +3,7 @@
 #include "layout_json.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@
 static const char usage[] =
     "usage: graft ls [--json] [--sha256] [--format NAME] [--select KEY] FILE\n"
     "List every tensor of FILE: name, dtype, shape, bytes.\n"
-    "  --json          a JSON array of {name, dtype, shape, sha256, role, layout,\n"
+    "  --json          a JSON array of {name, dtype, shape, sha256[, quant], role, layout,\n"
     "                  certainty (structure | convention | unknown), gates, flatten}\n"
     "  --sha256        add the SHA-256 of each tensor's row-major little-endian elements\n"
     "  --format NAME   read FILE as this format instead of detecting it\n"
@@ -35,6 +36,23 @@ static int hash_hex(const graft_model *m, const graft_tensor *t, char hex[65], g
     return 0;
 }
 
+/* ", \"quant\": {...}" for a tensor with quantization parameters: scales with
+ * 9 significant digits (a float32 round-trips), null for a non-finite one. */
+static void print_quant(const graft_tensor *t)
+{
+    const graft_quant *q = graft_tensor_quant(t);
+    if (!q) return;
+    fputs(", \"quant\": {\"scale\": [", stdout);
+    for (size_t i = 0; i < q->nscale; i++) {
+        if (i) fputs(", ", stdout);
+        if (isfinite(q->scale[i])) printf("%.9g", (double)q->scale[i]);
+        else fputs("null", stdout);
+    }
+    fputs("], \"zero_point\": [", stdout);
+    for (size_t i = 0; i < q->nzero; i++) printf("%s%lld", i ? ", " : "", (long long)q->zero_point[i]);
+    printf("], \"axis\": %d}", (int)q->axis);
+}
+
 static int list_json(const graft_model *m, graft_ctx *ctx)
 {
     char hex[65];
@@ -48,8 +66,9 @@ static int list_json(const graft_model *m, graft_ctx *ctx)
         printf(", \"dtype\": \"%s\", \"shape\": ", graft_dtype_name(graft_tensor_dtype(t)));
         print_shape(stdout, t, ", ");
         printf(", \"sha256\": \"%s\"", hex);
+        print_quant(t);
         layout_json_members(stdout, m, t);
-        fputc('}', stdout);
+        putchar('}');
     }
     fputs(graft_model_count(m) ? "\n]\n" : "]\n", stdout);
     return 0;
@@ -114,6 +133,10 @@ int cmd_ls(int argc, char **argv)
         errorf("%s: %s", argv[optind], graft_ctx_message(ctx));
         goto cleanup;
     }
+    /* a model can hold no weights, but an empty listing should not pass for
+     * a successful read of a file that is not what it seems */
+    if (graft_model_count(m) == 0) warnf("%s: no tensors in this %s model", argv[optind],
+                                         graft_model_format(m));
     rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_BAD;
 cleanup:
     graft_model_free(m);

@@ -57,6 +57,16 @@ typedef struct graft_format {
 int graft_fill_emit(graft_fill *fill, const graft_model *m, size_t index, graft_sink *out,
                     graft_ctx *ctx);
 
+/* A writer for formats whose tensors are views into their one file that
+ * keep their size: the skeleton's bytes, each tensor's replaced in place
+ * (core/inplace.c).  Views must not overlap. */
+int graft_write_in_place(const graft_model *m, const char *out_path, graft_fill *fill,
+                         graft_ctx *ctx);
+/* The same for one file `src` of a model with several: the tensors stored in
+ * it (tensors of other files are skipped unless src is the primary one). */
+int graft_write_source_in_place(const graft_model *m, const graft_source *src,
+                                const char *out_path, graft_fill *fill, graft_ctx *ctx);
+
 /* The registry, NULL-terminated, in probe order. */
 extern const graft_format *const graft_formats[];
 const graft_format *graft_format_find(const char *name);

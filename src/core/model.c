@@ -263,6 +263,7 @@ uint32_t graft_tensor_ndim(const graft_tensor *t) { return t->ndim; }
 const int64_t *graft_tensor_shape(const graft_tensor *t) { return t->shape; }
 uint64_t graft_tensor_numel(const graft_tensor *t) { return t->numel; }
 uint64_t graft_tensor_nbytes(const graft_tensor *t) { return t->nbytes; }
+const graft_quant *graft_tensor_quant(const graft_tensor *t) { return t->quant; }
 
 /* ---- element access ---------------------------------------------------- */
 

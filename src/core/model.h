@@ -45,6 +45,7 @@ struct graft_tensor {
     void *aux_ptr;           /* format-private; owned by the format state */
     const struct graft_layout *layout; /* role and layout from the file's structure
                                         * (layout/layout.h); arena; NULL = none */
+    const graft_quant *quant; /* arena; quantization parameters, NULL when none */
 };
 
 struct graft_model {

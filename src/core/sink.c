@@ -23,6 +23,9 @@ struct graft_sink {
     uint64_t flushed;     /* bytes already in the file */
     bool crc_on, crc32c_on;
     uint32_t crc, crc32c;
+    bool in_memory;       /* graft_sink_open_mem: bytes collect in mem, no file */
+    uint8_t *mem;         /* owned; memcap bytes */
+    size_t memcap;
 };
 
 int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx)
@@ -61,8 +64,31 @@ int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx)
     return GRAFT_OK;
 }
 
+/* The memory form: append (or overwrite at s->flushed) n bytes of p. */
+static int mem_put(graft_sink *s, uint64_t at, const uint8_t *p, size_t n)
+{
+    if (at + n > s->memcap) {
+        size_t cap = s->memcap ? s->memcap : 4096;
+        while (cap < at + n) {
+            if (cap > SIZE_MAX / 2) return graft_error_oom(s->ctx, "an in-memory output");
+            cap *= 2;
+        }
+        uint8_t *m = graft_realloc(s->ctx, s->mem, cap);
+        if (!m) return graft_error_oom(s->ctx, "an in-memory output");
+        s->mem = m;
+        s->memcap = cap;
+    }
+    memcpy(s->mem + at, p, n);
+    return GRAFT_OK;
+}
+
 static int write_all(graft_sink *s, const uint8_t *p, size_t n)
 {
+    if (s->in_memory) {
+        GRAFT_TRY(mem_put(s, s->flushed, p, n));
+        s->flushed += n;
+        return GRAFT_OK;
+    }
     while (n) {
         ssize_t k = write(s->fd, p, n);
         if (k < 0) {
@@ -129,6 +155,7 @@ int graft_sink_pwrite(graft_sink *s, uint64_t off, const void *data, size_t n)
     if (off + n > graft_sink_tell(s))
         return graft_error(s->ctx, GRAFT_ERROR, "%s: patch past the end", s->path);
     GRAFT_TRY(flush(s));
+    if (s->in_memory) return mem_put(s, off, p, n);
     while (n) {
         ssize_t k = pwrite(s->fd, p, n, (off_t)off);
         if (k < 0) {
@@ -174,6 +201,7 @@ uint32_t graft_sink_crc32c_end(graft_sink *s)
 static void release(graft_sink *s)
 {
     if (s->fd >= 0) close(s->fd);
+    free(s->mem);
     free(s->buf);
     free(s->tmp);
     free(s->path);
@@ -184,6 +212,11 @@ int graft_sink_commit(graft_sink *s)
 {
     int rc;
     if (!s) return GRAFT_OK;
+    if (s->in_memory) {
+        graft_ctx *ctx = s->ctx;
+        release(s);
+        return graft_error(ctx, GRAFT_ERROR, "an in-memory output cannot be committed");
+    }
     rc = flush(s);
     if (rc == GRAFT_OK && fsync(s->fd) < 0)
         rc = graft_error(s->ctx, GRAFT_EIO, "%s: fsync failed: %s", s->path, strerror(errno));
@@ -203,6 +236,33 @@ void graft_sink_abort(graft_sink *s)
     if (!s) return;
     if (s->tmp && s->tmp[0]) unlink(s->tmp);
     release(s);
+}
+
+int graft_sink_open_mem(graft_sink **out, graft_ctx *ctx)
+{
+    graft_sink *s = graft_calloc(ctx, 1, sizeof *s);
+    *out = NULL;
+    if (!s) return graft_error_oom(ctx, "an in-memory output");
+    s->ctx = ctx;
+    s->fd = -1;
+    s->in_memory = true;
+    s->path = graft_strdup(ctx, "(memory)");
+    s->buf = graft_malloc(ctx, SINK_BUF);
+    if (!s->path || !s->buf) {
+        graft_sink_abort(s);
+        return graft_error_oom(ctx, "an in-memory output");
+    }
+    *out = s;
+    return GRAFT_OK;
+}
+
+int graft_sink_mem(graft_sink *s, const uint8_t **p, size_t *n)
+{
+    GRAFT_FAIL_IF(!s->in_memory, s->ctx, GRAFT_ERROR, "%s: not an in-memory output", s->path);
+    GRAFT_TRY(flush(s));
+    *p = s->mem;
+    *n = (size_t)s->flushed;
+    return GRAFT_OK;
 }
 
 /* ---- CRC-32C, slicing-by-8 ------------------------------------------- */

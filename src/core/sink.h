@@ -34,6 +34,11 @@ const char *graft_sink_tmp_path(const graft_sink *s);
 /* Finish: flush, fsync, rename into place, free.  On failure the temporary
  * file is removed.  Accepts NULL (no-op). */
 int graft_sink_commit(graft_sink *s);
+/* A sink collecting its bytes in memory (to compare emitted tensors before
+ * choosing a layout); free it with graft_sink_abort, never commit it. */
+int graft_sink_open_mem(graft_sink **out, graft_ctx *ctx);
+/* The bytes of an in-memory sink so far; borrowed until the next write. */
+int graft_sink_mem(graft_sink *s, const uint8_t **p, size_t *n);
 /* Give up: remove the temporary file, free.  Accepts NULL. */
 void graft_sink_abort(graft_sink *s);
 

@@ -21,6 +21,41 @@ bool graft_path_is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+const char *graft_file_kind(unsigned mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFIFO: return "a FIFO";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFSOCK: return "a socket";
+    case S_IFDIR: return "a folder";
+    default: return "not a plain file";
+    }
+}
+
+int graft_open_regular(const char *path, struct stat *st, graft_ctx *ctx)
+{
+    /* O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever
+     * before fstat could refuse it (a hostile external-data location or
+     * shard name); reads from a regular file never block anyway. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return graft_error(ctx, errno == ENOENT ? GRAFT_ENOTFOUND : GRAFT_EIO,
+                           "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fd, st) < 0) {
+        int e = errno;
+        close(fd);
+        return graft_error(ctx, GRAFT_EIO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st->st_mode)) {
+        close(fd);
+        if (S_ISDIR(st->st_mode)) return graft_error(ctx, GRAFT_EFORMAT, "%s: is a folder", path);
+        return graft_error(ctx, GRAFT_EFORMAT, "%s: not a regular file (%s)", path,
+                           graft_file_kind(st->st_mode));
+    }
+    return fd;
+}
+
 static int make(graft_source **out, const char *path, graft_ctx *ctx,
                 struct source_impl **impl)
 {
@@ -43,23 +78,8 @@ int graft_source_open(graft_source **out, const char *path, graft_ctx *ctx)
     int fd;
 
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return graft_error(ctx, errno == ENOENT ? GRAFT_ENOTFOUND : GRAFT_EIO,
-                           "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
-        close(fd);
-        return graft_error(ctx, GRAFT_EIO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return graft_error(ctx, GRAFT_EFORMAT, "%s: is a folder", path);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return graft_error(ctx, GRAFT_EFORMAT, "%s: not a regular file", path);
-    }
+    fd = graft_open_regular(path, &st, ctx);
+    if (fd < 0) return fd;
     if (make(out, path, ctx, &impl) < 0) {
         close(fd);
         return ctx->status;

@@ -26,6 +26,14 @@ void graft_source_free(graft_source *s);
  * and are read back if touched again), so streaming a model keeps memory flat.
  * Ranges are shrunk to whole pages; a buffer source is left alone. */
 void graft_source_release(const graft_source *s, uint64_t off, uint64_t len);
+struct stat;
+/* Open `path` read-only as a regular file: O_NONBLOCK, then fstat, so a FIFO,
+ * device or socket is refused (GRAFT_EFORMAT, naming its kind) instead of
+ * hanging the reader; a folder reads "is a folder".  Returns the fd (with
+ * *st filled) or a negative status. */
+int graft_open_regular(const char *path, struct stat *st, graft_ctx *ctx);
+/* "a FIFO", "a socket", ... for an st_mode. */
+const char *graft_file_kind(unsigned mode);
 /* True when path names a directory. */
 bool graft_path_is_dir(const char *path);
 

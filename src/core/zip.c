@@ -13,6 +13,7 @@
 #include "zip.h"
 
 #include "rd.h"
+#include "source.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,7 @@ static int locate_data(const uint8_t *data, size_t size, graft_zip_entry *e, gra
     graft_rd r;
     uint32_t sig;
     uint16_t nlen, xlen;
+    const uint8_t *lname;
     if (e->header_offset > size)
         return graft_error(ctx, GRAFT_ECORRUPT,
                            "zip: entry '%s': local header offset 0x%llx is past the end",
@@ -155,7 +157,13 @@ static int locate_data(const uint8_t *data, size_t size, graft_zip_entry *e, gra
     GRAFT_TRY(graft_rd_skip(&r, 22));
     GRAFT_TRY(graft_rd_u16le(&r, &nlen));
     GRAFT_TRY(graft_rd_u16le(&r, &xlen));
-    GRAFT_TRY(graft_rd_skip(&r, (size_t)nlen + xlen));
+    GRAFT_TRY(graft_rd_take(&r, nlen, &lname));
+    GRAFT_TRY(graft_rd_skip(&r, xlen));
+    /* Python's zipfile (so numpy) refuses a member whose names differ */
+    if (nlen != e->name_len || memcmp(lname, e->name, nlen) != 0)
+        return graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s': its local header at offset "
+                           "0x%llx names '%.*s'", e->name, (unsigned long long)e->header_offset,
+                           (int)(nlen > 200 ? 200 : nlen), (const char *)lname);
     e->data_offset = graft_rd_offset(&r);
     if (e->csize > size - e->data_offset)
         return graft_error(ctx, GRAFT_ECORRUPT,
@@ -172,6 +180,50 @@ static int locate_data(const uint8_t *data, size_t size, graft_zip_entry *e, gra
                            "zip: entry '%s': stored with size %llu but extracted size %llu",
                            e->name, (unsigned long long)e->csize, (unsigned long long)e->usize);
     return GRAFT_OK;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    const graft_zip_entry *x = *(const graft_zip_entry *const *)a;
+    const graft_zip_entry *y = *(const graft_zip_entry *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+static int by_header(const void *a, const void *b)
+{
+    const graft_zip_entry *x = *(const graft_zip_entry *const *)a;
+    const graft_zip_entry *y = *(const graft_zip_entry *const *)b;
+    return x->header_offset < y->header_offset ? -1 : x->header_offset > y->header_offset;
+}
+
+/* No name twice, and members may not share bytes: two entries over one local header
+ * (under two names, the name check refuses it first), or one member's data
+ * running into the next header, would give one file two views of the same
+ * bytes; Python's zipfile refuses it too ("Overlapped entries"). */
+static int check_members(const graft_zip *z, graft_ctx *ctx)
+{
+    const graft_zip_entry **v;
+    int rc = GRAFT_OK;
+    if (z->count < 2) return GRAFT_OK;
+    v = graft_malloc(ctx, z->count * sizeof *v);
+    if (!v) return graft_error_oom(ctx, "a zip directory");
+    for (size_t i = 0; i < z->count; i++) v[i] = &z->entries[i];
+    /* one name twice: graft_zip_find takes the first, Python's zipfile the last */
+    qsort(v, z->count, sizeof *v, by_name);
+    for (size_t i = 1; i < z->count && rc == 0; i++)
+        if (strcmp(v[i - 1]->name, v[i]->name) == 0)
+            rc = graft_error(ctx, GRAFT_ECORRUPT, "zip: two entries are named '%s'", v[i]->name);
+    qsort(v, z->count, sizeof *v, by_header);
+    for (size_t i = 1; i < z->count && rc == 0; i++) {
+        const graft_zip_entry *a = v[i - 1], *b = v[i];
+        if (a->data_offset + a->csize > b->header_offset)
+            rc = graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s' (data up to offset 0x%llx) "
+                             "overlaps entry '%s' at offset 0x%llx", a->name,
+                             (unsigned long long)(a->data_offset + a->csize), b->name,
+                             (unsigned long long)b->header_offset);
+    }
+    free(v);
+    return rc;
 }
 
 int graft_zip_open(graft_zip **out, const uint8_t *data, size_t size, graft_ctx *ctx)
@@ -222,11 +274,31 @@ int graft_zip_open(graft_zip **out, const uint8_t *data, size_t size, graft_ctx 
         if (rc < 0) goto cleanup;
         z->count++;
     }
+    if ((rc = check_members(z, ctx)) < 0) goto cleanup;
     *out = z;
     return GRAFT_OK;
 cleanup:
     graft_zip_free(z);
     return rc;
+}
+
+int graft_zip_check_copyable(const graft_zip *z, graft_ctx *ctx)
+{
+    for (size_t i = 0; i < z->count; i++) {
+        const char *n = z->entries[i].name, *c = n;
+        if (n[0] == '/' || strchr(n, '\\') || (n[0] && n[1] == ':'))
+            return graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s' is not a relative "
+                               "forward-slash path", n);
+        for (;;) {
+            size_t k = strcspn(c, "/");
+            if (k == 2 && c[0] == '.' && c[1] == '.')
+                return graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s' has a '..' "
+                                   "component; it would unpack outside its folder", n);
+            if (!c[k]) break;
+            c += k + 1;
+        }
+    }
+    return GRAFT_OK;
 }
 
 const graft_zip_entry *graft_zip_find(const graft_zip *z, const char *name)
@@ -236,12 +308,39 @@ const graft_zip_entry *graft_zip_find(const graft_zip *z, const char *name)
     return NULL;
 }
 
-int graft_zip_borrow(const graft_zip *z, const graft_zip_entry *e, const uint8_t **out,
-                     graft_ctx *ctx)
+/* CRC-32 of n bytes in 1 GiB calls (zlib takes a uInt length). */
+static uint32_t crc32_of(uint32_t crc, const uint8_t *p, uint64_t n)
 {
+    for (uint64_t off = 0; off < n;) {
+        uInt k = n - off > (1u << 30) ? (1u << 30) : (uInt)(n - off);
+        crc = (uint32_t)crc32(crc, p + off, k);
+        off += k;
+    }
+    return crc;
+}
+
+static int crc_mismatch(const graft_zip_entry *e, uint32_t crc, graft_ctx *ctx)
+{
+    return graft_error(ctx, GRAFT_ECORRUPT,
+                       "zip: entry '%s': CRC-32 %08x does not match the directory's %08x",
+                       e->name, crc, e->crc32);
+}
+
+int graft_zip_borrow(const graft_zip *z, const graft_zip_entry *e, const graft_source *src,
+                     const uint8_t **out, graft_ctx *ctx)
+{
+    const uint8_t *p = z->data + e->data_offset;
+    uint32_t crc = 0;
     if (e->method != 0)
         return graft_error(ctx, GRAFT_EFORMAT, "zip: entry '%s' is compressed", e->name);
-    *out = z->data + e->data_offset;
+    /* In steps, dropping checked pages: they are read again only if used. */
+    for (uint64_t off = 0, step = 8u << 20; off < e->usize; off += step) {
+        uint64_t n = e->usize - off < step ? e->usize - off : step;
+        crc = crc32_of(crc, p + off, n);
+        if (src) graft_source_release(src, e->data_offset + off, n);
+    }
+    if (crc != e->crc32) return crc_mismatch(e, crc, ctx);
+    *out = p;
     return GRAFT_OK;
 }
 
@@ -280,17 +379,6 @@ int graft_zip_extract(const graft_zip *z, const graft_zip_entry *e, uint8_t *dst
                                "zip: entry '%s': deflate data is corrupt or short (%llu of %llu bytes)",
                                e->name, (unsigned long long)out_done, (unsigned long long)n);
     }
-    if (n == e->usize) {
-        crc = 0;
-        for (uint64_t off = 0; off < n;) {
-            uInt k = n - off > (1u << 30) ? (1u << 30) : (uInt)(n - off);
-            crc = (uint32_t)crc32(crc, dst + off, k);
-            off += k;
-        }
-        if (crc != e->crc32)
-            return graft_error(ctx, GRAFT_ECORRUPT,
-                               "zip: entry '%s': CRC-32 %08x does not match the directory's %08x",
-                               e->name, crc, e->crc32);
-    }
+    if (n == e->usize && (crc = crc32_of(0, dst, n)) != e->crc32) return crc_mismatch(e, crc, ctx);
     return GRAFT_OK;
 }

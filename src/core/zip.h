@@ -30,14 +30,22 @@ typedef struct graft_zip {
     char *names;              /* storage for entry names; owned */
 } graft_zip;
 
-/* Parse and check the central directory and every local header. */
+/* Parse and check the central directory and every local header: names in
+ * both agree, no name twice, and no two members share bytes. */
 int graft_zip_open(graft_zip **out, const uint8_t *data, size_t size, graft_ctx *ctx);
 void graft_zip_free(graft_zip *z);
+/* For an archive whose members are copied into an output: every name is a
+ * relative forward-slash path without '..' components (no "../../evil.txt",
+ * "/etc/x", "C:x" or backslashes). */
+int graft_zip_check_copyable(const graft_zip *z, graft_ctx *ctx);
 /* The entry with this exact name, or NULL. */
 const graft_zip_entry *graft_zip_find(const graft_zip *z, const char *name);
-/* A stored member's bytes in place; GRAFT_EFORMAT for a compressed one. */
-int graft_zip_borrow(const graft_zip *z, const graft_zip_entry *e, const uint8_t **out,
-                     graft_ctx *ctx);
+/* A stored member's bytes in place, once its CRC-32 matches the directory's
+ * (checked in 8 MiB steps; with src, the archive's source, each checked step's
+ * pages are released); GRAFT_EFORMAT for a compressed one. */
+struct graft_source;
+int graft_zip_borrow(const graft_zip *z, const graft_zip_entry *e,
+                     const struct graft_source *src, const uint8_t **out, graft_ctx *ctx);
 /* The first n <= usize extracted bytes of a member into dst; when n == usize
  * the CRC-32 is checked too. */
 int graft_zip_extract(const graft_zip *z, const graft_zip_entry *e, uint8_t *dst,

@@ -154,6 +154,22 @@ uint64_t graft_tensor_nbytes(const graft_tensor *t);
 int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
                        const uint8_t **out, void **owned, graft_ctx *ctx);
 
+/**
+ * Quantization parameters a format stores with a tensor (TFLite): real value
+ * = scale[c] * (q - zero_point[c]), c the index along `axis` (per-channel) or
+ * 0 (per-tensor, nscale == 1).  Borrowed; lives as long as the model.
+ */
+typedef struct graft_quant {
+    size_t nscale;             /**< entries in scale; >= 1 */
+    const float *scale;        /**< nscale scales */
+    size_t nzero;              /**< entries in zero_point (0 when the file has none) */
+    const int64_t *zero_point; /**< nzero zero points */
+    int32_t axis;              /**< the quantized dimension */
+} graft_quant;
+
+/** The tensor's quantization parameters, or NULL when it has none. */
+const graft_quant *graft_tensor_quant(const graft_tensor *t);
+
 /** SHA-256 of graft_tensor_bytes(); out receives 32 bytes. */
 int graft_tensor_sha256(const graft_model *m, const graft_tensor *t,
                         uint8_t out[32], graft_ctx *ctx);

@@ -28,10 +28,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
+
+#include "source.h"
 
 #define NODE_BUDGET (1u << 20) /* node visits per file, aliases included */
 #define MAX_FILES 256          /* files loaded for one rules set, includes counted */
+#define MAX_YAML_DEPTH 64      /* nested lists/mappings; a rules file needs about 6 */
+#define MAX_YAML_NODES (1u << 20) /* scalars, lists, mappings and aliases, as written */
 
 typedef struct loader {
     graft_rules *r;
@@ -746,18 +752,74 @@ static int parse_root(loader *L, const yaml_node_t *root)
     return 0;
 }
 
+/* libyaml's error, at its position. */
+static int yaml_failed(loader *L, const yaml_parser_t *parser, const char *name)
+{
+    if (parser->error == YAML_MEMORY_ERROR) return graft_error_oom(L->ctx, "YAML document");
+    return graft_error(L->ctx, GRAFT_ERULE, "%s:%zu:%zu: %s%s%s", name,
+                       parser->problem_mark.line + 1, parser->problem_mark.column + 1,
+                       parser->problem ? parser->problem : "YAML error",
+                       parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
+/*
+ * Read the events once, before libyaml builds a document: nesting past
+ * MAX_YAML_DEPTH or more than MAX_YAML_NODES nodes stops here, after at most
+ * that much work (libyaml's cost grows with the depth for each token, so a
+ * 100k-level file would otherwise take quadratic time).
+ */
+static int prescan(loader *L, const char *name, const char *data, size_t size)
+{
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    size_t depth = 0, nodes = 0;
+    int rc = 0;
+    bool done = false;
+
+    if (!yaml_parser_initialize(&parser)) return graft_error_oom(L->ctx, "YAML parser");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, size);
+    while (!done && rc == 0) {
+        if (!yaml_parser_parse(&parser, &ev)) {
+            rc = yaml_failed(L, &parser, name);
+            break;
+        }
+        switch (ev.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > MAX_YAML_DEPTH)
+                rc = graft_error(L->ctx, GRAFT_ELIMIT, "%s:%zu:%zu: YAML nested deeper than %u "
+                                 "levels", name, ev.start_mark.line + 1,
+                                 ev.start_mark.column + 1, MAX_YAML_DEPTH);
+            /* fall through */
+        case YAML_SCALAR_EVENT:
+        case YAML_ALIAS_EVENT:
+            if (rc == 0 && ++nodes > MAX_YAML_NODES)
+                rc = graft_error(L->ctx, GRAFT_ELIMIT, "%s:%zu:%zu: more than %u YAML nodes",
+                                 name, ev.start_mark.line + 1, ev.start_mark.column + 1,
+                                 MAX_YAML_NODES);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 /* A second YAML document would be silently ignored: refuse it. */
 static int no_second_document(loader *L, yaml_parser_t *parser, const char *name)
 {
     yaml_document_t doc;
     int rc = 0;
-    if (!yaml_parser_load(parser, &doc)) {
-        if (parser->error == YAML_MEMORY_ERROR) return graft_error_oom(L->ctx, "YAML document");
-        return graft_error(L->ctx, GRAFT_ERULE, "%s:%zu:%zu: %s%s%s", name,
-                           parser->problem_mark.line + 1, parser->problem_mark.column + 1,
-                           parser->problem ? parser->problem : "YAML error",
-                           parser->context ? " " : "", parser->context ? parser->context : "");
-    }
+    if (!yaml_parser_load(parser, &doc)) return yaml_failed(L, parser, name);
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root)
         rc = graft_error(L->ctx, GRAFT_ERULE, "%s:%zu:%zu: a second YAML document; a rules file "
@@ -778,16 +840,11 @@ static int load_text(loader *L, const char *name, const char *data, size_t size)
     unsigned saved_minor = L->minor;
     int rc;
 
+    GRAFT_TRY(prescan(L, name, data, size));
     if (!yaml_parser_initialize(&parser)) return graft_error_oom(L->ctx, "YAML parser");
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, size);
     if (!yaml_parser_load(&parser, &doc)) {
-        if (parser.error == YAML_MEMORY_ERROR)
-            rc = graft_error_oom(L->ctx, "YAML document");
-        else
-            rc = graft_error(L->ctx, GRAFT_ERULE, "%s:%zu:%zu: %s%s%s", name,
-                             parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                             parser.problem ? parser.problem : "YAML error",
-                             parser.context ? " " : "", parser.context ? parser.context : "");
+        rc = yaml_failed(L, &parser, name);
         yaml_parser_delete(&parser);
         return rc;
     }
@@ -807,11 +864,16 @@ static int load_text(loader *L, const char *name, const char *data, size_t size)
 
 static int read_all(const char *path, char **out, size_t *n, graft_ctx *ctx)
 {
-    FILE *f = fopen(path, "rb");
+    struct stat st;
+    int fd = graft_open_regular(path, &st, ctx); /* a FIFO would hang fopen */
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
     char *buf = NULL;
     size_t len = 0, cap = 0;
-    if (!f) return graft_error(ctx, errno == ENOENT ? GRAFT_ENOTFOUND : GRAFT_EIO, "%s: %s",
-                               path, strerror(errno));
+    if (fd < 0) return fd;
+    if (!f) {
+        close(fd);
+        return graft_error(ctx, GRAFT_EIO, "%s: %s", path, strerror(errno));
+    }
     errno = 0;
     for (;;) {
         if (len == cap) {

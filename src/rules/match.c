@@ -14,6 +14,33 @@
 
 #define MAX_RENAMED (GRAFT_MAX_NAME) /* a rename that grows a name past this fails */
 
+/* A rules file is untrusted input: every match runs under these caps (the
+ * JIT honours the match limit; the interpreter all three).  A pattern that
+ * hits one is an error at its file:line, never "no match". */
+#define MATCH_LIMIT 1000000u   /* calls of the internal match() / JIT steps */
+#define DEPTH_LIMIT 10000u     /* backtracking depth */
+#define HEAP_LIMIT_KIB 16384u  /* backtracking frames */
+
+static pcre2_match_context *match_context(void)
+{
+    pcre2_match_context *mc = pcre2_match_context_create(NULL);
+    if (!mc) return NULL;
+    pcre2_set_match_limit(mc, MATCH_LIMIT);
+    pcre2_set_depth_limit(mc, DEPTH_LIMIT);
+    pcre2_set_heap_limit(mc, HEAP_LIMIT_KIB);
+    return mc;
+}
+
+static int match_error(const graft_regex *re, const char *what, const char *name, int rc,
+                       graft_ctx *ctx)
+{
+    PCRE2_UCHAR msg[256];
+    if (pcre2_get_error_message(rc, msg, sizeof msg) < 0) strcpy((char *)msg, "unknown error");
+    return graft_error(ctx, rc == PCRE2_ERROR_NOMEMORY ? GRAFT_ENOMEM : GRAFT_ERULE,
+                       "%s:%u: %s '%s' on tensor '%s': %s", re->pos.file, re->pos.line, what,
+                       re->pattern, name, (char *)msg);
+}
+
 int graft_rules__regex(graft_rules *r, graft_regex *re, const char *pattern, size_t len,
                        graft_rules_pos pos, graft_ctx *ctx)
 {
@@ -32,6 +59,9 @@ int graft_rules__regex(graft_rules *r, graft_regex *re, const char *pattern, siz
         return graft_error(ctx, GRAFT_ERULE, "%s:%u:%u: bad regex '%s' at offset %zu: %s",
                            pos.file, pos.line, pos.col, re->pattern, (size_t)off, (char *)buf);
     }
+    /* the JIT is an optimisation: where it is missing (or refuses the
+     * pattern) the interpreter runs under the same limits */
+    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     re->code = code;
     return 0;
 }
@@ -42,23 +72,27 @@ void graft_rules__regex_free(graft_regex *re)
     re->code = NULL;
 }
 
-bool graft_regex_search(const graft_rules *r, const graft_regex *re, const char *name)
+int graft_regex_search(const graft_regex *re, const char *name, graft_ctx *ctx)
 {
-    (void)r;
-    if (!re->code) return true;
+    if (!re->code) return 1;
+    pcre2_match_context *mc = match_context();
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(re->code, NULL);
-    if (!md) return false;
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)name, strlen(name), 0, 0, md, NULL);
+    int rc = PCRE2_ERROR_NOMEMORY;
+    if (mc && md) rc = pcre2_match(re->code, (PCRE2_SPTR)name, strlen(name), 0, 0, md, mc);
     pcre2_match_data_free(md);
-    return rc >= 0;
+    pcre2_match_context_free(mc);
+    if (rc >= 0) return 1;
+    if (rc == PCRE2_ERROR_NOMATCH) return 0;
+    return match_error(re, "regex", name, rc, ctx);
 }
 
-bool graft_rules_ignored(const graft_rules *r, graft_side side, const char *name)
+int graft_rules_ignored(const graft_rules *r, graft_side side, const char *name, graft_ctx *ctx)
 {
-    if (!r) return false;
-    for (size_t i = 0; i < r->nignore[side]; i++)
-        if (graft_regex_search(r, &r->ignore[side][i], name)) return true;
-    return false;
+    for (size_t i = 0; r && i < r->nignore[side]; i++) {
+        int rc = graft_regex_search(&r->ignore[side][i], name, ctx);
+        if (rc != 0) return rc;
+    }
+    return 0;
 }
 
 /* ---- index arithmetic (format 1.1) ------------------------------------ */
@@ -237,14 +271,15 @@ static int substitute_arith(const graft_rename *rn, const char *in, const char *
     uint32_t opts = 0;
     char *buf = graft_malloc(ctx, cap), *tmpl = NULL, *rep = graft_malloc(ctx, MAX_RENAMED + 1);
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(rn->match.code, NULL);
+    pcre2_match_context *mc = match_context();
     int rc = 0;
     *changed = false;
-    if (!buf || !md || !rep) {
+    if (!buf || !md || !rep || !mc) {
         rc = graft_error_oom(ctx, "renamed name");
         goto cleanup;
     }
     while (pos <= inlen) {
-        int m = pcre2_match(rn->match.code, (PCRE2_SPTR)in, inlen, pos, opts, md, NULL);
+        int m = pcre2_match(rn->match.code, (PCRE2_SPTR)in, inlen, pos, opts, md, mc);
         if (m == PCRE2_ERROR_NOMATCH) {
             if (!opts) break;
             pos++; /* after an empty match: move on one character */
@@ -265,7 +300,7 @@ static int substitute_arith(const graft_rename *rn, const char *in, const char *
         int s = pcre2_substitute(rn->match.code, (PCRE2_SPTR)in, inlen, pos,
                                  opts | PCRE2_SUBSTITUTE_EXTENDED | PCRE2_SUBSTITUTE_UNSET_EMPTY |
                                      PCRE2_SUBSTITUTE_REPLACEMENT_ONLY,
-                                 NULL, NULL, (PCRE2_SPTR)tmpl, PCRE2_ZERO_TERMINATED,
+                                 NULL, mc, (PCRE2_SPTR)tmpl, PCRE2_ZERO_TERMINATED,
                                  (PCRE2_UCHAR *)rep, &replen);
         free(tmpl);
         tmpl = NULL;
@@ -300,6 +335,7 @@ static int substitute_arith(const graft_rename *rn, const char *in, const char *
     buf = NULL;
 cleanup:
     pcre2_match_data_free(md);
+    pcre2_match_context_free(mc);
     free(rep);
     free(buf);
     return rc;
@@ -313,14 +349,17 @@ static int substitute(const graft_rename *rn, const char *in, const char *tensor
     PCRE2_SIZE cap = inlen + strlen(rn->to) + 64;
     char *buf = NULL;
     int rc;
+    pcre2_match_context *mc;
 
     *out = NULL;
     *changed = false;
     if (rn->narith) return substitute_arith(rn, in, tensor, out, changed, ctx);
+    if (!(mc = match_context())) return graft_error_oom(ctx, "match context");
     for (;;) {
         char *nb = graft_realloc(ctx, buf, cap + 1);
         if (!nb) {
             free(buf);
+            pcre2_match_context_free(mc);
             return graft_error_oom(ctx, "renamed name");
         }
         buf = nb;
@@ -329,12 +368,13 @@ static int substitute(const graft_rename *rn, const char *in, const char *tensor
                               PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_EXTENDED |
                                   PCRE2_SUBSTITUTE_UNSET_EMPTY |
                                   PCRE2_SUBSTITUTE_OVERFLOW_LENGTH,
-                              NULL, NULL, (PCRE2_SPTR)rn->to, PCRE2_ZERO_TERMINATED,
+                              NULL, mc, (PCRE2_SPTR)rn->to, PCRE2_ZERO_TERMINATED,
                               (PCRE2_UCHAR *)buf, &outlen);
         if (rc == PCRE2_ERROR_NOMEMORY) {
             /* outlen is the size needed, including the terminating zero */
             if (outlen > MAX_RENAMED) {
                 free(buf);
+                pcre2_match_context_free(mc);
                 return graft_error(ctx, GRAFT_ERULE, "%s:%u: rename of '%s' grows past %u bytes",
                                    rn->pos.file, rn->pos.line, in, MAX_RENAMED);
             }
@@ -343,6 +383,7 @@ static int substitute(const graft_rename *rn, const char *in, const char *tensor
         }
         break;
     }
+    pcre2_match_context_free(mc);
     if (rc < 0) {
         PCRE2_UCHAR msg[256];
         if (pcre2_get_error_message(rc, msg, sizeof msg) < 0) strcpy((char *)msg, "unknown error");

@@ -146,19 +146,29 @@ static int rename_all(graft_plan *p, const graft_rules *r, graft_side side, cons
     return 0;
 }
 
-static const graft_transform *choose_transform(const graft_rules *r, const char *tname,
-                                               const graft_tensor *src, size_t *which)
+/* The first transform whose selectors match, in *out (NULL when none). */
+static int choose_transform(const graft_rules *r, const char *tname, const graft_tensor *src,
+                            const graft_transform **out, size_t *which, graft_ctx *ctx)
 {
+    *out = NULL;
     for (size_t i = 0; r && i < r->ntransforms; i++) {
         const graft_transform *t = &r->transforms[i];
+        int rc;
         if (t->rank >= 0 && (uint32_t)t->rank != src->ndim) continue;
         if (t->dtype != GRAFT_DTYPE_INVALID && t->dtype != src->dtype) continue;
-        if (!graft_regex_search(r, &t->target, tname)) continue;
-        if (!graft_regex_search(r, &t->source, src->name)) continue;
+        if ((rc = graft_regex_search(&t->target, tname, ctx)) <= 0) {
+            if (rc < 0) return rc;
+            continue;
+        }
+        if ((rc = graft_regex_search(&t->source, src->name, ctx)) <= 0) {
+            if (rc < 0) return rc;
+            continue;
+        }
         *which = i;
-        return t;
+        *out = t;
+        return 0;
     }
-    return NULL;
+    return 0;
 }
 
 /* The mismatch policy for an entry: its transform's, else the file's. */
@@ -244,8 +254,9 @@ static int pair_one(graft_plan *p, const graft_rules *r, size_t i, const graft_s
         e->sources[k] = j;
         shape_of(&p->source->tensors[j], &e->in[k]);
     }
-    size_t ti;
-    e->transform = choose_transform(r, tt->name, &p->source->tensors[e->sources[0]], &ti);
+    size_t ti = 0;
+    GRAFT_TRY(choose_transform(r, tt->name, &p->source->tensors[e->sources[0]], &e->transform,
+                               &ti, ctx));
     if (e->transform) {
         tcounts[ti]++;
         e->ops = e->transform->ops;
@@ -360,10 +371,11 @@ static int finish(graft_plan *p, const graft_rules *r, bool source_ignored_by_ru
     }
     for (size_t j = 0; j < n; j++) {
         if (used[j]) continue;
-        if (graft_rules_ignored(r, source_ignored_by_rules ? GRAFT_SIDE_SOURCE : GRAFT_SIDE_TARGET,
-                                p->source->tensors[j].name))
-            continue;
-        p->unused[p->nunused++] = j;
+        rc = graft_rules_ignored(r, source_ignored_by_rules ? GRAFT_SIDE_SOURCE : GRAFT_SIDE_TARGET,
+                                 p->source->tensors[j].name, ctx);
+        if (rc < 0) goto cleanup;
+        if (rc == 0) p->unused[p->nunused++] = j;
+        rc = 0;
     }
     if (p->nunused && unused != GRAFT_UNUSED_IGNORE)
         rc = diag(p, unused == GRAFT_UNUSED_ERROR ? GRAFT_DIAG_ERROR : GRAFT_DIAG_WARNING, ctx,
@@ -408,7 +420,9 @@ static int build_forward(graft_plan *p, const graft_rules *r, graft_ctx *ctx)
             rc = graft_error_oom(ctx, "renamed names");
             goto cleanup;
         }
-        p->entries[i].ignored = graft_rules_ignored(r, GRAFT_SIDE_TARGET, tgt->tensors[i].name);
+        if ((rc = graft_rules_ignored(r, GRAFT_SIDE_TARGET, tgt->tensors[i].name, ctx)) < 0)
+            goto cleanup;
+        p->entries[i].ignored = rc > 0;
     }
     if ((rc = rename_all(p, r, GRAFT_SIDE_SOURCE, src, p->source_keys, counts[0], ctx)) < 0)
         goto cleanup;
@@ -573,7 +587,9 @@ static int reverse_of(graft_plan *p, const graft_plan *f, const graft_rules *r, 
         graft_plan_entry *e = &p->entries[i];
         if (!(e->key = graft_arena_strdup(&p->arena, f->source_keys[i])))
             return graft_error_oom(ctx, "plan");
-        e->ignored = graft_rules_ignored(r, GRAFT_SIDE_SOURCE, p->target->tensors[i].name);
+        int ig = graft_rules_ignored(r, GRAFT_SIDE_SOURCE, p->target->tensors[i].name, ctx);
+        if (ig < 0) return ig;
+        e->ignored = ig > 0;
     }
     GRAFT_TRY(gather_takes(p, f, r, ctx));
     /* For each forward entry, give each of its sources (our targets) the inverse chain. */

@@ -160,10 +160,12 @@ int graft_rules_rename(const graft_rules *r, graft_side side, const char *name, 
                        graft_rename_step *steps, size_t max_steps, size_t *nsteps,
                        graft_ctx *ctx);
 void graft_rename_steps_free(graft_rename_step *steps, size_t n);
-/** true when `name` matches an ignore pattern of that side. */
-bool graft_rules_ignored(const graft_rules *r, graft_side side, const char *name);
-/** A regex search on a name (selectors); a NULL code matches everything. */
-bool graft_regex_search(const graft_rules *r, const graft_regex *re, const char *name);
+/** 1 when `name` matches an ignore pattern of that side, 0 when not, < 0 when
+ * a pattern fails (match/depth/heap limit: "<file>:<line>: ... on tensor '<name>'"). */
+int graft_rules_ignored(const graft_rules *r, graft_side side, const char *name, graft_ctx *ctx);
+/** A regex search on a name (selectors): 1 match (a NULL code matches
+ * everything), 0 no match, < 0 a PCRE2 error or limit, named by file:line. */
+int graft_regex_search(const graft_regex *re, const char *name, graft_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
 /* Plans.                                                              */

@@ -6,6 +6,7 @@
  */
 #include "optab.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,16 +40,8 @@ static int parse_bare(const graft_oparg *a, graft_op *op)
 static int infer_sum(const graft_op *op, const graft_shape *in, size_t nin, graft_shape *cur,
                      graft_ctx *ctx)
 {
-    char a[256], b[256];
     GRAFT_TRY(graft_op__same_dtype(op, in, nin, true, ctx));
-    for (size_t s = 1; s < nin; s++) {
-        bool same = in[s].ndim == in[0].ndim;
-        for (uint32_t i = 0; same && i < in[0].ndim; i++) same = in[s].dim[i] == in[0].dim[i];
-        if (!same)
-            return graft_op__error(ctx, op, GRAFT_ESHAPE, "source %zu has shape %s, source 0 %s",
-                                   s, graft_op__dims(a, sizeof a, in[s].ndim, in[s].dim),
-                                   graft_op__dims(b, sizeof b, in[0].ndim, in[0].dim));
-    }
+    GRAFT_TRY(graft_op__same_shape(op, in, nin, ctx));
     *cur = in[0];
     return GRAFT_OK;
 }
@@ -124,6 +117,8 @@ static int invert_scale(const graft_op *op, const graft_shape *s, const graft_sh
     if (op->mul == 0) return graft_op__error(ctx, op, GRAFT_ERULE, "mul 0 has no reverse");
     r->mul = 1 / op->mul;
     r->add = -op->add / op->mul;
+    if (!isfinite(r->mul) || !isfinite(r->add)) /* mul 1e-310: no finite inverse */
+        return graft_op__error(ctx, op, GRAFT_ERULE, "mul %g has no finite reverse", op->mul);
     return GRAFT_OK;
 }
 

@@ -109,12 +109,7 @@ static int infer_slice(const graft_op *op, const graft_shape *in, size_t nin, gr
 {
     uint32_t axis = 0;
     (void)in, (void)nin;
-    GRAFT_TRY(graft_op__want_axis(op, op->axis, cur->ndim, &axis, ctx));
-    if (op->start < 0 || op->length < 0 || op->start > cur->dim[axis] ||
-        op->length > cur->dim[axis] - op->start)
-        return graft_op__error(ctx, op, GRAFT_ESHAPE,
-                               "rows %" PRId64 "+%" PRId64 " outside axis %u of %" PRId64 " rows",
-                               op->start, op->length, axis, cur->dim[axis]);
+    GRAFT_TRY(graft_op__rows_inside(op, cur, op->start, op->length, &axis, ctx));
     cur->dim[axis] = op->length;
     return GRAFT_OK;
 }
@@ -122,13 +117,8 @@ static int infer_slice(const graft_op *op, const graft_shape *in, size_t nin, gr
 static int run_slice(const graft_op *op, const graft_shape *s, const uint8_t *src,
                      const graft_tview *in, size_t nin, graft_xout *o, graft_ctx *ctx)
 {
-    uint32_t axis = 0;
-    uint64_t outer, mid, inner;
     (void)in, (void)nin, (void)ctx;
-    graft_op__axis(op->axis, s->ndim, &axis);
-    graft_op__split3(s, axis, &outer, &mid, &inner);
-    return graft_xform__slice(o, src, outer, mid, inner, (uint64_t)op->start,
-                              (uint64_t)op->length);
+    return graft_op__emit_rows(op, s, src, (uint64_t)op->start, (uint64_t)op->length, o);
 }
 
 static int invert_slice(const graft_op *op, const graft_shape *s, const graft_shape *in,

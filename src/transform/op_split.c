@@ -125,12 +125,7 @@ static int infer_take(const graft_op *op, const graft_shape *in, size_t nin, gra
     uint32_t axis = 0;
     (void)in, (void)nin;
     if (op->n == 2) {
-        GRAFT_TRY(divisible_axis(op, s, 0, &axis, ctx));
-        if (op->v[0] < 0 || op->v[1] < 0 || op->v[0] > s->dim[axis] ||
-            op->v[1] > s->dim[axis] - op->v[0])
-            return graft_op__error(ctx, op, GRAFT_ESHAPE,
-                                   "rows %" PRId64 "+%" PRId64 " outside axis %u of %" PRId64
-                                   " rows", op->v[0], op->v[1], axis, s->dim[axis]);
+        GRAFT_TRY(graft_op__rows_inside(op, s, op->v[0], op->v[1], &axis, ctx));
         s->dim[axis] = op->v[1];
         return GRAFT_OK;
     }
@@ -149,16 +144,13 @@ static int run_take(const graft_op *op, const graft_shape *s, const uint8_t *src
                     const graft_tview *in, size_t nin, graft_xout *o, graft_ctx *ctx)
 {
     uint32_t axis = 0;
-    uint64_t outer, mid, inner;
+    uint64_t rows;
     (void)in, (void)nin, (void)ctx;
-    graft_op__axis(op->axis, s->ndim, &axis);
-    graft_op__split3(s, axis, &outer, &mid, &inner);
     if (op->n == 2)
-        return graft_xform__slice(o, src, outer, mid, inner, (uint64_t)op->v[0],
-                                  (uint64_t)op->v[1]);
-    return graft_xform__slice(o, src, outer, mid, inner,
-                              mid / (uint64_t)op->count * (uint64_t)op->index,
-                              mid / (uint64_t)op->count);
+        return graft_op__emit_rows(op, s, src, (uint64_t)op->v[0], (uint64_t)op->v[1], o);
+    graft_op__axis(op->axis, s->ndim, &axis);
+    rows = (uint64_t)s->dim[axis] / (uint64_t)op->count;
+    return graft_op__emit_rows(op, s, src, rows * (uint64_t)op->index, rows, o);
 }
 
 /* Piece `index` of `count` (or rows v[0]+v[1]) of the joined tensor: a

@@ -12,21 +12,13 @@
 static int infer_stack(const graft_op *op, const graft_shape *in, size_t nin, graft_shape *cur,
                        graft_ctx *ctx)
 {
-    char a[256], b[256];
     uint32_t axis = 0;
     if (in[0].ndim + 1 > GRAFT_MAX_NDIM)
         return graft_op__error(ctx, op, GRAFT_ESHAPE, "rank %u is the most a tensor has",
                                in[0].ndim);
     GRAFT_TRY(graft_op__want_axis(op, op->axis, in[0].ndim + 1, &axis, ctx));
     GRAFT_TRY(graft_op__same_dtype(op, in, nin, false, ctx));
-    for (size_t s = 1; s < nin; s++) {
-        bool same = in[s].ndim == in[0].ndim;
-        for (uint32_t i = 0; same && i < in[0].ndim; i++) same = in[s].dim[i] == in[0].dim[i];
-        if (!same)
-            return graft_op__error(ctx, op, GRAFT_ESHAPE, "source %zu has shape %s, source 0 %s",
-                                   s, graft_op__dims(a, sizeof a, in[s].ndim, in[s].dim),
-                                   graft_op__dims(b, sizeof b, in[0].ndim, in[0].dim));
-    }
+    GRAFT_TRY(graft_op__same_shape(op, in, nin, ctx));
     cur->dtype = in[0].dtype;
     cur->ndim = in[0].ndim + 1;
     for (uint32_t i = 0, j = 0; i < cur->ndim; i++)
@@ -109,12 +101,8 @@ static int infer_unstack(const graft_op *op, const graft_shape *in, size_t nin, 
 static int run_unstack(const graft_op *op, const graft_shape *s, const uint8_t *src,
                        const graft_tview *in, size_t nin, graft_xout *o, graft_ctx *ctx)
 {
-    uint32_t axis = 0;
-    uint64_t outer, mid, inner;
     (void)in, (void)nin, (void)ctx;
-    graft_op__axis(op->axis, s->ndim, &axis);
-    graft_op__split3(s, axis, &outer, &mid, &inner);
-    return graft_xform__slice(o, src, outer, mid, inner, (uint64_t)op->index, 1);
+    return graft_op__emit_rows(op, s, src, (uint64_t)op->index, 1, o);
 }
 
 /* Piece `index` of a stack (joined back by the planner, as take is). */

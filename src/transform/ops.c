@@ -219,6 +219,41 @@ int graft_op__same_dtype(const graft_op *op, const graft_shape *in, size_t nin, 
     return GRAFT_OK;
 }
 
+int graft_op__same_shape(const graft_op *op, const graft_shape *in, size_t nin, graft_ctx *ctx)
+{
+    char a[256], b[256];
+    for (size_t s = 1; s < nin; s++) {
+        bool same = in[s].ndim == in[0].ndim;
+        for (uint32_t i = 0; same && i < in[0].ndim; i++) same = in[s].dim[i] == in[0].dim[i];
+        if (!same)
+            return graft_op__error(ctx, op, GRAFT_ESHAPE, "source %zu has shape %s, source 0 %s",
+                                   s, graft_op__dims(a, sizeof a, in[s].ndim, in[s].dim),
+                                   graft_op__dims(b, sizeof b, in[0].ndim, in[0].dim));
+    }
+    return GRAFT_OK;
+}
+
+int graft_op__rows_inside(const graft_op *op, const graft_shape *s, int64_t start, int64_t len,
+                          uint32_t *axis, graft_ctx *ctx)
+{
+    GRAFT_TRY(graft_op__want_axis(op, op->axis, s->ndim, axis, ctx));
+    if (start < 0 || len < 0 || start > s->dim[*axis] || len > s->dim[*axis] - start)
+        return graft_op__error(ctx, op, GRAFT_ESHAPE,
+                               "rows %" PRId64 "+%" PRId64 " outside axis %u of %" PRId64 " rows",
+                               start, len, *axis, s->dim[*axis]);
+    return GRAFT_OK;
+}
+
+int graft_op__emit_rows(const graft_op *op, const graft_shape *s, const uint8_t *src,
+                        uint64_t start, uint64_t len, graft_xout *o)
+{
+    uint32_t axis = 0;
+    uint64_t outer, mid, inner;
+    graft_op__axis(op->axis, s->ndim, &axis);
+    graft_op__split3(s, axis, &outer, &mid, &inner);
+    return graft_xform__slice(o, src, outer, mid, inner, start, len);
+}
+
 int graft_op__parse_axis(const graft_oparg *a, graft_op *op)
 {
     int64_t v;

@@ -1,9 +1,9 @@
 /*
- * ops.h - layout operations applied to source tensors on the way to a target
+ * ops.h - the operations applied to source tensors on the way to a target
  * (the `ops:` of a rules file), as pure functions over row-major buffers.
  *
  * An op chain turns one source tensor (or several, when the chain starts with
- * concat) into one target tensor.  graft_ops_infer() computes shapes and
+ * an op that joins them: concat, stack, sum, fold_bn) into one target tensor.  graft_ops_infer() computes shapes and
  * dtypes and checks every op's input, naming the rule's file:line on failure;
  * graft_ops_run() computes the bytes; graft_ops_invert() gives the chain
  * that undoes it (for `apply --reverse`).
@@ -32,7 +32,9 @@ typedef struct graft_op {
                           * {start, length}; owned by the rules (or the inverted chain) */
     int32_t axis;        /* chunks, take, concat, stack, unstack, pad, slice (negative
                           * counts from the end) */
-    int64_t count;       /* take: number of chunks */
+    int64_t count;       /* take: number of chunks; in a concat made by graft_ops_invert,
+                          * count/index (or v, n == 2) say which piece of the take it
+                          * undoes this source was */
     int64_t index;       /* take: which chunk; unstack: which slice */
     int64_t start;       /* slice: first row */
     int64_t length;      /* slice: rows; pad: the axis' length after padding (`to`) */
@@ -40,7 +42,9 @@ typedef struct graft_op {
     double eps;          /* fold_bn */
     double value;        /* pad: the fill value */
     graft_bn_part part;  /* fold_bn */
-    graft_dtype dtype;   /* cast: target dtype */
+    graft_dtype dtype;   /* cast, quantize: target dtype */
+    const graft_quant *quant; /* quantize / dequantize: the target's / source's parameters,
+                               * set by graft_ops_bind_quant on a copy; borrowed */
     const char *file;    /* rules file, for messages; borrowed */
     uint32_t line, col;  /* position of the op in that file (1-based) */
 } graft_op;
@@ -95,6 +99,11 @@ int graft_ops_run_mem(const graft_op *ops, size_t nops, const graft_tview *in, s
 int graft_ops_invert(const graft_op *ops, size_t nops, const graft_shape *in, size_t nin,
                      size_t which, graft_op **out, size_t *nout, graft_ctx *ctx);
 void graft_ops_free(graft_op *ops, size_t nops);
+/* A copy of the chain (free() it; the v arrays stay the rules') whose
+ * quantize ops use `target`'s quantization parameters and dequantize ops
+ * `source`'s; *out NULL (use ops as they are) when it has neither op. */
+int graft_ops_bind_quant(const graft_op *ops, size_t nops, const graft_quant *source,
+                         const graft_quant *target, graft_op **out, graft_ctx *ctx);
 
 /* Whether op consumes all the sources of a pairs entry (concat, stack, sum,
  * fold_bn). */

@@ -135,6 +135,15 @@ int graft_op__alloc_v(graft_op *r, uint32_t n, graft_ctx *ctx);
 int graft_op__same_dtype(const graft_op *op, const graft_shape *in, size_t nin, bool float_only,
                          graft_ctx *ctx);
 bool graft_op__is_float(graft_dtype t);
+/* The inputs of a join must all have in[0]'s shape. */
+int graft_op__same_shape(const graft_op *op, const graft_shape *in, size_t nin, graft_ctx *ctx);
+/* Rows [start, start + len) of op->axis must lie inside s: "rows 6+3
+ * outside axis 0 of 8 rows".  *axis receives the normalised axis. */
+int graft_op__rows_inside(const graft_op *op, const graft_shape *s, int64_t start, int64_t len,
+                          uint32_t *axis, graft_ctx *ctx);
+/* Emit rows [start, start + len) of op->axis of src (shape s). */
+int graft_op__emit_rows(const graft_op *op, const graft_shape *s, const uint8_t *src,
+                        uint64_t start, uint64_t len, graft_xout *o);
 /* The required `axis` key; a mapping of `axis` alone; its JSON {"axis": A}. */
 int graft_op__parse_axis(const graft_oparg *a, graft_op *op);
 int graft_op__parse_axis_only(const graft_oparg *a, graft_op *op);

@@ -110,6 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     graft_shape res, mid;
+    char json[64]; /* small: long forms take the too-small path */
+    for (size_t k = 0; k < nops; k++) graft_op_json(&ops[k], json, sizeof json);
     for (size_t k = 0; k <= nops; k++)
         graft_ops_infer_prefix(ops, nops, k, in, nin, &mid, ctx);
     if (graft_ops_infer(ops, nops, in, nin, &res, ctx) < 0) goto done;
@@ -129,6 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!out || graft_ops_run_mem(ops, nops, views, nin, out, ctx) < 0) goto done;
 
     if (graft_ops_invert(ops, nops, in, nin, 0, &inv, &ninv, ctx) < 0) goto done;
+    for (size_t k = 0; k < ninv; k++) graft_op_json(&inv[k], json, sizeof json);
     graft_tview ov = {res, out};
     graft_shape bs;
     if (graft_ops_infer(inv, ninv, &res, 1, &bs, ctx) < 0) goto done;

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
 
-from quickstart import keras_name  # noqa: E402
+from quickstart import keras_name, write_keras_skeleton  # noqa: E402
 
 R = Results()
 RULES = os.path.join(SOURCE_ROOT, "rules", "torch-to-keras")
@@ -40,34 +40,7 @@ def keras_layout(t):
     a = t.numpy()
     if a.ndim == 4:
         return a.transpose(2, 3, 1, 0)
-    if a.ndim == 2:
-        return a.T
-    return a
-
-
-def write_keras_skeleton(path, sd, conv_bias, seed):
-    """A Keras 2 save_weights file with keras.applications ResNet names for sd's
-    tensors (random values), plus a zero bias per conv when conv_bias."""
-    rng = np.random.default_rng(seed)
-    layers = {}
-    for key, t in sd.items():
-        if key.endswith("num_batches_tracked"):
-            continue
-        layer, leaf = keras_name(key)
-        layers.setdefault(layer, []).append((f"{layer}/{leaf}:0", keras_layout(t).shape))
-        if conv_bias and layer.endswith("_conv") and leaf == "kernel":
-            layers[layer].append((f"{layer}/bias:0", (t.shape[0],)))
-    with h5py.File(path, "w") as f:
-        f.attrs["layer_names"] = [n.encode() for n in layers]
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["keras_version"] = b"2.12.0"
-        for layer, ws in layers.items():
-            g = f.create_group(layer)
-            g.attrs["weight_names"] = [w.encode() for w, _ in ws]
-            for w, shape in ws:
-                v = np.zeros(shape, "f4") if w.endswith("_conv/bias:0") else \
-                    rng.standard_normal(shape).astype("f4")
-                g.create_dataset(w, data=v)
+    return a.T if a.ndim == 2 else a
 
 
 def pairs_of(plan):
@@ -105,7 +78,7 @@ def test_resnet50_fills_keras_names_and_reverses_exactly():
     sd = {k: (v + torch.randn_like(v) * 0.01 if v.is_floating_point() else v)
           for k, v in model.state_dict().items()}
     torch.save(sd, R.path("r50.pth"))
-    write_keras_skeleton(R.path("r50_keras.h5"), sd, conv_bias=True, seed=1)
+    write_keras_skeleton(R.path("r50_keras.h5"), sd, seed=1, conv_bias=True)
     run("apply", "-q", "-r", rules, R.path("r50.pth"), R.path("r50_keras.h5"), "-o", R.path("r50_out.h5"))
     n = 0
     with h5py.File(R.path("r50_out.h5"), "r") as f:

@@ -204,9 +204,9 @@ START_TEST(zip_reads_stored_and_deflated_members)
     const graft_zip_entry *x = graft_zip_find(z, "a/x"), *y = graft_zip_find(z, "a/y");
     ck_assert_ptr_nonnull(x);
     ck_assert_ptr_nonnull(y);
-    ck_assert_int_eq(graft_zip_borrow(z, x, &p, ctx), 0);
+    ck_assert_int_eq(graft_zip_borrow(z, x, NULL, &p, ctx), 0);
     ck_assert_int_eq(memcmp(p, "hello", 5), 0);
-    ck_assert_int_eq(graft_zip_borrow(z, y, &p, ctx), GRAFT_EFORMAT);
+    ck_assert_int_eq(graft_zip_borrow(z, y, NULL, &p, ctx), GRAFT_EFORMAT);
     ck_assert_int_eq(graft_zip_extract(z, y, out, y->usize, ctx), 0);
     ck_assert_int_eq(out[0], 'a');
     ck_assert_int_eq(out[63], 'a');
@@ -234,6 +234,25 @@ START_TEST(zip_detects_crc_mismatch_and_truncation)
     graft_put_le32(buf + n - 6, 0x7fffffff);
     ck_assert_int_eq(graft_zip_open(&z, buf, n, ctx), GRAFT_ECORRUPT);
     ck_assert_ptr_nonnull(strstr(graft_ctx_message(ctx), "central directory"));
+}
+END_TEST
+
+/* A member whose data runs into the next local header (issue 18, item 10). */
+START_TEST(zip_refuses_overlapping_members)
+{
+    uint8_t buf[1024];
+    size_t n = make_zip(buf, false);
+    graft_zip *z;
+    /* the first central entry ("a/x", 5 stored bytes) follows the 2 local records */
+    size_t cd = graft_le32(buf + n - 6);
+    ck_assert_uint_eq(graft_le32(buf + cd), 0x02014b50);
+    graft_put_le32(buf + cd + 20, 6);
+    graft_put_le32(buf + cd + 24, 6);
+    ck_assert_int_eq(graft_zip_open(&z, buf, n, ctx), GRAFT_ECORRUPT);
+    ck_assert_msg(strstr(graft_ctx_message(ctx), "entry 'a/x' (data up to offset 0x27) overlaps "
+                                                 "entry 'a/y' at offset 0x26"),
+                  "%s", graft_ctx_message(ctx));
+    ck_assert_ptr_null(z);
 }
 END_TEST
 
@@ -422,6 +441,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, crc32c_matches_known_values);
     tcase_add_test(tc, zip_reads_stored_and_deflated_members);
     tcase_add_test(tc, zip_detects_crc_mismatch_and_truncation);
+    tcase_add_test(tc, zip_refuses_overlapping_members);
     tcase_add_test(tc, model_add_checks_overflow_and_duplicates);
     tcase_add_test(tc, model_gathers_strided_and_big_endian_views);
     tcase_add_test(tc, sink_commit_renames_and_abort_leaves_nothing);

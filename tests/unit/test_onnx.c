@@ -345,6 +345,26 @@ START_TEST(reads_external_data)
 }
 END_TEST
 
+/* An external-data location that is a FIFO is refused, not read: opening it
+ * would wait for a writer forever (issue 18, item 4). */
+START_TEST(external_data_fifo_is_refused)
+{
+    graft_model *m = NULL;
+    char w[600];
+    const char *p = write_model("extfifo", true);
+    snprintf(w, sizeof w, "%s/extfifo/w.bin", tu_temp_dir());
+    ck_assert_int_eq(unlink(w), 0);
+    ck_assert_int_eq(mkfifo(w, 0600), 0);
+    alarm(20); /* a hang fails the test instead of the suite's timeout */
+    ck_assert_int_eq(graft_model_open(&m, p, NULL, ctx), GRAFT_EFORMAT);
+    alarm(0);
+    ck_assert_msg(strstr(graft_ctx_message(ctx), "tensor 'ext_w'") &&
+                      strstr(graft_ctx_message(ctx), "w.bin: not a regular file (a FIFO)"),
+                  "%s", graft_ctx_message(ctx));
+    ck_assert_ptr_null(m);
+}
+END_TEST
+
 START_TEST(identity_rewrite_of_fixtures_is_byte_identical)
 {
     const char *fx = getenv("GRAFT_FIXTURES");
@@ -467,7 +487,7 @@ START_TEST(hostile_fields_are_named_in_errors)
          "x.onnx: offset 0x0: field 7: length 32 runs past the end (2 bytes left)"},
         /* graph as a varint */
         {"\x38\x01", 2, GRAFT_ECORRUPT,
-         "x.onnx: offset 0x0: ModelProto field 7 should hold a GraphProto, not wire type 0"},
+         "x.onnx: not an ONNX ModelProto: offset 0x0: field 7 (graph) has wire type 0, not 2"},
         /* group wire type */
         {"\x3b", 1, GRAFT_ECORRUPT,
          "x.onnx: offset 0x0: field 7: unsupported protobuf wire type 3"},
@@ -617,6 +637,7 @@ int main(void)
     tcase_add_test(tc, deep_nesting_is_capped);
     tcase_add_test(tc, allocation_failures_are_reported);
     tcase_add_test(tc, inline_model_over_2gib_needs_external_data);
+    tcase_add_test(tc, external_data_fifo_is_refused);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -913,6 +913,91 @@ static void check_round_trip(const graft_op *ops, size_t nops, const graft_tview
     graft_ops_free(inv, ninv);
 }
 
+static graft_op at(graft_op_kind kind)
+{
+    graft_op op = {.kind = kind, .file = "m.yaml", .line = 9};
+    return op;
+}
+
+static void expect_no_reverse(const graft_op *op, const graft_shape *in, size_t nin, const char *msg)
+{
+    graft_op *inv = NULL;
+    size_t ninv = 0;
+    graft_ctx_clear(ctx);
+    ck_assert_int_eq(graft_ops_invert(op, 1, in, nin, 0, &inv, &ninv, ctx), GRAFT_ERULE);
+    ck_assert_str_eq(graft_ctx_message(ctx), msg);
+    ck_assert_ptr_null(inv);
+}
+
+START_TEST(new_ops_check_their_inputs_and_reverse)
+{
+    graft_shape w = {GRAFT_FLOAT32, 4, {8, 3, 2, 2}}, v = {GRAFT_FLOAT32, 1, {8}},
+                v4 = {GRAFT_FLOAT32, 1, {4}}, i = {GRAFT_INT32, 1, {8}}, out;
+    graft_shape bn[5] = {w, v, v, v, v};
+    graft_op op = at(GRAFT_OP_FOLD_BN);
+    ck_assert_int_eq(graft_ops_infer(&op, 1, bn, 5, &out, ctx), 0);
+    ck_assert(out.ndim == 4 && out.dim[0] == 8 && out.dtype == GRAFT_FLOAT32);
+    expect_error(&op, 1, bn, 4, GRAFT_ERULE,
+                 "m.yaml:9: fold_bn: 4 sources; part weight needs [W, gamma, beta, mean, var]");
+    bn[3] = v4;
+    expect_error(&op, 1, bn, 5, GRAFT_ESHAPE,
+                 "m.yaml:9: fold_bn: source 3 has shape [4], expected [8] (the first axis of "
+                 "source 0)");
+    bn[3] = i;
+    expect_error(&op, 1, bn, 5, GRAFT_ESHAPE,
+                 "m.yaml:9: fold_bn: source 3 is int32: only float16, bfloat16, float32 and "
+                 "float64");
+    op.part = GRAFT_BN_BIAS;
+    graft_shape b4[4] = {v, v, v, v};
+    ck_assert_int_eq(graft_ops_infer(&op, 1, b4, 4, &out, ctx), 0);
+    ck_assert(out.ndim == 1 && out.dim[0] == 8);
+    expect_no_reverse(&op, b4, 4, "m.yaml:9: fold_bn: has no reverse");
+
+    op = at(GRAFT_OP_SUM);
+    graft_shape two[2] = {w, v};
+    expect_error(&op, 1, two, 2, GRAFT_ESHAPE,
+                 "m.yaml:9: sum: source 1 has shape [8], source 0 [8, 3, 2, 2]");
+    two[1] = i;
+    expect_error(&op, 1, two, 2, GRAFT_ESHAPE, "m.yaml:9: sum: source 1 is int32, source 0 is float32");
+    expect_no_reverse(&op, &w, 1, "m.yaml:9: sum: has no reverse");
+
+    op = at(GRAFT_OP_SCALE);
+    expect_error(&op, 1, &i, 1, GRAFT_ESHAPE,
+                 "m.yaml:9: scale: int32 elements: only float16, bfloat16, float32 and float64");
+    op.mul = 0;
+    expect_no_reverse(&op, &w, 1, "m.yaml:9: scale: mul 0 has no reverse");
+
+    op = at(GRAFT_OP_STACK);
+    op.axis = 5;
+    graft_shape ww[2] = {w, w};
+    expect_error(&op, 1, ww, 2, GRAFT_ESHAPE, "m.yaml:9: stack: axis 5 out of range for rank 5");
+    op.axis = -1;
+    ck_assert_int_eq(graft_ops_infer(&op, 1, ww, 2, &out, ctx), 0);
+    ck_assert(out.ndim == 5 && out.dim[4] == 2 && out.dim[0] == 8);
+
+    op = at(GRAFT_OP_UNSTACK);
+    op.index = 3;
+    op.axis = 1;
+    expect_error(&op, 1, &w, 1, GRAFT_ESHAPE, "m.yaml:9: unstack: index 3 outside axis 1 of 3 rows");
+
+    op = at(GRAFT_OP_PAD);
+    op.length = 4;
+    expect_error(&op, 1, &v, 1, GRAFT_ESHAPE, "m.yaml:9: pad: axis 0 has 8 rows, more than to: 4");
+    op.length = 9;
+    op.value = 0.5;
+    expect_error(&op, 1, &i, 1, GRAFT_ESHAPE,
+                 "m.yaml:9: pad: value: element 0: 0.5 is not an integer, int32 needs one");
+
+    op = at(GRAFT_OP_SLICE);
+    op.start = 6;
+    op.length = 3;
+    expect_error(&op, 1, &v, 1, GRAFT_ESHAPE, "m.yaml:9: slice: rows 6+3 outside axis 0 of 8 rows");
+    op.length = 2;
+    expect_no_reverse(&op, &v, 1,
+                      "m.yaml:9: slice: a slice from row 6 has no reverse (pad adds rows at the end)");
+}
+END_TEST
+
 START_TEST(invert_undoes_every_op_on_random_data)
 {
     size_t w = esizes[_i];
@@ -1166,6 +1251,7 @@ static Suite *ops_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, infer_errors_name_the_rule_line_and_numbers);
+    tcase_add_test(tc, new_ops_check_their_inputs_and_reverse);
     tcase_add_loop_test(tc, invert_undoes_every_op_on_random_data, 0, 5);
     tcase_add_test(tc, invert_cast_chains_round_trip_exactly);
     tcase_add_test(tc, flatten_reorder_matches_reference_and_inverts);

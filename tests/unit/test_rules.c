@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static graft_ctx *ctx;
 static void setup(void) { ctx = graft_ctx_new(); }
@@ -125,8 +127,8 @@ START_TEST(load_reads_every_section)
     ck_assert_int_eq(r->transforms[3].ops[1].axis, 1);
     ck_assert_int_eq(r->transforms[4].ops[0].kind, GRAFT_OP_CONCAT);
     ck_assert_uint_eq(r->nignore[GRAFT_SIDE_SOURCE], 1);
-    ck_assert(graft_rules_ignored(r, GRAFT_SIDE_SOURCE, "bn.num_batches_tracked"));
-    ck_assert(!graft_rules_ignored(r, GRAFT_SIDE_TARGET, "bn.num_batches_tracked"));
+    ck_assert_int_eq(graft_rules_ignored(r, GRAFT_SIDE_SOURCE, "bn.num_batches_tracked", ctx), 1);
+    ck_assert_int_eq(graft_rules_ignored(r, GRAFT_SIDE_TARGET, "bn.num_batches_tracked", ctx), 0);
     ck_assert_int_eq(r->missing, GRAFT_MISSING_KEEP);
     ck_assert_int_eq(r->unused, GRAFT_UNUSED_ERROR);
     ck_assert_int_eq(r->mismatch, GRAFT_MISMATCH_KEEP);
@@ -531,6 +533,108 @@ START_TEST(plan_expect_counts_and_rules_that_matched_nothing)
 }
 END_TEST
 
+/* A shared rules file is untrusted: a catastrophic pattern over many names
+ * stops at PCRE2's limits with an error at its file:line naming the tensor,
+ * never a silent "no match" (issue 18, items 3 and 5). */
+START_TEST(regex_limits_are_errors_naming_rule_and_tensor)
+{
+    static const char *yaml[] = {
+        "graft: 1\nignore:\n  source: ['^(a+)+$']\n",
+        "graft: 1\ntransforms:\n  - source: '^(a+)+$'\n    ops: [transpose]\n",
+        "graft: 1\nrename:\n  source:\n    - {match: '^(a+)+$', to: x}\n",
+    };
+    static const char *line[] = {"r.yaml:3: ", "r.yaml:3: ", "r.yaml:4: "};
+    char spec[4096] = "", name[64];
+    /* 40 a's then a non-a: 2^40 ways to fail without limits */
+    for (int i = 0; i < 60; i++) {
+        snprintf(name, sizeof name, "%s%.40s!%02d:float32:2,2", i ? ";" : "",
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", i);
+        strcat(spec, name);
+    }
+    for (size_t k = 0; k < sizeof yaml / sizeof *yaml; k++) {
+        graft_rules *r;
+        graft_plan *p = NULL;
+        graft_plan_options o = GRAFT_PLAN_OPTIONS_INIT;
+        ck_assert_int_eq(load(&r, yaml[k]), 0);
+        /* the ignore list is asked about unused sources */
+        graft_model *s = model(spec), *t = model(k == 0 ? "other:float32:2,2" : spec);
+        ck_assert_int_lt(graft_plan_build(&p, r, s, t, &o, ctx), 0);
+        const char *msg = graft_ctx_message(ctx);
+        ck_assert_msg(strstr(msg, line[k]) && strstr(msg, "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!00'") &&
+                          strstr(msg, "limit"),
+                      "%s", msg);
+        graft_plan_free(p);
+        graft_rules_free(r);
+        graft_model_free(s);
+        graft_model_free(t);
+    }
+}
+END_TEST
+
+/* 100k nested levels in a 200 KB file, block or flow, and a flat list past
+ * the node cap stop while libyaml's events are read (issue 18, item 6). */
+START_TEST(yaml_depth_and_node_caps_stop_early)
+{
+    const size_t levels = 100000;
+    char *flow = malloc(2 * levels + 32), *block = malloc(200 * 204 + 32);
+    ck_assert_ptr_nonnull(flow);
+    ck_assert_ptr_nonnull(block);
+    size_t n = (size_t)sprintf(flow, "graft: 1\nrename: ");
+    memset(flow + n, '[', levels);
+    memset(flow + n + levels, ']', levels);
+    strcpy(flow + n + 2 * levels, "\n");
+    /* block style: one "- " per line, each indented one more */
+    n = (size_t)sprintf(block, "graft: 1\nrename:\n");
+    for (size_t i = 1; i < 200; i++) {
+        memset(block + n, ' ', i);
+        n += i;
+        n += (size_t)sprintf(block + n, "- \n");
+    }
+    block[n] = '\0';
+    const char *texts[] = {flow, block};
+    const char *want[] = {"r.yaml:2:72: YAML nested deeper than 64 levels",
+                          "YAML nested deeper than 64 levels"};
+    for (int k = 0; k < 2; k++) {
+        graft_rules *r = NULL;
+        ck_assert_int_eq(load(&r, texts[k]), GRAFT_ELIMIT);
+        ck_assert_msg(strstr(graft_ctx_message(ctx), want[k]), "%s", graft_ctx_message(ctx));
+    }
+    free(flow);
+    free(block);
+
+    /* more nodes than the cap, flat */
+    size_t items = (1u << 20) + 1;
+    char *flat = malloc(items * 2 + 32);
+    ck_assert_ptr_nonnull(flat);
+    n = (size_t)sprintf(flat, "graft: 1\nrename: [");
+    for (size_t i = 0; i < items; i++) {
+        flat[n++] = '0';
+        flat[n++] = ',';
+    }
+    strcpy(flat + n - 1, "]\n");
+    graft_rules *r = NULL;
+    ck_assert_int_eq(load(&r, flat), GRAFT_ELIMIT);
+    ck_assert_msg(strstr(graft_ctx_message(ctx), "more than 1048576 YAML nodes"), "%s",
+                  graft_ctx_message(ctx));
+    free(flat);
+}
+END_TEST
+
+/* A rules path that is a FIFO is refused, not read (issue 18, item 4). */
+START_TEST(rules_fifo_is_refused)
+{
+    graft_rules *r = NULL;
+    char path[600];
+    snprintf(path, sizeof path, "%s/rules-fifo.yaml", tu_temp_dir());
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    alarm(20); /* a hang fails the test instead of the suite's timeout */
+    ck_assert_int_eq(graft_rules_load(&r, path, ctx), GRAFT_EFORMAT);
+    alarm(0);
+    ck_assert_msg(strstr(graft_ctx_message(ctx), "rules-fifo.yaml: not a regular file (a FIFO)"),
+                  "%s", graft_ctx_message(ctx));
+}
+END_TEST
+
 START_TEST(plan_warns_when_one_source_feeds_several_targets)
 {
     graft_rules *r;
@@ -760,6 +864,9 @@ static Suite *rules_suite(void)
     tcase_add_test(tc, plan_reverse_swaps_sides_and_inverts_chains);
     tcase_add_test(tc, explain_traces_renames_and_shapes);
     tcase_add_test(tc, allocation_failures_are_clean);
+    tcase_add_test(tc, regex_limits_are_errors_naming_rule_and_tensor);
+    tcase_add_test(tc, yaml_depth_and_node_caps_stop_early);
+    tcase_add_test(tc, rules_fifo_is_refused);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

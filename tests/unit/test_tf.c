@@ -400,10 +400,24 @@ START_TEST(malformed_indexes_give_clear_errors)
 }
 END_TEST
 
-/* An index written by our table writer from hand-made entries. */
-static const char *make_index(const char *name, const uint8_t *entry, size_t n)
+/* A data shard that is a FIFO is refused, not read (issue 18, item 4). */
+START_TEST(data_shard_fifo_is_refused)
 {
-    static const uint8_t header[] = {0x08, 0x01, 0x1a, 0x02, 0x08, 0x01};
+    const char *idx = copy_ckpt("tf_ckpt_v2/tf2onnx_regression_ckpt", "model", 1, "fifo");
+    char data[1100];
+    snprintf(data, sizeof data, "%s/fifo/model.data-00000-of-00001", tu_temp_dir());
+    ck_assert_int_eq(unlink(data), 0);
+    ck_assert_int_eq(mkfifo(data, 0600), 0);
+    alarm(20); /* a hang fails the test instead of the suite's timeout */
+    expect_error(idx, GRAFT_EFORMAT, "model.data-00000-of-00001: not a regular file (a FIFO)");
+    alarm(0);
+}
+END_TEST
+
+/* An index written by our table writer from hand-made entries. */
+static const char *make_index_with(const char *name, const uint8_t *header, size_t hn,
+                                   const uint8_t *entry, size_t n)
+{
     graft_tf_table_options o = GRAFT_TF_TABLE_OPTIONS_INIT;
     graft_tf_table_writer *w = NULL;
     graft_sink *s = NULL;
@@ -413,13 +427,37 @@ static const char *make_index(const char *name, const uint8_t *entry, size_t n)
     copy(tmp_path("x"), data);
     ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
     ck_assert_int_eq(graft_tf_table_writer_new(&w, s, &o, ctx), 0);
-    ck_assert_int_eq(graft_tf_table_add(w, "", 0, header, sizeof header), 0);
+    ck_assert_int_eq(graft_tf_table_add(w, "", 0, header, hn), 0);
     ck_assert_int_eq(graft_tf_table_add(w, "w", 1, entry, n), 0);
     ck_assert_int_eq(graft_tf_table_finish(w), 0);
     graft_tf_table_writer_free(w);
     ck_assert_int_eq(graft_sink_commit(s), 0);
     return path;
 }
+
+static const char *make_index(const char *name, const uint8_t *entry, size_t n)
+{
+    static const uint8_t header[] = {0x08, 0x01, 0x1a, 0x02, 0x08, 0x01};
+    return make_index_with(name, header, sizeof header, entry, n);
+}
+
+/* Shard counts and ids past 32 bits are reported as written, not as their
+ * low 32 bits (2^40 shards read "0 shards"; issue 18, item 19). */
+START_TEST(shard_counts_past_32_bits_are_reported_whole)
+{
+    /* num_shards = 2^40 */
+    static const uint8_t many[] = {0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x1a, 0x02, 0x08, 0x01};
+    static const uint8_t one[] = {0x08, 0x01, 0x1a, 0x02, 0x08, 0x01};
+    /* float32 [4], shard_id = 2^40 + 1 */
+    static const uint8_t entry[] = {0x08, 0x01, 0x12, 0x04, 0x12, 0x02, 0x08, 0x04, 0x18,
+                                    0x81, 0x80, 0x80, 0x80, 0x80, 0x20, 0x28, 0x10};
+    static const uint8_t fine[] = {0x08, 0x01, 0x12, 0x04, 0x12, 0x02, 0x08, 0x04, 0x28, 0x10};
+    expect_error(make_index_with("many.index", many, sizeof many, fine, sizeof fine),
+                 GRAFT_ECORRUPT, "header entry: 1099511627776 shards (1 to 100000 allowed)");
+    expect_error(make_index_with("far.index", one, sizeof one, entry, sizeof entry),
+                 GRAFT_ECORRUPT, "tensor 'w': shard 1099511627777, offset 0");
+}
+END_TEST
 
 START_TEST(hostile_entries_are_rejected)
 {
@@ -630,6 +668,8 @@ static Suite *tf_suite(void)
     tcase_add_test(tc, malformed_indexes_give_clear_errors);
     tcase_add_test(tc, hostile_entries_are_rejected);
     tcase_add_test(tc, savedmodel_round_trip_copies_the_graph);
+    tcase_add_test(tc, data_shard_fifo_is_refused);
+    tcase_add_test(tc, shard_counts_past_32_bits_are_reported_whole);
     suite_add_tcase(s, tc);
     tc = tcase_create("graphdef");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -151,6 +151,9 @@ static const struct {
     B("\x80\x09.", GRAFT_EFORMAT, "protocol 9"),
     B("cfoo", GRAFT_ECORRUPT, "runs past the end"),
     B("}NNb.", GRAFT_EFORMAT, "BUILD on a None"),
+    /* a FRAME claiming 2^62 bytes (issue 18, item 11) */
+    B("\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x40N.", GRAFT_ECORRUPT,
+      "FRAME of 4611686018427387904 bytes but 2 left"),
 #undef B
 };
 

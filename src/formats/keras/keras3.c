@@ -92,6 +92,8 @@ static int open_archive(graft_model *m, const graft_open_options *opts, graft_ct
 
     (void)opts;
     GRAFT_TRY(graft_zip_open(&z, src->data, src->size, ctx));
+    /* as a skeleton its members are copied into the output unchanged */
+    if ((rc = graft_zip_check_copyable(z, ctx)) < 0) goto cleanup;
     e = graft_zip_find(z, WEIGHTS_MEMBER);
     if (!e) {
         rc = graft_zip_find(z, "model.weights.npz")
@@ -101,7 +103,7 @@ static int open_archive(graft_model *m, const graft_open_options *opts, graft_ct
         goto cleanup;
     }
     if (e->method == 0) {
-        if ((rc = graft_zip_borrow(z, e, &p, ctx)) < 0) goto cleanup;
+        if ((rc = graft_zip_borrow(z, e, src, &p, ctx)) < 0) goto cleanup;
         rc = graft_h5__attach(m, src, (uint64_t)(p - src->data), e->usize, ctx);
     } else {
         uint64_t cap;

@@ -95,7 +95,7 @@ static int add_member(graft_model *m, const graft_zip *z, const graft_zip_entry 
     if (e->name_len <= 4 || strcmp(e->name + e->name_len - 4, ".npy") != 0)
         return graft_error(ctx, GRAFT_EFORMAT, "not a .npy array (an .npz holds only .npy members)");
     if (e->method == 0) {
-        GRAFT_TRY(graft_zip_borrow(z, e, &p, ctx));
+        GRAFT_TRY(graft_zip_borrow(z, e, m->sources[0], &p, ctx));
         GRAFT_TRY(graft_npy__parse(&h, p, (size_t)e->usize, e->data_offset, ctx));
     } else {
         if (e->usize / MAX_RATIO > e->csize + 1)

@@ -7,7 +7,9 @@
  *   2. ModelProto.graph (7) -> GraphProto.initializer (5): TensorProto;
  *      GraphProto.node (1) -> NodeProto; a node with op_type "Constant" keeps
  *      its value in AttributeProto "value" field t (5), named by the node's
- *      first output; attributes g (6) and graphs (11) hold If/Loop bodies;
+ *      first output; value_float / value_int (0-d), value_floats / value_ints
+ *      (1-d) and value_string(s) hold it in the attribute's own fields
+ *      (onnx_wire.h); attributes g (6) and graphs (11) hold If/Loop bodies;
  *      ModelProto.functions (25) and training_info (20) hold more graphs;
  *   3. TensorProto: dims (1), data_type (2), name (8), then the elements in
  *      one of: raw_data (9, row-major little-endian), the typed field of the
@@ -23,6 +25,7 @@
 #include "format.h"
 #include "onnx_wire.h"
 #include "layout.h"
+#include "pb_check.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -332,9 +335,67 @@ static int scan_tensor(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg
     return GRAFT_OK;
 }
 
+static int load_attr(const graft_model *m, const graft_tensor *t, uint8_t *dst, graft_ctx *ctx)
+{
+    const graft_onnx_state *st = m->state;
+    const graft_onnx_entry *e = &st->entries[t->aux];
+    graft_onnx_attr_value v;
+    graft_rd r;
+
+    graft_rd_init(&r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
+    if (graft_onnx__parse_attr_value(&r, (uint32_t)(e->store - STORE_ATTR), &v) < 0)
+        return graft_error_prefix(ctx, "tensor '%s'", t->name);
+    graft_rd_init(&r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
+    if (graft_onnx__decode_attr_value(&r, &v, dst) < 0)
+        return graft_error_prefix(ctx, "tensor '%s'", t->name);
+    return GRAFT_OK;
+}
+
+/* A Constant node's value_float(s) / value_int(s) / value_string(s): a 0-d
+ * or 1-d tensor named by the node's output, decoded on demand. */
+static int scan_attr(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
+                     const graft_onnx_str *cname, uint32_t field, uint64_t *size)
+{
+    graft_model *m = w->payload;
+    graft_onnx_state *st = m->state;
+    uint64_t off = graft_rd_offset(msg), len = msg->len;
+    graft_onnx_attr_value v;
+    graft_onnx_entry *e;
+    graft_tensor *t;
+    int64_t dim;
+
+    (void)mode;
+    (void)size;
+    if (graft_onnx__parse_attr_value(msg, field, &v) < 0)
+        return graft_error_prefix(w->ctx, "Constant '%.*s'", (int)(cname->n > 200 ? 200 : cname->n),
+                                  (const char *)cname->p);
+    dim = (int64_t)v.count;
+    t = graft_model__add(m, (const char *)cname->p, cname->n, v.dtype, v.ndim, &dim, w->ctx);
+    if (!t) return w->ctx->status;
+    if (v.dtype == GRAFT_STRING) t->nbytes = v.nbytes;
+    GRAFT_TRY(add_entry(st, &e, w->ctx));
+    e->msg_off = off;
+    e->msg_len = len;
+    e->store = STORE_ATTR + (int)field;
+    t->aux = st->count - 1;
+    t->load = load_attr;
+    return GRAFT_OK;
+}
+
+/* onnx.proto's ModelProto, top level: a TensorProto .pb or other protobuf
+ * given as a model is refused rather than listed as empty. */
+static const graft_pb_rule model_rules[] = {
+    {1, GRAFT_PB_VARINT, "ir_version", false},   {2, GRAFT_PB_LEN, "producer_name", false},
+    {3, GRAFT_PB_LEN, "producer_version", false}, {4, GRAFT_PB_LEN, "domain", false},
+    {5, GRAFT_PB_VARINT, "model_version", false}, {6, GRAFT_PB_LEN, "doc_string", false},
+    {7, GRAFT_PB_LEN, "graph", true},             {8, GRAFT_PB_LEN, "opset_import", false},
+    {14, GRAFT_PB_LEN, "metadata_props", false},  {20, GRAFT_PB_LEN, "training_info", false},
+    {25, GRAFT_PB_LEN, "functions", false},
+};
+
 static int onnx_open(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
 {
-    graft_onnx_walker w = {.tensor = scan_tensor, .payload = m, .ctx = ctx};
+    graft_onnx_walker w = {.tensor = scan_tensor, .attr = scan_attr, .payload = m, .ctx = ctx};
     const graft_source *src = m->sources[0];
     const char *slash = strrchr(m->path, '/');
     graft_onnx_state *st;
@@ -351,6 +412,8 @@ static int onnx_open(graft_model *m, const graft_open_options *opts, graft_ctx *
         memcpy(st->dir, m->path, n);
         st->dir[n] = '\0';
     }
+    GRAFT_TRY(graft_pb_check(src->data, src->size, "an ONNX ModelProto", model_rules,
+                             sizeof model_rules / sizeof *model_rules, ctx));
     GRAFT_TRY(graft_onnx__walk(&w, GRAFT_ONNX_SCAN, src->data, src->size, NULL));
     return graft_layout__onnx(m, src->data, src->size, ctx); /* roles from the consuming nodes */
 }

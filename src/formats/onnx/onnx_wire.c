@@ -9,7 +9,9 @@
  *   GraphProto 1 node, 5 initializer (TensorProto)
  *   FunctionProto 7 node
  *   NodeProto 2 output, 4 op_type, 7 domain, 5 attribute
- *   AttributeProto 1 name, 5 t (TensorProto), 6 g, 11 graphs (GraphProto)
+ *   AttributeProto 1 name, 5 t (TensorProto), 6 g, 11 graphs (GraphProto);
+ *     a Constant's value may instead sit in 2 f, 3 i, 4 s, 7 floats, 8 ints,
+ *     9 strings (attributes value_float ... value_strings), 21 ref_attr_name
  */
 #include "onnx_wire.h"
 
@@ -189,6 +191,9 @@ const char *graft_onnx__type_name(int64_t data_type)
     return names[data_type];
 }
 
+static int decode_field(graft_rd *msg, int field, int want, graft_dtype dt, size_t unit,
+                        uint64_t units, uint8_t *dst);
+
 static void put_unit(uint8_t *dst, graft_dtype dt, size_t unit, uint64_t v)
 {
     if (dt == GRAFT_BOOL) v = v != 0;
@@ -198,7 +203,13 @@ static void put_unit(uint8_t *dst, graft_dtype dt, size_t unit, uint64_t v)
 int graft_onnx__decode(graft_rd *msg, int field, graft_dtype dt, size_t unit,
                        uint64_t units, uint8_t *dst)
 {
-    int want = want_wire_type((uint32_t)field);
+    return decode_field(msg, field, want_wire_type((uint32_t)field), dt, unit, units, dst);
+}
+
+/* Elements of field `field` (wire type `want` each, or packed runs). */
+static int decode_field(graft_rd *msg, int field, int want, graft_dtype dt, size_t unit,
+                        uint64_t units, uint8_t *dst)
+{
     graft_pbf f;
     uint64_t done = 0, v;
 
@@ -229,6 +240,65 @@ int graft_onnx__decode(graft_rd *msg, int field, graft_dtype dt, size_t unit,
     if (done != units)
         return graft_rd_fail(msg, "TensorProto field %d: %llu elements, expected %llu", field,
                              (unsigned long long)done, (unsigned long long)units);
+    return GRAFT_OK;
+}
+
+/* ---- Constant values held in AttributeProto's own fields ------------------ */
+
+/* The element wire type, dtype and rank of attribute value field `field`. */
+static bool attr_form(uint32_t field, int *wt, graft_dtype *dt, uint32_t *ndim)
+{
+    switch (field) {
+    case ONNX_A_F: *wt = GRAFT_PB_I32; *dt = GRAFT_FLOAT32; *ndim = 0; return true;
+    case ONNX_A_FLOATS: *wt = GRAFT_PB_I32; *dt = GRAFT_FLOAT32; *ndim = 1; return true;
+    case ONNX_A_I: *wt = GRAFT_PB_VARINT; *dt = GRAFT_INT64; *ndim = 0; return true;
+    case ONNX_A_INTS: *wt = GRAFT_PB_VARINT; *dt = GRAFT_INT64; *ndim = 1; return true;
+    case ONNX_A_S: *wt = GRAFT_PB_LEN; *dt = GRAFT_STRING; *ndim = 0; return true;
+    case ONNX_A_STRINGS: *wt = GRAFT_PB_LEN; *dt = GRAFT_STRING; *ndim = 1; return true;
+    default: return false;
+    }
+}
+
+int graft_onnx__parse_attr_value(graft_rd *msg, uint32_t field, graft_onnx_attr_value *out)
+{
+    graft_pbf f;
+    uint64_t n;
+    memset(out, 0, sizeof *out);
+    out->field = field;
+    if (!attr_form(field, &out->wt, &out->dtype, &out->ndim))
+        return graft_rd_fail(msg, "AttributeProto field %u is not a value", field);
+    while (graft_rd_left(msg)) {
+        GRAFT_TRY(graft_pb_next(msg, &f));
+        if (f.num != field) continue;
+        if (out->wt == GRAFT_PB_LEN) {
+            if (f.wt != GRAFT_PB_LEN)
+                return graft_rd_fail(msg, "AttributeProto field %u: wire type %u", f.num, f.wt);
+            out->count++;
+            out->nbytes += f.span;
+            continue;
+        }
+        GRAFT_TRY(count_elems(msg, &f, out->wt, &n));
+        out->count += n;
+    }
+    if (out->ndim == 0 && out->count != 1)
+        return graft_rd_fail(msg, "AttributeProto field %u: %llu values for a single one", field,
+                             (unsigned long long)out->count);
+    if (out->dtype != GRAFT_STRING) out->nbytes = out->count * graft_dtype_size(out->dtype);
+    return GRAFT_OK;
+}
+
+int graft_onnx__decode_attr_value(graft_rd *msg, const graft_onnx_attr_value *v, uint8_t *dst)
+{
+    graft_pbf f;
+    if (v->dtype != GRAFT_STRING)
+        return decode_field(msg, (int)v->field, v->wt, v->dtype, graft_dtype_size(v->dtype),
+                            v->count, dst);
+    while (graft_rd_left(msg)) {
+        GRAFT_TRY(graft_pb_next(msg, &f));
+        if (f.num != v->field) continue;
+        memcpy(dst, f.at, f.span);
+        dst += f.span;
+    }
     return GRAFT_OK;
 }
 
@@ -280,17 +350,31 @@ static int constant_output(graft_rd r, graft_onnx_str *out)
     return GRAFT_OK;
 }
 
-static int attr_is_value(graft_rd r, bool *out)
+/* Which value attribute of a Constant node this is: *tensor for `value`, or
+ * *field the AttributeProto field of value_float(s), value_int(s) and
+ * value_string(s); neither for other attributes and for references to a
+ * function's attribute (ref_attr_name, 21: no value of its own). */
+static int attr_is_value(graft_rd r, bool *tensor, uint32_t *field)
 {
+    static const struct { const char *name; uint32_t field; } forms[] = {
+        {"value_float", ONNX_A_F},  {"value_floats", ONNX_A_FLOATS},
+        {"value_int", ONNX_A_I},    {"value_ints", ONNX_A_INTS},
+        {"value_string", ONNX_A_S}, {"value_strings", ONNX_A_STRINGS},
+    };
+    graft_onnx_str name = {NULL, 0};
+    bool ref = false;
     graft_pbf f;
-    *out = false;
+    *tensor = false;
+    *field = 0;
     while (graft_rd_left(&r)) {
         GRAFT_TRY(graft_pb_next(&r, &f));
-        if (f.num == 1 && f.wt == GRAFT_PB_LEN) {
-            graft_onnx_str s = {f.sub.p, f.sub.len};
-            *out = str_is(&s, "value");
-        }
+        if (f.num == 1 && f.wt == GRAFT_PB_LEN) name = (graft_onnx_str){f.sub.p, f.sub.len};
+        if (f.num == 21) ref = true;
     }
+    if (ref) return GRAFT_OK;
+    *tensor = str_is(&name, "value");
+    for (size_t i = 0; i < sizeof forms / sizeof *forms; i++)
+        if (str_is(&name, forms[i].name)) *field = forms[i].field;
     return GRAFT_OK;
 }
 
@@ -340,8 +424,10 @@ static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *
         GRAFT_TRY(constant_output(*r, &node_out));
         if (node_out.p) pass = &node_out;
     } else if (kind == K_ATTR && cname) {
-        GRAFT_TRY(attr_is_value(*r, &constant_value));
+        uint32_t vf;
+        GRAFT_TRY(attr_is_value(*r, &constant_value, &vf));
         if (constant_value) pass = cname;
+        if (vf && w->attr) return w->attr(w, mode, r, cname, vf, size);
     }
     while (graft_rd_left(r)) {
         GRAFT_TRY(graft_pb_next(r, &f));

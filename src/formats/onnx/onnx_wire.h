@@ -31,6 +31,13 @@ enum {
     ONNX_T_LOCATION = 14, ONNX_T_NFIELDS = 17
 };
 
+/* AttributeProto fields that hold a Constant node's value_float, value_int,
+ * value_string, value_floats, value_ints and value_strings (onnx.proto). */
+enum {
+    ONNX_A_F = 2, ONNX_A_I = 3, ONNX_A_S = 4, ONNX_A_FLOATS = 7, ONNX_A_INTS = 8,
+    ONNX_A_STRINGS = 9
+};
+
 /* A byte string borrowed from the file. */
 typedef struct graft_onnx_str {
     const uint8_t *p;
@@ -62,6 +69,25 @@ const char *graft_onnx__type_name(int64_t data_type);
 int graft_onnx__decode(graft_rd *msg, int field, graft_dtype dt, size_t unit,
                        uint64_t units, uint8_t *dst);
 
+/*
+ * A Constant value held in an AttributeProto field: value_float and
+ * value_int are 0-d float32 / int64, value_floats and value_ints 1-d;
+ * value_string(s) are string tensors whose bytes are the attribute's own
+ * fields, tags included (so they can only be copied to where they came from).
+ */
+typedef struct graft_onnx_attr_value {
+    uint32_t field;          /* ONNX_A_* */
+    int wt;                  /* wire type of one element (packed runs allowed) */
+    graft_dtype dtype;       /* GRAFT_FLOAT32, GRAFT_INT64 or GRAFT_STRING */
+    uint32_t ndim;           /* 0 or 1 */
+    uint64_t count;          /* elements */
+    uint64_t nbytes;         /* count * 4 or 8; strings: bytes of their fields */
+} graft_onnx_attr_value;
+
+int graft_onnx__parse_attr_value(graft_rd *msg, uint32_t field, graft_onnx_attr_value *out);
+/* Its nbytes into dst (row-major little-endian; strings as stored). */
+int graft_onnx__decode_attr_value(graft_rd *msg, const graft_onnx_attr_value *v, uint8_t *dst);
+
 typedef enum graft_onnx_mode { GRAFT_ONNX_SCAN, GRAFT_ONNX_SIZE, GRAFT_ONNX_EMIT } graft_onnx_mode;
 
 typedef struct graft_onnx_walker graft_onnx_walker;
@@ -74,6 +100,11 @@ struct graft_onnx_walker {
      */
     int (*tensor)(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
                   const graft_onnx_str *name, uint64_t *size);
+    /* A Constant node's value_* attribute (msg covers the AttributeProto
+     * body; field is its ONNX_A_* value field), in the same three modes;
+     * NULL: copied as it is. */
+    int (*attr)(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
+                const graft_onnx_str *name, uint32_t field, uint64_t *size);
     graft_sink *out;       /* EMIT destination */
     void *payload;
     graft_ctx *ctx;
@@ -87,6 +118,7 @@ int graft_onnx__walk(graft_onnx_walker *w, graft_onnx_mode mode, const uint8_t *
 /* ---- the reader's state, which the writer follows (onnx.c, onnx_write.c) */
 
 #define STORE_EXTERNAL (-1)
+#define STORE_ATTR 100      /* + ONNX_A_*: a Constant's value_* attribute */
 
 typedef struct graft_onnx_entry {
     uint64_t msg_off, msg_len;  /* TensorProto body in the model file */

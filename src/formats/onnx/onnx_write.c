@@ -146,6 +146,90 @@ static int put_tensor(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
     return GRAFT_OK;
 }
 
+/* Fields of a new `value` attribute around the emitted elements: name,
+ * type TENSOR and t = TensorProto {dims (1-d only), data_type, raw_data}. */
+static uint64_t value_attr_size(const graft_tensor *t, uint64_t *tensor_body)
+{
+    uint64_t body = (t->ndim ? 1 + graft_pb_varint_len((uint64_t)t->shape[0]) : 0) + 2 +
+                    1 + graft_pb_varint_len(t->nbytes) + t->nbytes;
+    *tensor_body = body;
+    return 7 + 3 + 1 + graft_pb_varint_len(body) + body;
+}
+
+static int put_value_attr(onnx_writer *wr, size_t ti, graft_sink *out, uint64_t tensor_body,
+                          graft_ctx *ctx)
+{
+    const graft_tensor *t = &wr->m->tensors[ti];
+    uint8_t head[32], *p = head;
+    GRAFT_TRY(graft_sink_write(out, "\x0a\x05value\xa0\x01\x04\x2a", 11));
+    p = graft_pb_put_varint(p, tensor_body);
+    if (t->ndim) {
+        *p++ = 0x08; /* dims */
+        p = graft_pb_put_varint(p, (uint64_t)t->shape[0]);
+    }
+    *p++ = 0x10; /* data_type: FLOAT 1, INT64 7 */
+    *p++ = t->dtype == GRAFT_FLOAT32 ? 1 : 7;
+    *p++ = 0x4a; /* raw_data */
+    p = graft_pb_put_varint(p, t->nbytes);
+    GRAFT_TRY(graft_sink_write(out, head, (size_t)(p - head)));
+    return emit_tensor(wr, ti, out, ctx);
+}
+
+/*
+ * A Constant's value_* attribute with new values.  Numbers become the same
+ * Constant written as `value` (a 0-d or 1-d TensorProto with raw_data, as
+ * value_float = x means in onnx.proto), the attribute's other fields
+ * (doc_string) kept; strings, whose bytes are the fields themselves, are
+ * written in place of the old ones.
+ */
+static int put_attr(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
+                    const graft_onnx_str *cname, uint32_t field, uint64_t *size)
+{
+    onnx_writer *wr = w->payload;
+    graft_sink *out = mode == GRAFT_ONNX_EMIT ? w->out : NULL;
+    const graft_onnx_entry *e = find_entry(wr->st, graft_rd_offset(msg));
+    const graft_tensor *t;
+    uint64_t total = 0, tbody = 0;
+    bool placed = false, strings;
+    size_t ti;
+
+    (void)cname;
+    if (!e)
+        return graft_error(w->ctx, GRAFT_ERROR, "offset 0x%llx: Constant not seen when reading",
+                           (unsigned long long)graft_rd_offset(msg));
+    ti = wr->tensor_of[e - wr->st->entries];
+    if (ti == NO_TENSOR) {
+        *size = msg->len;
+        return out ? graft_sink_write(out, msg->p, msg->len) : GRAFT_OK;
+    }
+    t = &wr->m->tensors[ti];
+    strings = t->dtype == GRAFT_STRING;
+    if (!strings) {
+        total = value_attr_size(t, &tbody);
+        if (out) GRAFT_TRY(put_value_attr(wr, ti, out, tbody, w->ctx));
+        placed = true;
+    }
+    while (graft_rd_left(msg) || !placed) {
+        graft_pbf f;
+        bool at_end = !graft_rd_left(msg);
+        if (!at_end) GRAFT_TRY(graft_pb_next(msg, &f));
+        if (at_end || f.num == field) {
+            if (!placed) { /* strings: at the place of the first */
+                placed = true;
+                total += t->nbytes;
+                if (out) GRAFT_TRY(emit_tensor(wr, ti, out, w->ctx));
+            }
+            continue;
+        }
+        /* numbers: the old name, type and value go; the rest stays */
+        if (!strings && (f.num == 1 || f.num == 20)) continue;
+        total += f.span;
+        if (out) GRAFT_TRY(graft_sink_write(out, f.at, f.span));
+    }
+    *size = total;
+    return GRAFT_OK;
+}
+
 static int cmp_by_ext_off(const void *a, const void *b)
 {
     const graft_onnx_entry *ea = *(const graft_onnx_entry *const *)a;
@@ -268,7 +352,7 @@ int graft_onnx__write(const graft_model *m, const char *out_path, graft_fill *fi
 {
     const graft_onnx_state *st = m->state;
     onnx_writer wr = {.m = m, .st = st, .fill = fill};
-    graft_onnx_walker w = {.tensor = put_tensor, .payload = &wr, .ctx = ctx};
+    graft_onnx_walker w = {.tensor = put_tensor, .attr = put_attr, .payload = &wr, .ctx = ctx};
     const graft_source *src = m->sources[0];
     graft_sink **sides = NULL, *main_sink = NULL;
     const char *slash = strrchr(out_path, '/');

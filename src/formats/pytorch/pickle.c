@@ -355,8 +355,13 @@ static int step(pk_state *st, bool *stop)
         GRAFT_TRY(take(st, 1, &b));
         if (b[0] > 5) return fail(st, GRAFT_EFORMAT, "pickle protocol %u is not supported", b[0]);
         return GRAFT_OK;
-    case 0x95: /* FRAME: a read-ahead hint */
-        return take(st, 8, &b);
+    case 0x95: /* FRAME: a read-ahead hint; CPython reads the whole frame
+                * first, so one longer than the bytes left is truncated */
+        GRAFT_TRY(take(st, 8, &b));
+        if (graft_le64(b) > st->n - st->pos)
+            return fail(st, GRAFT_ECORRUPT, "FRAME of %llu bytes but %zu left",
+                        (unsigned long long)graft_le64(b), st->n - st->pos);
+        return GRAFT_OK;
     case '.':
         GRAFT_TRY(need_stack(st, 1));
         *stop = true;

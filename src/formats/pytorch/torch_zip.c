@@ -208,7 +208,7 @@ static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *c
     if (!pkl) return graft_error(ctx, GRAFT_ECORRUPT, "no '%s/data.pkl' record", prefix);
     GRAFT_TRY(check_ratio(pkl, ctx));
     if (pkl->method == 0) {
-        pdata = src->data + pkl->data_offset;
+        GRAFT_TRY(graft_zip_borrow(st->zip, pkl, src, &pdata, ctx));
     } else {
         if (pkl->usize > (256u << 20))
             return graft_error(ctx, GRAFT_ELIMIT, "record '%s' of %llu bytes exceeds the cap "
@@ -231,6 +231,7 @@ static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *c
         s = graft_torch__find_storage(&st->refs, e->name + plen + 6);
         if (!s || s->entry) continue;
         GRAFT_TRY(check_ratio(e, ctx));
+        if (e->method == 0) GRAFT_TRY(graft_zip_borrow(st->zip, e, src, &pdata, ctx));
         s->size = e->usize;
         s->data_off = e->data_offset;
         s->entry = e;

@@ -20,6 +20,7 @@
 #include "tf_bundle.h"
 
 #include "tf_common.h"
+#include "pb.h"
 #include "tf_table.h"
 #include "tf_tensor_bundle.pb-c.h"
 
@@ -61,6 +62,25 @@ char *graft_tf__data_path(const char *prefix, uint32_t shard, uint32_t nshards, 
     return s;
 }
 
+/*
+ * The last value of varint field `num` of a flat message, as the file wrote
+ * it: protobuf-c (like every protobuf parser) keeps only the low 32 bits of
+ * an int32 field, so 2^40 would read as 0.  Messages and range checks use
+ * this; `dflt` when the field is absent.  Called only on messages protobuf-c
+ * has unpacked, so the walk cannot fail.
+ */
+static int64_t written_varint(const uint8_t *p, size_t n, uint32_t num, int64_t dflt,
+                              graft_ctx *ctx)
+{
+    graft_rd r;
+    graft_pbf f;
+    int64_t v = dflt;
+    graft_rd_init(&r, p, n, 0, ctx);
+    while (graft_rd_left(&r) && graft_pb_next(&r, &f) == 0)
+        if (f.num == num && f.wt == 0) v = (int64_t)f.v;
+    return v;
+}
+
 static int check_header(bundle *b, graft_ctx *ctx)
 {
     Tensorflow__BundleHeaderProto *h;
@@ -68,9 +88,10 @@ static int check_header(bundle *b, graft_ctx *ctx)
     h = tensorflow__bundle_header_proto__unpack(NULL, b->header_len, b->header);
     if (!h)
         return graft_error(ctx, GRAFT_ECORRUPT, "header entry: not a BundleHeaderProto");
-    if (h->num_shards < 1 || h->num_shards > GRAFT_TF_MAX_SHARDS)
-        rc = graft_error(ctx, GRAFT_ECORRUPT, "header entry: %d shards (1 to %d allowed)",
-                         h->num_shards, GRAFT_TF_MAX_SHARDS);
+    int64_t shards = written_varint(b->header, b->header_len, 1, h->num_shards, ctx);
+    if (shards < 1 || shards > GRAFT_TF_MAX_SHARDS)
+        rc = graft_error(ctx, GRAFT_ECORRUPT, "header entry: %lld shards (1 to %d allowed)",
+                         (long long)shards, GRAFT_TF_MAX_SHARDS);
     else if (h->endianness != TENSORFLOW__BUNDLE_HEADER_PROTO__ENDIANNESS__LITTLE)
         rc = graft_error(ctx, GRAFT_EFORMAT, "header entry: big-endian bundles are not supported");
     else if (h->version && h->version->min_consumer > 1)
@@ -121,10 +142,11 @@ static int add_entry(graft_model *m, bundle *b, const graft_tf_kv *kv, graft_ctx
         ndim = (uint32_t)e->shape->n_dim;
         for (uint32_t i = 0; i < ndim; i++) shape[i] = e->shape->dim[i]->size;
     }
-    if (e->shard_id < 0 || (uint32_t)e->shard_id >= b->nshards || e->offset < 0 || e->size < 0)
+    int64_t shard = written_varint(kv->val, kv->val_len, 3, e->shard_id, ctx);
+    if (shard < 0 || shard >= b->nshards || e->offset < 0 || e->size < 0)
         return graft_error(ctx, GRAFT_ECORRUPT,
-                           "tensor '%.*s': shard %d, offset %lld, size %lld (bundle has %u shards)",
-                           nlen, kv->key, e->shard_id, (long long)e->offset,
+                           "tensor '%.*s': shard %lld, offset %lld, size %lld (bundle has %u "
+                           "shards)", nlen, kv->key, (long long)shard, (long long)e->offset,
                            (long long)e->size, b->nshards);
     t = graft_model__add(m, kv->key, kv->key_len, dt, ndim, shape, ctx);
     if (!t) return ctx->status;

@@ -40,4 +40,12 @@ static inline int graft_tf__dtype_to_tf(graft_dtype dt)
     return 0;
 }
 
+/* Messages a TensorFlow graph file holds. */
+enum { GRAFT_TF_GRAPHDEF = 0, GRAFT_TF_METAGRAPHDEF = 1, GRAFT_TF_SAVEDMODEL = 2 };
+
+/* Refuse bytes that are not that message (its top-level fields' wire types,
+ * and the graph or meta graph it must hold), naming the message expected;
+ * defined in tf_graphdef.c. */
+int graft_tf__check_message(int kind, const uint8_t *p, size_t n, graft_ctx *ctx);
+
 #endif

@@ -34,6 +34,8 @@
 
 enum { K_COPY, K_VAR, K_READ, K_CARRY, K_GATHER };
 
+#define GRAPHDEF_MAX 0x7fffffffull /* protobuf refuses messages of 2 GiB and more */
+
 typedef struct span_ref {
     const uint8_t *p;
     size_t n;
@@ -450,6 +452,15 @@ static int write_var(const gnode *x, graft_sink *s, buf *b, graft_ctx *ctx)
     uint64_t node = 1 + graft_pb_varint_len(x->name.n) + x->name.n + 1 + 1 + 5 + 1 +
                     graft_pb_varint_len(dtype_entry) + dtype_entry + 1 +
                     graft_pb_varint_len(entry) + entry;
+    /* Every expansion is bounded by what TensorFlow can load: a GraphDef is
+     * one protobuf message, under 2 GiB (a 105-byte graph declaring a
+     * variable of 2^40 elements would otherwise write terabytes of zeros). */
+    if (graft_sink_tell(s) + 1 + graft_pb_varint_len(node) + node > GRAPHDEF_MAX)
+        return graft_error(ctx, GRAFT_ELIMIT, "variable '%.*s': %llu elements of %s make a "
+                           "Const of %llu bytes; the frozen GraphDef would pass protobuf's "
+                           "2 GiB limit", nlen, (const char *)x->name.p,
+                           (unsigned long long)numel, graft_dtype_name(dt),
+                           (unsigned long long)nbytes);
     b->len = 0;
     put_varint(b, 1 << 3 | 2);
     put_varint(b, node);

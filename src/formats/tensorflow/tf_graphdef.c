@@ -29,8 +29,10 @@
 #include "format.h"
 #include "layout.h"
 #include "pb.h"
+#include "pb_check.h"
 #include "rd.h"
 #include "tf_common.h"
+#include "tf_tensorproto.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,17 +116,7 @@ static unsigned fixed_width(uint32_t field)
     return field == 5 || field == 9 ? 4 : field == 6 || field == 12 ? 8 : 0;
 }
 
-typedef struct tproto {
-    int dtype;
-    uint32_t ndim;
-    int64_t shape[GRAFT_MAX_NDIM];
-    bool has_content;
-    graft_rd content;    /* last tensor_content */
-    uint32_t vfield;     /* typed field in use (13 or 7 for bfloat16) */
-    uint64_t k;          /* typed values present (pairs for complex) */
-    uint64_t str_bytes;  /* string_val: sum of lengths */
-    uint64_t last_len;   /* string_val: length of the last one */
-} tproto;
+typedef graft_tf_tproto tproto;
 
 static int parse_shape(graft_rd *r, tproto *tp)
 {
@@ -182,11 +174,12 @@ static int count_values(graft_pbf *f, uint32_t num, tproto *tp)
                        (unsigned long long)f->start, num, f->wt);
 }
 
-static int parse_tensor(graft_rd r, tproto *tp)
+int graft_tf__parse_tensor(graft_rd r, int dtype, tproto *tp)
 {
     graft_pbf f;
     graft_rd again = r;
     memset(tp, 0, sizeof *tp);
+    tp->dtype = dtype;
     while (graft_rd_left(&r)) {
         GRAFT_TRY(graft_pb_next(&r, &f));
         if (f.num == 1 && f.wt == 0) tp->dtype = (int)(f.v > 1000 ? 0 : f.v);
@@ -217,7 +210,7 @@ static int parse_tensor(graft_rd r, tproto *tp)
 }
 
 /* Decode the typed values of a Const into its N elements (dst, nbytes). */
-static int decode_typed(graft_rd r, const tproto *tp, const graft_tensor *t, uint8_t *dst)
+int graft_tf__decode_typed(graft_rd r, const tproto *tp, const graft_tensor *t, uint8_t *dst)
 {
     size_t es = graft_dtype_size(t->dtype), unit = es;
     uint64_t have = 0, want = t->numel, pos = 0;
@@ -304,8 +297,8 @@ static int load_typed(const graft_model *m, const graft_tensor *t, uint8_t *dst,
     graft_rd r;
     tproto tp;
     graft_rd_init(&r, src->data + s->pstart, (size_t)(s->pend - s->pstart), s->pstart, ctx);
-    GRAFT_TRY(parse_tensor(r, &tp));
-    return decode_typed(r, &tp, t, dst);
+    GRAFT_TRY(graft_tf__parse_tensor(r, 0, &tp));
+    return graft_tf__decode_typed(r, &tp, t, dst);
 }
 
 /* ---- reading the graph --------------------------------------------------- */
@@ -323,7 +316,7 @@ static int add_const(graft_model *m, gstate *g, const graft_pbf *name, size_t ta
 
     graft_rd_init(&r, m->sources[0]->data + s->pstart, (size_t)(s->pend - s->pstart), s->pstart,
                   ctx);
-    if (parse_tensor(r, &tp) < 0)
+    if (graft_tf__parse_tensor(r, 0, &tp) < 0)
         return graft_error_prefix(ctx, "Const '%.*s'", nlen, (const char *)name->sub.p);
     dt = graft_tf__dtype((uint64_t)tp.dtype);
     if (dt == GRAFT_DTYPE_INVALID) return GRAFT_OK; /* quantized, resource...: not weights */
@@ -480,6 +473,37 @@ static int kind_of(const char *path, const uint8_t *p, size_t n)
     return n > 0 && p[0] == 0x08 ? 2 : 0; /* SavedModel's schema_version comes first */
 }
 
+int graft_tf__check_message(int kind, const uint8_t *p, size_t n, graft_ctx *ctx)
+{
+    /* graph.proto, meta_graph.proto, saved_model.proto */
+    static const graft_pb_rule graph[] = {
+        {1, GRAFT_PB_LEN, "node", false},      {2, GRAFT_PB_LEN, "library", false},
+        {3, GRAFT_PB_VARINT, "version", false}, {4, GRAFT_PB_LEN, "versions", false},
+        {5, GRAFT_PB_LEN, "debug_info", false},
+    };
+    static const graft_pb_rule meta[] = {
+        {1, GRAFT_PB_LEN, "meta_info_def", false}, {2, GRAFT_PB_LEN, "graph_def", true},
+        {3, GRAFT_PB_LEN, "saver_def", false},     {4, GRAFT_PB_LEN, "collection_def", false},
+        {5, GRAFT_PB_LEN, "signature_def", false}, {6, GRAFT_PB_LEN, "asset_file_def", false},
+        {7, GRAFT_PB_LEN, "object_graph_def", false},
+    };
+    static const graft_pb_rule saved[] = {
+        {1, GRAFT_PB_VARINT, "saved_model_schema_version", false},
+        {2, GRAFT_PB_LEN, "meta_graphs", true},
+    };
+    switch (kind) {
+    case GRAFT_TF_GRAPHDEF:
+        return graft_pb_check(p, n, "a TensorFlow GraphDef", graph, sizeof graph / sizeof *graph,
+                              ctx);
+    case GRAFT_TF_METAGRAPHDEF:
+        return graft_pb_check(p, n, "a TensorFlow MetaGraphDef", meta, sizeof meta / sizeof *meta,
+                              ctx);
+    default:
+        return graft_pb_check(p, n, "a TensorFlow SavedModel", saved, sizeof saved / sizeof *saved,
+                              ctx);
+    }
+}
+
 static bool probe(const char *path, bool is_dir, const uint8_t *head, size_t n)
 {
     if (is_dir || !head || n < 2) return false;
@@ -502,6 +526,7 @@ static int open_graph(graft_model *m, const graft_open_options *opts, graft_ctx 
     m->state_free = gstate_free;
     graft_rd_init(&r, src->data, src->size, 0, ctx);
     int kind = kind_of(m->path, src->data, src->size);
+    GRAFT_TRY(graft_tf__check_message(kind, src->data, src->size, ctx));
     switch (kind) {
     case 0: GRAFT_TRY(walk_graph(m, g, r, -1, ctx)); break;
     case 1: GRAFT_TRY(walk_meta(m, g, r, -1, ctx)); break;

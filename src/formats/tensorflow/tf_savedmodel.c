@@ -15,6 +15,7 @@
 #include "format.h"
 #include "layout.h"
 #include "tf_bundle.h"
+#include "tf_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,18 @@ static int open_sm(graft_model *m, const graft_open_options *opts, graft_ctx *ct
     char *prefix, *ipath;
     int rc;
     (void)opts;
+    if (exists(m->path, GRAPH_FILE)) { /* a text file there is not a SavedModel */
+        const graft_source *graph;
+        char *gpath = join(m->path, GRAPH_FILE, ctx);
+        rc = gpath ? graft_model__add_source(m, gpath, &graph, ctx)
+                   : graft_error_oom(ctx, "a path");
+        if (rc == 0) rc = graft_tf__check_message(GRAFT_TF_SAVEDMODEL, graph->data, graph->size, ctx);
+        if (rc < 0 && gpath && strncmp(graft_ctx_message(ctx), "not ", 4) != 0)
+            graft_error_prefix(ctx, "not a TensorFlow SavedModel");
+        if (rc < 0 && gpath) graft_error_prefix(ctx, GRAPH_FILE);
+        free(gpath);
+        GRAFT_TRY(rc);
+    }
     if (!exists(m->path, VARS ".index")) return GRAFT_OK; /* a model without variables */
     prefix = join(m->path, VARS, ctx);
     ipath = join(m->path, VARS ".index", ctx);

@@ -1,0 +1,231 @@
+#!/usr/bin/python3
+"""Hostile and odd inputs of issue 18, made like the files the campaign found
+(run with /usr/bin/python3).  Each function writes one file (or folder) under
+`out` and returns its path; tests/interop/test_hostile.py runs graft on them
+and, where a reference reader exists, checks that it agrees (numpy refuses a
+bad CRC; torch reads a whole-model pickle).  Run as a script to write them
+all into a folder given as the only argument.
+"""
+import io
+import os
+import struct
+import sys
+import zipfile
+import zlib
+
+import numpy as np
+
+
+def _npz_bytes(arrays):
+    """np.savez's bytes (stored members)."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return bytearray(buf.getvalue())
+
+
+def _central(data):
+    """(offset of the central directory, entry count, end-record offset)."""
+    end = data.rfind(b"PK\x05\x06")
+    count = struct.unpack_from("<H", data, end + 10)[0]
+    cd_off = struct.unpack_from("<I", data, end + 16)[0]
+    return cd_off, count, end
+
+
+def npz_bad_crc(out):
+    """Item 9: an npz whose stored member's data no longer matches its CRC-32
+    (one byte of the array flipped, directory untouched)."""
+    data = _npz_bytes({"w": np.arange(64, dtype="<f4")})
+    data[-200] ^= 0x01  # inside the member's data (the directory is ~150 bytes)
+    path = os.path.join(out, "bad_crc.npz")
+    open(path, "wb").write(data)
+    return path
+
+
+def npz_shared_local_header(out):
+    """Item 10: two central-directory entries with one name over one local header
+    (numpy reads the array once; graft refuses the name twice)."""
+    data = _npz_bytes({"w": np.arange(4, dtype="<f4")})
+    cd_off, count, end = _central(data)
+    entry = bytes(data[cd_off:end])  # the single entry
+    new = data[:cd_off] + entry + entry
+    tail = bytearray(data[end:])
+    struct.pack_into("<HHI", tail, 8, 2, 2, 2 * len(entry))  # entries on disk, total, size
+    path = os.path.join(out, "shared_header.npz")
+    open(path, "wb").write(bytes(new) + bytes(tail))
+    return path
+
+
+def npz_name_mismatch(out):
+    """Item 10: a central-directory name that differs from its local header's."""
+    data = _npz_bytes({"w": np.arange(4, dtype="<f4")})
+    cd_off, _, _ = _central(data)
+    at = data.index(b"w.npy", cd_off)
+    data[at:at + 5] = b"v.npy"
+    path = os.path.join(out, "name_mismatch.npz")
+    open(path, "wb").write(data)
+    return path
+
+
+def torch_bad_crc(out):
+    """Item 9: torch.save's zip with one stored storage record's byte flipped."""
+    import torch
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(64, dtype=torch.float32)}, buf)
+    data = bytearray(buf.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        rec = next(i for i in z.infolist() if i.filename.endswith("/data/0"))
+    nlen, xlen = struct.unpack_from("<HH", data, rec.header_offset + 26)
+    data[rec.header_offset + 30 + nlen + xlen + 9] ^= 0x40
+    path = os.path.join(out, "bad_crc.pt")
+    open(path, "wb").write(data)
+    return path
+
+
+def torch_huge_frame(out):
+    """Item 11: torch.save's zip whose data.pkl starts with a FRAME of 2^62 bytes
+    (CRC kept right, so only the pickle is wrong)."""
+    import torch
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(2)}, buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    path = os.path.join(out, "huge_frame.pt")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename.endswith("/data.pkl"):
+                # protocol 2 has no frame: PROTO 2, then FRAME 2^62 in front
+                body = body[:2] + b"\x95" + struct.pack("<Q", 1 << 62) + body[2:]
+            z.writestr(info.filename, body)
+    return path
+
+
+def _keras(path, extra=()):
+    """A minimal Keras 3 archive (metadata, config, weights of one Dense layer)
+    with `extra` (name, bytes) members appended as they are."""
+    import h5py
+    h5 = io.BytesIO()
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("layers/dense/vars/0", data=np.arange(6, dtype="<f4").reshape(2, 3))
+        f.create_dataset("layers/dense/vars/1", data=np.zeros(3, "<f4"))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("metadata.json", '{"keras_version": "3.3.3"}')
+        z.writestr("config.json", '{"class_name": "Sequential", "config": {"layers": []}}')
+        z.writestr("model.weights.h5", h5.getvalue())
+        for name, body in extra:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # zipfile warns about the duplicate
+                z.writestr(name, body)
+    return path
+
+
+def keras_dotdot_member(out):
+    """Item 18: a .keras skeleton with a member named ../../evil.txt."""
+    return _keras(os.path.join(out, "dotdot.keras"), [("../../evil.txt", b"owned\n")])
+
+
+def keras_duplicate_weights(out):
+    """Item 18: a .keras skeleton with model.weights.h5 twice."""
+    return _keras(os.path.join(out, "dup.keras"), [("model.weights.h5", b"not hdf5")])
+
+
+def onnx_constants(out, name="constants.onnx", values=None):
+    """Item 1: Constant nodes in every attribute form (value_int, value_float,
+    value_ints, value_floats, value_string, value_strings) beside a `value`
+    tensor, as the ONNX backend suite's window-function models hold
+    (`..._IsPeriodic` is a value_int)."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    v = values or {"c_int": -7, "c_float": 2.5, "c_ints": [1, -2, 300000000000],
+                   "c_floats": [0.5, -1.25], "c_str": "hi", "c_strs": ["a", "bcd"],
+                   "c_t": [1.0, 2.0]}
+    nodes = [h.make_node("Constant", [], ["c_int"], value_int=v["c_int"]),
+             h.make_node("Constant", [], ["c_float"], value_float=v["c_float"]),
+             h.make_node("Constant", [], ["c_ints"], value_ints=v["c_ints"]),
+             h.make_node("Constant", [], ["c_floats"], value_floats=v["c_floats"]),
+             h.make_node("Constant", [], ["c_str"], value_string=v["c_str"]),
+             h.make_node("Constant", [], ["c_strs"], value_strings=v["c_strs"]),
+             h.make_node("Constant", [], ["c_t"], value=h.make_tensor("v", T.FLOAT, [2], v["c_t"]))]
+    outs = [("c_int", T.INT64, []), ("c_float", T.FLOAT, []), ("c_ints", T.INT64, [3]),
+            ("c_floats", T.FLOAT, [2]), ("c_str", T.STRING, []), ("c_strs", T.STRING, [2]),
+            ("c_t", T.FLOAT, [2])]
+    g = h.make_graph(nodes, "constants", [], [h.make_tensor_value_info(*o) for o in outs])
+    path = os.path.join(out, name)
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), path)
+    return path
+
+
+def onnx_tensor_pb(out):
+    """Item 2: an ONNX TensorProto .pb (as the ONNX backend suite's
+    test_data_set_*/input_0.pb), first byte 0x08 (dims)."""
+    from onnx import numpy_helper
+    path = os.path.join(out, "input_0.pb")
+    t = numpy_helper.from_array(np.arange(6, dtype="<f4").reshape(2, 3), "x")
+    open(path, "wb").write(t.SerializeToString())
+    return path
+
+
+def savedmodel_text_pb(out):
+    """Item 2: a SavedModel folder whose saved_model.pb is a 6-byte text file."""
+    path = os.path.join(out, "text_savedmodel")
+    os.makedirs(os.path.join(path, "variables"), exist_ok=True)
+    open(os.path.join(path, "saved_model.pb"), "wb").write(b"hello\n")
+    return path
+
+
+def onnx_no_weights(out):
+    """Item 2: a valid ONNX model with no initializers and no Constants."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    x = h.make_tensor_value_info("x", T.FLOAT, [2])
+    y = h.make_tensor_value_info("y", T.FLOAT, [2])
+    g = h.make_graph([h.make_node("Relu", ["x"], ["y"])], "empty", [x], [y])
+    path = os.path.join(out, "no_weights.onnx")
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), path)
+    return path
+
+
+def _pb_varint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def _pb_len(num, body):
+    return _pb_varint(num << 3 | 2) + _pb_varint(len(body)) + body
+
+
+def _pb_int(num, v):
+    return _pb_varint(num << 3) + _pb_varint(v)
+
+
+def graphdef_huge_variable(out):
+    """Item 7: a ~100-byte GraphDef whose VariableV2 declares 2^40 float32
+    elements, read by an Identity (freezing it would mean 4 TiB of zeros)."""
+    shape = _pb_len(7, _pb_len(2, _pb_int(1, 1 << 40)))           # AttrValue.shape
+    attrs = (_pb_len(5, _pb_len(1, b"dtype") + _pb_len(2, _pb_int(6, 1))) +
+             _pb_len(5, _pb_len(1, b"shape") + _pb_len(2, shape)))
+    var = _pb_len(1, b"v") + _pb_len(2, b"VariableV2") + attrs
+    ident = (_pb_len(1, b"out") + _pb_len(2, b"Identity") + _pb_len(3, b"v") +
+             _pb_len(5, _pb_len(1, b"T") + _pb_len(2, _pb_int(6, 1))))
+    path = os.path.join(out, "huge_variable.pb")
+    open(path, "wb").write(_pb_len(1, var) + _pb_len(1, ident))
+    return path
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    for name, fn in list(globals().items()):
+        if callable(fn) and fn.__module__ == __name__ and name != "main" and not name.startswith("_"):
+            print(fn(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Issue 18: graft on hostile and odd files made like the ones a campaign on
+real files found (samples/gen/hostile.py makes them).  Each is refused with
+one line naming the file and what is wrong (exit 2, nothing on stdout), or
+read as its reference reader reads it.  Where a reference reader exists, it
+is asked too: numpy refuses what graft refuses.
+Run with /usr/bin/python3.
+"""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from graftlib import SOURCE_ROOT, Results, ls_json, run, sha256_of_array  # noqa: E402
+
+sys.path.insert(0, os.path.join(SOURCE_ROOT, "samples", "gen"))
+import hostile  # noqa: E402
+
+R = Results()
+
+
+def refused(path, *needles, args=("ls",)):
+    """graft ARGS PATH exits 2 with one stderr line holding every needle."""
+    p = run(*args, path, check=False)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2, f"exit {p.returncode}: {p.stderr!r} {p.stdout[:200]!r}"
+    assert len(lines) == 1, p.stderr
+    for n in needles:
+        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def numpy_refuses(path):
+    try:
+        with np.load(path) as z:
+            for k in z.files:
+                z[k]
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError):
+        return
+    raise AssertionError(f"numpy read {path}")
+
+
+def npz_bad_crc():
+    p = hostile.npz_bad_crc(R.tmp)
+    numpy_refuses(p)
+    refused(p, "bad_crc.npz", "'w.npy'", "CRC-32")
+
+
+def npz_shared_local_header():
+    p = hostile.npz_shared_local_header(R.tmp)
+    refused(p, "shared_header.npz", "two entries are named 'w.npy'")
+
+
+def npz_name_mismatch():
+    p = hostile.npz_name_mismatch(R.tmp)
+    numpy_refuses(p)
+    refused(p, "name_mismatch.npz", "entry 'v.npy'", "names 'w.npy'")
+
+
+def torch_bad_crc():
+    p = hostile.torch_bad_crc(R.tmp)
+    refused(p, "bad_crc.pt", "data/0'", "CRC-32")
+
+
+def torch_huge_frame():
+    p = hostile.torch_huge_frame(R.tmp)
+    refused(p, "huge_frame.pt", "data.pkl", "FRAME of 4611686018427387904 bytes")
+
+
+def keras_skeleton_names():
+    np.savez(R.path("w.npz"), **{"layers/dense/vars/0": np.ones((2, 3), "f4"),
+                                 "layers/dense/vars/1": np.ones(3, "f4")})
+    good = hostile._keras(R.path("good.keras"))
+    run("apply", "-o", R.path("good_out.keras"), R.path("w.npz"), good)  # the control
+    for make, needle in ((hostile.keras_dotdot_member, "entry '../../evil.txt' has a '..' component"),
+                         (hostile.keras_duplicate_weights, "two entries are named 'model.weights.h5'")):
+        p = make(R.tmp)
+        out = R.path("out_" + os.path.basename(p))
+        refused(p, os.path.basename(p), needle)
+        refused(p, os.path.basename(p), needle, args=("apply", "-o", out, R.path("w.npz")))
+        assert not [f for f in os.listdir(R.tmp) if f.startswith("out_")], os.listdir(R.tmp)
+
+
+def ort_outputs(path):
+    """onnxruntime-node's outputs of a model without inputs (the oracle)."""
+    js = os.path.join(SOURCE_ROOT, "tests", "js")
+    p = subprocess.run(["node", "ort_outputs.mjs", os.path.abspath(path)], cwd=js,
+                       capture_output=True, text=True, check=True)
+    return json.loads(p.stdout)
+
+
+def onnx_constant_forms():
+    """Every Constant form is listed with the values onnxruntime computes, and
+    a skeleton's are rewritten with a source's (onnxruntime runs the output)."""
+    skel = hostile.onnx_constants(R.tmp)
+    want = ort_outputs(skel)
+    names = {t["name"]: t for t in ls_json(skel)}
+    assert set(names) == set(want), (sorted(names), sorted(want))
+    for n, o in want.items():
+        t = names[n]
+        assert t["shape"] == o["dims"], (n, t, o)
+        if o["type"] == "string":
+            assert t["dtype"] == "string", t
+            continue
+        a = np.array([int(x) for x in o["data"]] if o["type"] == "int64" else o["data"],
+                     {"int64": "<i8", "float32": "<f4"}[o["type"]]).reshape(o["dims"])
+        assert t["dtype"] == o["type"] and t["sha256"] == sha256_of_array(a), (n, t, o)
+    new = {"c_int": 9, "c_float": -3.0, "c_ints": [4, 5, -6], "c_floats": [7.5, 8.0],
+           "c_str": "yo", "c_strs": ["x", "yzw"], "c_t": [3.0, 4.0]}
+    src = hostile.onnx_constants(R.tmp, "constants_src.onnx", new)
+    out = R.path("constants_out.onnx")
+    run("apply", "-o", out, src, skel)
+    assert ort_outputs(out) == ort_outputs(src)
+
+
+def not_the_claimed_message():
+    import onnx
+    pb = hostile.onnx_tensor_pb(R.tmp)
+    onnx.load_tensor(pb)  # what it really is
+    refused(pb, "input_0.pb", "not a TensorFlow SavedModel", "field 2 (meta_graphs) has wire type 0")
+    refused(pb, "input_0.pb", "not an ONNX ModelProto", "field 2 (producer_name) has wire type 0",
+            args=("ls", "--format", "onnx"))
+    sm = hostile.savedmodel_text_pb(R.tmp)
+    refused(sm, "text_savedmodel", "saved_model.pb: not a TensorFlow SavedModel")
+    empty = hostile.onnx_no_weights(R.tmp)
+    onnx.checker.check_model(onnx.load(empty))
+    p = run("ls", empty)
+    assert p.stdout == "" and p.stderr.strip() == (
+        f"graft: warning: {empty}: no tensors in this onnx model"), p.stderr
+
+
+def freeze_is_bounded():
+    from graftlib import FIXTURES
+    g = hostile.graphdef_huge_variable(R.tmp)
+    assert os.path.getsize(g) < 110
+    out = R.path("frozen.pb")
+    ckpt = os.path.join(FIXTURES, "tf_ckpt_v2", "tf2onnx_regression_ckpt", "model")
+    refused(out, "variable 'v': 1099511627776 elements of float32",
+            "2 GiB limit",
+            args=("freeze", "--graph", g, "--checkpoint", ckpt, "--outputs", "out", "-o"))
+    assert not [f for f in os.listdir(R.tmp) if f.startswith("frozen")], os.listdir(R.tmp)
+
+
+for name, fn in list(globals().items()):
+    if callable(fn) and fn.__module__ == __name__ and name not in ("refused", "numpy_refuses", "ort_outputs"):
+        R.check(name, fn)
+R.close()
