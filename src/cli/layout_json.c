@@ -62,5 +62,21 @@ int layout_explain(FILE *f, const graft_plan *p, const graft_plan_entry *e, graf
         fprintf(f, "  check: the layouts call for %s; the ops give %s: %s%s%s\n", c.expected,
                 c.actual, c.verdict == GRAFT_LCHECK_AGREES ? "agrees" : "DIFFERS",
                 c.why[0] ? "; " : "", c.why);
+    if (c.verdict == GRAFT_LCHECK_DIFFERS) { /* what would agree */
+        graft_op *ops;
+        size_t n;
+        if (graft_layout_ops(&c.source, &e->in[0], &c.target, &e->target_shape, &ops, &n, ctx) < 0) {
+            if (graft_ctx_status(ctx) == GRAFT_ENOMEM) return -1;
+            graft_ctx_clear(ctx);
+            return 0;
+        }
+        fputs("  the layouts call for the ops: [", f);
+        for (size_t k = 0; k < n; k++) {
+            if (k) fputs(", ", f);
+            plan_op_json(f, &ops[k]);
+        }
+        fputs("]\n", f);
+        graft_ops_free(ops, n);
+    }
     return 0;
 }

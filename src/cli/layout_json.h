@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "layout.h"
 #include "lcheck.h"
+#include "planload.h"
 
 /* `, "role": ..., "layout": ..., "certainty": ...` (+ gates, flatten, layer, op) */
 void layout_json_members(FILE *f, const graft_model *m, const graft_tensor *t);

@@ -26,21 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAXF 24
-
-typedef struct fac {
-    char letter;
-    int64_t size;
-} fac;
-
-/* A layout applied to a shape: row-major factors. */
-typedef struct lview {
-    fac f[MAXF];
-    int nf;
-    char gates[5];      /* the layout's gate order */
-    int fixed_b;        /* which half of a B axis this tensor is; -1 = none */
-} lview;
-
 /* ---- step 1: reconcile the two layouts ---------------------------------- */
 
 static int role_group(graft_role r)
@@ -65,14 +50,14 @@ static int role_group(graft_role r)
     }
 }
 
-static char canon_gate(char g) { return g == 'c' ? 'g' : g == 'h' ? 'n' : g; }
+char graft_lview__gate(char g) { return g == 'c' ? 'g' : g == 'h' ? 'n' : g; }
 
 static bool same_gates(const char *a, const char *b)
 {
     if (strlen(a) != strlen(b) || !a[0]) return false;
     for (const char *p = a; *p; p++) {
         bool found = false;
-        for (const char *q = b; *q; q++) found |= canon_gate(*p) == canon_gate(*q);
+        for (const char *q = b; *q; q++) found |= graft_lview__gate(*p) == graft_lview__gate(*q);
         if (!found) return false;
     }
     return true;
@@ -92,7 +77,7 @@ static bool adopt(graft_layout *c, const graft_layout *s, uint32_t rank)
 }
 
 /* Make t (target) and s (source) comparable; false (with why) if they are not. */
-static bool reconcile(graft_layout *t, graft_layout *s, uint32_t trank, uint32_t srank,
+bool graft_lview__reconcile(graft_layout *t, graft_layout *s, uint32_t trank, uint32_t srank,
                       char *why, size_t nwhy)
 {
     if (!t->axes[0] || !s->axes[0]) {
@@ -150,7 +135,7 @@ static bool push(lview *v, char letter, int64_t size)
 }
 
 /* `other` and oshape: the other side, for a PyTorch depthwise kernel's C. */
-static bool build_view(const graft_layout *l, const graft_shape *s, const graft_layout *other,
+bool graft_lview__build(const graft_layout *l, const graft_shape *s, const graft_layout *other,
                        const graft_shape *oshape, lview *v)
 {
     memset(v, 0, sizeof *v);
@@ -190,7 +175,7 @@ static bool build_view(const graft_layout *l, const graft_shape *s, const graft_
     return true;
 }
 
-static int find_letter(const lview *v, char a)
+int graft_lview__find(const lview *v, char a)
 {
     for (int i = 0; i < v->nf; i++)
         if (v->f[i].letter == a) return i;
@@ -214,7 +199,7 @@ static bool comparable(const lview *t, const lview *s, size_t ns, char *why, siz
     for (size_t k = 0; k < ns; k++) {
         for (int i = 0; i < t->nf; i++) {
             if (t->f[i].letter == 'B') continue;
-            int j = find_letter(&s[k], t->f[i].letter);
+            int j = graft_lview__find(&s[k], t->f[i].letter);
             if (j < 0 || s[k].f[j].size != t->f[i].size) {
                 snprintf(why, nwhy, "axis %c (%lld) has no counterpart in the source layout",
                          t->f[i].letter, (long long)t->f[i].size);
@@ -222,7 +207,7 @@ static bool comparable(const lview *t, const lview *s, size_t ns, char *why, siz
             }
         }
         for (int j = 0; j < s[k].nf; j++)
-            if (find_letter(t, s[k].f[j].letter) < 0) {
+            if (graft_lview__find(t, s[k].f[j].letter) < 0) {
                 snprintf(why, nwhy, "source axis %c (%lld) has no counterpart in the target layout",
                          s[k].f[j].letter, (long long)s[k].f[j].size);
                 return false;
@@ -237,11 +222,11 @@ static bool expect_map(const lview *tv, const lview *sv, size_t ns, const uint64
 {
     int64_t tst[MAXF], sst[16][MAXF], coord[MAXF] = {0};
     int map[16][MAXF];
-    int tb = find_letter(tv, 'B');
+    int tb = graft_lview__find(tv, 'B');
     strides(tv, tst);
     for (size_t k = 0; k < ns; k++) {
         strides(&sv[k], sst[k]);
-        for (int i = 0; i < tv->nf; i++) map[k][i] = find_letter(&sv[k], tv->f[i].letter);
+        for (int i = 0; i < tv->nf; i++) map[k][i] = graft_lview__find(&sv[k], tv->f[i].letter);
     }
     for (uint64_t pos = 0; pos < tnumel; pos++) {
         size_t k = 0;
@@ -259,7 +244,7 @@ static bool expect_map(const lview *tv, const lview *sv, size_t ns, const uint64
             int64_t c = coord[i];
             if (tv->f[i].letter == 'G') { /* the same gate, by name */
                 const char *q = sv[k].gates;
-                while (*q && canon_gate(*q) != canon_gate(tv->gates[c])) q++;
+                while (*q && graft_lview__gate(*q) != graft_lview__gate(tv->gates[c])) q++;
                 c = q - sv[k].gates;
             }
             sp += c * sst[k][j];
@@ -284,7 +269,9 @@ static bool index_chain(const graft_op *ops, size_t nops, graft_op *out, size_t 
     for (size_t i = 0; i < nops; i++) {
         const graft_op_def *d = graft_op_def_of(ops[i].kind);
         if (!d) return false;
-        if (ops[i].kind == GRAFT_OP_CAST || ops[i].kind == GRAFT_OP_SCALE) continue;
+        if (ops[i].kind == GRAFT_OP_CAST || ops[i].kind == GRAFT_OP_SCALE ||
+            ops[i].kind == GRAFT_OP_QUANTIZE || ops[i].kind == GRAFT_OP_DEQUANTIZE)
+            continue; /* values only, element for element */
         if ((d->flags & GRAFT_OPF_JOIN) && !(d->flags & GRAFT_OPF_LAYOUT)) {
             if (i) return false;
             *nin = 1;
@@ -388,7 +375,7 @@ static bool assume_flatten(graft_layout *t, graft_layout *s, const graft_shape *
         t2.flat_s = s2.flat_s = in / c;
         lview tv, sv;
         char why[8];
-        if (!build_view(&t2, ts, &s2, ss, &tv) || !build_view(&s2, ss, &t2, ts, &sv)) return false;
+        if (!graft_lview__build(&t2, ts, &s2, ss, &tv) || !graft_lview__build(&s2, ss, &t2, ts, &sv)) return false;
         if (!expect_map(&tv, &sv, 1, base, tnumel, exp, why, sizeof why)) return false;
         if (first_diff(act, exp, tnumel) == tnumel) {
             *t = t2, *s = s2;
@@ -500,7 +487,7 @@ static void actual_words(const graft_plan *p, const graft_plan_entry *e, const g
         return;
     }
     /* 2. gates: which source gate each target gate block reads */
-    int tg = find_letter(tv, 'G'), sg = find_letter(sv, 'G');
+    int tg = graft_lview__find(tv, 'G'), sg = graft_lview__find(sv, 'G');
     if (tg >= 0 && sg >= 0 && e->nsources >= 1) {
         size_t len = add(buf, n, 0, "gates ");
         bool ok = true;
@@ -566,10 +553,10 @@ int graft_lcheck_entry(const graft_plan *p, const graft_plan_entry *e, graft_lch
     }
     /* 1. reconcile with the first source (the others must agree with it) */
     graft_layout tl = out->target;
-    if (!reconcile(&tl, &sls[0], tt->ndim, e->in[0].ndim, out->why, sizeof out->why)) return 0;
+    if (!graft_lview__reconcile(&tl, &sls[0], tt->ndim, e->in[0].ndim, out->why, sizeof out->why)) return 0;
     for (size_t k = 1; k < e->nsources; k++) {
         graft_layout t2 = out->target;
-        if (!reconcile(&t2, &sls[k], tt->ndim, e->in[k].ndim, out->why, sizeof out->why)) {
+        if (!graft_lview__reconcile(&t2, &sls[k], tt->ndim, e->in[k].ndim, out->why, sizeof out->why)) {
             /* a join that reads several sources of other roles (sum, fold_bn)
              * is followed through its first source only */
             const graft_op_def *d = e->nops ? graft_op_def_of(e->ops[0].kind) : NULL;
@@ -580,7 +567,7 @@ int graft_lcheck_entry(const graft_plan *p, const graft_plan_entry *e, graft_lch
     out->target = tl;
     out->source = sls[0];
     /* 2. factors */
-    if (!build_view(&tl, &e->target_shape, &sls[0], &e->in[0], &tv)) {
+    if (!graft_lview__build(&tl, &e->target_shape, &sls[0], &e->in[0], &tv)) {
         snprintf(out->why, sizeof out->why, "the target layout does not fit its shape");
         return 0;
     }
@@ -590,14 +577,14 @@ int graft_lcheck_entry(const graft_plan *p, const graft_plan_entry *e, graft_lch
         joined_values = d && (d->flags & GRAFT_OPF_JOIN) && !(d->flags & GRAFT_OPF_LAYOUT);
     }
     size_t ns = joined_values ? 1 : e->nsources;
-    if (ns > 1 && find_letter(&tv, 'B') < 0) {
+    if (ns > 1 && graft_lview__find(&tv, 'B') < 0) {
         snprintf(out->why, sizeof out->why, "a join of several sources without a B axis");
         return 0;
     }
     for (size_t k = 0; k < ns; k++) {
         graft_layout sk = sls[k], t2 = out->target;
-        if (k && !reconcile(&t2, &sk, tt->ndim, e->in[k].ndim, out->why, sizeof out->why)) return 0;
-        if (!build_view(&sk, &e->in[k], &tl, &e->target_shape, &sv[k])) {
+        if (k && !graft_lview__reconcile(&t2, &sk, tt->ndim, e->in[k].ndim, out->why, sizeof out->why)) return 0;
+        if (!graft_lview__build(&sk, &e->in[k], &tl, &e->target_shape, &sv[k])) {
             snprintf(out->why, sizeof out->why, "the source layout does not fit its shape");
             return 0;
         }

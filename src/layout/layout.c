@@ -4,6 +4,7 @@
  * (graft_layout_of), falling back to naming conventions (convention.c).
  */
 #include "layout_int.h"
+#include "format.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,17 @@ int graft_layout__settle(int rc, graft_ctx *ctx)
     return 0;
 }
 
+/* Formats whose tensor names do not follow the PyTorch / Keras conventions:
+ * a TFLite "conv1/kernel" is OHWI, not HWIO. */
+static bool names_follow_conventions(const graft_model *m)
+{
+    static const char *const own[] = {"tflite", "coreml", "coreml-package", "gguf", NULL};
+    const char *f = m->format ? m->format->name : "";
+    for (int i = 0; own[i]; i++)
+        if (!strcmp(f, own[i])) return false;
+    return true;
+}
+
 void graft_layout_of(const graft_model *m, const graft_tensor *t, graft_layout *out)
 {
     memset(out, 0, sizeof *out);
@@ -118,5 +130,6 @@ void graft_layout_of(const graft_model *m, const graft_tensor *t, graft_layout *
         *out = *t->layout;
         return;
     }
+    if (!names_follow_conventions(m)) return;
     graft_layout__convention(m, t, out);
 }

@@ -48,4 +48,15 @@ int graft_lcheck_entry(const graft_plan *p, const graft_plan_entry *e, graft_lch
  */
 int graft_lcheck_plan(graft_plan *p, const graft_rules *rules, graft_ctx *ctx);
 
+/**
+ * The op chain the two layouts call for: from a tensor of layout s and shape
+ * ss to one of layout t and shape ts (reshape to factors, chunks for gates,
+ * permute or transpose, reshape), the mapping the check expects.  For one
+ * source tensor (not the two halves of a Keras GRU bias).  GRAFT_ENOTFOUND
+ * when the layouts are not comparable.  *out: free with graft_ops_free
+ * (*nout may be 0: nothing to do).
+ */
+int graft_layout_ops(const graft_layout *s, const graft_shape *ss, const graft_layout *t,
+                     const graft_shape *ts, graft_op **out, size_t *nout, graft_ctx *ctx);
+
 #endif

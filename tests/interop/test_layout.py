@@ -80,9 +80,27 @@ def correct_and_mutants(case, rules, src, skel, mutants):
         hit = any(f["target"] == target and f["expected"] and f["actual"] and
                   re.match(r".+:\d+$", f["rule"]) for f in findings(mj))
         MUTANTS.append((case, name, hit))
+        fixed_by_suggestion(case, rules, mp, src, skel, target)
         print(f"     {case}: {name}: {'flagged' if hit else 'MISSED'}"
               + "".join(f"\n       {f['message']}" for f in findings(mj) if f["target"] == target)[:400])
     return path
+
+
+SUGGESTED = []   # (case, target, plan clean with the ops explain suggests)
+
+
+def fixed_by_suggestion(case, rules, mutant_path, src, skel, target):
+    """explain names the ops the two layouts call for (graft_layout_ops, what a
+    suggester uses); put first for this target, they must plan clean."""
+    ex = run("explain", "-r", mutant_path, src, skel, target, check=False, layout_ok=True).stdout
+    m = re.search(r"^  the layouts call for the ops: (\[.*\])$", ex, re.M)
+    if not m:
+        SUGGESTED.append((case, target, None))
+        return
+    fixed = rules.replace("transforms:\n", "transforms:\n  - target: '^%s$'\n    ops: %s\n"
+                          % (re.escape(target), m.group(1)), 1)
+    pj, _ = plan(write(R.path(f"{case}_fixed.yaml"), fixed), src, skel)
+    SUGGESTED.append((case, target, not findings(pj) and pj["errors"] == 0))
 
 
 # ---- Keras model configs (tfjs-layers reads these) ---------------------------
@@ -718,6 +736,10 @@ def figure():
     print(f"     mutants flagged: {flagged}/{total} = {100.0 * flagged / max(total, 1):.1f}%; "
           f"layout findings on {len(CORRECT)} correct rules files: {false_alarms}")
     assert total >= 12 and flagged * 100 >= 95 * total, MUTANTS
+    made = [x for x in SUGGESTED if x[2] is not None]
+    print(f"     op chains suggested for {len(made)}/{len(SUGGESTED)} flagged targets, "
+          f"{sum(1 for x in made if x[2])} of them plan clean")
+    assert len(made) >= len(SUGGESTED) - 1 and all(x[2] for x in made), SUGGESTED
     assert false_alarms == 0 and len(CORRECT) >= 8, CORRECT
 
 
