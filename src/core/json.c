@@ -7,6 +7,8 @@
  */
 #include "json.h"
 
+#include "rd.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,9 +16,7 @@
 #include <string.h>
 
 typedef struct parser {
-    const uint8_t *p;
-    size_t n, pos;
-    uint64_t origin;
+    graft_rd r;           /* the text (bounded cursor, file offsets) */
     unsigned depth;
     graft_arena *arena;
     graft_ctx *ctx;
@@ -40,25 +40,18 @@ static int fail_at(parser *P, size_t pos, int code, const char *fmt, ...)
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     return graft_error(P->ctx, code, "offset 0x%llx: %s",
-                       (unsigned long long)(P->origin + pos), what);
+                       (unsigned long long)(P->r.origin + pos), what);
 }
 
-static void skip_ws(parser *P)
-{
-    while (P->pos < P->n) {
-        uint8_t c = P->p[P->pos];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
-        P->pos++;
-    }
-}
+static void skip_ws(parser *P) { graft_rd_skip_ws(&P->r); }
 
 static int unexpected(parser *P, const char *wanted)
 {
-    if (P->pos >= P->n) return fail_at(P, P->pos, GRAFT_ECORRUPT, "JSON ends early: expected %s", wanted);
-    uint8_t c = P->p[P->pos];
+    int c = graft_rd_peek(&P->r);
+    if (c < 0) return fail_at(P, P->r.pos, GRAFT_ECORRUPT, "JSON ends early: expected %s", wanted);
     if (c >= 0x20 && c < 0x7f)
-        return fail_at(P, P->pos, GRAFT_ECORRUPT, "expected %s, found '%c'", wanted, c);
-    return fail_at(P, P->pos, GRAFT_ECORRUPT, "expected %s, found byte 0x%02x", wanted, c);
+        return fail_at(P, P->r.pos, GRAFT_ECORRUPT, "expected %s, found '%c'", wanted, c);
+    return fail_at(P, P->r.pos, GRAFT_ECORRUPT, "expected %s, found byte 0x%02x", wanted, c);
 }
 
 static int parse_value(parser *P, graft_json *v);
@@ -112,9 +105,9 @@ static size_t put_utf8(char *d, uint32_t cp)
 static int hex4(parser *P, size_t at, uint32_t *out)
 {
     uint32_t v = 0;
-    if (P->n - at < 4) return fail_at(P, at, GRAFT_ECORRUPT, "JSON ends inside a \\u escape");
+    if (P->r.len - at < 4) return fail_at(P, at, GRAFT_ECORRUPT, "JSON ends inside a \\u escape");
     for (size_t i = 0; i < 4; i++) {
-        uint8_t c = P->p[at + i];
+        uint8_t c = P->r.p[at + i];
         int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
               : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
         if (d < 0) return fail_at(P, at + i, GRAFT_ECORRUPT, "bad hex digit in a \\u escape");
@@ -124,35 +117,35 @@ static int hex4(parser *P, size_t at, uint32_t *out)
     return GRAFT_OK;
 }
 
-/* A string at P->pos (the opening quote); decoded into the arena. */
+/* A string at P->r.pos (the opening quote); decoded into the arena. */
 static int parse_string(parser *P, const char **out, size_t *out_len)
 {
-    size_t start = ++P->pos, end = start;
+    size_t start = ++P->r.pos, end = start;
     char *d;
     size_t k = 0;
 
     /* find the closing quote first, so the output size is bounded by the input */
     for (;;) {
-        if (end >= P->n) return fail_at(P, start - 1, GRAFT_ECORRUPT, "unterminated string");
-        if (P->p[end] == '"') break;
-        end += P->p[end] == '\\' ? 2 : 1;
+        if (end >= P->r.len) return fail_at(P, start - 1, GRAFT_ECORRUPT, "unterminated string");
+        if (P->r.p[end] == '"') break;
+        end += P->r.p[end] == '\\' ? 2 : 1;
     }
     d = graft_arena_alloc(P->arena, end - start + 1);
     if (!d) return graft_error_oom(P->ctx, "a JSON string");
-    while (P->pos < end) {
-        uint8_t c = P->p[P->pos];
+    while (P->r.pos < end) {
+        uint8_t c = P->r.p[P->r.pos];
         if (c < 0x20)
-            return fail_at(P, P->pos, GRAFT_ECORRUPT, "control character 0x%02x in a string", c);
+            return fail_at(P, P->r.pos, GRAFT_ECORRUPT, "control character 0x%02x in a string", c);
         if (c != '\\') {
-            size_t len = utf8_len(P->p + P->pos, end - P->pos);
-            if (!len) return fail_at(P, P->pos, GRAFT_ECORRUPT, "invalid UTF-8 in a string");
-            memcpy(d + k, P->p + P->pos, len);
+            size_t len = utf8_len(P->r.p + P->r.pos, end - P->r.pos);
+            if (!len) return fail_at(P, P->r.pos, GRAFT_ECORRUPT, "invalid UTF-8 in a string");
+            memcpy(d + k, P->r.p + P->r.pos, len);
             k += len;
-            P->pos += len;
+            P->r.pos += len;
             continue;
         }
-        c = P->p[P->pos + 1];
-        P->pos += 2;
+        c = P->r.p[P->r.pos + 1];
+        P->r.pos += 2;
         switch (c) {
         case '"': d[k++] = '"'; break;
         case '\\': d[k++] = '\\'; break;
@@ -164,31 +157,31 @@ static int parse_string(parser *P, const char **out, size_t *out_len)
         case 't': d[k++] = '\t'; break;
         case 'u': {
             uint32_t cp, lo;
-            GRAFT_TRY(hex4(P, P->pos, &cp));
-            P->pos += 4;
+            GRAFT_TRY(hex4(P, P->r.pos, &cp));
+            P->r.pos += 4;
             if (cp >= 0xdc00 && cp <= 0xdfff)
-                return fail_at(P, P->pos - 6, GRAFT_ECORRUPT, "lone low surrogate \\u%04x", cp);
+                return fail_at(P, P->r.pos - 6, GRAFT_ECORRUPT, "lone low surrogate \\u%04x", cp);
             if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (P->n - P->pos < 6 || P->p[P->pos] != '\\' || P->p[P->pos + 1] != 'u')
-                    return fail_at(P, P->pos - 6, GRAFT_ECORRUPT,
+                if (P->r.len - P->r.pos < 6 || P->r.p[P->r.pos] != '\\' || P->r.p[P->r.pos + 1] != 'u')
+                    return fail_at(P, P->r.pos - 6, GRAFT_ECORRUPT,
                                    "high surrogate \\u%04x without a low one", cp);
-                GRAFT_TRY(hex4(P, P->pos + 2, &lo));
+                GRAFT_TRY(hex4(P, P->r.pos + 2, &lo));
                 if (lo < 0xdc00 || lo > 0xdfff)
-                    return fail_at(P, P->pos, GRAFT_ECORRUPT,
+                    return fail_at(P, P->r.pos, GRAFT_ECORRUPT,
                                    "high surrogate \\u%04x followed by \\u%04x", cp, lo);
-                P->pos += 6;
+                P->r.pos += 6;
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             }
             k += put_utf8(d + k, cp);
             break;
         }
         default:
-            return fail_at(P, P->pos - 2, GRAFT_ECORRUPT, "bad escape in a string");
+            return fail_at(P, P->r.pos - 2, GRAFT_ECORRUPT, "bad escape in a string");
         }
     }
-    if (P->pos != end) /* an escape ran over the quote: "\u12" */
+    if (P->r.pos != end) /* an escape ran over the quote: "\u12" */
         return fail_at(P, end, GRAFT_ECORRUPT, "bad escape in a string");
-    P->pos = end + 1;
+    P->r.pos = end + 1;
     d[k] = '\0';
     *out = d;
     *out_len = k;
@@ -197,43 +190,43 @@ static int parse_string(parser *P, const char **out, size_t *out_len)
 
 static bool digit(parser *P)
 {
-    return P->pos < P->n && P->p[P->pos] >= '0' && P->p[P->pos] <= '9';
+    return graft_rd_peek(&P->r) >= '0' && graft_rd_peek(&P->r) <= '9';
 }
 
 static int parse_number(parser *P, graft_json *v)
 {
-    size_t start = P->pos;
+    size_t start = P->r.pos;
     bool neg = false, integral = true, overflow = false;
     int64_t acc = 0;
     char small[64], *buf;
 
-    if (P->p[P->pos] == '-') {
+    if (graft_rd_peek(&P->r) == '-') {
         neg = true;
-        P->pos++;
+        P->r.pos++;
     }
     if (!digit(P)) return unexpected(P, "a digit");
-    if (P->p[P->pos] == '0') {
-        P->pos++;
+    if (graft_rd_peek(&P->r) == '0') {
+        P->r.pos++;
     } else {
         while (digit(P)) {
-            int dgt = P->p[P->pos++] - '0';
+            int dgt = P->r.p[P->r.pos++] - '0';
             /* accumulate negatively so INT64_MIN fits */
             if (__builtin_mul_overflow(acc, 10, &acc) || __builtin_sub_overflow(acc, dgt, &acc))
                 overflow = true;
         }
     }
-    if (P->pos < P->n && P->p[P->pos] == '.') {
+    if (graft_rd_peek(&P->r) == '.') {
         integral = false;
-        P->pos++;
+        P->r.pos++;
         if (!digit(P)) return unexpected(P, "a digit after '.'");
-        while (digit(P)) P->pos++;
+        while (digit(P)) P->r.pos++;
     }
-    if (P->pos < P->n && (P->p[P->pos] == 'e' || P->p[P->pos] == 'E')) {
+    if ((graft_rd_peek(&P->r) == 'e' || graft_rd_peek(&P->r) == 'E')) {
         integral = false;
-        P->pos++;
-        if (P->pos < P->n && (P->p[P->pos] == '+' || P->p[P->pos] == '-')) P->pos++;
+        P->r.pos++;
+        if ((graft_rd_peek(&P->r) == '+' || graft_rd_peek(&P->r) == '-')) P->r.pos++;
         if (!digit(P)) return unexpected(P, "a digit in the exponent");
-        while (digit(P)) P->pos++;
+        while (digit(P)) P->r.pos++;
     }
     if (integral && !overflow && (neg || acc != INT64_MIN)) {
         v->type = GRAFT_JSON_INT;
@@ -241,10 +234,10 @@ static int parse_number(parser *P, graft_json *v)
         v->d = (double)v->i;
         return GRAFT_OK;
     }
-    size_t len = P->pos - start;
+    size_t len = P->r.pos - start;
     buf = len < sizeof small ? small : graft_malloc(P->ctx, len + 1);
     if (!buf) return graft_error_oom(P->ctx, "a JSON number");
-    memcpy(buf, P->p + start, len);
+    memcpy(buf, P->r.p + start, len);
     buf[len] = '\0';
     v->type = GRAFT_JSON_DOUBLE;
     v->d = strtod(buf, NULL);
@@ -254,10 +247,7 @@ static int parse_number(parser *P, graft_json *v)
 
 static int literal(parser *P, const char *word, graft_json *v, graft_json_type type, bool b)
 {
-    size_t len = strlen(word);
-    if (P->n - P->pos < len || memcmp(P->p + P->pos, word, len) != 0)
-        return unexpected(P, "a JSON value");
-    P->pos += len;
+    if (!graft_rd_eat(&P->r, word)) return unexpected(P, "a JSON value");
     v->type = type;
     v->b = b;
     return GRAFT_OK;
@@ -312,15 +302,15 @@ static int parse_container(parser *P, graft_json *v, bool object)
     int rc;
 
     if (++P->depth > GRAFT_JSON_MAX_DEPTH) {
-        rc = fail_at(P, P->pos, GRAFT_ELIMIT, "JSON nested deeper than %d levels",
+        rc = fail_at(P, P->r.pos, GRAFT_ELIMIT, "JSON nested deeper than %d levels",
                      GRAFT_JSON_MAX_DEPTH);
         goto cleanup;
     }
     v->type = object ? GRAFT_JSON_OBJECT : GRAFT_JSON_ARRAY;
-    P->pos++;
+    P->r.pos++;
     skip_ws(P);
-    if (P->pos < P->n && P->p[P->pos] == close) {
-        P->pos++;
+    if (graft_rd_peek(&P->r) == close) {
+        P->r.pos++;
         rc = GRAFT_OK;
         goto cleanup;
     }
@@ -329,28 +319,28 @@ static int parse_container(parser *P, graft_json *v, bool object)
         if (rc < 0) goto cleanup;
         skip_ws(P);
         if (object) {
-            if (P->pos >= P->n || P->p[P->pos] != '"') {
+            if (graft_rd_peek(&P->r) != '"') {
                 rc = unexpected(P, "a string key");
                 goto cleanup;
             }
             rc = parse_string(P, &x.keys[x.n - 1], &x.lens[x.n - 1]);
             if (rc < 0) goto cleanup;
             skip_ws(P);
-            if (P->pos >= P->n || P->p[P->pos] != ':') {
+            if (graft_rd_peek(&P->r) != ':') {
                 rc = unexpected(P, "':' after an object key");
                 goto cleanup;
             }
-            P->pos++;
+            P->r.pos++;
         }
         rc = parse_value(P, &x.items[x.n - 1]);
         if (rc < 0) goto cleanup;
         skip_ws(P);
-        if (P->pos < P->n && P->p[P->pos] == ',') {
-            P->pos++;
+        if (graft_rd_peek(&P->r) == ',') {
+            P->r.pos++;
             continue;
         }
-        if (P->pos < P->n && P->p[P->pos] == close) {
-            P->pos++;
+        if (graft_rd_peek(&P->r) == close) {
+            P->r.pos++;
             break;
         }
         rc = unexpected(P, object ? "',' or '}'" : "',' or ']'");
@@ -369,9 +359,9 @@ static int parse_value(parser *P, graft_json *v)
 {
     skip_ws(P);
     memset(v, 0, sizeof *v);
-    v->offset = P->origin + P->pos;
-    if (P->pos >= P->n) return unexpected(P, "a JSON value");
-    switch (P->p[P->pos]) {
+    v->offset = graft_rd_offset(&P->r);
+    int c = graft_rd_peek(&P->r);
+    switch (c) {
     case '{': return parse_container(P, v, true);
     case '[': return parse_container(P, v, false);
     case '"':
@@ -381,26 +371,26 @@ static int parse_value(parser *P, graft_json *v)
     case 'f': return literal(P, "false", v, GRAFT_JSON_BOOL, false);
     case 'n': return literal(P, "null", v, GRAFT_JSON_NULL, false);
     default:
-        if (P->p[P->pos] == '-' || (P->p[P->pos] >= '0' && P->p[P->pos] <= '9'))
-            return parse_number(P, v);
-        return unexpected(P, "a JSON value");
+        if (c == '-' || (c >= '0' && c <= '9')) return parse_number(P, v);
+        return unexpected(P, "a JSON value"); /* the end too (c < 0) */
     }
 }
 
 int graft_json_parse(const graft_json **out, const uint8_t *p, size_t n, uint64_t origin,
                      graft_arena *arena, graft_ctx *ctx)
 {
-    parser P = {.p = p, .n = n, .origin = origin, .arena = arena, .ctx = ctx};
+    parser P = {.arena = arena, .ctx = ctx};
     graft_json *root;
     *out = NULL;
     if (n > GRAFT_JSON_MAX_SIZE)
         return graft_error(ctx, GRAFT_ELIMIT, "JSON text of %zu bytes exceeds the cap of %u",
                            n, GRAFT_JSON_MAX_SIZE);
+    graft_rd_init(&P.r, p, n, origin, ctx);
     root = graft_arena_alloc(arena, sizeof *root);
     if (!root) return graft_error_oom(ctx, "a JSON value");
     GRAFT_TRY(parse_value(&P, root));
     skip_ws(&P);
-    if (P.pos != n) return unexpected(&P, "the end of the JSON text");
+    if (graft_rd_left(&P.r)) return unexpected(&P, "the end of the JSON text");
     *out = root;
     return GRAFT_OK;
 }

@@ -136,3 +136,28 @@ int graft_rd_varint(graft_rd *r, uint64_t *out)
     }
     return graft_rd_fail(r, "varint longer than 10 bytes");
 }
+
+void graft_rd_skip_ws(graft_rd *r)
+{
+    while (r->pos < r->len) {
+        uint8_t c = r->p[r->pos];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+        r->pos++;
+    }
+}
+
+bool graft_rd_eat(graft_rd *r, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > graft_rd_left(r) || memcmp(r->p + r->pos, s, n) != 0) return false;
+    r->pos += n;
+    return true;
+}
+
+bool graft_rd_find(const graft_rd *r, uint8_t c, size_t *n)
+{
+    const uint8_t *at = graft_rd_left(r) ? memchr(r->p + r->pos, c, graft_rd_left(r)) : NULL;
+    if (!at) return false;
+    *n = (size_t)(at - (r->p + r->pos));
+    return true;
+}

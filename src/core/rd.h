@@ -44,6 +44,17 @@ int graft_rd_seek(graft_rd *r, size_t pos);
 int graft_rd_fail(graft_rd *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- text: JSON documents, the .npy header dict, pickle text operands -- */
+
+/* The next byte, or -1 at the end. */
+static inline int graft_rd_peek(const graft_rd *r) { return r->pos < r->len ? r->p[r->pos] : -1; }
+/* Skip JSON / Python whitespace: space, tab, LF, CR. */
+void graft_rd_skip_ws(graft_rd *r);
+/* Consume the bytes of s if they come next; otherwise false, nothing consumed. */
+bool graft_rd_eat(graft_rd *r, const char *s);
+/* How many bytes come before the next c (not consumed); false when no c is left. */
+bool graft_rd_find(const graft_rd *r, uint8_t c, size_t *n);
+
 /* Explicit byte-order loads from memory (never cast structs onto bytes). */
 static inline uint16_t graft_le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static inline uint32_t graft_le32(const uint8_t *p)

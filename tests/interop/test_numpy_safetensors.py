@@ -5,7 +5,7 @@ np.lib.format.write_array) and by a small safetensors writer that follows the
 reference implementation's layout (the `safetensors` package is not
 installed); the real fixtures are compared too.  graft's writers are driven
 through the test_npz helper and checked with np.load / a plain decoder, and
-the zip writer through test_zipw, checked with Python's zipfile.
+the zip writer through test_zip, checked with Python's zipfile.
 """
 import json
 import os
@@ -23,7 +23,7 @@ from graftlib import FIXTURES, GRAFT, NUMPY_DTYPE_NAMES, SOURCE_ROOT, Results, l
 R = Results()
 BUILD = os.path.dirname(os.path.dirname(os.path.abspath(GRAFT)))
 HELPER_NPZ = os.path.join(BUILD, "tests", "test_npz")
-HELPER_ZIPW = os.path.join(BUILD, "tests", "test_zipw")
+HELPER_ZIPW = os.path.join(BUILD, "tests", "test_zip")
 
 DTYPES = ["float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8",
           "uint16", "uint32", "uint64", "bool", "complex64", "complex128"]

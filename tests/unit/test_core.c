@@ -1,4 +1,5 @@
-/* test_core.c - bounded reader, SHA-256, CRC-32C, zip reader, tensor table, sink. */
+/* test_core.c - bounded reader, SHA-256, CRC-32C, tensor table, sink (the zip
+ * reader and writer are in test_zip.c). */
 #include "testutil.h"
 
 #include "error.h"
@@ -6,14 +7,12 @@
 #include "rd.h"
 #include "sha256.h"
 #include "sink.h"
-#include "zip.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 static graft_ctx *ctx;
 static void setup(void) { ctx = graft_ctx_new(); }
@@ -129,130 +128,6 @@ START_TEST(crc32c_matches_known_values)
     graft_crc32c__use_hw(false);
     crc32c_vectors();            /* the portable tables */
     graft_crc32c__use_hw(true);
-}
-END_TEST
-
-/* ---- zip ---------------------------------------------------------------- */
-
-/* A minimal archive: one stored entry "a/x" = "hello", one deflated "a/y". */
-static size_t make_zip(uint8_t *out, bool corrupt_crc)
-{
-    uint8_t comp[128];
-    const char *ytext = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    z_stream s = {0};
-    deflateInit2(&s, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
-    s.next_in = (Bytef *)ytext;
-    s.avail_in = (uInt)strlen(ytext);
-    s.next_out = comp;
-    s.avail_out = sizeof comp;
-    deflate(&s, Z_FINISH);
-    size_t clen = sizeof comp - s.avail_out;
-    deflateEnd(&s);
-
-    struct { const char *name; const uint8_t *data; size_t clen, ulen; uint16_t method; uint32_t crc; } e[2] = {
-        {"a/x", (const uint8_t *)"hello", 5, 5, 0, (uint32_t)crc32(0, (const Bytef *)"hello", 5)},
-        {"a/y", comp, clen, strlen(ytext), 8, (uint32_t)crc32(0, (const Bytef *)ytext, (uInt)strlen(ytext))},
-    };
-    if (corrupt_crc) e[1].crc ^= 1;
-    size_t pos = 0, offs[2];
-    for (int i = 0; i < 2; i++) {
-        offs[i] = pos;
-        uint8_t *h = out + pos;
-        memset(h, 0, 30);
-        graft_put_le32(h, 0x04034b50);
-        graft_put_le16(h + 8, e[i].method);
-        graft_put_le32(h + 14, e[i].crc);
-        graft_put_le32(h + 18, (uint32_t)e[i].clen);
-        graft_put_le32(h + 22, (uint32_t)e[i].ulen);
-        graft_put_le16(h + 26, 3);
-        memcpy(h + 30, e[i].name, 3);
-        memcpy(h + 33, e[i].data, e[i].clen);
-        pos += 33 + e[i].clen;
-    }
-    size_t cd = pos;
-    for (int i = 0; i < 2; i++) {
-        uint8_t *h = out + pos;
-        memset(h, 0, 46);
-        graft_put_le32(h, 0x02014b50);
-        graft_put_le16(h + 10, e[i].method);
-        graft_put_le32(h + 16, e[i].crc);
-        graft_put_le32(h + 20, (uint32_t)e[i].clen);
-        graft_put_le32(h + 24, (uint32_t)e[i].ulen);
-        graft_put_le16(h + 28, 3);
-        graft_put_le32(h + 42, (uint32_t)offs[i]);
-        memcpy(h + 46, e[i].name, 3);
-        pos += 49;
-    }
-    uint8_t *h = out + pos;
-    memset(h, 0, 22);
-    graft_put_le32(h, 0x06054b50);
-    graft_put_le16(h + 8, 2);
-    graft_put_le16(h + 10, 2);
-    graft_put_le32(h + 12, (uint32_t)(pos - cd));
-    graft_put_le32(h + 16, (uint32_t)cd);
-    return pos + 22;
-}
-
-START_TEST(zip_reads_stored_and_deflated_members)
-{
-    uint8_t buf[1024], out[64];
-    size_t n = make_zip(buf, false);
-    graft_zip *z;
-    const uint8_t *p;
-    ck_assert_int_eq(graft_zip_open(&z, buf, n, ctx), 0);
-    ck_assert_uint_eq(z->count, 2);
-    const graft_zip_entry *x = graft_zip_find(z, "a/x"), *y = graft_zip_find(z, "a/y");
-    ck_assert_ptr_nonnull(x);
-    ck_assert_ptr_nonnull(y);
-    ck_assert_int_eq(graft_zip_borrow(z, x, NULL, &p, ctx), 0);
-    ck_assert_int_eq(memcmp(p, "hello", 5), 0);
-    ck_assert_int_eq(graft_zip_borrow(z, y, NULL, &p, ctx), GRAFT_EFORMAT);
-    ck_assert_int_eq(graft_zip_extract(z, y, out, y->usize, ctx), 0);
-    ck_assert_int_eq(out[0], 'a');
-    ck_assert_int_eq(out[63], 'a');
-    graft_zip_free(z);
-}
-END_TEST
-
-START_TEST(zip_detects_crc_mismatch_and_truncation)
-{
-    uint8_t buf[1024], out[64];
-    size_t n = make_zip(buf, true);
-    graft_zip *z;
-    ck_assert_int_eq(graft_zip_open(&z, buf, n, ctx), 0);
-    const graft_zip_entry *y = graft_zip_find(z, "a/y");
-    ck_assert_int_eq(graft_zip_extract(z, y, out, y->usize, ctx), GRAFT_ECORRUPT);
-    ck_assert_ptr_nonnull(strstr(graft_ctx_message(ctx), "CRC-32"));
-    graft_zip_free(z);
-    /* Every truncation fails cleanly (no end record, or data past the end). */
-    n = make_zip(buf, false);
-    for (size_t cut = 0; cut < n; cut++) {
-        ck_assert_int_lt(graft_zip_open(&z, buf, cut, ctx), 0);
-        ck_assert_ptr_null(z);
-    }
-    /* A central directory offset past the end. */
-    graft_put_le32(buf + n - 6, 0x7fffffff);
-    ck_assert_int_eq(graft_zip_open(&z, buf, n, ctx), GRAFT_ECORRUPT);
-    ck_assert_ptr_nonnull(strstr(graft_ctx_message(ctx), "central directory"));
-}
-END_TEST
-
-/* A member whose data runs into the next local header (issue 18, item 10). */
-START_TEST(zip_refuses_overlapping_members)
-{
-    uint8_t buf[1024];
-    size_t n = make_zip(buf, false);
-    graft_zip *z;
-    /* the first central entry ("a/x", 5 stored bytes) follows the 2 local records */
-    size_t cd = graft_le32(buf + n - 6);
-    ck_assert_uint_eq(graft_le32(buf + cd), 0x02014b50);
-    graft_put_le32(buf + cd + 20, 6);
-    graft_put_le32(buf + cd + 24, 6);
-    ck_assert_int_eq(graft_zip_open(&z, buf, n, ctx), GRAFT_ECORRUPT);
-    ck_assert_msg(strstr(graft_ctx_message(ctx), "entry 'a/x' (data up to offset 0x27) overlaps "
-                                                 "entry 'a/y' at offset 0x26"),
-                  "%s", graft_ctx_message(ctx));
-    ck_assert_ptr_null(z);
 }
 END_TEST
 
@@ -439,9 +314,6 @@ static Suite *core_suite(void)
     tcase_add_test(tc, rd_sub_reports_file_offsets);
     tcase_add_test(tc, sha256_matches_fips_vectors);
     tcase_add_test(tc, crc32c_matches_known_values);
-    tcase_add_test(tc, zip_reads_stored_and_deflated_members);
-    tcase_add_test(tc, zip_detects_crc_mismatch_and_truncation);
-    tcase_add_test(tc, zip_refuses_overlapping_members);
     tcase_add_test(tc, model_add_checks_overflow_and_duplicates);
     tcase_add_test(tc, model_gathers_strided_and_big_endian_views);
     tcase_add_test(tc, sink_commit_renames_and_abort_leaves_nothing);

@@ -96,6 +96,71 @@ long tu_each_alloc_failure(graft_ctx *ctx, tu_alloc_fn run, void *payload)
     return total;
 }
 
+int tu_emit_self(graft_fill *f, size_t index, graft_sink *out, graft_ctx *c)
+{
+    tu_self_fill *sf = (tu_self_fill *)f;
+    const graft_tensor *t = graft_model_tensor(sf->m, index);
+    const uint8_t *p;
+    void *owned;
+    int rc;
+    GRAFT_TRY(graft_tensor_bytes(sf->m, t, &p, &owned, c));
+    if (!sf->reverse) {
+        rc = graft_sink_write(out, p, (size_t)t->nbytes);
+    } else {
+        size_t es = graft_dtype_size(t->dtype);
+        rc = GRAFT_OK;
+        for (uint64_t i = t->numel; i-- > 0 && rc == GRAFT_OK;)
+            rc = graft_sink_write(out, p + i * es, es);
+    }
+    free(owned);
+    return rc;
+}
+
+int tu_rewrite(const char *in, const char *out, bool reverse, graft_ctx *c)
+{
+    graft_model *m = NULL;
+    tu_self_fill f = {{tu_emit_self, NULL}, NULL, reverse};
+    int rc = graft_model_open(&m, in, NULL, c);
+    if (rc < 0) return rc;
+    f.m = m;
+    rc = m->format->write(m, out, &f.base, c);
+    graft_model_free(m);
+    return rc;
+}
+
+void tu_same_tensors(const char *a_path, const char *b_path, graft_ctx *c)
+{
+    graft_model *a = NULL, *b = NULL;
+    ck_assert_msg(graft_model_open(&a, a_path, NULL, c) == 0, "%s", graft_ctx_message(c));
+    ck_assert_msg(graft_model_open(&b, b_path, NULL, c) == 0, "%s", graft_ctx_message(c));
+    ck_assert_uint_eq(graft_model_count(a), graft_model_count(b));
+    for (size_t i = 0; i < graft_model_count(a); i++) {
+        const graft_tensor *x = graft_model_tensor(a, i), *y = graft_model_tensor(b, i);
+        uint8_t hx[32], hy[32];
+        ck_assert_str_eq(x->name, y->name);
+        ck_assert_int_eq(x->dtype, y->dtype);
+        ck_assert_uint_eq(x->ndim, y->ndim);
+        for (uint32_t d = 0; d < x->ndim; d++) ck_assert_int_eq(x->shape[d], y->shape[d]);
+        ck_assert_int_eq(graft_tensor_sha256(a, x, hx, c), 0);
+        ck_assert_int_eq(graft_tensor_sha256(b, y, hy, c), 0);
+        ck_assert(memcmp(hx, hy, 32) == 0);
+    }
+    graft_model_free(a);
+    graft_model_free(b);
+}
+
+int tu_open_and_hash(graft_ctx *c, void *payload)
+{
+    graft_model *m = NULL;
+    uint8_t digest[32];
+    int rc = graft_model_open(&m, payload, NULL, c);
+    if (rc < 0) ck_assert_ptr_null(m);  /* a failed open hands nothing back */
+    for (size_t i = 0; rc == 0 && i < graft_model_count(m); i++)
+        rc = graft_tensor_sha256(m, graft_model_tensor(m, i), digest, c);
+    graft_model_free(m);
+    return rc;
+}
+
 int tu_run(Suite *s)
 {
     SRunner *sr = srunner_create(s);

@@ -63,108 +63,73 @@ int graft_npy__header_size(const uint8_t *p, size_t n, uint64_t origin, uint64_t
     return GRAFT_OK;
 }
 
-/* ---- the dict literal --------------------------------------------------- */
+/* ---- the dict literal, read with the bounded cursor (core/rd.h) -------- */
 
-typedef struct lit {
-    const uint8_t *p;
-    size_t n, pos;
-    uint64_t origin;      /* file offset of p[0] */
-    graft_ctx *ctx;
-} lit;
+#define lit_fail(r, ...) graft_rd_fail((r), "header dict: " __VA_ARGS__)
 
-static int lit_fail(lit *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int lit_fail(lit *L, const char *fmt, ...)
+static bool lit_eat(graft_rd *r, const char *s)
 {
-    char what[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    return graft_error(L->ctx, GRAFT_ECORRUPT, "offset 0x%llx: header dict: %s",
-                       (unsigned long long)(L->origin + L->pos), what);
-}
-
-static void lit_ws(lit *L)
-{
-    while (L->pos < L->n && (L->p[L->pos] == ' ' || L->p[L->pos] == '\t' ||
-                             L->p[L->pos] == '\n' || L->p[L->pos] == '\r'))
-        L->pos++;
-}
-
-static bool lit_eat(lit *L, char c)
-{
-    lit_ws(L);
-    if (L->pos < L->n && L->p[L->pos] == (uint8_t)c) {
-        L->pos++;
-        return true;
-    }
-    return false;
+    graft_rd_skip_ws(r);
+    return graft_rd_eat(r, s);
 }
 
 /* 'text' or "text" without escapes, borrowed. */
-static int lit_string(lit *L, const uint8_t **s, size_t *len)
+static int lit_string(graft_rd *r, const uint8_t **s, size_t *len)
 {
-    uint8_t q;
-    size_t start;
-    lit_ws(L);
-    if (L->pos >= L->n || (L->p[L->pos] != '\'' && L->p[L->pos] != '"'))
-        return lit_fail(L, "expected a quoted string");
-    q = L->p[L->pos++];
-    start = L->pos;
-    while (L->pos < L->n && L->p[L->pos] != q) {
-        if (L->p[L->pos] == '\\') return lit_fail(L, "escapes in strings are not supported");
-        L->pos++;
+    int q;
+    size_t n;
+    graft_rd_skip_ws(r);
+    q = graft_rd_peek(r);
+    if (q != '\'' && q != '"') return lit_fail(r, "expected a quoted string");
+    r->pos++;
+    bool closed = graft_rd_find(r, (uint8_t)q, &n);
+    if (!closed) n = graft_rd_left(r);
+    const uint8_t *esc = n ? memchr(r->p + r->pos, '\\', n) : NULL;
+    if (esc) {
+        r->pos = (size_t)(esc - r->p);
+        return lit_fail(r, "escapes in strings are not supported");
     }
-    if (L->pos >= L->n) return lit_fail(L, "unterminated string");
-    *s = L->p + start;
-    *len = L->pos - start;
-    L->pos++;
+    if (!closed) {
+        r->pos = r->len;
+        return lit_fail(r, "unterminated string");
+    }
+    GRAFT_TRY(graft_rd_take(r, n, s));
+    *len = n;
+    r->pos++; /* the closing quote */
     return GRAFT_OK;
 }
 
-static bool lit_word(lit *L, const char *w)
-{
-    size_t k = strlen(w);
-    lit_ws(L);
-    if (L->n - L->pos >= k && memcmp(L->p + L->pos, w, k) == 0) {
-        L->pos += k;
-        return true;
-    }
-    return false;
-}
-
 /* (d0, d1, ...) with an optional trailing comma; old files add 'L'. */
-static int lit_shape(lit *L, graft_npy_header *h)
+static int lit_shape(graft_rd *L, graft_npy_header *h)
 {
-    if (!lit_eat(L, '(')) return lit_fail(L, "'shape' must be a tuple");
+    if (!lit_eat(L, "(")) return lit_fail(L, "'shape' must be a tuple");
     h->ndim = 0;
     for (;;) {
         uint64_t v = 0;
-        lit_ws(L);
-        if (lit_eat(L, ')')) break;
-        if (L->pos < L->n && L->p[L->pos] == '-') return lit_fail(L, "negative dimension");
-        if (L->pos >= L->n || L->p[L->pos] < '0' || L->p[L->pos] > '9')
+        if (lit_eat(L, ")")) break;
+        if (graft_rd_peek(L) == '-') return lit_fail(L, "negative dimension");
+        if (graft_rd_peek(L) < '0' || graft_rd_peek(L) > '9')
             return lit_fail(L, "expected a dimension");
-        while (L->pos < L->n && L->p[L->pos] >= '0' && L->p[L->pos] <= '9') {
-            if (graft_mul_overflow(v, 10, &v) || graft_add_overflow(v, L->p[L->pos] - '0', &v) ||
-                v > INT64_MAX)
+        while (graft_rd_peek(L) >= '0' && graft_rd_peek(L) <= '9') {
+            if (graft_mul_overflow(v, 10, &v) ||
+                graft_add_overflow(v, (uint64_t)(graft_rd_peek(L) - '0'), &v) || v > INT64_MAX)
                 return graft_error(L->ctx, GRAFT_ELIMIT, "offset 0x%llx: header dict: dimension overflows",
-                                   (unsigned long long)(L->origin + L->pos));
+                                   (unsigned long long)graft_rd_offset(L));
             L->pos++;
         }
-        if (L->pos < L->n && L->p[L->pos] == 'L') L->pos++;
+        graft_rd_eat(L, "L");
         if (h->ndim == GRAFT_MAX_NDIM)
             return graft_error(L->ctx, GRAFT_ELIMIT, "offset 0x%llx: header dict: more than %d dimensions",
-                               (unsigned long long)(L->origin + L->pos), GRAFT_MAX_NDIM);
+                               (unsigned long long)graft_rd_offset(L), GRAFT_MAX_NDIM);
         h->shape[h->ndim++] = (int64_t)v;
-        if (lit_eat(L, ',')) continue;
-        if (lit_eat(L, ')')) break;
+        if (lit_eat(L, ",")) continue;
+        if (lit_eat(L, ")")) break;
         return lit_fail(L, "expected ',' or ')' in 'shape'");
     }
     return GRAFT_OK;
 }
 
-static int parse_descr(lit *L, graft_npy_header *h, const uint8_t *s, size_t len)
+static int parse_descr(graft_rd *L, graft_npy_header *h, const uint8_t *s, size_t len)
 {
     char order, kind;
     unsigned size = 0;
@@ -202,7 +167,7 @@ int graft_npy__parse(graft_npy_header *h, const uint8_t *p, size_t n, uint64_t o
     uint64_t total, numel = 1;
     size_t start;
     bool seen[3] = {false, false, false};
-    lit L;
+    graft_rd r, *L = &r;
 
     memset(h, 0, sizeof *h);
     GRAFT_TRY(graft_npy__header_size(p, n, origin, &total, ctx));
@@ -211,40 +176,40 @@ int graft_npy__parse(graft_npy_header *h, const uint8_t *p, size_t n, uint64_t o
                            "offset 0x%llx: header of %llu bytes runs past the end (%zu bytes)",
                            (unsigned long long)origin, (unsigned long long)total, n);
     start = p[6] == 1 ? 10 : 12;
-    L = (lit){p + start, (size_t)total - start, 0, origin + start, ctx};
-    if (!lit_eat(&L, '{')) return lit_fail(&L, "expected '{'");
-    while (!lit_eat(&L, '}')) {
+    graft_rd_init(L, p + start, (size_t)total - start, origin + start, ctx);
+    if (!lit_eat(L, "{")) return lit_fail(L, "expected '{'");
+    while (!lit_eat(L, "}")) {
         const uint8_t *key;
         size_t klen;
         int which;
-        GRAFT_TRY(lit_string(&L, &key, &klen));
+        GRAFT_TRY(lit_string(L, &key, &klen));
         which = klen == 5 && !memcmp(key, "descr", 5)           ? 0
               : klen == 13 && !memcmp(key, "fortran_order", 13) ? 1
               : klen == 5 && !memcmp(key, "shape", 5)           ? 2 : -1;
-        if (which < 0) return lit_fail(&L, "unexpected key '%.*s'", (int)(klen > 32 ? 32 : klen), key);
-        if (seen[which]) return lit_fail(&L, "key '%.*s' appears twice", (int)klen, key);
+        if (which < 0) return lit_fail(L, "unexpected key '%.*s'", (int)(klen > 32 ? 32 : klen), key);
+        if (seen[which]) return lit_fail(L, "key '%.*s' appears twice", (int)klen, key);
         seen[which] = true;
-        if (!lit_eat(&L, ':')) return lit_fail(&L, "expected ':'");
+        if (!lit_eat(L, ":")) return lit_fail(L, "expected ':'");
         if (which == 0) {
             const uint8_t *s;
             size_t len;
-            lit_ws(&L);
-            if (L.pos < L.n && L.p[L.pos] == '[')
+            graft_rd_skip_ws(L);
+            if (graft_rd_peek(L) == '[')
                 return graft_error(ctx, GRAFT_EFORMAT, "structured dtypes (descr is a list) are not supported");
-            GRAFT_TRY(lit_string(&L, &s, &len));
-            GRAFT_TRY(parse_descr(&L, h, s, len));
+            GRAFT_TRY(lit_string(L, &s, &len));
+            GRAFT_TRY(parse_descr(L, h, s, len));
         } else if (which == 1) {
-            if (lit_word(&L, "True")) h->fortran = true;
-            else if (!lit_word(&L, "False")) return lit_fail(&L, "'fortran_order' must be True or False");
+            if (lit_eat(L, "True")) h->fortran = true;
+            else if (!lit_eat(L, "False")) return lit_fail(L, "'fortran_order' must be True or False");
         } else {
-            GRAFT_TRY(lit_shape(&L, h));
+            GRAFT_TRY(lit_shape(L, h));
         }
-        if (lit_eat(&L, ',')) continue;
-        if (lit_eat(&L, '}')) break;
-        return lit_fail(&L, "expected ',' or '}'");
+        if (lit_eat(L, ",")) continue;
+        if (lit_eat(L, "}")) break;
+        return lit_fail(L, "expected ',' or '}'");
     }
-    lit_ws(&L);
-    if (L.pos != L.n) return lit_fail(&L, "unexpected text after the dict");
+    graft_rd_skip_ws(L);
+    if (graft_rd_left(L)) return lit_fail(L, "unexpected text after the dict");
     if (!seen[0] || !seen[1] || !seen[2])
         return graft_error(ctx, GRAFT_ECORRUPT, "offset 0x%llx: header dict lacks '%s'",
                            (unsigned long long)origin + start,

@@ -27,9 +27,7 @@
 typedef struct pk_state {
     graft_ctx *ctx;
     graft_arena *arena;
-    const uint8_t *p;
-    size_t n, pos;
-    uint64_t origin;
+    graft_rd r;               /* the pickle bytes (bounded cursor) */
     uint64_t op_off;          /* file offset of the current opcode */
     uint8_t op;
     graft_pk **stack;         /* malloc; sp values */
@@ -67,24 +65,21 @@ static const char *op_name(uint8_t op, char buf[8])
 static int take(pk_state *st, size_t k, const uint8_t **out)
 {
     char b[8];
-    if (k > st->n - st->pos)
+    if (k > graft_rd_left(&st->r)) /* said here, naming the opcode */
         return fail(st, GRAFT_ECORRUPT, "opcode %s needs %zu bytes, %zu left",
-                    op_name(st->op, b), k, st->n - st->pos);
-    *out = st->p + st->pos;
-    st->pos += k;
-    return GRAFT_OK;
+                    op_name(st->op, b), k, graft_rd_left(&st->r));
+    return graft_rd_take(&st->r, k, out);
 }
 
 /* A '\n'-terminated operand of a text opcode, without the newline. */
 static int take_line(pk_state *st, const char **out, size_t *len)
 {
-    const uint8_t *s = st->p + st->pos;
-    const uint8_t *nl = memchr(s, '\n', st->n - st->pos);
-    if (!nl) return fail(st, GRAFT_ECORRUPT, "line operand runs past the end of the pickle");
+    const uint8_t *s;
+    if (!graft_rd_find(&st->r, '\n', len))
+        return fail(st, GRAFT_ECORRUPT, "line operand runs past the end of the pickle");
+    GRAFT_TRY(graft_rd_take(&st->r, *len, &s));
     *out = (const char *)s;
-    *len = (size_t)(nl - s);
-    st->pos += *len + 1;
-    return GRAFT_OK;
+    return graft_rd_skip(&st->r, 1);
 }
 
 static graft_pk *node(pk_state *st, graft_pk_kind kind)
@@ -330,9 +325,9 @@ static int op_binary_str(pk_state *st, graft_pk_kind kind, size_t lensize)
     uint64_t len;
     GRAFT_TRY(take(st, lensize, &b));
     len = lensize == 1 ? b[0] : lensize == 4 ? graft_le32(b) : graft_le64(b);
-    if (len > st->n - st->pos)
+    if (len > graft_rd_left(&st->r))
         return fail(st, GRAFT_ECORRUPT, "string of %llu bytes but %zu left",
-                    (unsigned long long)len, st->n - st->pos);
+                    (unsigned long long)len, graft_rd_left(&st->r));
     GRAFT_TRY(take(st, (size_t)len, &s));
     return push(st, new_str(st, kind, s, (size_t)len));
 }
@@ -347,7 +342,7 @@ static int step(pk_state *st, bool *stop)
     graft_pk *a, *c;
     char nb[8];
 
-    st->op_off = st->origin + st->pos;
+    st->op_off = graft_rd_offset(&st->r);
     GRAFT_TRY(take(st, 1, &b));
     st->op = b[0];
     switch (st->op) {
@@ -358,9 +353,9 @@ static int step(pk_state *st, bool *stop)
     case 0x95: /* FRAME: a read-ahead hint; CPython reads the whole frame
                 * first, so one longer than the bytes left is truncated */
         GRAFT_TRY(take(st, 8, &b));
-        if (graft_le64(b) > st->n - st->pos)
+        if (graft_le64(b) > graft_rd_left(&st->r))
             return fail(st, GRAFT_ECORRUPT, "FRAME of %llu bytes but %zu left",
-                        (unsigned long long)graft_le64(b), st->n - st->pos);
+                        (unsigned long long)graft_le64(b), graft_rd_left(&st->r));
         return GRAFT_OK;
     case '.':
         GRAFT_TRY(need_stack(st, 1));
@@ -550,14 +545,15 @@ static int step(pk_state *st, bool *stop)
 int graft_pickle__load(graft_pk **out, size_t *consumed, graft_arena *arena,
                        const uint8_t *p, size_t n, uint64_t origin, graft_ctx *ctx)
 {
-    pk_state st = {.ctx = ctx, .arena = arena, .p = p, .n = p ? n : 0, .origin = origin};
+    pk_state st = {.ctx = ctx, .arena = arena};
     bool stop = false;
     int rc = GRAFT_OK;
 
+    graft_rd_init(&st.r, p, n, origin, ctx);
     *out = NULL;
     while (!stop) {
-        if (st.pos >= st.n) {
-            st.op_off = origin + st.pos;
+        if (!graft_rd_left(&st.r)) {
+            st.op_off = graft_rd_offset(&st.r);
             rc = fail(&st, GRAFT_ECORRUPT, "pickle ends without STOP");
             goto cleanup;
         }
@@ -565,7 +561,7 @@ int graft_pickle__load(graft_pk **out, size_t *consumed, graft_arena *arena,
         if (rc < 0) goto cleanup;
     }
     *out = st.stack[st.sp - 1];
-    if (consumed) *consumed = st.pos;
+    if (consumed) *consumed = st.r.pos;
 cleanup:
     free(st.stack);
     free(st.marks);
