@@ -76,12 +76,13 @@ int main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "%s\n", rc == -1 && !graft_ctx_message(ctx)[0] ? "input size"
                                                                         : graft_ctx_message(ctx));
-        return 1;
+        rc = 1;
+    } else {
+        f = fopen(argv[8], "wb");
+        rc = !f || fwrite(out, 1, o.pos, f) != o.pos || fclose(f) != 0 ? 2 : 0;
     }
-    f = fopen(argv[8], "wb");
-    if (!f || fwrite(out, 1, o.pos, f) != o.pos || fclose(f) != 0) return 2;
-    free(in);
+    free(in); /* also on failure: the sanitizer build checks for leaks */
     free(out);
     graft_ctx_free(ctx);
-    return 0;
+    return rc;
 }
