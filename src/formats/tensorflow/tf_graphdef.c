@@ -27,6 +27,7 @@
  * fields, the function library and versions are kept as they are.
  */
 #include "format.h"
+#include "layout.h"
 #include "pb.h"
 #include "pb_check.h"
 #include "rd.h"
@@ -524,20 +525,21 @@ static int open_graph(graft_model *m, const graft_open_options *opts, graft_ctx 
     m->state = g;
     m->state_free = gstate_free;
     graft_rd_init(&r, src->data, src->size, 0, ctx);
-    GRAFT_TRY(graft_tf__check_message(kind_of(m->path, src->data, src->size), src->data,
-                                      src->size, ctx));
-    switch (kind_of(m->path, src->data, src->size)) {
-    case 0: return walk_graph(m, g, r, -1, ctx);
-    case 1: return walk_meta(m, g, r, -1, ctx);
+    int kind = kind_of(m->path, src->data, src->size);
+    GRAFT_TRY(graft_tf__check_message(kind, src->data, src->size, ctx));
+    switch (kind) {
+    case 0: GRAFT_TRY(walk_graph(m, g, r, -1, ctx)); break;
+    case 1: GRAFT_TRY(walk_meta(m, g, r, -1, ctx)); break;
     default:
         while (graft_rd_left(&r)) {
             GRAFT_TRY(graft_pb_next(&r, &f));
             if (f.num != 2 || f.wt != 2) continue;
             GRAFT_TRY(push_span(g, &f, -1, ctx));
-            return walk_meta(m, g, f.sub, (int64_t)g->nspans - 1, ctx);
+            GRAFT_TRY(walk_meta(m, g, f.sub, (int64_t)g->nspans - 1, ctx));
+            break;
         }
-        return GRAFT_OK;
     }
+    return graft_layout__tf(m, src->data, src->size, kind, ctx); /* roles from the consuming ops */
 }
 
 /* ---- writing --------------------------------------------------------------- */
