@@ -310,11 +310,15 @@ static int run_index(const graft_plan_entry *e, uint32_t *dst, uint64_t tnumel, 
     }
     graft_shape out, shapes[16];
     for (size_t k = 0; k < nin; k++) shapes[k] = in[k].shape;
-    if (graft_ops_infer(ops, nops, shapes, nin, &out, ctx) < 0 ||
-        out.dtype != GRAFT_UINT32) {
+    if (graft_ops_infer(ops, nops, shapes, nin, &out, ctx) < 0) {
+        if (graft_ctx_status(ctx) == GRAFT_ENOMEM) {
+            rc = GRAFT_ENOMEM;
+            goto cleanup;
+        }
         graft_ctx_clear(ctx);
         goto cleanup;
     }
+    if (out.dtype != GRAFT_UINT32) goto cleanup;
     uint64_t on = 1;
     for (uint32_t i = 0; i < out.ndim; i++) on *= (uint64_t)out.dim[i];
     if (on != tnumel) goto cleanup;

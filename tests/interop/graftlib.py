@@ -32,11 +32,14 @@ def run(*args, check=True, input=None, layout_ok=False):
     return p
 
 
+LAYOUT_KEYS = ("role", "layout", "certainty", "gates", "flatten", "layer", "op")
+
+
 def ls_json(path, *extra):
-    """graft ls --json PATH -> [{name, dtype, shape, sha256}] in file order
-    (the role/layout keys of each tensor left out: see ls_layouts)."""
+    """graft ls --json PATH -> [{name, dtype, shape, sha256[, encoding][, quant]}]
+    in file order (the role/layout keys of each tensor left out: see ls_layouts)."""
     out = json.loads(run("ls", "--json", *extra, path).stdout)
-    return [{k: t[k] for k in ("name", "dtype", "shape", "sha256") if k in t} for t in out]
+    return [{k: v for k, v in t.items() if k not in LAYOUT_KEYS} for t in out]
 
 
 def ls_layouts(path, *extra):
