@@ -719,8 +719,9 @@ typedef struct graft_stats {
     double min, max;     /**< 0 when count is 0 */
     double mean;
     double std;          /**< population standard deviation (numpy's default, ddof 0) */
-    /** numpy.histogram(x, GRAFT_STATS_BINS): equal bins over [min, max] (the
-     * last closed; min == max: [min - 0.5, max + 0.5]) */
+    /** numpy.histogram(x.astype(float64), GRAFT_STATS_BINS) of the finite
+     * elements: equal bins over [min, max] (the last closed; min == max:
+     * [min - 0.5, max + 0.5]) */
     uint64_t hist[GRAFT_STATS_BINS];
 } graft_stats;
 
