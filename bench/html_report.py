@@ -10,7 +10,7 @@
    file, planned against a copy of itself with --html (statistics of both,
    read twice each): peak RSS against the tensor's size.
 
-usage: bench/html_report.py [BUILD_DIR] [SIZE_GB]   (BUILD_DIR default: build)
+usage: bench/html_report.py [BUILD_DIR] [SIZE_GB]   (BUILD_DIR default: build; SIZE_GB 0: no step 2)
 """
 import json
 import os
@@ -45,18 +45,20 @@ def resnet50(graft, tmp):
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.normal_(0, 0.2)
             m.running_var.uniform_(0.5, 2.0)
-    src, skel, page = (os.path.join(tmp, n) for n in ("resnet50.pth", "resnet50.h5", "resnet50.html"))
+    # Run in tmp with short relative names (they are on the page).
+    os.symlink(os.path.join(ROOT, "rules"), os.path.join(tmp, "rules"))
+    os.chdir(tmp)
+    src, skel, page = "resnet50.pth", "resnet50.h5", "resnet50.html"
     torch.save(model.state_dict(), src)
     k, out = kerasapps.resnet(50, 224, 1000, bias=True)
     k.write(skel, out)
-    rules = os.path.relpath(os.path.join(ROOT, "rules", "torch-to-keras", "resnet.yaml"))
-    secs, rss = timed([graft, "plan", "-r", rules, "--html", page, src, skel])
+    secs, rss = timed([graft, "plan", "-r", "rules/torch-to-keras/resnet.yaml", "--html", page, src, skel])
     print(f"resnet50 plan --html: {os.path.getsize(page) / 1e6:.2f} MB page, {secs:.2f} s, "
           f"peak RSS {rss:.0f} MB (models {(os.path.getsize(src) + os.path.getsize(skel)) / 1e6:.0f} MB)")
     png = os.path.join(ROOT, "bench", "html_report.png")
     subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                     f"--user-data-dir={tmp}/profile", "--window-size=1400,820", f"--screenshot={png}",
-                    f"file://{page}#sel=conv3_block1_2_conv/kernel:0"], check=True, capture_output=True)
+                    f"file://{tmp}/{page}#sel=conv3_block1_2_conv/kernel:0"], check=True, capture_output=True)
     print(f"screenshot: {os.path.relpath(png, ROOT)}")
 
 
@@ -89,9 +91,9 @@ def main():
     graft = os.path.abspath(os.path.join(ROOT, build, "src", "graft"))
     tmp = tempfile.mkdtemp(prefix="graft-html-bench-")
     try:
-        os.chdir(ROOT)
         resnet50(graft, tmp)
-        flat_memory(graft, tmp, gb)
+        if gb > 0:
+            flat_memory(graft, tmp, gb)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

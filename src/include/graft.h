@@ -746,10 +746,14 @@ typedef struct graft_report_options {
      * worst first (a "diff" page) */
     bool diff;
     /** One confidence in [0, 1] per entry (graft_plan_count), e.g. of rules
-     * suggested for the pair; NULL: none.  Borrowed for the call. */
+     * suggested for the pair (graft_suggest's certain 1, likely 0.75, guess
+     * 0.25); NULL: none.  Borrowed for the call. */
     const double *confidence;
     /** Entries whose confidence is below this are "low-confidence"; 0: 0.5. */
     double low_confidence;
+    /** One line per entry shown with it (e.g. why a suggestion was made),
+     * NULL or a NULL line: none.  Borrowed for the call. */
+    const char *const *notes;
 } graft_report_options;
 
 #define GRAFT_REPORT_OPTIONS_VERSION 1

@@ -11,8 +11,9 @@
  *      "x": stats or null}]},
  *    "entries": [{"t": target index, "src": [source indices], "st": status,
  *      "ps": plan status, "m": message, "ops": [op JSON], "pair", "tf":
- *      "file:line" or null, "trace": graft_plan_explain text, "conf": null or
- *      0..1, "diff": null | {"abs", "rel", "eq", "n"} | {"err"}}],
+ *      "file:line" or null, "trace": graft_plan_explain text, "conf": 0..1
+ *      and "note" (when given), "diff": null | {"abs", "rel", "eq", "n"} |
+ *      {"err"}}],
  *    "findings": [layout findings as in graft_plan_json], "problems":
  *      [{"m", "error"}]}
  *
@@ -235,6 +236,10 @@ static int entry(report *r, size_t i)
     if (r->o->confidence) {
         graft_jsonw_printf(w, ", \"conf\": ");
         num(w, r->o->confidence[i]);
+    }
+    if (r->o->notes && r->o->notes[i]) {
+        graft_jsonw_printf(w, ", \"note\": ");
+        str(w, r->o->notes[i]);
     }
     rc = graft_plan_explain(&trace, r->p, q->target->tensors[e->target].name, r->ctx);
     if (rc < 0) return graft_error_prefix(r->ctx, "explain '%s'", q->target->tensors[e->target].name);

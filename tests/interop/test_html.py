@@ -255,18 +255,26 @@ def bert():
     model = hfmodels.BertForPreTraining().eval()
     src, page = R.path("bert.pth"), R.path("bert.html")
     torch.save(model.state_dict(), src)
-    index = tf_skeleton(R.path("bert_skel/model.ckpt"), hfmodels.bert_tf_shapes(), 7)
+    # two defects in the skeleton: a variable no source fills, one of another shape
+    shapes = hfmodels.bert_tf_shapes()
+    shapes["bert/pooler/extra"] = [3]
+    shapes["bert/embeddings/LayerNorm/gamma"] = [31]
+    index = tf_skeleton(R.path("bert_skel/model.ckpt"), shapes, 7)
     rules = rules_path("hf-to-tf", "bert")
-    run("plan", "--html", page, "-r", rules, src, index)
-    pj = json.loads(run("plan", "--json", "-r", rules, src, index).stdout)
+    assert run("plan", "--html", page, "-r", rules, src, index, check=False).returncode == 1
+    pj = json.loads(run("plan", "--json", "-r", rules, src, index, check=False).stdout)
     names = [e["target"] for e in pj["pairs"]]
     assert sorted(names) == sorted(n for n, _, _, _ in read_bundle(index[:-len(".index")]))
     dom = check_plan_page(page, names, pj, "bert")
     shown = {n: st for side, n, st, _ in dom.rows if side == "skeleton"}
-    assert shown["global_step"] == "ignored" and list(shown.values()).count("ok") == len(names) - 1
+    assert shown["global_step"] == "ignored" and shown["bert/pooler/extra"] == "missing"
+    assert shown["bert/embeddings/LayerNorm/gamma"] == "mismatch"
+    assert list(shown.values()).count("ok") == len(names) - 3
     srcs = {n: st for side, n, st, _ in dom.rows if side == "source"}
     assert set(srcs) == set(model.state_dict())
     assert srcs["cls.predictions.decoder.weight"] == "ignored", srcs["cls.predictions.decoder.weight"]
+    assert srcs["bert.embeddings.LayerNorm.weight"] == "mismatch", srcs["bert.embeddings.LayerNorm.weight"]
+    assert dom.legend["missing"] == (1, 0) and dom.legend["mismatch"] == (1, 1), dom.legend
     # the filter by status draws exactly the ignored tensors of both sides
     dom = Dom(dump_dom(page, "q=status:ignored", tag="bertq"))
     assert {(s, n) for s, n, st, _ in dom.rows} == {("skeleton", "global_step")} | {
@@ -310,6 +318,7 @@ def diff_page():
         "wide": rng.standard_normal((4, 6)),
         "same": np.full(5, 3.25, "<f4"),
         "bad": np.ones((3, 4), "<f4"),
+        "only_a": np.arange(3, dtype="<f4"),                           # unpaired
     }
     b = {
         "big": a["big"] + rng.standard_normal(a["big"].size).astype("<f4") * np.float32(1e-3),
@@ -332,9 +341,9 @@ def diff_page():
     dom = Dom(dump_dom(page, "", tag="diff"))
     no_urls(page, dom)
     rows = {n: (ab, rl) for n, ab, rl in dom.diff}
-    assert set(rows) == set(b) and len(dom.diff) == len(b), sorted(rows)
+    assert set(rows) == set(a) | set(b) and len(dom.diff) == len(rows), sorted(rows)
     for name in a:
-        if name == "bad":
+        if name in ("bad", "only_a"):
             assert rows[name] == (None, None)
             continue
         want_abs, want_rel = max_errors(a[name], b[name])
@@ -342,11 +351,11 @@ def diff_page():
         assert np.isclose(got_abs, want_abs, rtol=1e-8, atol=0), (name, got_abs, want_abs)
         assert np.isclose(got_rel, want_rel, rtol=1e-8, atol=0), (name, got_rel, want_rel)
     assert rows["only_b"] == (None, None)
-    # worst first: the shape mismatch and the unpaired tensor, then by max rel
+    # worst first: the shape mismatch, the unpaired tensors, then by max rel
     order = [n for n, _, _ in dom.diff]
-    assert set(order[:2]) == {"bad", "only_b"}, order
-    rels = [float(rows[n][1]) for n in order[2:]]
-    assert rels == sorted(rels, reverse=True), list(zip(order[2:], rels))
+    assert order[0] == "bad" and set(order[1:3]) == {"only_a", "only_b"}, order
+    rels = [float(rows[n][1]) for n in order[3:]]
+    assert rels == sorted(rels, reverse=True) and rels[0] > 0 and rels[-1] == 0, list(zip(order[3:], rels))
     data = page_data(page)
     check_stats(data["sides"][0], {k: v for k, v in a.items()})
     check_stats(data["sides"][1], {k: v for k, v in b.items()})
@@ -391,6 +400,6 @@ if __name__ == "__main__":
     R.check("the screenshot is not blank", not_blank)
     R.check("diff page: every tensor's max abs / rel error as NumPy's, worst first; NumPy's statistics", diff_page)
     R.check("layout mutant: the finding and its tensors on the page", layout_mutant)
-    R.check("BERT plan page: every skeleton tensor with its status; filter by status", bert)
+    R.check("BERT plan page (a missing and a mismatched variable): every tensor with its status; filter", bert)
     R.check("ResNet-50 plan page: every tensor with its status, < 5 MB, trace = explain, filter, stats", resnet50)
     R.close()

@@ -55,8 +55,13 @@ START_TEST(confidence_marks_low_confidence_entries)
     ck_assert_int_eq(graft_plan_open(&p, r, pth, h5, NULL, ctx), 0);
     n = graft_plan_count(p);
     double *conf = calloc(n, sizeof *conf);
-    for (size_t i = 0; i < n; i++) conf[i] = i % 4 == 0 ? 0.2 : 0.9;
+    const char **notes = calloc(n, sizeof *notes);
+    for (size_t i = 0; i < n; i++) {
+        conf[i] = i % 4 == 0 ? 0.2 : 0.9;
+        notes[i] = i == 1 ? "paired by order </script> alone" : NULL;
+    }
     o.confidence = conf;
+    o.notes = notes;
     o.low_confidence = 0.5;
     o.title = "graft suggest";
     snprintf(page, sizeof page, "%s/conf.html", tu_temp_dir());
@@ -71,7 +76,12 @@ START_TEST(confidence_marks_low_confidence_entries)
     ck_assert_uint_eq(count(text, "\"conf\": 0.2"), (n + 3) / 4);
     ck_assert_ptr_nonnull(strstr(text, "\"title\": \"graft suggest\""));
     ck_assert_ptr_null(strstr(text, "http"));
+    /* the note, its '<' escaped so it cannot close the data's script element */
+    ck_assert_uint_eq(count(text, "\"note\": "), 1);
+    ck_assert_ptr_nonnull(strstr(text, "\"note\": \"paired by order \\u003c/script> alone\""));
+    ck_assert_uint_eq(count(text, "</script>"), 2);
     free(text);
+    free(notes);
     free(conf);
     graft_plan_free(p);
     graft_rules_free(r);
