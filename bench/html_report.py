@@ -6,11 +6,13 @@
    through rules/torch-to-keras/resnet.yaml with `graft plan --html`: page
    size, wall time and peak RSS; then headless Chromium renders the page
    with one tensor selected and saves bench/html_report.png (README.md).
-2. Flat memory: one float32 tensor of SIZE_GB (default 1) in a safetensors
+2. 6000 small tensors: page size, and how long Chromium takes to render it
+   (trees collapsed, and every tree open).
+3. Flat memory: one float32 tensor of SIZE_GB (default 1) in a safetensors
    file, planned against a copy of itself with --html (statistics of both,
    read twice each): peak RSS against the tensor's size.
 
-usage: bench/html_report.py [BUILD_DIR] [SIZE_GB]   (BUILD_DIR default: build; SIZE_GB 0: no step 2)
+usage: bench/html_report.py [BUILD_DIR] [SIZE_GB]   (BUILD_DIR default: build; SIZE_GB 0: no step 3)
 """
 import json
 import os
@@ -62,6 +64,33 @@ def resnet50(graft, tmp):
     print(f"screenshot: {os.path.relpath(png, ROOT)}")
 
 
+def many_tensors(graft, tmp, n=6000):
+    """n small tensors (an LLM-sized table): page size and how long Chromium
+    takes to load and render it, collapsed and with every tree open."""
+    import time
+    header, off = {}, 0
+    for i in range(n):
+        name = f"model.layers.{i // 12}.{['attn', 'mlp', 'norm'][i % 3]}.{i % 12}.weight"
+        header[name] = {"dtype": "F32", "shape": [16, 8], "data_offsets": [off, off + 512]}
+        off += 512
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    a, page = os.path.join(tmp, "many.safetensors"), os.path.join(tmp, "many.html")
+    with open(a, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+        f.write(np.random.default_rng(2).standard_normal(off // 4, dtype=np.float32).tobytes())
+    secs, rss = timed([graft, "plan", "--html", page, a, a])
+    print(f"{n} tensors: page {os.path.getsize(page) / 1e6:.2f} MB, plan --html {secs:.2f} s, {rss:.0f} MB")
+    empty = os.path.join(tmp, "empty.html")
+    open(empty, "w").write("<!DOCTYPE html><title>empty</title><p>empty")
+    for what, url in (("an empty page", f"file://{empty}"), ("the page", f"file://{page}"),
+                      ("the page, every tree open", f"file://{page}#all")):
+        t0 = time.time()
+        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp}/profile",
+                        f"--screenshot={tmp}/many.png", url], check=True, capture_output=True)
+        print(f"  chromium --screenshot of {what}: {time.time() - t0:.2f} s")
+
+
 def safetensors(path, name, n):
     """One float32 tensor of n elements, written in slices."""
     header = json.dumps({name: {"dtype": "F32", "shape": [n], "data_offsets": [0, 4 * n]}}).encode()
@@ -92,6 +121,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="graft-html-bench-")
     try:
         resnet50(graft, tmp)
+        many_tensors(graft, tmp)
         if gb > 0:
             flat_memory(graft, tmp, gb)
     finally:

@@ -52,6 +52,9 @@ typedef struct report {
     const graft_report_options *o;
     st *entry_st;         /* per entry */
     st *source_st;        /* per source tensor */
+    size_t *feed_at;      /* source s feeds entries feeds[feed_at[s] .. + feed_n[s]) */
+    size_t *feed_n;
+    size_t *feeds;
     graft_jsonw w;
     graft_ctx *ctx;
 } report;
@@ -88,6 +91,27 @@ static st entry_status(const report *r, size_t i)
     }
 }
 
+/* Which entries each source tensor feeds, in entry order, each once. */
+static int feeding(report *r)
+{
+    const graft_plan *q = r->q;
+    size_t ns = q->source->count;
+    r->feed_at = graft_calloc(r->ctx, ns + 1, sizeof *r->feed_at);
+    r->feed_n = graft_calloc(r->ctx, ns ? ns : 1, sizeof *r->feed_n);
+    if (!r->feed_at || !r->feed_n) return graft_error_oom(r->ctx, "report links");
+    for (size_t i = 0; i < q->nentries; i++)
+        for (size_t k = 0; k < q->entries[i].nsources; k++) r->feed_at[q->entries[i].sources[k] + 1]++;
+    for (size_t s = 0; s < ns; s++) r->feed_at[s + 1] += r->feed_at[s];
+    r->feeds = graft_calloc(r->ctx, r->feed_at[ns] ? r->feed_at[ns] : 1, sizeof *r->feeds);
+    if (!r->feeds) return graft_error_oom(r->ctx, "report links");
+    for (size_t i = 0; i < q->nentries; i++)
+        for (size_t k = 0; k < q->entries[i].nsources; k++) {
+            size_t s = q->entries[i].sources[k], *at = r->feeds + r->feed_at[s];
+            if (r->feed_n[s] == 0 || at[r->feed_n[s] - 1] != i) at[r->feed_n[s]++] = i;
+        }
+    return GRAFT_OK;
+}
+
 /* Statuses of every entry and source tensor (see the top of the file). */
 static int statuses(report *r)
 {
@@ -102,17 +126,15 @@ static int statuses(report *r)
         size_t i = l ? graft_plan_index(r->p, l->target) : SIZE_MAX;
         if (i < q->nentries && r->entry_st[i] < ST_LAYOUT) r->entry_st[i] = ST_LAYOUT;
     }
-    for (size_t s = 0; s < q->source->count; s++) r->source_st[s] = ST_IGNORED;
-    for (size_t k = 0; k < q->nunused; k++) r->source_st[q->unused[k]] = ST_UNUSED;
-    bool *fed = graft_calloc(r->ctx, q->source->count ? q->source->count : 1, sizeof *fed);
-    if (!fed) return graft_error_oom(r->ctx, "report statuses");
-    for (size_t i = 0; i < q->nentries; i++)
-        for (size_t k = 0; k < q->entries[i].nsources; k++) {
-            size_t s = q->entries[i].sources[k];
-            if (!fed[s] || r->entry_st[i] > r->source_st[s]) r->source_st[s] = r->entry_st[i];
-            fed[s] = true;
+    GRAFT_TRY(feeding(r));
+    for (size_t s = 0; s < q->source->count; s++) {
+        r->source_st[s] = ST_IGNORED; /* feeds nothing, and not unused: an ignore rule */
+        for (size_t k = 0; k < r->feed_n[s]; k++) {
+            st e = r->entry_st[r->feeds[r->feed_at[s] + k]];
+            if (k == 0 || e > r->source_st[s]) r->source_st[s] = e;
         }
-    free(fed);
+    }
+    for (size_t k = 0; k < q->nunused; k++) r->source_st[q->unused[k]] = ST_UNUSED;
     return GRAFT_OK;
 }
 
@@ -142,7 +164,6 @@ static int stats_json(report *r, const graft_model *m, const graft_tensor *t)
 /* One side: its tensors with dtype, shape, role/layout, status and stats. */
 static int side(report *r, const graft_model *m, bool target)
 {
-    const graft_plan *q = r->q;
     graft_jsonw *w = &r->w;
     graft_jsonw_printf(w, "{\"path\": ");
     str(w, m->path);
@@ -161,16 +182,11 @@ static int side(report *r, const graft_model *m, bool target)
         graft_layout__json_members(w, m, t);
         graft_jsonw_printf(w, ", \"st\": \"%s\", \"e\": [",
                            st_name[target ? r->entry_st[i] : r->source_st[i]]);
-        if (target) {
+        if (target)
             graft_jsonw_printf(w, "%zu", i);
-        } else {
-            for (size_t e = 0, n = 0; e < q->nentries; e++)
-                for (size_t k = 0; k < q->entries[e].nsources; k++)
-                    if (q->entries[e].sources[k] == i) {
-                        graft_jsonw_printf(w, "%s%zu", n++ ? "," : "", e);
-                        break;
-                    }
-        }
+        else
+            for (size_t k = 0; k < r->feed_n[i]; k++)
+                graft_jsonw_printf(w, "%s%zu", k ? "," : "", r->feeds[r->feed_at[i] + k]);
         graft_jsonw_raw(w, "]", 1);
         GRAFT_TRY(stats_json(r, m, t));
         graft_jsonw_raw(w, "}", 1);
@@ -340,5 +356,8 @@ int graft_plan_html(const graft_plan *p, const char *path, const graft_report_op
     graft_jsonw_free(&r.w);
     free(r.entry_st);
     free(r.source_st);
+    free(r.feed_at);
+    free(r.feed_n);
+    free(r.feeds);
     return rc;
 }
