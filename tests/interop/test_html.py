@@ -319,6 +319,8 @@ def diff_page():
         "same": np.full(5, 3.25, "<f4"),
         "bad": np.ones((3, 4), "<f4"),
         "only_a": np.arange(3, dtype="<f4"),                           # unpaired
+        "bigf": rng.standard_normal((1500, 2001)).astype("<f4"),
+        "bige": rng.standard_normal(2_500_000).astype("<f4"),
     }
     b = {
         "big": a["big"] + rng.standard_normal(a["big"].size).astype("<f4") * np.float32(1e-3),
@@ -330,6 +332,9 @@ def diff_page():
         "same": a["same"].copy(),
         "bad": np.ones((4, 3), "<f4"),                                  # shapes disagree
         "only_b": np.ones(2, "<f4"),                                    # unpaired
+        # 12 MB strided and 10 MB big-endian views: gathered in several pieces
+        "bigf": np.asfortranarray(a["bigf"] * np.float32(0.5)),
+        "bige": (a["bige"] + np.float32(2)).astype(">f4"),
     }
     b["bias"][3] = 0.5  # a difference where b is 0 and others where b is not
     b["bias"][4] = 2.0

@@ -1,9 +1,11 @@
 /* test_report.c - graft_plan_html and graft_tensor_statistics (graft.h) as a
  * C user calls them: the confidence data source (what `suggest` gives),
  * statistics of a known tensor, refusing to write over an input, and every
- * allocation failure reported with no page left behind.  (The page itself
- * is rendered in Chromium by tests/interop/test_html.py.) */
+ * allocation failure reported with no page left behind; and (model.h) the
+ * statistics of a tensor streamed in pieces that split its elements.  (The
+ * page itself is rendered in Chromium by tests/interop/test_html.py.) */
 #include "graft.h"
+#include "model.h"
 
 #include <check.h>
 #include <math.h>
@@ -134,6 +136,67 @@ START_TEST(statistics_of_a_known_tensor)
 }
 END_TEST
 
+/* A decoded tensor: 1001 float64 values, whole (load) or in 7-byte pieces. */
+#define NSTREAM 1001
+static double streamed_value(size_t i)
+{
+    return sin((double)i) * 1e3 + (double)(i % 17);
+}
+
+static int load_all(const graft_model *m, const graft_tensor *t, uint8_t *dst, graft_ctx *c)
+{
+    (void)m, (void)c;
+    for (size_t i = 0; i < t->numel; i++) {
+        double v = streamed_value(i);
+        memcpy(dst + 8 * i, &v, 8); /* little-endian host: the test machines */
+    }
+    return GRAFT_OK;
+}
+
+static int stream_7(const graft_model *m, const graft_tensor *t, graft_piece_fn fn, void *arg,
+                    graft_ctx *c)
+{
+    uint8_t all[8 * NSTREAM];
+    GRAFT_TRY(load_all(m, t, all, c));
+    for (size_t off = 0; off < sizeof all; off += 7)
+        GRAFT_TRY(fn(arg, all + off, sizeof all - off < 7 ? sizeof all - off : 7));
+    return GRAFT_OK;
+}
+
+START_TEST(statistics_of_pieces_that_split_elements)
+{
+    graft_model *m = NULL;
+    int64_t shape[] = {NSTREAM};
+    graft_stats whole, pieces;
+    ck_assert_int_eq(graft_model__new(&m, "streamed", ctx), 0);
+    graft_tensor *t = graft_model__add(m, "x", 1, GRAFT_FLOAT64, 1, shape, ctx);
+    ck_assert_ptr_nonnull(t);
+    t->load = load_all;
+    ck_assert_int_eq(graft_model_validate(m, ctx), 0);
+    t = &m->tensors[0];
+    ck_assert_int_eq(graft_tensor_statistics(m, t, &whole, ctx), 0);
+    t->stream = stream_7;
+    ck_assert_int_eq(graft_tensor_statistics(m, t, &pieces, ctx), 0);
+    double lo = INFINITY, hi = -INFINITY, sum = 0, sq = 0;
+    for (size_t i = 0; i < NSTREAM; i++) {
+        double v = streamed_value(i);
+        lo = fmin(lo, v), hi = fmax(hi, v), sum += v;
+    }
+    for (size_t i = 0; i < NSTREAM; i++) sq += pow(streamed_value(i) - sum / NSTREAM, 2);
+    const graft_stats *both[] = {&whole, &pieces};
+    for (int k = 0; k < 2; k++) {
+        const graft_stats *s = both[k];
+        ck_assert(s->count == NSTREAM && s->min == lo && s->max == hi);
+        ck_assert(fabs(s->mean - sum / NSTREAM) < 1e-9 && fabs(s->std - sqrt(sq / NSTREAM)) < 1e-9);
+    }
+    ck_assert_mem_eq(whole.hist, pieces.hist, sizeof whole.hist);
+    uint64_t total = 0;
+    for (int b = 0; b < GRAFT_STATS_BINS; b++) total += pieces.hist[b];
+    ck_assert_uint_eq(total, NSTREAM);
+    graft_model_free(m);
+}
+END_TEST
+
 static int page_once(graft_ctx *c, void *payload)
 {
     const char *out = payload;
@@ -170,6 +233,7 @@ static Suite *report_suite(void)
     tcase_add_test(tc, confidence_marks_low_confidence_entries);
     tcase_add_test(tc, the_page_never_replaces_an_input);
     tcase_add_test(tc, statistics_of_a_known_tensor);
+    tcase_add_test(tc, statistics_of_pieces_that_split_elements);
     tcase_add_test(tc, every_allocation_failure_is_reported);
     suite_add_tcase(s, tc);
     return s;
