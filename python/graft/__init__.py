@@ -18,17 +18,17 @@ graft imports neither torch nor NumPy (NumPy is imported for arrays).
 """
 from ._errors import Error, PlanError
 from ._lib import dec as _dec
-from ._lib import lib as _lib
+from ._lib import lib as _clib
 from ._model import Model, Tensor, numpy_dtype, open
 from ._plan import Applied, Compared, Diff, Pair, Plan, apply, diff, explain, plan
 from ._convert import Converted, convert
 
-__version__ = _dec(_lib.graft_version())
+__version__ = _dec(_clib.graft_version())
 
 
 def formats():
     """Names of the formats libgraft reads ("pytorch-zip", "safetensors"...)."""
-    names = _lib.graft_format_names()
+    names = _clib.graft_format_names()
     out = []
     while names[len(out)]:
         out.append(_dec(names[len(out)]))
