@@ -1,7 +1,6 @@
 """Helpers of the graft package's pytest suite (tests/python/).  meson runs it
 with PYTHONPATH at python/ and GRAFT_LIBRARY at the built libgraft.so.0
 (tests/meson.build); torch is imported by the tests only, as the oracle."""
-import hashlib
 import json
 import os
 import struct
@@ -10,39 +9,8 @@ import sys
 
 import numpy as np
 
-FIXTURES = os.environ.get("GRAFT_FIXTURES",
-                          os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared",
-                                       "fixtures"))
-SOURCE_ROOT = os.environ.get("GRAFT_SOURCE_ROOT",
-                             os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def flatten(obj, prefix=""):
-    """Every torch tensor of a torch.load result under its dotted key path, as
-    graft names them (nested dicts, lists and tuples)."""
-    import torch
-    if isinstance(obj, torch.Tensor):
-        yield (prefix or "tensor"), obj
-        return
-    if isinstance(obj, dict):
-        items = obj.items()
-    elif isinstance(obj, (list, tuple)):
-        items = enumerate(obj)
-    else:
-        return
-    for k, v in items:
-        if isinstance(k, bool) or not isinstance(k, (str, int)):
-            continue
-        yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
-
-
-def torch_as_numpy(t):
-    """torch's values as NumPy, bfloat16 as its raw bits (uint16)."""
-    import torch
-    t = t.detach().cpu()
-    if t.dtype == torch.bfloat16:
-        return t.contiguous().view(torch.int16).numpy().view(np.uint16)
-    return t.numpy()
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "interop"))
+from graftlib import FIXTURES, SOURCE_ROOT, flatten, sha256_file, torch_as_numpy  # noqa: E402,F401
 
 
 def torch_load(path):
@@ -77,11 +45,6 @@ def file_mapping_of(address):
             if lo <= address < hi:
                 return parts[5].strip() if len(parts) > 5 else None
     return None
-
-
-def sha256_file(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def save_safetensors(path, tensors):
