@@ -219,6 +219,21 @@ GRAFT_EXTERN int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
                        const uint8_t **out, void **owned, graft_ctx *ctx);
 
 /**
+ * Where t's elements lie in the mapped file, for callers that look at them in
+ * place without a copy (NumPy arrays over the file): *data receives element
+ * 0's address in read-only memory borrowed from the model (valid until
+ * graft_model_free; never write through it), and strides, an array of
+ * graft_tensor_ndim(t) entries the caller provides, each dimension's step in
+ * bytes (0 for dimensions of one element; negative steps are possible).
+ * Elements are of graft_tensor_dtype(t), little-endian, bool one byte each.
+ * @return true; false, with *data NULL, when t's elements are not stored
+ *         that way (compressed or decoded records, big-endian data, strings,
+ *         empty tensors): read them with graft_tensor_bytes
+ */
+GRAFT_EXTERN bool graft_tensor_view(const graft_model *m, const graft_tensor *t,
+                                    const uint8_t **data, int64_t *strides);
+
+/**
  * How t's bytes encode its values when they are not plain elements of its
  * dtype, e.g. "ggml q8_0: blocks of 32 elements, 34 bytes each" for a GGUF
  * quantized tensor (listed as uint8 [..., blocks, block bytes]); NULL for
