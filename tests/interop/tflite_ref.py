@@ -13,7 +13,11 @@ tensorflow/lite/kernels/internal/reference/ defines it (float paths):
   accum_depth], out[b, o] = act(sum_d in[b, d] * weights[o, d] + bias[o]);
 - ADD (0), add.h: broadcast sum, then the fused activation;
 - MEAN (40), reduce.h Mean: the sum over the axes divided by their size;
-- PAD (34), pad.h: zeros before/after per the int32 [rank, 2] paddings.
+- PAD (34), pad.h: zeros before/after per the int32 [rank, 2] paddings;
+- RESHAPE (22): the shape of input 1;
+- TRANSPOSE_CONV (67), transpose_conv.h (inputs output_shape, weights,
+  input, bias; VALID only, where the padding is 0): out[b, iy*sh + fy,
+  ix*sw + fx, oc] += in[b, iy, ix, ic] * filter[oc, fy, fx, ic], then + bias.
 Padding SAME / VALID (padding.h ComputePaddingHeightWidth): out = ceil(in /
 stride) or (in + stride - effective_filter) / stride; pad = total // 2 on
 top/left (the odd one falls bottom/right, outside the reads).  Fused
@@ -24,13 +28,13 @@ stride_h 2, fused_activation_function 3, dilation_w 4, dilation_h 5;
 DepthwiseConv2DOptions padding 0, stride_w 1, stride_h 2, depth_multiplier 3,
 fused 4, dilation_w 5, dilation_h 6; FullyConnectedOptions fused 0,
 weights_format 1, keep_num_dims 2; AddOptions fused 0; ReducerOptions
-keep_dims 0.
+keep_dims 0; TransposeConvOptions padding 0, stride_w 1, stride_h 2, fused 3.
 """
 import numpy as np
 
 import tflite_fb as fb
 
-ADD, CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, PAD, MEAN = 0, 3, 4, 9, 34, 40
+ADD, CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, RESHAPE, PAD, MEAN, TRANSPOSE_CONV = 0, 3, 4, 9, 22, 34, 40, 67
 NP = {"float32": np.float32, "int32": np.int32, "int64": np.int64, "int8": np.int8, "uint8": np.uint8}
 ACT = {0: (-np.inf, np.inf), 1: (0.0, np.inf), 2: (-1.0, 1.0), 3: (0.0, 6.0)}
 
@@ -50,7 +54,7 @@ def read_graph(data):
         typ = fb.TYPES[r.scalar(tt, 1, "b")]
         bp, bn = buffers[r.scalar(tt, 2, "I")]
         value = None
-        if bn:
+        if bn and typ in NP:
             value = np.frombuffer(data, NP[typ], int(np.prod(shape)), bp).reshape(shape).copy()
         tensors.append({"name": r.string(tt, 3).decode(), "shape": shape, "type": typ, "value": value})
 
@@ -128,6 +132,20 @@ def run(data, x):
             axes = tuple(int(a) % ins[0].ndim for a in np.atleast_1d(ins[1]))
             out, act = ins[0].sum(axis=axes, keepdims=bool(opt(o, 0, "b"))) / np.prod(
                 [ins[0].shape[a] for a in axes]), 0
+        elif code == RESHAPE:
+            out, act = ins[0].reshape([int(d) for d in ins[1]]), 0
+        elif code == TRANSPOSE_CONV:
+            assert opt(o, 0, "b") == 1, "VALID padding only"
+            sw, sh, act = opt(o, 1, "i"), opt(o, 2, "i"), opt(o, 3, "b")
+            f, a = ins[1], ins[2]
+            out = np.zeros([int(d) for d in ins[0]], np.float32)
+            h, w = a.shape[1], a.shape[2]
+            for fy in range(f.shape[1]):
+                for fx in range(f.shape[2]):
+                    out[:, fy:fy + (h - 1) * sh + 1:sh, fx:fx + (w - 1) * sw + 1:sw] += np.einsum(
+                        "byxc,oc->byxo", a, f[:, fy, fx, :])
+            if len(ins) > 3 and ins[3] is not None:
+                out = out + ins[3]
         elif code == PAD:
             out, act = np.pad(ins[0], [tuple(p) for p in ins[1]]), 0
         else:
