@@ -38,12 +38,17 @@ int graft_layout__coreml(graft_model *m, graft_tensor *t, const char *layer, con
     } else if (!strcmp(params, "embedding") && weights && t->ndim == 2) {
         l.role = GRAFT_ROLE_EMBEDDING, axes = "EV", l.op = params;
     } else if ((!strcmp(params, "convolution") || !strcmp(params, "innerProduct") ||
-                !strcmp(params, "embedding")) && bias && t->ndim == 1) {
+                !strcmp(params, "embedding")) &&
+               bias && t->ndim == 1) {
         l.role = GRAFT_ROLE_BIAS, axes = "O", l.op = params;
     } else if (!strcmp(params, "batchnorm") && t->ndim == 1) {
-        static const struct { const char *f; graft_role r; } bn[] = {
-            {"gamma", GRAFT_ROLE_NORM_SCALE}, {"beta", GRAFT_ROLE_NORM_SHIFT},
-            {"mean", GRAFT_ROLE_NORM_MEAN}, {"variance", GRAFT_ROLE_NORM_VAR}};
+        static const struct {
+            const char *f;
+            graft_role r;
+        } bn[] = {{"gamma", GRAFT_ROLE_NORM_SCALE},
+                  {"beta", GRAFT_ROLE_NORM_SHIFT},
+                  {"mean", GRAFT_ROLE_NORM_MEAN},
+                  {"variance", GRAFT_ROLE_NORM_VAR}};
         for (size_t i = 0; i < sizeof bn / sizeof *bn; i++)
             if (!strcmp(field, bn[i].f)) l.role = bn[i].r, axes = "O", l.op = params;
     }

@@ -37,34 +37,37 @@
 
 enum {
     OP_CONV_2D = 3,
-    OP_DEPTHWISE_CONV_2D = 4, OP_FULLY_CONNECTED = 9, OP_RESHAPE = 22, OP_TRANSPOSE_CONV = 67,
+    OP_DEPTHWISE_CONV_2D = 4,
+    OP_FULLY_CONNECTED = 9,
+    OP_RESHAPE = 22,
+    OP_TRANSPOSE_CONV = 67,
 };
 
 #define MAX_IN 4
 
 typedef struct tnode {
-    int32_t code;           /* builtin code, -1 unknown */
-    int32_t in[MAX_IN];     /* tensor indices, -1 absent */
+    int32_t code;       /* builtin code, -1 unknown */
+    int32_t in[MAX_IN]; /* tensor indices, -1 absent */
     uint32_t nin;
-    int32_t out;            /* output 0, -1 none */
+    int32_t out; /* output 0, -1 none */
 } tnode;
 
 typedef struct fieldpos {
-    size_t field;           /* position of Tensor.buffer */
-    size_t tensor;          /* index in m->tensors */
+    size_t field;  /* position of Tensor.buffer */
+    size_t tensor; /* index in m->tensors */
 } fieldpos;
 
 typedef struct tgraph {
     graft_model *m;
     const graft_fb *b;
-    fieldpos *fp;           /* sorted by field */
+    fieldpos *fp; /* sorted by field */
     size_t nfp;
-    int32_t *codes;         /* per operator code */
+    int32_t *codes; /* per operator code */
     uint32_t ncodes;
-    graft_fb_vec tensors;   /* of the subgraph being read */
+    graft_fb_vec tensors; /* of the subgraph being read */
     tnode *ops;
     uint32_t nops;
-    int32_t *producer;      /* tensor index -> operator, -1 none */
+    int32_t *producer; /* tensor index -> operator, -1 none */
     bool oom;
 } tgraph;
 
@@ -74,16 +77,35 @@ static int cmp_field(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Tensor i of the current subgraph: its table (shape) and listed tensor. */
+/* Tensor i's table in the current subgraph; false when out of range.  The
+ * reader has walked every tensor table already, so a failure is not reached. */
+static bool table_of(const tgraph *g, int32_t i, graft_fb_table *tt)
+{
+    if (i < 0 || (uint32_t)i >= g->tensors.len) return false;
+    if (graft_fb__vec_table(g->b, &g->tensors, (uint32_t)i, "tensor", tt) >= 0) return true;
+    graft_ctx_clear(g->b->ctx);
+    return false;
+}
+
+/* Tensor i's shape vector; false when unknown. */
+static bool shape_of(const tgraph *g, int32_t i, graft_fb_vec *shape)
+{
+    graft_fb_table tt;
+    if (!table_of(g, i, &tt)) return false;
+    if (graft_fb__vector(g->b, &tt, TFL_TENSOR_SHAPE, 4, "shape", shape) >= 0) return true;
+    graft_ctx_clear(g->b->ctx);
+    return false;
+}
+
+/* The listed tensor (one with a buffer) that is tensor i, or NULL. */
 static graft_tensor *listed(const tgraph *g, int32_t i)
 {
     graft_fb_table tt;
     size_t field;
     fieldpos key, *hit;
-    if (i < 0 || (uint32_t)i >= g->tensors.len) return NULL;
-    if (graft_fb__vec_table(g->b, &g->tensors, (uint32_t)i, "tensor", &tt) < 0 ||
-        graft_fb__field(g->b, &tt, TFL_TENSOR_BUFFER, 4, "buffer", &field) < 0) {
-        graft_ctx_clear(g->b->ctx); /* the reader has checked every tensor: not reached */
+    if (!table_of(g, i, &tt)) return NULL;
+    if (graft_fb__field(g->b, &tt, TFL_TENSOR_BUFFER, 4, "buffer", &field) < 0) {
+        graft_ctx_clear(g->b->ctx);
         return NULL;
     }
     if (!field) return NULL;
@@ -95,26 +117,31 @@ static graft_tensor *listed(const tgraph *g, int32_t i)
 /* Dimension d of tensor i's shape, 0 when unknown. */
 static int64_t dim_of(const tgraph *g, int32_t i, uint32_t d)
 {
-    graft_fb_table tt;
     graft_fb_vec shape;
-    if (i < 0 || (uint32_t)i >= g->tensors.len) return 0;
-    if (graft_fb__vec_table(g->b, &g->tensors, (uint32_t)i, "tensor", &tt) < 0 ||
-        graft_fb__vector(g->b, &tt, TFL_TENSOR_SHAPE, 4, "shape", &shape) < 0) {
-        graft_ctx_clear(g->b->ctx);
-        return 0;
-    }
-    if (d >= shape.len) return 0;
+    if (!shape_of(g, i, &shape) || d >= shape.len) return 0;
     return (int32_t)graft_le32(g->b->p + shape.pos + 4 * (size_t)d);
+}
+
+/* Rank of tensor i, 0 when unknown. */
+static uint32_t rank_of(const tgraph *g, int32_t i)
+{
+    graft_fb_vec shape;
+    return shape_of(g, i, &shape) ? shape.len : 0;
 }
 
 static const char *op_name(int32_t code)
 {
     switch (code) {
-    case OP_CONV_2D: return "CONV_2D";
-    case OP_DEPTHWISE_CONV_2D: return "DEPTHWISE_CONV_2D";
-    case OP_FULLY_CONNECTED: return "FULLY_CONNECTED";
-    case OP_TRANSPOSE_CONV: return "TRANSPOSE_CONV";
-    default: return NULL;
+    case OP_CONV_2D:
+        return "CONV_2D";
+    case OP_DEPTHWISE_CONV_2D:
+        return "DEPTHWISE_CONV_2D";
+    case OP_FULLY_CONNECTED:
+        return "FULLY_CONNECTED";
+    case OP_TRANSPOSE_CONV:
+        return "TRANSPOSE_CONV";
+    default:
+        return NULL;
     }
 }
 
@@ -123,6 +150,9 @@ static void attach(tgraph *g, const tnode *n, int slot, graft_role role, const c
 {
     graft_tensor *t = slot < (int)n->nin ? listed(g, n->in[slot]) : NULL;
     graft_layout l;
+    graft_fb_table tt;
+    const char *s;
+    uint32_t len;
     if (!t || t->layout || strlen(axes) != t->ndim) return; /* the first consumer decides */
     memset(&l, 0, sizeof l);
     if (extra) l = *extra;
@@ -131,32 +161,13 @@ static void attach(tgraph *g, const tnode *n, int slot, graft_role role, const c
     snprintf(l.axes, sizeof l.axes, "%s", axes);
     l.op = op_name(n->code);
     l.layer = NULL;
-    if (n->out >= 0 && (uint32_t)n->out < g->tensors.len) {
-        graft_fb_table tt;
-        const char *s;
-        uint32_t len;
-        if (graft_fb__vec_table(g->b, &g->tensors, (uint32_t)n->out, "tensor", &tt) >= 0 &&
-            graft_fb__string(g->b, &tt, TFL_TENSOR_NAME, "name", &s, &len) >= 0) {
-            if (len) l.layer = graft_arena_strndup(&g->m->arena, s, len);
-        } else {
+    if (table_of(g, n->out, &tt)) {
+        if (graft_fb__string(g->b, &tt, TFL_TENSOR_NAME, "name", &s, &len) < 0)
             graft_ctx_clear(g->b->ctx);
-        }
+        else if (len)
+            l.layer = graft_arena_strndup(&g->m->arena, s, len);
     }
     if (!graft_layout__attach(g->m, t, &l)) g->oom = true;
-}
-
-/* Rank of tensor i, 0 when unknown. */
-static uint32_t rank_of(const tgraph *g, int32_t i)
-{
-    graft_fb_table tt;
-    graft_fb_vec shape;
-    if (i < 0 || (uint32_t)i >= g->tensors.len) return 0;
-    if (graft_fb__vec_table(g->b, &g->tensors, (uint32_t)i, "tensor", &tt) < 0 ||
-        graft_fb__vector(g->b, &tt, TFL_TENSOR_SHAPE, 4, "shape", &shape) < 0) {
-        graft_ctx_clear(g->b->ctx);
-        return 0;
-    }
-    return shape.len;
 }
 
 /* The flatten of FULLY_CONNECTED's input x with k in-features: x, or the
@@ -228,7 +239,8 @@ static int read_op(tgraph *g, const graft_fb_table *ot, tnode *n)
     GRAFT_TRY(graft_fb__vector(g->b, ot, 2, 4, "outputs", &out));
     n->code = oc < g->ncodes ? g->codes[oc] : -1;
     n->nin = in.len < MAX_IN ? in.len : MAX_IN;
-    for (uint32_t k = 0; k < n->nin; k++) n->in[k] = (int32_t)graft_le32(g->b->p + in.pos + 4 * (size_t)k);
+    for (uint32_t k = 0; k < n->nin; k++)
+        n->in[k] = (int32_t)graft_le32(g->b->p + in.pos + 4 * (size_t)k);
     n->out = out.len ? (int32_t)graft_le32(g->b->p + out.pos) : -1;
     return 0;
 }
@@ -246,13 +258,15 @@ static int read_subgraph(tgraph *g, const graft_fb_table *sg, graft_ctx *ctx)
         rc = graft_error_oom(ctx, "the operator table");
         goto cleanup;
     }
-    for (uint32_t i = 0; i < g->tensors.len; i++) g->producer[i] = -1;
+    for (uint32_t i = 0; i < g->tensors.len; i++)
+        g->producer[i] = -1;
     for (uint32_t i = 0; i < ops.len && rc >= 0; i++) {
         graft_fb_table ot;
         if ((rc = graft_fb__vec_table(g->b, &ops, i, "operator", &ot)) < 0) break;
         if ((rc = read_op(g, &ot, &g->ops[i])) < 0) break;
         int32_t o = g->ops[i].out;
-        if (o >= 0 && (uint32_t)o < g->tensors.len && g->producer[o] < 0) g->producer[o] = (int32_t)i;
+        if (o >= 0 && (uint32_t)o < g->tensors.len && g->producer[o] < 0)
+            g->producer[o] = (int32_t)i;
     }
     if (rc >= 0) analyse(g);
 cleanup:
@@ -271,15 +285,18 @@ int graft_layout__tflite(graft_model *m, const uint8_t *p, size_t n, graft_ctx *
     int rc = 0;
 
     if (!m->count) return 0;
-    if (!(g.fp = graft_malloc(ctx, m->count * sizeof *g.fp))) return graft_error_oom(ctx, "a tensor index");
-    for (size_t i = 0; i < m->count; i++) g.fp[i] = (fieldpos){TFL_AUX_FIELD(m->tensors[i].aux), i};
+    if (!(g.fp = graft_malloc(ctx, m->count * sizeof *g.fp)))
+        return graft_error_oom(ctx, "a tensor index");
+    for (size_t i = 0; i < m->count; i++)
+        g.fp[i] = (fieldpos){TFL_AUX_FIELD(m->tensors[i].aux), i};
     g.nfp = m->count;
     qsort(g.fp, g.nfp, sizeof *g.fp, cmp_field);
     if ((rc = graft_fb__root(&b, &root)) >= 0 && (rc = read_codes(&g, &root, ctx)) >= 0 &&
         (rc = graft_fb__vector(&b, &root, TFL_MODEL_SUBGRAPHS, 4, "Model.subgraphs", &sgs)) >= 0) {
         for (uint32_t i = 0; i < sgs.len && rc >= 0 && !g.oom; i++) {
             graft_fb_table sg;
-            if ((rc = graft_fb__vec_table(&b, &sgs, i, "subgraph", &sg)) >= 0) rc = read_subgraph(&g, &sg, ctx);
+            if ((rc = graft_fb__vec_table(&b, &sgs, i, "subgraph", &sg)) >= 0)
+                rc = read_subgraph(&g, &sg, ctx);
         }
     }
     if (rc >= 0 && g.oom) rc = graft_error_oom(ctx, "a tensor layout");

@@ -269,12 +269,9 @@ class CoreNet(Net):
 
 
 COREML_RULES = """graft: 1.1
+pairs: {bn/gamma: bn.weight, bn/beta: bn.bias, bn/mean: bn.running_mean, bn/variance: bn.running_var}
 rename:
   target:
-    - {match: '^bn/gamma$', to: 'bn.weight'}
-    - {match: '^bn/beta$', to: 'bn.bias'}
-    - {match: '^bn/mean$', to: 'bn.running_mean'}
-    - {match: '^bn/variance$', to: 'bn.running_var'}
     - {match: '^(\\w+)/weights$', to: '$1.weight'}
     - {match: '^(\\w+)/bias$', to: '$1.bias'}
 transforms:
