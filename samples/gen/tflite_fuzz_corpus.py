@@ -41,18 +41,20 @@ def made():
     yield "made_subgraphs", fb.build([("main", [dict(t, name="w")]), (None, [dict(t, name="w")])],
                                      [b"", b"\0" * 16])
     yield "made_ops", made_ops()
+    yield "made_ops_huge", made_ops([1, 2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1])
 
 
-def made_ops():
+def made_ops(u_shape=(1, 1, 2, 2)):
     """Operators the layout hook follows (src/layout/tflite_graph.c): CONV_2D,
-    DEPTHWISE_CONV_2D, TRANSPOSE_CONV, RESHAPE into FULLY_CONNECTED."""
+    DEPTHWISE_CONV_2D, TRANSPOSE_CONV, RESHAPE into FULLY_CONNECTED (whose
+    feature map is `u_shape`: huge, its flatten must not overflow)."""
     f = {"type": "float32"}
     ts = [dict(f, name="x", shape=[1, 1, 2, 2], buffer=0),
           dict(f, name="conv", shape=[2, 1, 1, 2], buffer=1), dict(f, name="cb", shape=[2], buffer=2),
           dict(f, name="y", shape=[1, 1, 2, 2], buffer=0),
           dict(f, name="dw", shape=[1, 1, 1, 2], buffer=2), dict(f, name="z", shape=[1, 1, 2, 2], buffer=0),
           dict(name="os", type="int32", shape=[4], buffer=3), dict(f, name="up", shape=[2, 1, 1, 2], buffer=1),
-          dict(f, name="u", shape=[1, 1, 2, 2], buffer=0), dict(name="rs", type="int32", shape=[2], buffer=4),
+          dict(f, name="u", shape=list(u_shape), buffer=0), dict(name="rs", type="int32", shape=[2], buffer=4),
           dict(f, name="r", shape=[1, 4], buffer=0), dict(f, name="fc", shape=[1, 4], buffer=5),
           dict(f, name="out", shape=[1, 1], buffer=0)]
     ops = [{"opcode": 0, "inputs": [0, 1, 2], "outputs": [3]},

@@ -180,7 +180,10 @@ static void flatten_of(const tgraph *g, int32_t x, int64_t k, graft_layout *l)
     }
     if (rank_of(g, x) != 4) return;
     int64_t h = dim_of(g, x, 1), w = dim_of(g, x, 2), c = dim_of(g, x, 3);
-    if (h <= 0 || w <= 0 || c <= 0 || h * w < 2 || h * w * c != k) return;
+    /* each at most k (an int32), so h * w and then (h * w) * c stay far below 2^63 */
+    if (h <= 0 || w <= 0 || c <= 0 || h > k || w > k || c > k || h * w < 2 || h * w > k ||
+        h * w * c != k)
+        return;
     snprintf(l->flatten, sizeof l->flatten, "HWC");
     l->flat_c = c, l->flat_s = h * w, l->flat_h = h, l->flat_w = w;
 }
