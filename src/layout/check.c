@@ -8,7 +8,8 @@
  *   2. Each layout, applied to its tensor's shape, becomes a row-major list
  *      of factors: one letter and size per axis, an axis of gates x units as
  *      (G, U) with the side's gate order, the in-axis of a Dense after a
- *      Flatten as (c, s) or (s, c), a PyTorch depthwise O as (C, M).
+ *      Flatten as (c, s) or (s, c), a depthwise O (PyTorch / ONNX / Core ML
+ *      OIHW, TFLite 1HW(C*M)) as (C, M).
  *   3. Expected: target element p holds the source element with the same
  *      letter coordinates (gates matched by name: Keras c = PyTorch g,
  *      Keras h = PyTorch n).

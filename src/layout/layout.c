@@ -57,8 +57,10 @@ void graft_layout_str(const graft_layout *l, char *buf, size_t n)
     if (letters) { /* a depthwise O after a unit axis is TFLite's C*M */
         bool cm = l->role == GRAFT_ROLE_DEPTHWISE && strchr(l->axes, '1');
         size_t k = 0;
-        for (size_t i = 0; i < len && k < n; i++)
-            k += (size_t)snprintf(buf + k, n - k, "%s", cm && l->axes[i] == 'O' ? "(C*M)" : (char[2]){l->axes[i], 0});
+        for (size_t i = 0; i < len && k < n; i++) {
+            char one[2] = {l->axes[i], 0};
+            k += (size_t)snprintf(buf + k, n - k, "%s", cm && one[0] == 'O' ? "(C*M)" : one);
+        }
         return;
     }
     size_t k = (size_t)snprintf(buf, n, "(");
