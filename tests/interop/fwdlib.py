@@ -355,3 +355,68 @@ def apply(rules, src, skel, out, *extra, allow=("matched no",), strict=True):
 def plan_complete(rules, src, skel):
     """graft plan --strict must fill every target (no warning either)."""
     return run("plan", "--strict", "-r", rules, src, skel)
+
+
+# ---- whole proofs ----------------------------------------------------------------
+
+
+def sparse_state_dict(model, path):
+    """The model's real state dict (names, shapes, dtypes) saved with one
+    element per tensor (stride 0), for plans of the big depths."""
+    import torch
+    sd = {k: v.flatten()[:1].expand(v.shape) if v.dim() else v for k, v in model.state_dict().items()}
+    torch.save(sd, path)
+    return path
+
+
+def _torch_run(model, hw, seed=5):
+    """(NCHW input, PyTorch's output) on a random input."""
+    import torch
+    x = torch.randn(2, 3, hw, hw, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return x, model(x).numpy()
+
+
+def keras_forward(R, tag, model, rules, keras, hw, extra=(), picks=None, strict=True):
+    """Calibrate the PyTorch model, transplant its state dict into the Keras 2
+    skeleton keras = (KerasNet, output), run both, compare.  rules 'auto':
+    graft must pick the shipped file `picks`."""
+    import torch
+    model = calibrate(model, (16, 3, hw, hw))
+    src, skel, out = R.path(tag + ".pth"), R.path(tag + "_skel.h5"), R.path(tag + ".h5")
+    torch.save(model.state_dict(), src)
+    k, output = keras
+    k.write(skel, output)
+    p = apply(rules, src, skel, out, *extra, strict=strict)
+    if picks:
+        assert f"-r auto: {picks} (" in p.stderr, p.stderr
+    x, want = _torch_run(model, hw)
+    got = tfjs_predict(out, x.permute(0, 2, 3, 1).numpy(), R.path(tag + "_js"))
+    return close(tag, got, want)
+
+
+def keras3_forward(R, tag, model, rules, keras, hw):
+    """The same proof into a Keras 3 .keras archive, read with --skeleton-format
+    keras-named (Keras' own layer names from config.json)."""
+    import torch
+    model = calibrate(model, (16, 3, hw, hw))
+    src, skel, out = R.path(tag + ".pth"), R.path(tag + "_skel.keras"), R.path(tag + ".keras")
+    torch.save(model.state_dict(), src)
+    k, output = keras
+    write_keras3(k, skel, output)
+    apply(rules, src, skel, out, "--skeleton-format", "keras-named")
+    x, want = _torch_run(model, hw)
+    got = tfjs_predict_keras3(k, output, out, x.permute(0, 2, 3, 1).numpy(), R.path(tag + "_js"))
+    return close(tag, got, want)
+
+
+def keras_plan(R, tag, model, rules, keras):
+    """The rules must fill the Keras skeleton completely (--strict) from the
+    model's real state dict."""
+    src, skel = R.path(tag + "_plan.pth"), R.path(tag + "_plan.h5")
+    sparse_state_dict(model, src)
+    k, output = keras
+    k.write(skel, output, empty=True)
+    plan_complete(rules, src, skel)
+    os.remove(src)
+    os.remove(skel)

@@ -159,3 +159,30 @@ def efficientnet(b, hw=64, classes=10):
     x = k.act(k.bn(x, "top_bn", eps), "top_activation", "swish")
     x = k.dense(k.gap(x, "avg_pool"), "predictions", classes)
     return k, x
+
+
+def vgg(cfg, bn, hw=224, hidden=16, classes=10):
+    """VGG (keras/src/applications/vgg16.py): block<b>_conv<c> (3x3, 'same'),
+    block<b>_pool, flatten, fc1, fc2, predictions; cfg is torchvision's layer
+    table (widths, 'M' for a pooling).  bn: a BatchNormalization named
+    block<b>_conv<c>_bn after each convolution (epsilon 1e-5, torchvision's),
+    as rules/torch-to-keras/vgg*_bn.yaml expect.  The features must end 7 x 7
+    (hw 224), where torchvision's adaptive pooling is the identity."""
+    k = KerasNet("vgg", (hw, hw, 3))
+    x, block, conv = k.x, 1, 0
+    for v in cfg:
+        if v == "M":
+            x = k.maxpool(x, f"block{block}_pool", 2, 2)
+            block, conv = block + 1, 0
+            continue
+        conv += 1
+        name = f"block{block}_conv{conv}"
+        if bn:
+            x = k.act(k.bn(k.conv(x, name, v, 3, padding="same"), name + "_bn", 1e-5), name + "_relu", "relu")
+        else:
+            x = k.conv(x, name, v, 3, padding="same", act="relu")
+    x = k.flatten(x, "flatten", k.ch[x] * (hw // 32) ** 2)
+    x = k.dense(x, "fc1", hidden, act="relu")
+    x = k.dense(x, "fc2", hidden, act="relu")
+    x = k.dense(x, "predictions", classes)
+    return k, x
