@@ -142,7 +142,15 @@ class KerasNet:
         return self._add("Activation", name, {"activation": fn}, [x], self.ch[x])
 
     def relu6(self, x, name):
-        return self._add("ReLU", name, {"max_value": 6.0, "negative_slope": 0.0, "threshold": 0.0}, [x], self.ch[x])
+        return self.relu(x, name, 6.0)
+
+    def relu(self, x, name, max_value=None):
+        return self._add("ReLU", name, {"max_value": max_value, "negative_slope": 0.0, "threshold": 0.0}, [x],
+                         self.ch[x])
+
+    def rescale(self, x, name, scale, offset):
+        """Rescaling: x * scale + offset."""
+        return self._add("Rescaling", name, {"scale": scale, "offset": offset}, [x], self.ch[x])
 
     def pad(self, x, name, p):
         return self._add("ZeroPadding2D", name, {"padding": [[p, p], [p, p]], "data_format": "channels_last"},
@@ -181,12 +189,13 @@ class KerasNet:
             "input_layers": [["input_1", 0, 0]], "output_layers": [[output, 0, 0]]},
             "keras_version": "2.12.0", "backend": "tensorflow"}
 
-    def write(self, path, output, seed=1, empty=False, trained=False, values=None):
+    def write(self, path, output, seed=1, empty=False, trained=False, values=None, keras3=False):
         """Keras 2 `model.save` layout; random weights (a skeleton), or zeros
         (empty: written by libhdf5 alone, for plans), or (trained) weights
         that keep activations in range: kernels scaled by fan-in, positive
         variances, as a source model trained in Keras.  values: {layer name:
-        [arrays]} to write instead."""
+        [arrays]} to write instead.  keras3: weight names as Keras 3's legacy
+        .h5 writes them, <model>/<layer>/<weight> without ':0'."""
         rng = np.random.default_rng(seed)
         with h5py.File(path, "w") as f:
             f.attrs["keras_version"] = "2.12.0"
@@ -196,11 +205,13 @@ class KerasNet:
             mw.attrs["layer_names"] = [lay["name"].encode() for lay in self.layers]
             mw.attrs["backend"] = b"tensorflow"
             mw.attrs["keras_version"] = b"2.12.0"
-            for lay in self.layers:
+            # groups by name (a layer "a/b" after "a/b/pad" would collide: tf.keras
+            # cannot save MobileNetV3 to .h5 in model order), layer_names in model order
+            for lay in sorted(self.layers, key=lambda lay: lay["name"]):
                 n, cls = lay["name"], lay["class_name"]
                 g = mw.create_group(n)
                 shapes = self.shapes[n]
-                names = [f"{n}/{w}:0" for w in WEIGHTS.get(cls, ())]
+                names = [f"{self.name}/{n}/{w}" if keras3 else f"{n}/{w}:0" for w in WEIGHTS.get(cls, ())]
                 if cls in ("Conv2D", "DepthwiseConv2D", "Dense") and len(shapes) == 1:
                     names = names[:1]  # use_bias: False
                 assert len(names) == len(shapes), n
@@ -377,16 +388,17 @@ def _torch_run(model, hw, seed=5):
         return x, model(x).numpy()
 
 
-def keras_forward(R, tag, model, rules, keras, hw, extra=(), picks=None, strict=True):
+def keras_forward(R, tag, model, rules, keras, hw, extra=(), picks=None, strict=True, keras3=False):
     """Calibrate the PyTorch model, transplant its state dict into the Keras 2
-    skeleton keras = (KerasNet, output), run both, compare.  rules 'auto':
-    graft must pick the shipped file `picks`."""
+    skeleton keras = (KerasNet, output) (keras3: with Keras 3 legacy .h5
+    weight names), run both, compare.  rules 'auto': graft must pick the
+    shipped file `picks`."""
     import torch
     model = calibrate(model, (16, 3, hw, hw))
     src, skel, out = R.path(tag + ".pth"), R.path(tag + "_skel.h5"), R.path(tag + ".h5")
     torch.save(model.state_dict(), src)
     k, output = keras
-    k.write(skel, output)
+    k.write(skel, output, keras3=keras3)
     p = apply(rules, src, skel, out, *extra, strict=strict)
     if picks:
         assert f"-r auto: {picks} (" in p.stderr, p.stderr

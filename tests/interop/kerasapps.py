@@ -186,3 +186,74 @@ def vgg(cfg, bn, hw=224, hidden=16, classes=10):
     x = k.dense(x, "fc2", hidden, act="relu")
     x = k.dense(x, "predictions", classes)
     return k, x
+
+
+def mobilenet_v3(arch, hw=64, classes=10, keras2=True):
+    """MobileNetV3Small / Large (alpha 1), from torchvision's own block table
+    (torchvision.models.mobilenetv3._mobilenet_v3_conf), with the layer names
+    of keras/src/applications/mobilenet_v3.py (Keras 3: conv, conv_bn,
+    expanded_conv_<i>_expand_bn, ..._squeeze_excite_conv_1, conv_1, conv_2,
+    logits) or keras2: tf_keras' (Conv, Conv/BatchNorm,
+    expanded_conv_<i>/expand/BatchNorm, .../squeeze_excite/Conv_1, Conv_1,
+    Conv_2, Logits).  Hard-swish x * relu6(x + 3) / 6 is written with layers
+    tfjs-layers has (Rescaling, ReLU(max 1), Multiply), global pooling with
+    keepdims as pooling and Reshape; stride-2 convolutions pad symmetrically
+    as torchvision does."""
+    from torchvision.models._utils import _make_divisible
+    from torchvision.models.mobilenetv3 import _mobilenet_v3_conf
+    blocks, last_point = _mobilenet_v3_conf(arch)
+    small = arch.endswith("small")
+    size = "small" if small else "large"
+    k = KerasNet("MobilenetV3" + size if keras2 else "MobileNetV3" + size.title(), (hw, hw, 3))
+    eps, uid = 1e-3, [0]
+
+    def n(keras3_name, keras2_name):
+        return keras2_name if keras2 else keras3_name
+
+    def act(x, hs):
+        uid[0] += 1
+        if not hs:
+            return k.relu(x, f"re_lu_{uid[0]}")
+        return k.mul([x, hsig(x)], f"multiply_{uid[0]}")
+
+    def hsig(x):
+        uid[0] += 1
+        return k.relu(k.rescale(x, f"rescaling_{uid[0]}", 1 / 6, 0.5), f"re_lu_{uid[0]}", 1.0)
+
+    def conv_bn(x, conv, bn, filters, kernel, stride=1):
+        if stride == 2:
+            x = k.pad(x, conv + "_pad", kernel // 2)
+        x = k.conv(x, conv, filters, kernel, stride, padding="same" if stride == 1 else "valid", bias=False)
+        return k.bn(x, bn, eps)
+
+    x = act(conv_bn(k.x, n("conv", "Conv"), n("conv_bn", "Conv/BatchNorm"), 16, 3, 2), True)
+    for i, c in enumerate(blocks):
+        p = n(f"expanded_conv_{i}_" if i else "expanded_conv_", f"expanded_conv_{i}/" if i else "expanded_conv/")
+        inp, y = x, x
+        assert (c.expanded_channels != c.input_channels) == bool(i)  # Keras expands every block but the first
+        if i:
+            y = act(k.bn(k.conv(y, p + "expand", c.expanded_channels, 1, bias=False),
+                         p + n("expand_bn", "expand/BatchNorm"), eps), c.use_hs)
+        if c.stride == 2:
+            y = k.dwconv(k.pad(y, p + n("depthwise_pad", "depthwise/pad"), c.kernel // 2), p + "depthwise", c.kernel, 2)
+        else:
+            y = k.dwconv(y, p + "depthwise", c.kernel, 1, padding="same")
+        y = act(k.bn(y, p + n("depthwise_bn", "depthwise/BatchNorm"), eps), c.use_hs)
+        if c.use_se:
+            se = k.gap(y, p + n("squeeze_excite_avg_pool", "squeeze_excite/AvgPool"))
+            se = k.reshape(se, p + n("squeeze_excite_reshape", "squeeze_excite/Reshape"), (1, 1, k.ch[y]))
+            squeeze = _make_divisible(c.expanded_channels // 4, 8)
+            se = k.conv(se, p + n("squeeze_excite_conv", "squeeze_excite/Conv"), squeeze, 1, act="relu")
+            se = hsig(k.conv(se, p + n("squeeze_excite_conv_1", "squeeze_excite/Conv_1"), c.expanded_channels, 1))
+            y = k.mul([y, se], p + n("squeeze_excite_mul", "squeeze_excite/Mul"))
+        y = k.bn(k.conv(y, p + "project", c.out_channels, 1, bias=False), p + n("project_bn", "project/BatchNorm"), eps)
+        if c.stride == 1 and c.input_channels == c.out_channels:
+            y = k.add([inp, y], p + n("add", "Add"))
+        x = y
+    x = act(conv_bn(x, n("conv_1", "Conv_1"), n("conv_1_bn", "Conv_1/BatchNorm"), 6 * blocks[-1].out_channels, 1),
+            True)
+    x = k.reshape(k.gap(x, "global_average_pooling2d"), "reshape", (1, 1, k.ch[x]))
+    x = act(k.conv(x, n("conv_2", "Conv_2"), last_point, 1), True)
+    x = k.conv(x, n("logits", "Logits"), classes, 1)
+    x = k.flatten(x, "flatten", classes)
+    return k, x

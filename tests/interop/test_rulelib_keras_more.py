@@ -1,0 +1,47 @@
+"""Forward-pass proofs of rules/torch-to-keras/{mobilenet_v3_small,
+mobilenet_v3_large,convnext,inception_v3}.yaml: a torchvision model with
+random weights and calibrated BatchNorm statistics is transplanted by graft
+into a Keras skeleton with Keras Applications' layer names and classes
+(tests/interop/kerasapps.py); tfjs-layers runs it and its output must equal
+PyTorch's (1e-4 of the output's scale).  Where a family has several depths,
+the others are planned against their real torchvision state dicts and must
+fill their skeletons completely."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import kerasapps  # noqa: E402
+from fwdlib import keras3_forward, keras_forward, rules_path  # noqa: E402
+from graftlib import Results  # noqa: E402
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+R = Results()
+
+
+def mobilenet_v3(size, keras2):
+    """keras2: tf.keras names in a Keras 2 .h5; else Keras 3 names in a Keras 3
+    legacy .h5 (model-name prefix, no ':0')."""
+    arch = f"mobilenet_v3_{size}"
+    torch.manual_seed(30 + keras2)
+    keras_forward(R, f"{arch} ({'Keras 2' if keras2 else 'Keras 3 legacy .h5'} names)",
+                  getattr(torchvision.models, arch)(num_classes=10), rules_path("torch-to-keras", arch),
+                  kerasapps.mobilenet_v3(arch, 64, 10, keras2=keras2), 64, keras3=not keras2)
+
+
+def mobilenet_v3_keras3(size):
+    arch = f"mobilenet_v3_{size}"
+    torch.manual_seed(32)
+    keras3_forward(R, f"{arch} .keras", getattr(torchvision.models, arch)(num_classes=10),
+                   rules_path("torch-to-keras", arch), kerasapps.mobilenet_v3(arch, 64, 10, keras2=False), 64)
+
+
+if __name__ == "__main__":
+    for size in ("small", "large"):
+        R.check(f"mobilenet_v3_{size} -> Keras 2 MobileNetV3 names (tfjs forward pass)", mobilenet_v3, size, True)
+    R.check("mobilenet_v3_large -> Keras 3 legacy .h5 MobileNetV3Large names (tfjs forward pass)", mobilenet_v3,
+            "large", False)
+    R.check("mobilenet_v3_small -> Keras 3 .keras through keras-named (tfjs forward pass)", mobilenet_v3_keras3,
+            "small")
+    R.close()
