@@ -69,6 +69,7 @@ WEIGHTS = {
     "Dense": ("kernel", "bias"),
     "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
     "LayerNormalization": ("gamma", "beta"),
+    "LayerScale": ("gamma",),  # keras applications/convnext.py; run by tests/js/keras_predict.mjs
 }
 ZEROS = {"class_name": "Zeros", "config": {}}
 ONES = {"class_name": "Ones", "config": {}}
@@ -130,6 +131,11 @@ class KerasNet:
                "gamma_regularizer": None, "beta_constraint": None, "gamma_constraint": None}
         c = self.ch[x]
         return self._add("LayerNormalization", name, cfg, [x], c, [(c,)] * 2)
+
+    def layer_scale(self, x, name):
+        """convnext.py's LayerScale: x * gamma (gamma of shape (C,))."""
+        c = self.ch[x]
+        return self._add("LayerScale", name, {"init_values": 1e-6, "projection_dim": c}, [x], c, [(c,)])
 
     def dense(self, x, name, units, act="linear", inputs=None):
         cfg = {"units": units, "activation": act, "use_bias": True, "kernel_initializer": GLOROT,
@@ -323,9 +329,28 @@ def keras_weights(path):
     return cfg, out
 
 
+def _depthwise_groups(cfg, weights):
+    """tfjs-layers' Conv2D has no groups: a Conv2D with groups == filters ==
+    its input channels (ConvNeXt's 7x7) is the DepthwiseConv2D with the kernel
+    (k, k, 1, C) stored as (k, k, C, 1); the same function, rewritten."""
+    renamed = {}
+    for lay in cfg["config"]["layers"]:
+        c = lay["config"]
+        if lay["class_name"] == "Conv2D" and c.get("groups", 1) > 1:
+            assert c["groups"] == c["filters"], lay["name"]
+            lay["class_name"] = "DepthwiseConv2D"
+            c["depth_multiplier"] = 1
+            c["depthwise_initializer"] = c.pop("kernel_initializer")
+            for key in ("filters", "groups"):
+                c.pop(key)
+            renamed[lay["name"] + "/kernel"] = lay["name"] + "/depthwise_kernel"
+    return [(renamed.get(n, n), a.transpose(0, 1, 3, 2) if n in renamed else a) for n, a in weights]
+
+
 def tfjs_predict(path, x, workdir):
     """Load the Keras HDF5 file into tfjs-layers and run it on x (NHWC)."""
     cfg, weights = keras_weights(path)
+    weights = _depthwise_groups(cfg, weights)
     os.makedirs(workdir, exist_ok=True)
     specs = [{"name": n, "shape": list(a.shape), "dtype": "float32"} for n, a in weights]
     with open(os.path.join(workdir, "model.json"), "w") as f:

@@ -257,3 +257,30 @@ def mobilenet_v3(arch, hw=64, classes=10, keras2=True):
     x = k.conv(x, n("logits", "Logits"), classes, 1)
     x = k.flatten(x, "flatten", classes)
     return k, x
+
+
+def convnext(name, dims, depths, hw=64, classes=10):
+    """ConvNeXt (keras/src/applications/convnext.py) with the model name `name`
+    prefixing every layer: <name>_stem_conv / _stem_layernorm,
+    <name>_downsampling_layernorm_<i> / _conv_<i>, <name>_stage_<s>_block_<b>_
+    depthwise_conv (a Conv2D with groups) / _layernorm / _pointwise_conv_1 /
+    _gelu / _pointwise_conv_2 / _layer_scale, <name>_head_gap / _head_layernorm
+    / _head_dense.  Keras nests the stem and downsampling layers in Sequential
+    blocks; here they are top-level layers with the same weight names."""
+    k = KerasNet(name, (hw, hw, 3))
+    x = k.conv(k.x, name + "_stem_conv", dims[0], 4, 4)
+    x = k.ln(x, name + "_stem_layernorm", 1e-6)
+    for s, (c, n) in enumerate(zip(dims, depths)):
+        if s:
+            x = k.ln(x, f"{name}_downsampling_layernorm_{s - 1}", 1e-6)
+            x = k.conv(x, f"{name}_downsampling_conv_{s - 1}", c, 2, 2)
+        for b in range(n):
+            p = f"{name}_stage_{s}_block_{b}"
+            y = k.conv(x, p + "_depthwise_conv", c, 7, padding="same", groups=c)
+            y = k.ln(y, p + "_layernorm", 1e-6)
+            y = k.act(k.dense(y, p + "_pointwise_conv_1", 4 * c), p + "_gelu", "gelu")
+            y = k.layer_scale(k.dense(y, p + "_pointwise_conv_2", c), p + "_layer_scale")
+            x = k.add([x, y], p + "_add")
+    x = k.ln(k.gap(x, name + "_head_gap"), name + "_head_layernorm", 1e-6)
+    x = k.dense(x, name + "_head_dense", classes)
+    return k, x

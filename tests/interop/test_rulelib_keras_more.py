@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kerasapps  # noqa: E402
-from fwdlib import keras3_forward, keras_forward, rules_path  # noqa: E402
+from fwdlib import keras3_forward, keras_forward, keras_plan, rules_path  # noqa: E402
 from graftlib import Results  # noqa: E402
 
 import torch  # noqa: E402
@@ -37,6 +37,42 @@ def mobilenet_v3_keras3(size):
                    rules_path("torch-to-keras", arch), kerasapps.mobilenet_v3(arch, 64, 10, keras2=False), 64)
 
 
+def convnext_model(depths, dims, seed):
+    """torchvision's ConvNeXt with the given stage depths and widths; layer
+    scales and LayerNorm affines drawn at random (their init, 1e-6 and 1, would
+    leave the blocks out of the output)."""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    torch.manual_seed(seed)
+    setting = [CNBlockConfig(c, dims[i + 1] if i < 3 else None, n) for i, (c, n) in enumerate(zip(dims, depths))]
+    model = ConvNeXt(setting, num_classes=10)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("layer_scale"):
+                p.uniform_(0.5, 1.5)
+        for m in model.modules():
+            if isinstance(m, torch.nn.LayerNorm):  # LayerNorm2d too
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+    return model.eval()
+
+
+def convnext():
+    """convnext_tiny's depths (3, 3, 9, 3) at widths 8..64, 64 x 64."""
+    dims = (8, 16, 32, 64)
+    keras_forward(R, "convnext_tiny (narrow)", convnext_model((3, 3, 9, 3), dims, 40),
+                  rules_path("torch-to-keras", "convnext"), kerasapps.convnext("convnext_tiny", dims, (3, 3, 9, 3)), 64)
+
+
+def convnext_depths():
+    """convnext_small/base/large share the depths (3, 3, 27, 3) and so every
+    name; planned at those depths (narrow widths), and tiny at its real size."""
+    keras_plan(R, "convnext_tiny", torchvision.models.convnext_tiny(), rules_path("torch-to-keras", "convnext"),
+               kerasapps.convnext("convnext_tiny", (96, 192, 384, 768), (3, 3, 9, 3), 224, 1000))
+    dims = (8, 16, 32, 64)
+    keras_plan(R, "convnext_small", convnext_model((3, 3, 27, 3), dims, 41), rules_path("torch-to-keras", "convnext"),
+               kerasapps.convnext("convnext_small", dims, (3, 3, 27, 3), 224, 10))
+
+
 if __name__ == "__main__":
     for size in ("small", "large"):
         R.check(f"mobilenet_v3_{size} -> Keras 2 MobileNetV3 names (tfjs forward pass)", mobilenet_v3, size, True)
@@ -44,4 +80,6 @@ if __name__ == "__main__":
             "large", False)
     R.check("mobilenet_v3_small -> Keras 3 .keras through keras-named (tfjs forward pass)", mobilenet_v3_keras3,
             "small")
+    R.check("convnext (tiny depths, narrow) -> Keras ConvNeXt names (tfjs forward pass)", convnext)
+    R.check("convnext_tiny (real) and small/base/large depths -> Keras names: complete plans", convnext_depths)
     R.close()
