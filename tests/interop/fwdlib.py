@@ -116,14 +116,15 @@ class KerasNet:
         w = [(k, k, c, 1)] + ([(c,)] if bias else [])
         return self._add("DepthwiseConv2D", name, cfg, [x], c, w)
 
-    def bn(self, x, name, eps):
-        cfg = {"axis": -1, "momentum": 0.99, "epsilon": eps, "center": True, "scale": True,
+    def bn(self, x, name, eps, scale=True):
+        """BatchNormalization; scale=False: no gamma (beta, moving_mean, moving_variance)."""
+        cfg = {"axis": -1, "momentum": 0.99, "epsilon": eps, "center": True, "scale": scale,
                "beta_initializer": ZEROS, "gamma_initializer": ONES,
                "moving_mean_initializer": ZEROS, "moving_variance_initializer": ONES,
                "beta_regularizer": None, "gamma_regularizer": None,
                "beta_constraint": None, "gamma_constraint": None}
         c = self.ch[x]
-        return self._add("BatchNormalization", name, cfg, [x], c, [(c,)] * 4)
+        return self._add("BatchNormalization", name, cfg, [x], c, [(c,)] * (4 if scale else 3))
 
     def ln(self, x, name, eps):
         cfg = {"axis": [-1], "epsilon": eps, "center": True, "scale": True,
@@ -220,6 +221,8 @@ class KerasNet:
                 names = [f"{self.name}/{n}/{w}" if keras3 else f"{n}/{w}:0" for w in WEIGHTS.get(cls, ())]
                 if cls in ("Conv2D", "DepthwiseConv2D", "Dense") and len(shapes) == 1:
                     names = names[:1]  # use_bias: False
+                if cls == "BatchNormalization" and len(shapes) == 3:
+                    names = names[1:]  # scale: False
                 assert len(names) == len(shapes), n
                 g.attrs["weight_names"] = [w.encode() for w in names] if names else np.zeros((0,), "f8")
                 for i, (w, s) in enumerate(zip(names, shapes)):

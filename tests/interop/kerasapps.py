@@ -284,3 +284,65 @@ def convnext(name, dims, depths, hw=64, classes=10):
     x = k.ln(k.gap(x, name + "_head_gap"), name + "_head_layernorm", 1e-6)
     x = k.dense(x, name + "_head_dense", classes)
     return k, x
+
+
+def inception_v3(hw=107, classes=10, div=1):
+    """InceptionV3 (keras/src/applications/inception_v3.py): conv2d_bn blocks
+    named by creation order (conv2d, batch_normalization (scale=False),
+    activation, then _1, _2, ...), concatenations mixed0..mixed10 and
+    mixed9_0/_1, avg_pool, predictions; widths divided by div (torchvision's
+    network built with the same division).  The average-pool branches pad
+    explicitly (ZeroPadding2D + 'valid'): torchvision counts the padding in
+    the average, TF 'same' does not."""
+    k = KerasNet("inception_v3", (hw, hw, 3))
+    n = {"conv": 0, "pool": 0, "max": 0, "cat": 0}
+
+    def uid(kind, base):
+        i = n[kind]
+        n[kind] += 1
+        return base + (f"_{i}" if i else "")
+
+    def cbn(x, filters, rows, cols, padding="same", stride=1):
+        i = n["conv"]
+        sfx = f"_{i}" if i else ""
+        n["conv"] += 1
+        x = k.conv(x, "conv2d" + sfx, filters // div, (rows, cols), stride, padding=padding, bias=False)
+        return k.act(k.bn(x, "batch_normalization" + sfx, 1e-3, scale=False), "activation" + sfx, "relu")
+
+    def avg_branch(x, filters):
+        p = uid("pool", "average_pooling2d")
+        return cbn(k.avgpool(k.pad(x, p + "_pad", 1), p, 3, 1), filters, 1, 1)
+
+    def maxpool(x):
+        return k.maxpool(x, uid("max", "max_pooling2d"), 3, 2)
+
+    x = cbn(k.x, 32, 3, 3, "valid", 2)
+    x = cbn(x, 32, 3, 3, "valid")
+    x = maxpool(cbn(x, 64, 3, 3))
+    x = cbn(x, 80, 1, 1, "valid")
+    x = maxpool(cbn(x, 192, 3, 3, "valid"))
+    for i, pool in enumerate((32, 64, 64)):
+        b1 = cbn(x, 64, 1, 1)
+        b5 = cbn(cbn(x, 48, 1, 1), 64, 5, 5)
+        b3 = cbn(cbn(cbn(x, 64, 1, 1), 96, 3, 3), 96, 3, 3)
+        x = k.concat([b1, b5, b3, avg_branch(x, pool)], f"mixed{i}")
+    b3 = cbn(x, 384, 3, 3, "valid", 2)
+    bd = cbn(cbn(cbn(x, 64, 1, 1), 96, 3, 3), 96, 3, 3, "valid", 2)
+    x = k.concat([b3, bd, maxpool(x)], "mixed3")
+    for i, c in enumerate((128, 160, 160, 192)):
+        b1 = cbn(x, 192, 1, 1)
+        b7 = cbn(cbn(cbn(x, c, 1, 1), c, 1, 7), 192, 7, 1)
+        bd = cbn(cbn(cbn(cbn(cbn(x, c, 1, 1), c, 7, 1), c, 1, 7), c, 7, 1), 192, 1, 7)
+        x = k.concat([b1, b7, bd, avg_branch(x, 192)], f"mixed{4 + i}")
+    b3 = cbn(cbn(x, 192, 1, 1), 320, 3, 3, "valid", 2)
+    b7 = cbn(cbn(cbn(cbn(x, 192, 1, 1), 192, 1, 7), 192, 7, 1), 192, 3, 3, "valid", 2)
+    x = k.concat([b3, b7, maxpool(x)], "mixed8")
+    for i in range(2):
+        b1 = cbn(x, 320, 1, 1)
+        b3 = cbn(x, 384, 1, 1)
+        b3 = k.concat([cbn(b3, 384, 1, 3), cbn(b3, 384, 3, 1)], f"mixed9_{i}")
+        bd = cbn(cbn(x, 448, 1, 1), 384, 3, 3)
+        bd = k.concat([cbn(bd, 384, 1, 3), cbn(bd, 384, 3, 1)], uid("cat", "concatenate"))
+        x = k.concat([b1, b3, bd, avg_branch(x, 192)], f"mixed{9 + i}")
+    x = k.dense(k.gap(x, "avg_pool"), "predictions", classes)
+    return k, x

@@ -73,6 +73,39 @@ def convnext_depths():
                kerasapps.convnext("convnext_small", dims, (3, 3, 27, 3), 224, 10))
 
 
+def inception_model(div, aux, seed):
+    """torchvision's Inception3, every BasicConv2d's widths divided by div
+    (the module names and the order of everything unchanged)."""
+    from functools import partial
+
+    from torchvision.models import inception as inc
+
+    class Narrow(inc.BasicConv2d):
+        def __init__(self, cin, cout, **kw):
+            super().__init__(cin if cin == 3 else cin // div, cout // div, **kw)
+
+    blocks = [Narrow] + [partial(b, conv_block=Narrow) for b in (inc.InceptionA, inc.InceptionB, inc.InceptionC,
+                                                                    inc.InceptionD, inc.InceptionE, inc.InceptionAux)]
+    torch.manual_seed(seed)
+    model = inc.Inception3(num_classes=10, aux_logits=aux, inception_blocks=blocks, init_weights=True)
+    model.fc = torch.nn.Linear(2048 // div, 10)
+    if aux:
+        model.AuxLogits.fc = torch.nn.Linear(768 // div, 10)
+    return model
+
+
+def inception_v3():
+    """Widths / 4 at 107 x 107 (the last blocks run at 2 x 2)."""
+    keras_forward(R, "inception_v3 (widths div 4)", inception_model(4, False, 50),
+                  rules_path("torch-to-keras", "inception_v3"), kerasapps.inception_v3(107, 10, 4), 107)
+
+
+def inception_v3_aux():
+    """With AuxLogits (torchvision's default), which Keras has no twin for."""
+    keras_plan(R, "inception_v3 aux", inception_model(4, True, 51), rules_path("torch-to-keras", "inception_v3"),
+               kerasapps.inception_v3(299, 10, 4))
+
+
 if __name__ == "__main__":
     for size in ("small", "large"):
         R.check(f"mobilenet_v3_{size} -> Keras 2 MobileNetV3 names (tfjs forward pass)", mobilenet_v3, size, True)
@@ -82,4 +115,6 @@ if __name__ == "__main__":
             "small")
     R.check("convnext (tiny depths, narrow) -> Keras ConvNeXt names (tfjs forward pass)", convnext)
     R.check("convnext_tiny (real) and small/base/large depths -> Keras names: complete plans", convnext_depths)
+    R.check("inception_v3 -> Keras Applications InceptionV3, BatchNorm folded (tfjs forward pass)", inception_v3)
+    R.check("inception_v3 with AuxLogits -> Keras names: complete plan", inception_v3_aux)
     R.close()
