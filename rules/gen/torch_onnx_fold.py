@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write rules/torch-to-onnx/{resnet,mobilenet_v2}.yaml: the pairs from a
+"""Write rules/torch-to-onnx/{resnet,resnet34,..,resnet152,mobilenet_v2}.yaml
+(resnet.yaml is resnet18's): the pairs from a
 torchvision state dict to the initializers of the model's own eval-mode
 torch.onnx.export (PyTorch 1.13, default opset), where every BatchNorm is
 folded into the convolution before it under a counter name (onnx::Conv_N).
@@ -44,6 +45,25 @@ HEADER = {
   opsets (regenerate with rules/gen/torch_onnx_fold.py); no --reverse
   (fold_bn has no inverse)."""),
 }
+
+
+DEPTH_DESC = """\
+  Source: a torchvision.models.resnet{d} state dict (any number of classes,
+  any width_per_group).  Skeleton: the same network exported by
+  torch.onnx.export in eval mode (PyTorch 1.13, default opset 14, any input
+  size), where every BatchNorm is folded into the convolution before it:
+  onnx::Conv_N (weight) = W*gamma/sqrt(var+eps) and onnx::Conv_N+1 (bias) =
+  beta-mean*gamma/sqrt(var+eps) (fold_bn, eps 1e-5); fc.weight and fc.bias
+  keep their names.  Input layout NCHW on both sides.  Export the skeleton
+  from a model with random weights, or equal initializers (all-zero biases)
+  are merged into one and cannot be filled.  Not covered: the onnx::Conv_N
+  counters are the exporter's own and differ for each depth (resnet.yaml is
+  resnet18's), other PyTorch versions and opsets: regenerate with
+  rules/gen/torch_onnx_fold.py for them.  No --reverse (fold_bn has no
+  inverse)."""
+for _d in (34, 50, 101, 152):
+    HEADER[f"resnet{_d}"] = (f"resnet{_d}", f"torchvision resnet{_d} state dict -> its torch.onnx.export with "
+                             "BatchNorm folded", DEPTH_DESC.format(d=_d))
 
 
 def randomize(model):

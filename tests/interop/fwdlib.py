@@ -460,3 +460,42 @@ def keras_plan(R, tag, model, rules, keras):
     plan_complete(rules, src, skel)
     os.remove(src)
     os.remove(skel)
+
+
+def onnx_forward(R, arch, hw, rules, branch_gain=None, **kw):
+    """The skeleton is torchvision's `arch` (kw: its constructor's options)
+    exported by torch.onnx.export in eval mode from other random weights; graft
+    fills it from a calibrated state dict, onnxruntime-node runs the result.
+    branch_gain: the last BatchNorm of each bottleneck scaled by it, as a
+    trained deep ResNet's residual branches are small (at random, a hundred
+    blocks amplify float32 rounding past the tolerance on either side)."""
+    import io
+
+    import torch
+    import torchvision
+    import sys
+    gen = os.path.join(SOURCE_ROOT, "rules", "gen")
+    if gen not in sys.path:
+        sys.path.insert(0, gen)
+    from torch_onnx_fold import randomize
+    torch.manual_seed(11)
+    f = io.BytesIO()
+    torch.onnx.export(randomize(getattr(torchvision.models, arch)(num_classes=10, **kw)), torch.randn(2, 3, hw, hw), f)
+    skel = R.path(arch + "_skel.onnx")
+    with open(skel, "wb") as out:
+        out.write(f.getvalue())
+    torch.manual_seed(12)
+    model = calibrate(getattr(torchvision.models, arch)(num_classes=10, **kw), (4, 3, hw, hw))
+    if branch_gain:
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, torchvision.models.resnet.Bottleneck):
+                    m.bn3.weight.mul_(branch_gain)
+                    m.bn3.bias.mul_(branch_gain)
+    src, out = R.path(arch + ".pth"), R.path(arch + ".onnx")
+    torch.save(model.state_dict(), src)
+    apply(rules, src, skel, out)
+    x = torch.randn(2, 3, hw, hw, generator=torch.Generator().manual_seed(13))
+    with torch.no_grad():
+        want = model(x).numpy()
+    return close(arch + " in onnxruntime", onnx_predict(out, x.numpy(), R.path(arch + "_ort")), want)
