@@ -122,13 +122,14 @@ def _round_filters(f, width):
     return int(new + 8 if new < 0.9 * f else new)
 
 
-def efficientnet(b, hw=64, classes=10):
+def efficientnet(b, hw=64, classes=10, width=None):
     """EfficientNet B0-B7 (keras/src/applications/efficientnet.py) without the
     preprocessing layers: stem_conv/stem_bn, block<s><letter>_expand_conv,
     _expand_bn, _dwconv, _bn, _se_reduce, _se_expand, _project_conv,
-    _project_bn, top_conv/top_bn, predictions; BatchNorm epsilon 1e-3."""
+    _project_bn, top_conv/top_bn, predictions; BatchNorm epsilon 1e-3.
+    width: another width multiplier than B<b>'s (its depth kept)."""
     import math
-    width, depth = EFFICIENTNET[b]
+    width, depth = (width or EFFICIENTNET[b][0]), EFFICIENTNET[b][1]
     k = KerasNet(f"efficientnetb{b}", (hw, hw, 3))
     eps = 1e-3
     x = k.conv(k.pad(k.x, "stem_conv_pad", 1), "stem_conv", _round_filters(32, width), 3, 2, bias=False)

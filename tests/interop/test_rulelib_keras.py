@@ -12,6 +12,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kerasapps  # noqa: E402
+import torchapps  # noqa: E402
 from fwdlib import (apply, close, keras3_forward, keras_forward, keras_plan, rules_path,  # noqa: E402
                     tfjs_predict)
 from graftlib import Results  # noqa: E402
@@ -74,13 +75,11 @@ def efficientnet():
 
 
 def efficientnet_eps3():
-    """efficientnet_b5_b7.yaml, for torchvision's epsilon-1e-3 builds, on the
-    smallest network built that way (B0 with B5-B7's BatchNorm)."""
-    from functools import partial
+    """efficientnet_b5_b7.yaml, for torchvision's epsilon-1e-3 builds, on B5's
+    depths (39 blocks, three in stage 1 as only B5-B7 have) at width 0.5."""
     torch.manual_seed(5)
-    model = torchvision.models.efficientnet_b0(num_classes=10, norm_layer=partial(torch.nn.BatchNorm2d, eps=1e-3))
-    keras_forward(R, "efficientnet_b0_eps3", model, rules_path("torch-to-keras", "efficientnet_b5_b7"),
-            kerasapps.efficientnet(0, 64, 10), 64)
+    keras_forward(R, "efficientnet_b5_eps3 (width 0.5)", torchapps.efficientnet(5, 0.5, 1e-3),
+                  rules_path("torch-to-keras", "efficientnet_b5_b7"), kerasapps.efficientnet(5, 64, 10, width=0.5), 64)
 
 
 def efficientnet_depths():
@@ -125,7 +124,7 @@ if __name__ == "__main__":
     R.check("densenet121 -> Keras Applications DenseNet (tfjs forward pass)", densenet)
     R.check("densenet161/169/201 -> Keras names: complete plans", densenet_depths)
     R.check("efficientnet_b0 -> Keras Applications EfficientNet (tfjs forward pass)", efficientnet)
-    R.check("efficientnet (epsilon 1e-3 build) -> Keras through efficientnet_b5_b7.yaml (tfjs forward pass)",
+    R.check("efficientnet_b5 (epsilon 1e-3, width 0.5) -> Keras through efficientnet_b5_b7.yaml (tfjs forward pass)",
             efficientnet_eps3)
     R.check("efficientnet_b1..b7 -> Keras names: complete plans", efficientnet_depths)
     R.check("Keras MobileNetV2 -> torchvision mobilenet_v2 (tfjs and PyTorch forward passes)",

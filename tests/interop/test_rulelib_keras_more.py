@@ -11,6 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kerasapps  # noqa: E402
+import torchapps  # noqa: E402
 from fwdlib import keras3_forward, keras_forward, keras_plan, rules_path  # noqa: E402
 from graftlib import Results  # noqa: E402
 
@@ -37,29 +38,10 @@ def mobilenet_v3_keras3(size):
                    rules_path("torch-to-keras", arch), kerasapps.mobilenet_v3(arch, 64, 10, keras2=False), 64)
 
 
-def convnext_model(depths, dims, seed):
-    """torchvision's ConvNeXt with the given stage depths and widths; layer
-    scales and LayerNorm affines drawn at random (their init, 1e-6 and 1, would
-    leave the blocks out of the output)."""
-    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
-    torch.manual_seed(seed)
-    setting = [CNBlockConfig(c, dims[i + 1] if i < 3 else None, n) for i, (c, n) in enumerate(zip(dims, depths))]
-    model = ConvNeXt(setting, num_classes=10)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("layer_scale"):
-                p.uniform_(0.5, 1.5)
-        for m in model.modules():
-            if isinstance(m, torch.nn.LayerNorm):  # LayerNorm2d too
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.3, 0.3)
-    return model.eval()
-
-
 def convnext():
     """convnext_tiny's depths (3, 3, 9, 3) at widths 8..64, 64 x 64."""
     dims = (8, 16, 32, 64)
-    keras_forward(R, "convnext_tiny (narrow)", convnext_model((3, 3, 9, 3), dims, 40),
+    keras_forward(R, "convnext_tiny (narrow)", torchapps.convnext((3, 3, 9, 3), dims, 40),
                   rules_path("torch-to-keras", "convnext"), kerasapps.convnext("convnext_tiny", dims, (3, 3, 9, 3)), 64)
 
 
@@ -69,40 +51,19 @@ def convnext_depths():
     keras_plan(R, "convnext_tiny", torchvision.models.convnext_tiny(), rules_path("torch-to-keras", "convnext"),
                kerasapps.convnext("convnext_tiny", (96, 192, 384, 768), (3, 3, 9, 3), 224, 1000))
     dims = (8, 16, 32, 64)
-    keras_plan(R, "convnext_small", convnext_model((3, 3, 27, 3), dims, 41), rules_path("torch-to-keras", "convnext"),
+    keras_plan(R, "convnext_small", torchapps.convnext((3, 3, 27, 3), dims, 41), rules_path("torch-to-keras", "convnext"),
                kerasapps.convnext("convnext_small", dims, (3, 3, 27, 3), 224, 10))
-
-
-def inception_model(div, aux, seed):
-    """torchvision's Inception3, every BasicConv2d's widths divided by div
-    (the module names and the order of everything unchanged)."""
-    from functools import partial
-
-    from torchvision.models import inception as inc
-
-    class Narrow(inc.BasicConv2d):
-        def __init__(self, cin, cout, **kw):
-            super().__init__(cin if cin == 3 else cin // div, cout // div, **kw)
-
-    blocks = [Narrow] + [partial(b, conv_block=Narrow) for b in (inc.InceptionA, inc.InceptionB, inc.InceptionC,
-                                                                    inc.InceptionD, inc.InceptionE, inc.InceptionAux)]
-    torch.manual_seed(seed)
-    model = inc.Inception3(num_classes=10, aux_logits=aux, inception_blocks=blocks, init_weights=True)
-    model.fc = torch.nn.Linear(2048 // div, 10)
-    if aux:
-        model.AuxLogits.fc = torch.nn.Linear(768 // div, 10)
-    return model
 
 
 def inception_v3():
     """Widths / 4 at 107 x 107 (the last blocks run at 2 x 2)."""
-    keras_forward(R, "inception_v3 (widths div 4)", inception_model(4, False, 50),
+    keras_forward(R, "inception_v3 (widths div 4)", torchapps.inception_v3(4, False, 50),
                   rules_path("torch-to-keras", "inception_v3"), kerasapps.inception_v3(107, 10, 4), 107)
 
 
 def inception_v3_aux():
     """With AuxLogits (torchvision's default), which Keras has no twin for."""
-    keras_plan(R, "inception_v3 aux", inception_model(4, True, 51), rules_path("torch-to-keras", "inception_v3"),
+    keras_plan(R, "inception_v3 aux", torchapps.inception_v3(4, True, 51), rules_path("torch-to-keras", "inception_v3"),
                kerasapps.inception_v3(299, 10, 4))
 
 

@@ -12,40 +12,27 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kerasapps  # noqa: E402
+import torchapps  # noqa: E402
 from fwdlib import keras_forward, rules_path  # noqa: E402
 from graftlib import Results  # noqa: E402
 
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
 from torchvision.models import vgg  # noqa: E402
 
 R = Results()
-DEPTHS = {11: "A", 13: "B", 16: "D", 19: "E"}
-NARROW = {64: 4, 128: 8, 256: 8, 512: 16}
 HIDDEN = 16
-
-
-def narrow(cfg):
-    """torchvision's table with small widths; the last convolution keeps 512."""
-    out = [v if v == "M" else NARROW[v] for v in cfg]
-    last = max(i for i, v in enumerate(out) if v != "M")
-    out[last] = 512
-    return out
 
 
 def forward(depth, bn):
     arch = f"vgg{depth}{'_bn' if bn else ''}"
     torch.manual_seed(depth + bn)
-    cfg = narrow(vgg.cfgs[DEPTHS[depth]])
-    model = vgg.VGG(vgg.make_layers(cfg, batch_norm=bn), num_classes=10)
-    model.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, HIDDEN), nn.ReLU(True), nn.Dropout(),
-                                     nn.Linear(HIDDEN, HIDDEN), nn.ReLU(True), nn.Dropout(),
-                                     nn.Linear(HIDDEN, 10))
+    cfg = torchapps.vgg_narrow(vgg.cfgs[torchapps.VGG_CFG[depth]])
+    model = torchapps.vgg(cfg, bn, HIDDEN)
     keras_forward(R, arch, model, rules_path("torch-to-keras", arch), kerasapps.vgg(cfg, bn, 224, HIDDEN, 10), 224)
 
 
 if __name__ == "__main__":
-    for d in DEPTHS:
+    for d in torchapps.VGG_CFG:
         for bn in (False, True):
             R.check(f"vgg{d}{'_bn' if bn else ''} -> Keras VGG names (tfjs forward pass, 224x224)", forward, d, bn)
     R.close()
