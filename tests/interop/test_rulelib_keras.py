@@ -8,7 +8,6 @@ completely."""
 import os
 import sys
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kerasapps  # noqa: E402
@@ -38,8 +37,8 @@ def resnet50():
 
 def keras3():
     torch.manual_seed(6)
-    keras3_forward(R, "resnet50 .keras", torchvision.models.resnet50(num_classes=10), rules_path("torch-to-keras", "resnet"),
-                   kerasapps.resnet(50, 32, 10), 32)
+    keras3_forward(R, "resnet50 .keras", torchvision.models.resnet50(num_classes=10),
+                   rules_path("torch-to-keras", "resnet"), kerasapps.resnet(50, 32, 10), 32)
     keras3_forward(R, "mobilenet_v2 .keras", torchvision.models.mobilenet_v2(num_classes=10),
                    rules_path("torch-to-keras", "mobilenet_v2"), kerasapps.mobilenet_v2(32, 10), 32)
 

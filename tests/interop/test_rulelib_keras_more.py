@@ -51,7 +51,8 @@ def convnext_depths():
     keras_plan(R, "convnext_tiny", torchvision.models.convnext_tiny(), rules_path("torch-to-keras", "convnext"),
                kerasapps.convnext("convnext_tiny", (96, 192, 384, 768), (3, 3, 9, 3), 224, 1000))
     dims = (8, 16, 32, 64)
-    keras_plan(R, "convnext_small", torchapps.convnext((3, 3, 27, 3), dims, 41), rules_path("torch-to-keras", "convnext"),
+    keras_plan(R, "convnext_small", torchapps.convnext((3, 3, 27, 3), dims, 41),
+               rules_path("torch-to-keras", "convnext"),
                kerasapps.convnext("convnext_small", dims, (3, 3, 27, 3), 224, 10))
 
 
