@@ -23,10 +23,18 @@ R = Results()
 
 
 def resnet18():
+    """The quick start's bias-free Keras ResNet18: -r auto takes resnet18.yaml
+    (resnet.yaml fills it too, with warnings for its bias rules)."""
     torch.manual_seed(0)
-    # no conv biases in this skeleton: the rename that zeroes them matches nothing
-    keras_forward(R, "resnet18", torchvision.models.resnet18(num_classes=10), rules_path("torch-to-keras", "resnet"),
-            kerasapps.resnet(18, 64, 10), 64, strict=False)
+    keras_forward(R, "resnet18", torchvision.models.resnet18(num_classes=10), "auto",
+                  kerasapps.resnet(18, 64, 10, bias=False), 64, picks="torch-to-keras/resnet18")
+
+
+def resnet18_bias():
+    """resnet.yaml on basic blocks, with Keras Applications' conv biases."""
+    torch.manual_seed(7)
+    keras_forward(R, "resnet18 (conv biases)", torchvision.models.resnet18(num_classes=10),
+                  rules_path("torch-to-keras", "resnet"), kerasapps.resnet(18, 64, 10, bias=True), 64)
 
 
 def resnet50():
@@ -115,7 +123,8 @@ def keras_to_torch_densenet():
 
 
 if __name__ == "__main__":
-    R.check("resnet18 -> Keras (tfjs forward pass)", resnet18)
+    R.check("resnet18 -> bias-free Keras ResNet18 through -r auto = resnet18.yaml (tfjs forward pass)", resnet18)
+    R.check("resnet18 -> Keras ResNet names with conv biases through resnet.yaml (tfjs forward pass)", resnet18_bias)
     R.check("resnet50 -> Keras Applications ResNet50 names with conv biases, -r auto (tfjs forward pass)", resnet50)
     R.check("resnet50 and mobilenet_v2 -> Keras 3 .keras archives through keras-named (tfjs forward passes)", keras3)
     R.check("resnet34/101/152 -> Keras names: complete plans", resnet_depths)

@@ -1,4 +1,4 @@
-"""Forward-pass proofs of rules/torch-to-onnx/{resnet,mobilenet_v2}.yaml: the
+"""Forward-pass proofs of rules/torch-to-onnx/{resnet,mobilenet_v2,squeezenet1_1}.yaml: the
 skeleton is the network's own eval-mode torch.onnx.export (BatchNorm folded
 into onnx::Conv_N), made from a model with other random weights; graft
 fills it from a calibrated state dict with fold_bn, and onnxruntime-node
@@ -18,4 +18,6 @@ if __name__ == "__main__":
             onnx_forward, R, "resnet18", 64, rules_path("torch-to-onnx", "resnet"))
     R.check("mobilenet_v2 state dict -> its eval-mode ONNX export, BatchNorm folded (onnxruntime forward pass)",
             onnx_forward, R, "mobilenet_v2", 64, rules_path("torch-to-onnx", "mobilenet_v2"))
+    R.check("squeezenet1_1 state dict -> its ONNX export, names kept (onnxruntime forward pass)",
+            onnx_forward, R, "squeezenet1_1", 64, rules_path("torch-to-onnx", "squeezenet1_1"))
     R.close()
