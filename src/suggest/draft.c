@@ -231,10 +231,7 @@ static int write_yaml(draft *d, const char *src_path, const char *dst_path)
     if (s->nren) {
         graft_jsonw_printf(y, "rename:\n  target:\n");
         for (size_t k = 0; k < s->nren; k++) {
-            graft_jsonw_raw(y, "    - {match: ", 13);
-            sg_yaml_quote(y, s->ren[k].match);
-            graft_jsonw_raw(y, ", to: ", 6);
-            sg_yaml_quote(y, s->ren[k].to);
+            sg_rename_line(y, &s->ren[k]);
             graft_jsonw_printf(y, ", expect: %zu}", s->ren[k].expect);
             if (s->ren[k].uncertain)
                 graft_jsonw_printf(y, "  # %zu of the targets it names are not certain (see pairs"

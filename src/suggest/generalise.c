@@ -290,7 +290,8 @@ static void suffix_note(suffix *sx, size_t *nsx, size_t max, const char *c, cons
         snprintf(sx[k].alts + have, sizeof sx[k].alts - have, "%s%s", have ? "|" : "", lc);
 }
 
-static int candidates(learner *L, clist *cl)
+/* phase 0: last components only; 1: separators; 2: everything */
+static int candidates(learner *L, clist *cl, int phase)
 {
     suffix sx[32];
     size_t nsx = 0, open = 0, seen = 0;
@@ -299,12 +300,14 @@ static int candidates(learner *L, clist *cl)
     for (size_t i = 0; i < L->n; i++) {
         const char *c = L->cur[i], *g = L->goal[i];
         if (!g || !strcmp(c, g) || seen++ % stride) continue;
-        if (strchr(c, '/') && !strchr(g, '/') && strchr(g, '.') && cl_add(cl, "/", ".", L->ctx) < 0)
+        if (phase >= 1 && strchr(c, '/') && !strchr(g, '/') && strchr(g, '.') &&
+            cl_add(cl, "/", ".", L->ctx) < 0)
             return -1;
-        if (strchr(c, '.') && !strchr(g, '.') && strchr(g, '/') && cl_add(cl, "\\.", "/", L->ctx) < 0)
+        if (phase >= 1 && strchr(c, '.') && !strchr(g, '.') && strchr(g, '/') &&
+            cl_add(cl, "\\.", "/", L->ctx) < 0)
             return -1;
-        suffix_note(sx, &nsx, 32, c, g);
-        if (hunks(cl, c, g, L->ctx) < 0) return -1;
+        if (phase != 1) suffix_note(sx, &nsx, 32, c, g);
+        if (phase == 2 && hunks(cl, c, g, L->ctx) < 0) return -1;
     }
     for (size_t k = 0; k < nsx; k++) {
         char pat[600];
@@ -326,6 +329,15 @@ void sg_yaml_quote(graft_jsonw *w, const char *s)
     graft_jsonw_raw(w, "'", 1);
 }
 
+/* "    - {match: '...', to: '...'" (the caller closes the brace). */
+void sg_rename_line(graft_jsonw *w, const sg_rename *rn)
+{
+    graft_jsonw_printf(w, "    - {match: ");
+    sg_yaml_quote(w, rn->match);
+    graft_jsonw_printf(w, ", to: ");
+    sg_yaml_quote(w, rn->to);
+}
+
 /* Rules holding the renames ren[0..n) (target side). */
 int sg_rename_rules(graft_rules **out, const sg_rename *ren, size_t n, graft_ctx *ctx)
 {
@@ -334,11 +346,8 @@ int sg_rename_rules(graft_rules **out, const sg_rename *ren, size_t n, graft_ctx
     graft_jsonw_init(&w, ctx);
     graft_jsonw_printf(&w, "graft: 1.1\nrename:\n  target:\n");
     for (size_t i = 0; i < n; i++) {
-        graft_jsonw_raw(&w, "    - {match: ", 13);
-        sg_yaml_quote(&w, ren[i].match);
-        graft_jsonw_raw(&w, ", to: ", 6);
-        sg_yaml_quote(&w, ren[i].to);
-        graft_jsonw_raw(&w, "}\n", 2);
+        sg_rename_line(&w, &ren[i]);
+        graft_jsonw_printf(&w, "}\n");
     }
     if ((rc = w.rc) == 0) rc = graft_rules_load_buffer(out, "suggested renames", w.p, w.len, ctx);
     graft_jsonw_free(&w);
@@ -414,11 +423,11 @@ static int learn(learner *L)
         rc = graft_error_oom(L->ctx, "renames");
         goto cleanup;
     }
-    for (int round = 0; round < MAX_ROUNDS; round++) {
+    for (int round = 0, phase = 0; round < MAX_ROUNDS && phase < 3; round++) {
         long top = 0;
         size_t pick = 0;
         cl_free(&cl);
-        if ((rc = candidates(L, &cl)) < 0) goto cleanup;
+        if ((rc = candidates(L, &cl, phase)) < 0) goto cleanup;
         for (size_t k = 0; k < cl.n; k++) {
             long sc = score(L, &cl.v[k], trial);
             if (sc > top) {
@@ -428,7 +437,10 @@ static int learn(learner *L)
             }
             for (size_t i = 0; i < L->n; i++) free(trial[i]), trial[i] = NULL;
         }
-        if (top <= 0) break;
+        if (top <= 0) {
+            phase++;
+            continue;
+        }
         sg_rename *nr = graft_realloc(L->ctx, s->ren, (s->nren + 1) * sizeof *nr);
         if (!nr) {
             rc = graft_error_oom(L->ctx, "renames");

@@ -75,11 +75,13 @@ static size_t perms_between(const int64_t *a, const int64_t *b, uint32_t n, int6
     return found;
 }
 
-/* From the shapes alone: drop axes of 1, permute, restore the target's. */
+/* From the shapes alone: a permutation of the axes when the ranks agree
+ * (*choices: how many orders of the axes longer than 1 fit), else axes of
+ * 1 dropped, permuted, and the target's shape restored. */
 static int by_shapes(const graft_shape *ss, const graft_shape *ts, graft_op *ops, size_t *n,
                      size_t *choices, graft_ctx *ctx)
 {
-    int64_t a[GRAFT_MAX_NDIM], b[GRAFT_MAX_NDIM], perm[6];
+    int64_t a[GRAFT_MAX_NDIM] = {0}, b[GRAFT_MAX_NDIM] = {0}, perm[6], full[6];
     uint32_t na = 0, nb = 0;
     for (uint32_t k = 0; k < ss->ndim; k++)
         if (ss->dim[k] != 1) a[na++] = ss->dim[k];
@@ -88,10 +90,16 @@ static int by_shapes(const graft_shape *ss, const graft_shape *ts, graft_op *ops
     *choices = 0;
     if (na != nb || na > 6) return 0;
     if (!(*choices = perms_between(a, b, na, perm))) return 0;
+    if (ss->ndim == ts->ndim && ss->ndim <= 6 && perms_between(ss->dim, ts->dim, ss->ndim, full)) {
+        bool identity = true;
+        for (uint32_t i = 0; i < ss->ndim; i++) identity &= full[i] == i;
+        if (identity) return 0;
+        bool swap2 = ss->ndim == 2;
+        return push(ops, n, swap2 ? GRAFT_OP_TRANSPOSE : GRAFT_OP_PERMUTE, full, swap2 ? 0 : ss->ndim,
+                    ctx);
+    }
     bool identity = true;
     for (uint32_t i = 0; i < na; i++) identity &= perm[i] == i;
-    if (identity && ss->ndim == ts->ndim && !memcmp(ss->dim, ts->dim, ss->ndim * sizeof *ss->dim))
-        return 0;
     if (na != ss->ndim && push(ops, n, GRAFT_OP_RESHAPE, a, na, ctx) < 0) return -1;
     if (!identity) {
         bool swap2 = na == 2;
@@ -114,11 +122,42 @@ static bool gives(const graft_op *ops, size_t n, const graft_shape *ss, const gr
     return out.ndim == ts->ndim && !memcmp(out.dim, ts->dim, ts->ndim * sizeof *ts->dim);
 }
 
+/* Do two chains move the elements of a tensor of shape ss alike?  Run on
+ * index tensors (only small ones). */
+static bool same_mapping(const graft_op *a, size_t na, const graft_op *b, size_t nb,
+                         const graft_shape *ss, graft_ctx *ctx)
+{
+    uint64_t numel = 1;
+    for (uint32_t k = 0; k < ss->ndim; k++) numel *= (uint64_t)ss->dim[k];
+    if (numel > ((uint64_t)1 << 20)) return false;
+    int32_t *idx = graft_malloc(ctx, numel * 4 + 4);
+    uint8_t *oa = graft_malloc(ctx, numel * 4 + 4), *ob = graft_malloc(ctx, numel * 4 + 4);
+    bool same = false;
+    if (idx && oa && ob) {
+        graft_tview in = {.shape = *ss, .data = (const uint8_t *)idx};
+        in.shape.dtype = GRAFT_INT32;
+        for (uint64_t i = 0; i < numel; i++) idx[i] = (int32_t)i;
+        same = graft_ops_run_mem(a, na, &in, 1, oa, ctx) == 0 &&
+               graft_ops_run_mem(b, nb, &in, 1, ob, ctx) == 0 && !memcmp(oa, ob, numel * 4);
+    }
+    graft_ctx_clear(ctx);
+    free(idx);
+    free(oa);
+    free(ob);
+    return same;
+}
+
 static bool has_kind(const graft_op *ops, size_t n, graft_op_kind k)
 {
     for (size_t i = 0; i < n; i++)
         if (ops[i].kind == k) return true;
     return false;
+}
+
+static void clear_ops(graft_op *ops, size_t *n)
+{
+    for (size_t k = 0; k < *n; k++) free(ops[k].v), ops[k].v = NULL;
+    *n = 0;
 }
 
 static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
@@ -127,7 +166,7 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
     graft_shape ss, ts;
     graft_op *ops = NULL, *lops = NULL;
     size_t n = 0, nl = 0, choices = 1;
-    bool from_layouts = false;
+    bool from_layouts = false, simpler = false;
     graft_jsonw w;
     int rc = -1;
     shape_of(y->t, &ss);
@@ -145,11 +184,18 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
         graft_error_oom(ctx, "ops");
         goto cleanup;
     }
-    if (from_layouts) {
+    if (from_layouts && nl > 1 && ss.ndim == ts.ndim) {
+        /* the layouts' chain, written as one permute when that is the same */
+        size_t ch = 0;
+        if (by_shapes(&ss, &ts, ops, &n, &ch, ctx) < 0) goto cleanup;
+        if (n == 1 && same_mapping(ops, n, lops, nl, &ss, ctx)) simpler = true;
+        else clear_ops(ops, &n);
+    }
+    if (from_layouts && !simpler) {
         for (size_t k = 0; k < nl; k++)
             if (push(ops, &n, lops[k].kind, lops[k].v, lops[k].n, ctx) < 0) goto cleanup;
             else ops[n - 1].axis = lops[k].axis;
-    } else if (by_shapes(&ss, &ts, ops, &n, &choices, ctx) < 0) {
+    } else if (!from_layouts && by_shapes(&ss, &ts, ops, &n, &choices, ctx) < 0) {
         goto cleanup;
     }
     if (ss.dtype != ts.dtype) {

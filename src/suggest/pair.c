@@ -12,6 +12,7 @@
  *      ResNet shortcut before or after its block): the most similar
  *      compatible unpaired source, next to the source of the target before.
  *
+ * Between 1 and 2, whole layers are paired first (layers.c).
  * Confidence of a target paired by 3 or 4: certain when it has one
  * compatible source at all; likely when names single it out by a margin, or
  * when both its neighbours in the file are paired with the sources right
@@ -26,10 +27,7 @@
 
 #define NW_MAX_CELLS ((size_t)4 << 20)
 
-static bool live(const sg_t *x) { return !x->ignore && x->nd <= SG_MAXD; }
-static bool unpaired(const sg_t *x) { return live(x) && x->pair < 0; }
-
-static void link_pair(graft_suggestion *s, size_t ti, size_t si)
+void sg_link(graft_suggestion *s, size_t ti, size_t si)
 {
     s->dst.v[ti].pair = (long)si;
     s->src.v[si].pair = (long)ti;
@@ -56,7 +54,7 @@ static size_t count_compatible(const sg_t *a, const sg_side *b, bool names, bool
     size_t n = 0;
     for (size_t j = 0; j < b->n; j++) {
         const sg_t *y = &b->v[j];
-        if (!live(y) || (only_free && y->pair >= 0) || !sg_compatible(a, y)) continue;
+        if (!sg_live(y) || (only_free && y->pair >= 0) || !sg_compatible(a, y)) continue;
         if (names && !sg_same_tokens(a, y)) continue;
         n++;
         *last = j;
@@ -69,9 +67,9 @@ static int by_names(graft_suggestion *s, graft_ctx *ctx)
     for (size_t i = 0; i < s->dst.n; i++) {
         sg_t *t = &s->dst.v[i];
         size_t j = 0, back = 0;
-        if (!unpaired(t) || count_compatible(t, &s->src, true, true, &j) != 1) continue;
+        if (!sg_unpaired(t) || count_compatible(t, &s->src, true, true, &j) != 1) continue;
         if (count_compatible(&s->src.v[j], &s->dst, true, true, &back) != 1 || back != i) continue;
-        link_pair(s, i, j);
+        sg_link(s, i, j);
         if (sg_set_conf(t, GRAFT_SUGGEST_CERTAIN, "names, kind and shape agree", false, ctx) < 0)
             return -1;
     }
@@ -86,10 +84,10 @@ static int by_shapes(graft_suggestion *s, graft_ctx *ctx)
         for (size_t i = 0; i < s->dst.n; i++) {
             sg_t *t = &s->dst.v[i];
             size_t j = 0, back = 0, any = 0;
-            if (!unpaired(t) || count_compatible(t, &s->src, false, true, &j) != 1) continue;
+            if (!sg_unpaired(t) || count_compatible(t, &s->src, false, true, &j) != 1) continue;
             if (count_compatible(&s->src.v[j], &s->dst, false, true, &back) != 1 || back != i)
                 continue;
-            link_pair(s, i, j);
+            sg_link(s, i, j);
             more = true;
             bool alone = count_compatible(t, &s->src, false, false, &any) == 1 &&
                          count_compatible(&s->src.v[j], &s->dst, false, false, &any) == 1;
@@ -103,42 +101,24 @@ static int by_shapes(graft_suggestion *s, graft_ctx *ctx)
     return 0;
 }
 
-/* Sequence alignment of the unpaired tensors in file order. */
-static int by_order(graft_suggestion *s, graft_ctx *ctx)
+int sg_align(size_t na, size_t nb, float (*score)(void *, size_t, size_t),
+             void (*match)(void *, size_t, size_t), void *arg, graft_ctx *ctx)
 {
-    size_t *ft = NULL, *fs = NULL, nt = 0, ns = 0;
-    float *h = NULL;
-    int rc = 0;
-    if (!(ft = graft_malloc(ctx, (s->dst.n + 1) * sizeof *ft)) ||
-        !(fs = graft_malloc(ctx, (s->src.n + 1) * sizeof *fs))) {
-        rc = graft_error_oom(ctx, "alignment");
-        goto cleanup;
-    }
-    for (size_t i = 0; i < s->dst.n; i++)
-        if (unpaired(&s->dst.v[i])) ft[nt++] = i;
-    for (size_t j = 0; j < s->src.n; j++)
-        if (unpaired(&s->src.v[j])) fs[ns++] = j;
-    if (!nt || !ns || (nt + 1) * (ns + 1) > NW_MAX_CELLS) goto cleanup;
-    size_t w = ns + 1;
-    if (!(h = graft_calloc(ctx, (nt + 1) * w, sizeof *h))) {
-        rc = graft_error_oom(ctx, "alignment");
-        goto cleanup;
-    }
-#define SCORE(a, b)                                                                     \
-    (sg_compatible(&s->dst.v[ft[a]], &s->src.v[fs[b]])                                  \
-         ? (float)(1.0 + 3.0 * sg_similarity(&s->dst.v[ft[a]], &s->src.v[fs[b]]))       \
-         : -1.0f)
-    for (size_t a = 1; a <= nt; a++)
-        for (size_t b = 1; b <= ns; b++) {
-            float best = h[(a - 1) * w + b] > h[a * w + b - 1] ? h[(a - 1) * w + b] : h[a * w + b - 1];
-            float sc = SCORE(a - 1, b - 1);
+    float *h;
+    size_t w = nb + 1;
+    if (!na || !nb || (na + 1) * w > NW_MAX_CELLS) return 0;
+    if (!(h = graft_calloc(ctx, (na + 1) * w, sizeof *h))) return graft_error_oom(ctx, "alignment");
+    for (size_t a = 1; a <= na; a++)
+        for (size_t b = 1; b <= nb; b++) {
+            float up = h[(a - 1) * w + b], left = h[a * w + b - 1];
+            float best = up > left ? up : left, sc = score(arg, a - 1, b - 1);
             if (sc > 0 && h[(a - 1) * w + b - 1] + sc > best) best = h[(a - 1) * w + b - 1] + sc;
             h[a * w + b] = best;
         }
-    for (size_t a = nt, b = ns; a > 0 && b > 0;) {
-        float sc = SCORE(a - 1, b - 1);
+    for (size_t a = na, b = nb; a > 0 && b > 0;) {
+        float sc = score(arg, a - 1, b - 1);
         if (sc > 0 && h[a * w + b] == h[(a - 1) * w + b - 1] + sc) {
-            link_pair(s, ft[a - 1], fs[b - 1]);
+            match(arg, a - 1, b - 1);
             a--, b--;
         } else if (h[a * w + b] == h[(a - 1) * w + b]) {
             a--;
@@ -146,11 +126,47 @@ static int by_order(graft_suggestion *s, graft_ctx *ctx)
             b--;
         }
     }
-#undef SCORE
-cleanup:
     free(h);
-    free(ft);
-    free(fs);
+    return 0;
+}
+
+typedef struct tensor_lists {
+    graft_suggestion *s;
+    size_t *ft, *fs;
+} tensor_lists;
+
+static float tensor_score(void *arg, size_t a, size_t b)
+{
+    const tensor_lists *x = arg;
+    const sg_t *t = &x->s->dst.v[x->ft[a]], *y = &x->s->src.v[x->fs[b]];
+    return sg_compatible(t, y) ? (float)(1.0 + 3.0 * sg_similarity(t, y)) : -1.0f;
+}
+
+static void tensor_match(void *arg, size_t a, size_t b)
+{
+    tensor_lists *x = arg;
+    sg_link(x->s, x->ft[a], x->fs[b]);
+}
+
+/* Sequence alignment of the unpaired tensors in file order. */
+static int by_order(graft_suggestion *s, graft_ctx *ctx)
+{
+    tensor_lists x = {.s = s};
+    size_t nt = 0, ns = 0;
+    int rc;
+    x.ft = graft_malloc(ctx, (s->dst.n + 1) * sizeof *x.ft);
+    x.fs = graft_malloc(ctx, (s->src.n + 1) * sizeof *x.fs);
+    if (!x.ft || !x.fs) {
+        rc = graft_error_oom(ctx, "alignment");
+    } else {
+        for (size_t i = 0; i < s->dst.n; i++)
+            if (sg_unpaired(&s->dst.v[i])) x.ft[nt++] = i;
+        for (size_t j = 0; j < s->src.n; j++)
+            if (sg_unpaired(&s->src.v[j])) x.fs[ns++] = j;
+        rc = sg_align(nt, ns, tensor_score, tensor_match, &x, ctx);
+    }
+    free(x.ft);
+    free(x.fs);
     return rc;
 }
 
@@ -161,7 +177,7 @@ static void leftovers(graft_suggestion *s)
     long prev_src = -1;
     for (size_t i = 0; i < s->dst.n; i++) {
         sg_t *t = &s->dst.v[i];
-        if (!live(t)) continue;
+        if (!sg_live(t)) continue;
         if (t->pair >= 0) {
             prev_src = t->pair;
             continue;
@@ -170,15 +186,15 @@ static void leftovers(graft_suggestion *s)
         long pick = -1;
         for (size_t j = 0; j < s->src.n; j++) {
             const sg_t *y = &s->src.v[j];
-            if (!unpaired(y) || !sg_compatible(t, y)) continue;
+            if (!sg_unpaired(y) || !sg_compatible(t, y)) continue;
             double sc = sg_similarity(t, y);
             long k = prev_src + 1;
-            while (k >= 0 && (size_t)k < s->src.n && !live(&s->src.v[k])) k++;
+            while (k >= 0 && (size_t)k < s->src.n && !sg_live(&s->src.v[k])) k++;
             if (k == (long)j) sc += 0.5;
             if (sc > best) best = sc, pick = (long)j;
         }
         if (pick >= 0) {
-            link_pair(s, i, (size_t)pick);
+            sg_link(s, i, (size_t)pick);
             prev_src = pick;
         }
     }
@@ -188,7 +204,7 @@ static void leftovers(graft_suggestion *s)
 static long step(const sg_side *v, long i, int dir)
 {
     for (i += dir; i >= 0 && (size_t)i < v->n; i += dir)
-        if (live(&v->v[i])) return i;
+        if (sg_live(&v->v[i])) return i;
     return -1;
 }
 
@@ -217,7 +233,7 @@ static int judge(graft_suggestion *s, size_t i, graft_ctx *ctx)
         return sg_set_conf(t, GRAFT_SUGGEST_CERTAIN, "names, kind and shape agree", false, ctx);
     for (size_t j = 0; j < s->src.n; j++) {
         const sg_t *z = &s->src.v[j];
-        if ((long)j == t->pair || !live(z) || !sg_compatible(t, z)) continue;
+        if ((long)j == t->pair || !sg_live(z) || !sg_compatible(t, z)) continue;
         double sim = sg_similarity(t, z);
         if (sim > alt) alt = sim, alt_name = z->name;
     }
@@ -242,7 +258,9 @@ static int judge(graft_suggestion *s, size_t i, graft_ctx *ctx)
 
 int sg_pair(graft_suggestion *s, graft_ctx *ctx)
 {
-    if (by_names(s, ctx) < 0 || by_shapes(s, ctx) < 0 || by_order(s, ctx) < 0) return -1;
+    if (by_names(s, ctx) < 0 || sg_pair_layers(s, ctx) < 0 || by_shapes(s, ctx) < 0 ||
+        by_order(s, ctx) < 0)
+        return -1;
     leftovers(s);
     for (size_t i = 0; i < s->dst.n; i++) {
         sg_t *t = &s->dst.v[i];

@@ -85,6 +85,17 @@ bool sg_same_tokens(const sg_t *a, const sg_t *b);
 
 /* pair.c */
 int sg_pair(graft_suggestion *s, graft_ctx *ctx);
+void sg_link(graft_suggestion *s, size_t ti, size_t si);
+/* Needleman-Wunsch over a (na) and b (nb), gaps free: match(arg, i, j) for
+ * each aligned pair of the best alignment; score <= 0 forbids a pair.  Too
+ * large a table (over 4 M cells) aligns nothing. */
+int sg_align(size_t na, size_t nb, float (*score)(void *, size_t, size_t),
+             void (*match)(void *, size_t, size_t), void *arg, graft_ctx *ctx);
+static inline bool sg_live(const sg_t *x) { return !x->ignore && x->nd <= SG_MAXD; }
+static inline bool sg_unpaired(const sg_t *x) { return sg_live(x) && x->pair < 0; }
+
+/* layers.c: whole layers (tensors sharing a name prefix) paired */
+int sg_pair_layers(graft_suggestion *s, graft_ctx *ctx);
 
 /* opchain.c: each pair's chain into dst->v[i].ops; may lower a confidence */
 int sg_opchains(graft_suggestion *s, graft_ctx *ctx);
@@ -94,6 +105,8 @@ int sg_generalise(graft_suggestion *s, graft_ctx *ctx);
 
 /* A YAML single-quoted scalar. */
 void sg_yaml_quote(graft_jsonw *w, const char *s);
+/* One rename entry's line, without its closing brace. */
+void sg_rename_line(graft_jsonw *w, const sg_rename *rn);
 /* Rules holding only the target renames ren[0..n). */
 struct graft_rules;
 int sg_rename_rules(struct graft_rules **out, const sg_rename *ren, size_t n, graft_ctx *ctx);
