@@ -7,8 +7,9 @@
  * and a square matrix transposed on naming conventions alone, make the
  * target a guess.
  */
-#include "op_json.h"
+#include "layout_int.h"
 #include "lcheck.h"
+#include "op_json.h"
 #include "suggest_int.h"
 
 #include <stdio.h>
@@ -154,6 +155,16 @@ static bool has_kind(const graft_op *ops, size_t n, graft_op_kind k)
     return false;
 }
 
+/* A PyTorch depthwise kernel is an OIHW conv by its name alone: read it in
+ * the role the other side gives (depthwise), in its own family's axes. */
+static bool as_depthwise(graft_layout *l, const graft_layout *other, uint32_t rank)
+{
+    if (other->role != GRAFT_ROLE_DEPTHWISE || l->role != GRAFT_ROLE_CONV) return false;
+    l->role = GRAFT_ROLE_DEPTHWISE;
+    snprintf(l->axes, sizeof l->axes, "%s", graft_layout__axes_for(l->family, l->role, rank));
+    return l->axes[0] != '\0';
+}
+
 static void clear_ops(graft_op *ops, size_t *n)
 {
     for (size_t k = 0; k < *n; k++) free(ops[k].v), ops[k].v = NULL;
@@ -173,12 +184,17 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
     shape_of(t->t, &ts);
     graft_jsonw_init(&w, ctx);
     if (t->lay.axes[0] && y->lay.axes[0]) {
-        if (graft_layout_ops(&y->lay, &ss, &t->lay, &ts, &lops, &nl, ctx) == 0 &&
-            gives(lops, nl, &ss, &ts, ctx))
-            from_layouts = true;
-        else if (graft_ctx_status(ctx) == GRAFT_ENOMEM)
-            goto cleanup;
-        graft_ctx_clear(ctx);
+        graft_layout sl = y->lay, tl = t->lay;
+        for (int attempt = 0; attempt < 2 && !from_layouts; attempt++) {
+            if (attempt && !as_depthwise(&sl, &tl, ss.ndim) && !as_depthwise(&tl, &sl, ts.ndim)) break;
+            graft_ops_free(lops, nl);
+            lops = NULL, nl = 0;
+            if (graft_layout_ops(&sl, &ss, &tl, &ts, &lops, &nl, ctx) == 0 && gives(lops, nl, &ss, &ts, ctx))
+                from_layouts = true;
+            else if (graft_ctx_status(ctx) == GRAFT_ENOMEM)
+                goto cleanup;
+            graft_ctx_clear(ctx);
+        }
     }
     if (!(ops = graft_calloc(ctx, 6, sizeof *ops))) {
         graft_error_oom(ctx, "ops");
