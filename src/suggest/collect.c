@@ -63,16 +63,15 @@ static const char *known_out(const char *name, bool is_source, const char **why)
         *why = "optimizer slot";
         return pat;
     }
-    if (is_source) {
-        if (ends_with(name, "num_batches_tracked")) {
-            *why = "BatchNorm step counter";
-            return "num_batches_tracked$";
-        }
-        if (ends_with(name, "position_ids")) {
-            *why = "position index buffer";
-            return "(?:^|\\.)position_ids$";
-        }
-    } else {
+    if (ends_with(name, "num_batches_tracked")) {
+        *why = "BatchNorm step counter";
+        return "num_batches_tracked$";
+    }
+    if (ends_with(name, "position_ids")) {
+        *why = "position index buffer";
+        return "(?:^|\\.)position_ids$";
+    }
+    if (!is_source) {
         static const char *const counters[] = {"global_step", "iter", "iterations", "step",
                                                "save_counter/.ATTRIBUTES/VARIABLE_VALUE", NULL};
         for (int i = 0; counters[i]; i++) {
@@ -226,7 +225,7 @@ void sg_side_free(sg_side *s)
     s->v = NULL;
 }
 
-static bool is_float(graft_dtype t)
+bool sg_is_float(graft_dtype t)
 {
     return t == GRAFT_FLOAT16 || t == GRAFT_BFLOAT16 || t == GRAFT_FLOAT32 || t == GRAFT_FLOAT64;
 }
@@ -234,7 +233,7 @@ static bool is_float(graft_dtype t)
 bool sg_compatible(const sg_t *a, const sg_t *b)
 {
     if (a->nd > SG_MAXD || a->kind != b->kind || a->t->numel != b->t->numel) return false;
-    if (a->t->dtype != b->t->dtype && !(is_float(a->t->dtype) && is_float(b->t->dtype)))
+    if (a->t->dtype != b->t->dtype && !(sg_is_float(a->t->dtype) && sg_is_float(b->t->dtype)))
         return false;
     /* a rank may differ only by axes of 1 (a conv kernel against a dense one) */
     int64_t da[SG_MAXD], db[SG_MAXD];

@@ -229,13 +229,13 @@ static int write_yaml(draft *d, const char *src_path, const char *dst_path)
     sg_yaml_quote(y, name);
     graft_jsonw_raw(y, "\n", 1);
     if (s->nren) {
-        graft_jsonw_printf(y, "rename:\n  target:\n");
+        graft_jsonw_printf(y, "rename:\n  %s:\n", s->ren_side == GRAFT_SIDE_SOURCE ? "source" : "target");
         for (size_t k = 0; k < s->nren; k++) {
             sg_rename_line(y, &s->ren[k]);
             graft_jsonw_printf(y, ", expect: %zu}", s->ren[k].expect);
             if (s->ren[k].uncertain)
-                graft_jsonw_printf(y, "  # %zu of the targets it names are not certain (see pairs"
-                                      " --json / the comments below)", s->ren[k].uncertain);
+                graft_jsonw_printf(y, "  # %zu of the pairs it names are not certain (graft suggest"
+                                      " --json says which and why)", s->ren[k].uncertain);
             graft_jsonw_raw(y, "\n", 1);
         }
     }
@@ -243,7 +243,10 @@ static int write_yaml(draft *d, const char *src_path, const char *dst_path)
     s->npairs_entries = 0;
     for (size_t i = 0; i < s->dst.n; i++) {
         const sg_t *t = &s->dst.v[i];
-        if (t->pair < 0 || !strcmp(s->renamed[i], s->src.v[t->pair].name)) continue;
+        if (t->pair < 0) continue;
+        if (s->ren_side == GRAFT_SIDE_SOURCE ? !strcmp(s->renamed[t->pair], t->name)
+                                             : !strcmp(s->renamed[i], s->src.v[t->pair].name))
+            continue;
         if (!s->npairs_entries++) graft_jsonw_printf(y, "pairs:\n");
         graft_jsonw_raw(y, "  ", 2);
         sg_yaml_quote(y, t->name);

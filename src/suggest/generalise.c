@@ -14,10 +14,10 @@
  *     order, each matched to a number of the target's name equal or off by
  *     one, a sequence alignment of the two lists) and as literals.
  * Each candidate is run by the rules engine itself (graft_rules_rename) on
- * every target name, and scored: names it makes equal to their source's
- * (+3), names it brings closer (+1, edit distance), names it breaks (-4) or
- * moves away (-2), and unpaired targets it would give a source's name
- * (-10).  The best is kept while it gains; what no rename reaches becomes a
+ * every name of the side, and scored: the edit distance it removes between
+ * the names and their partners' (summed), +2 for each name it makes equal,
+ * -4 for each it breaks, -10 for each unpaired name it would give a name of
+ * the other side or two names it would make alike.  The best is kept while it gains; what no rename reaches becomes a
  * `pairs:` entry (draft.c).
  */
 #include "rules.h"
@@ -43,10 +43,14 @@ typedef struct clist {
 
 typedef struct learner {
     graft_suggestion *s;
+    graft_side side;       /* whose names are renamed (toward the other's) */
+    bool splits;           /* also try a name's first word alone (split_hunks) */
+    sg_rename *ren;        /* learned, in order */
+    size_t nren;
     size_t n;
     char **cur;
-    const char **goal;     /* paired source's name, NULL */
-    const char **sources;  /* live source names, sorted */
+    const char **goal;     /* the paired tensor's name on the other side, NULL */
+    const char **sources;  /* the other side's names, sorted */
     size_t nsources;
     graft_ctx *ctx;
 } learner;
@@ -213,8 +217,28 @@ static bool template(const char *c, size_t cn, const char *g, size_t gn, bool di
     return !pat->over && !rep->over;
 }
 
+/* The start of cur up to its first separator, against each start of goal
+ * up to a separator: block2b_ -> features.${1}.1.block. (splits) */
+static int split_hunks(clist *cl, const char *c, size_t e, const char *g, size_t eg, graft_ctx *ctx)
+{
+    size_t k = 0;
+    while (k < e && !strchr("_./", c[k])) k++;
+    if (k++ >= e) return 0;
+    for (size_t l = 1; l <= eg; l++) {
+        if (!strchr("./", g[l - 1])) continue;
+        for (int digits = 1; digits >= 0; digits--) {
+            sbuf pat = {.n = 0}, rep = {.n = 0};
+            pat.p[0] = rep.p[0] = '\0';
+            sb_str(&pat, "^");
+            if (template(c, k, g, l, digits, &pat, &rep) && !pat.over && cl_add(cl, pat.p, rep.p, ctx) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 /* The differing part of cur and goal, as renames with context. */
-static int hunks(clist *cl, const char *c, const char *g, graft_ctx *ctx)
+static int hunks(clist *cl, const char *c, const char *g, bool splits, graft_ctx *ctx)
 {
     size_t lc = strlen(c), lg = strlen(g), a = 0, b = 0;
     while (a < lc && a < lg && c[a] == g[a]) a++;
@@ -223,6 +247,7 @@ static int hunks(clist *cl, const char *c, const char *g, graft_ctx *ctx)
     while (a > 0 && isalnum((unsigned char)c[a - 1])) a--;
     while (e < lc && isalnum((unsigned char)c[e])) e++;
     size_t eg = lg - (lc - e);
+    if (splits && a == 0 && split_hunks(cl, c, e, g, eg, ctx) < 0) return -1;
     char look[16] = "$";
     if (e < lc) snprintf(look, sizeof look, "(?=%s%c)", strchr("\\^$.|?*+()[]{}#", c[e]) ? "\\" : "", c[e]);
     for (int anchored = 0; anchored < 2; anchored++) {
@@ -307,7 +332,7 @@ static int candidates(learner *L, clist *cl, int phase)
             cl_add(cl, "\\.", "/", L->ctx) < 0)
             return -1;
         if (phase != 1) suffix_note(sx, &nsx, 32, c, g);
-        if (phase == 2 && hunks(cl, c, g, L->ctx) < 0) return -1;
+        if (phase == 2 && hunks(cl, c, g, L->splits, L->ctx) < 0) return -1;
     }
     for (size_t k = 0; k < nsx; k++) {
         char pat[600];
@@ -338,13 +363,13 @@ void sg_rename_line(graft_jsonw *w, const sg_rename *rn)
     sg_yaml_quote(w, rn->to);
 }
 
-/* Rules holding the renames ren[0..n) (target side). */
-int sg_rename_rules(graft_rules **out, const sg_rename *ren, size_t n, graft_ctx *ctx)
+/* Rules holding the renames ren[0..n) of one side. */
+int sg_rename_rules(graft_rules **out, int side, const sg_rename *ren, size_t n, graft_ctx *ctx)
 {
     graft_jsonw w;
     int rc;
     graft_jsonw_init(&w, ctx);
-    graft_jsonw_printf(&w, "graft: 1.1\nrename:\n  target:\n");
+    graft_jsonw_printf(&w, "graft: 1.1\nrename:\n  %s:\n", side == GRAFT_SIDE_SOURCE ? "source" : "target");
     for (size_t i = 0; i < n; i++) {
         sg_rename_line(&w, &ren[i]);
         graft_jsonw_printf(&w, "}\n");
@@ -373,20 +398,37 @@ static size_t lev(const char *a, const char *b)
     return row[m];
 }
 
+/* Names that out[] gives to two tensors of the side while cur[] did not
+ * (two tensors renamed alike cannot both be paired by name). */
+static long new_duplicates(const learner *L, char *const *out)
+{
+    const char **v = malloc((L->n + 1) * sizeof *v);
+    long dup = 0;
+    if (!v) return 0;
+    for (size_t i = 0; i < L->n; i++) v[i] = out[i];
+    qsort(v, L->n, sizeof *v, cmp_str);
+    for (size_t i = 1; i < L->n; i++) dup += !strcmp(v[i], v[i - 1]);
+    for (size_t i = 0; i < L->n; i++) v[i] = L->cur[i];
+    qsort(v, L->n, sizeof *v, cmp_str);
+    for (size_t i = 1; i < L->n; i++) dup -= !strcmp(v[i], v[i - 1]);
+    free(v);
+    return dup > 0 ? dup : 0;
+}
+
 /* Score of one candidate; out receives every target's new name (NULL when
  * the candidate breaks on a name: score INT_MIN). */
 static long score(learner *L, const cand *c, char **out)
 {
     sg_rename one = {.match = c->match, .to = c->to};
     graft_rules *r = NULL;
-    long fixed = 0, broken = 0, closer = 0, farther = 0, collide = 0;
-    if (sg_rename_rules(&r, &one, 1, L->ctx) < 0) {
+    long fixed = 0, broken = 0, closer = 0, gain = 0, collide = 0;
+    if (sg_rename_rules(&r, L->side, &one, 1, L->ctx) < 0) {
         graft_ctx_clear(L->ctx);
         return -1000000;
     }
     for (size_t i = 0; i < L->n; i++) {
         out[i] = NULL;
-        if (graft_rules_rename(r, GRAFT_SIDE_TARGET, L->cur[i], &out[i], NULL, 0, NULL, L->ctx) < 0) {
+        if (graft_rules_rename(r, L->side, L->cur[i], &out[i], NULL, 0, NULL, L->ctx) < 0) {
             graft_ctx_clear(L->ctx);
             for (size_t k = 0; k <= i; k++) free(out[k]), out[k] = NULL;
             graft_rules_free(r);
@@ -401,20 +443,18 @@ static long score(learner *L, const cand *c, char **out)
         bool a = !strcmp(was, g), b = !strcmp(now, g);
         if (!a && b) fixed++;
         else if (a && !b) broken++;
-        else if (!a) {
-            size_t d0 = lev(was, g), d1 = lev(now, g);
-            closer += d1 < d0;
-            farther += d1 > d0;
-        }
+        long d0 = (long)lev(was, g), d1 = (long)lev(now, g);
+        closer += d1 < d0;
+        gain += d0 - d1;
     }
     graft_rules_free(r);
     if (!fixed && closer < 2) return 0;
-    return 3 * fixed + closer - 4 * broken - 2 * farther - 10 * collide;
+    collide += new_duplicates(L, out);
+    return gain + 2 * fixed - 4 * broken - 10 * collide;
 }
 
 static int learn(learner *L)
 {
-    graft_suggestion *s = L->s;
     char **best = graft_calloc(L->ctx, L->n + 1, sizeof *best);
     char **trial = graft_calloc(L->ctx, L->n + 1, sizeof *trial);
     clist cl = {0};
@@ -441,17 +481,17 @@ static int learn(learner *L)
             phase++;
             continue;
         }
-        sg_rename *nr = graft_realloc(L->ctx, s->ren, (s->nren + 1) * sizeof *nr);
+        sg_rename *nr = graft_realloc(L->ctx, L->ren, (L->nren + 1) * sizeof *nr);
         if (!nr) {
             rc = graft_error_oom(L->ctx, "renames");
             goto cleanup;
         }
-        s->ren = nr;
-        memset(&s->ren[s->nren], 0, sizeof *s->ren);
-        s->ren[s->nren].match = cl.v[pick].match;
-        s->ren[s->nren].to = cl.v[pick].to;
+        L->ren = nr;
+        memset(&L->ren[L->nren], 0, sizeof *L->ren);
+        L->ren[L->nren].match = cl.v[pick].match;
+        L->ren[L->nren].to = cl.v[pick].to;
         cl.v[pick].match = cl.v[pick].to = NULL;
-        s->nren++;
+        L->nren++;
         for (size_t i = 0; i < L->n; i++) {
             free(L->cur[i]);
             L->cur[i] = best[i];
@@ -468,31 +508,31 @@ cleanup:
     return rc;
 }
 
-/* expect: how many target names each rename matches; and of the paired
- * targets among them, how many are not certain. */
+/* expect: how many names of its side each rename matches; and of the
+ * paired targets it helps name, how many are not certain. */
 static int count_matches(graft_suggestion *s, graft_ctx *ctx)
 {
     graft_rules *r = NULL;
     size_t *counts = NULL, *before = NULL;
+    const sg_side *side = s->ren_side == GRAFT_SIDE_SOURCE ? &s->src : &s->dst;
     int rc = 0;
     if (!s->nren) return 0;
-    if ((rc = sg_rename_rules(&r, s->ren, s->nren, ctx)) < 0) return rc;
+    if ((rc = sg_rename_rules(&r, s->ren_side, s->ren, s->nren, ctx)) < 0) return rc;
     if (!(counts = graft_calloc(ctx, s->nren, sizeof *counts)) ||
         !(before = graft_calloc(ctx, s->nren, sizeof *before))) {
         rc = graft_error_oom(ctx, "rename counts");
         goto cleanup;
     }
-    for (size_t i = 0; i < s->dst.n; i++) {
+    for (size_t i = 0; i < side->n; i++) {
         char *out = NULL;
         memcpy(before, counts, s->nren * sizeof *counts);
-        if ((rc = graft_rules__rename_count(r, GRAFT_SIDE_TARGET, s->dst.v[i].name, &out, counts,
-                                            ctx)) < 0)
+        if ((rc = graft_rules__rename_count(r, s->ren_side, side->v[i].name, &out, counts, ctx)) < 0)
             goto cleanup;
         free(out);
-        const sg_t *t = &s->dst.v[i];
+        long ti = s->ren_side == GRAFT_SIDE_SOURCE ? side->v[i].pair : (long)i;
+        const sg_t *t = ti >= 0 && s->dst.v[ti].pair >= 0 ? &s->dst.v[ti] : NULL;
         for (size_t k = 0; k < s->nren; k++)
-            if (counts[k] != before[k] && t->pair >= 0 && t->conf != GRAFT_SUGGEST_CERTAIN)
-                s->ren[k].uncertain++;
+            if (counts[k] != before[k] && t && t->conf != GRAFT_SUGGEST_CERTAIN) s->ren[k].uncertain++;
     }
     for (size_t k = 0; k < s->nren; k++) s->ren[k].expect = counts[k];
 cleanup:
@@ -502,34 +542,61 @@ cleanup:
     return rc;
 }
 
+static void learner_free(learner *L)
+{
+    for (size_t i = 0; L->cur && i < L->n; i++) free(L->cur[i]);
+    free(L->cur);
+    free(L->goal);
+    free(L->sources);
+    for (size_t k = 0; k < L->nren; k++) free(L->ren[k].match), free(L->ren[k].to);
+    free(L->ren);
+    memset(L, 0, sizeof *L);
+}
+
+/* Learn the renames of one side; *entries: renames plus the pairs left. */
+static int learn_side(graft_suggestion *s, graft_side side, bool splits, learner *L,
+                      size_t *entries, graft_ctx *ctx)
+{
+    const sg_side *me = side == GRAFT_SIDE_SOURCE ? &s->src : &s->dst;
+    const sg_side *other = side == GRAFT_SIDE_SOURCE ? &s->dst : &s->src;
+    int rc;
+    memset(L, 0, sizeof *L);
+    L->s = s, L->side = side, L->splits = splits, L->n = me->n, L->ctx = ctx;
+    L->cur = graft_calloc(ctx, L->n + 1, sizeof *L->cur);
+    L->goal = graft_calloc(ctx, L->n + 1, sizeof *L->goal);
+    L->sources = graft_calloc(ctx, other->n + 1, sizeof *L->sources);
+    if (!L->cur || !L->goal || !L->sources) return graft_error_oom(ctx, "renames");
+    for (size_t j = 0; j < other->n; j++) L->sources[L->nsources++] = other->v[j].name;
+    qsort(L->sources, L->nsources, sizeof *L->sources, cmp_str);
+    for (size_t i = 0; i < L->n; i++) {
+        const sg_t *x = &me->v[i];
+        if (!(L->cur[i] = graft_strdup(ctx, x->name))) return graft_error_oom(ctx, "renames");
+        L->goal[i] = x->pair >= 0 ? other->v[x->pair].name : NULL;
+    }
+    if ((rc = learn(L)) < 0) return rc;
+    *entries = L->nren;
+    for (size_t i = 0; i < L->n; i++) *entries += L->goal[i] && strcmp(L->cur[i], L->goal[i]);
+    return 0;
+}
+
 int sg_generalise(graft_suggestion *s, graft_ctx *ctx)
 {
-    learner L = {.s = s, .n = s->dst.n, .ctx = ctx};
+    learner L[4] = {0};
+    size_t e[4] = {0}, best = 0;
     int rc = 0;
-    L.cur = graft_calloc(ctx, L.n + 1, sizeof *L.cur);
-    L.goal = graft_calloc(ctx, L.n + 1, sizeof *L.goal);
-    L.sources = graft_calloc(ctx, s->src.n + 1, sizeof *L.sources);
-    if (!L.cur || !L.goal || !L.sources) {
-        rc = graft_error_oom(ctx, "renames");
-        goto cleanup;
+    /* renaming the targets or the sources, with or without split words:
+     * the draft with the fewest rename and pairs entries */
+    for (int k = 0; k < 4 && rc == 0; k++) {
+        rc = learn_side(s, k & 1 ? GRAFT_SIDE_SOURCE : GRAFT_SIDE_TARGET, k >= 2, &L[k], &e[k], ctx);
+        if (rc == 0 && e[k] < e[best]) best = (size_t)k;
     }
-    for (size_t j = 0; j < s->src.n; j++) L.sources[L.nsources++] = s->src.v[j].name;
-    qsort(L.sources, L.nsources, sizeof *L.sources, cmp_str);
-    for (size_t i = 0; i < L.n; i++) {
-        const sg_t *t = &s->dst.v[i];
-        if (!(L.cur[i] = graft_strdup(ctx, t->name))) {
-            rc = graft_error_oom(ctx, "renames");
-            goto cleanup;
-        }
-        L.goal[i] = t->pair >= 0 ? s->src.v[t->pair].name : NULL;
+    if (rc == 0) {
+        learner *pick = &L[best];
+        s->ren_side = pick->side;
+        s->ren = pick->ren, s->nren = pick->nren, s->renamed = pick->cur;
+        pick->ren = NULL, pick->nren = 0, pick->cur = NULL;
+        rc = count_matches(s, ctx);
     }
-    if ((rc = learn(&L)) < 0 || (rc = count_matches(s, ctx)) < 0) goto cleanup;
-    s->renamed = L.cur;
-    L.cur = NULL;
-cleanup:
-    for (size_t i = 0; L.cur && i < L.n; i++) free(L.cur[i]);
-    free(L.cur);
-    free(L.goal);
-    free(L.sources);
+    for (int k = 0; k < 4; k++) learner_free(&L[k]);
     return rc;
 }

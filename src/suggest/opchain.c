@@ -39,6 +39,20 @@ static int push(graft_op *ops, size_t *n, graft_op_kind kind, const int64_t *v, 
     return 0;
 }
 
+/* The next permutation of p[0..n) in lexicographic order; false after the last. */
+static bool next_perm(int64_t *p, uint32_t n)
+{
+    int i = (int)n - 2;
+    while (i >= 0 && p[i] > p[i + 1]) i--;
+    if (i < 0) return false;
+    int j = (int)n - 1;
+    while (p[j] < p[i]) j--;
+    int64_t x = p[i];
+    p[i] = p[j], p[j] = x;
+    for (int l = i + 1, r = (int)n - 1; l < r; l++, r--) x = p[l], p[l] = p[r], p[r] = x;
+    return true;
+}
+
 /* Permutations of the n axes of a that give b (n <= 6), in a preferred
  * order: identity first, then the PyTorch <-> TF kernel layouts. */
 static size_t perms_between(const int64_t *a, const int64_t *b, uint32_t n, int64_t first[6])
@@ -63,15 +77,7 @@ static size_t perms_between(const int64_t *a, const int64_t *b, uint32_t n, int6
             if (!have) memcpy(first, p, n * sizeof *p), have = true;
             found++;
         }
-        /* next lexicographic permutation */
-        int i = (int)n - 2;
-        while (i >= 0 && p[i] > p[i + 1]) i--;
-        if (i < 0) break;
-        int j = (int)n - 1;
-        while (p[j] < p[i]) j--;
-        int64_t x = p[i];
-        p[i] = p[j], p[j] = x;
-        for (int l = i + 1, r = (int)n - 1; l < r; l++, r--) x = p[l], p[l] = p[r], p[r] = x;
+        if (!next_perm(p, n)) break;
     }
     return found;
 }
@@ -200,12 +206,20 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
         graft_error_oom(ctx, "ops");
         goto cleanup;
     }
-    if (from_layouts && nl > 1 && ss.ndim == ts.ndim) {
-        /* the layouts' chain, written as one permute when that is the same */
-        size_t ch = 0;
-        if (by_shapes(&ss, &ts, ops, &n, &ch, ctx) < 0) goto cleanup;
-        if (n == 1 && same_mapping(ops, n, lops, nl, &ss, ctx)) simpler = true;
-        else clear_ops(ops, &n);
+    if (from_layouts && nl > 1 && ss.ndim == ts.ndim && ss.ndim <= 6) {
+        /* the layouts' chain, written as one permute when one does the same */
+        int64_t p[6];
+        for (uint32_t i = 0; i < ss.ndim; i++) p[i] = i;
+        while (!simpler && next_perm(p, ss.ndim)) {
+            bool fits = true;
+            for (uint32_t i = 0; i < ss.ndim; i++) fits &= ss.dim[p[i]] == ts.dim[i];
+            if (!fits) continue;
+            bool swap2 = ss.ndim == 2;
+            if (push(ops, &n, swap2 ? GRAFT_OP_TRANSPOSE : GRAFT_OP_PERMUTE, p, swap2 ? 0 : ss.ndim, ctx) < 0)
+                goto cleanup;
+            if (same_mapping(ops, n, lops, nl, &ss, ctx)) simpler = true;
+            else clear_ops(ops, &n);
+        }
     }
     if (from_layouts && !simpler) {
         for (size_t k = 0; k < nl; k++)

@@ -265,6 +265,11 @@ int sg_pair(graft_suggestion *s, graft_ctx *ctx)
     for (size_t i = 0; i < s->dst.n; i++) {
         sg_t *t = &s->dst.v[i];
         int rc = 0;
+        if (!t->ignore && t->pair < 0 && (!sg_is_float(t->t->dtype) || t->t->ndim == 0)) {
+            t->ignore = "";
+            t->ignore_why = t->t->ndim ? "an integer tensor without a source: not a weight"
+                                       : "a scalar without a source: a graph constant, not a weight";
+        }
         if (t->ignore)
             rc = sg_set_conf(t, GRAFT_SUGGEST_CERTAIN, t->ignore_why, false, ctx);
         else if (t->pair < 0)
@@ -274,6 +279,13 @@ int sg_pair(graft_suggestion *s, graft_ctx *ctx)
         else if (t->conf < 0)
             rc = judge(s, i, ctx);
         if (rc < 0) return -1;
+    }
+    for (size_t j = 0; j < s->src.n; j++) {
+        sg_t *y = &s->src.v[j];
+        if (!y->ignore && y->pair < 0 && !sg_is_float(y->t->dtype)) {
+            y->ignore = "";
+            y->ignore_why = "an integer tensor no target takes: not a weight";
+        }
     }
     return 0;
 }

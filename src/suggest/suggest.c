@@ -2,6 +2,7 @@
  * suggest.c - graft_suggest(): open the two models and run the steps of
  * suggest_int.h in order.
  */
+#include "rules.h"
 #include "suggest_int.h"
 
 #include <stdlib.h>
@@ -36,7 +37,8 @@ void graft_suggestion_free(graft_suggestion *s)
     if (!s) return;
     for (size_t k = 0; k < s->nren; k++) free(s->ren[k].match), free(s->ren[k].to);
     free(s->ren);
-    for (size_t i = 0; s->renamed && i < s->dst.n; i++) free(s->renamed[i]);
+    size_t nnames = s->ren_side == GRAFT_SIDE_SOURCE ? s->src.n : s->dst.n;
+    for (size_t i = 0; s->renamed && i < nnames; i++) free(s->renamed[i]);
     free(s->renamed);
     free(s->yaml);
     sg_side_free(&s->src);

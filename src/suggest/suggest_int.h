@@ -57,7 +57,7 @@ typedef struct sg_side {
     size_t n;
 } sg_side;
 
-/* One learned rename (target side). */
+/* One learned rename. */
 typedef struct sg_rename {
     char *match, *to;
     size_t expect;        /* target names it matches */
@@ -67,9 +67,10 @@ typedef struct sg_rename {
 struct graft_suggestion {
     sg_side src, dst;
     graft_model *own_src, *own_dst;
+    int ren_side;         /* graft_side whose names the renames rewrite */
     sg_rename *ren;
     size_t nren;
-    char **renamed;       /* each target's name after the renames */
+    char **renamed;       /* each name of that side after the renames */
     char *yaml;
     size_t nrename_entries, npairs_entries;
     size_t counts[4];     /* targets per graft_confidence */
@@ -79,6 +80,7 @@ struct graft_suggestion {
 /* collect.c */
 int sg_collect(sg_side *s, const graft_model *m, bool is_source, graft_ctx *ctx);
 void sg_side_free(sg_side *s);
+bool sg_is_float(graft_dtype t);
 bool sg_compatible(const sg_t *a, const sg_t *b);
 double sg_similarity(const sg_t *a, const sg_t *b);
 bool sg_same_tokens(const sg_t *a, const sg_t *b);
@@ -109,7 +111,8 @@ void sg_yaml_quote(graft_jsonw *w, const char *s);
 void sg_rename_line(graft_jsonw *w, const sg_rename *rn);
 /* Rules holding only the target renames ren[0..n). */
 struct graft_rules;
-int sg_rename_rules(struct graft_rules **out, const sg_rename *ren, size_t n, graft_ctx *ctx);
+int sg_rename_rules(struct graft_rules **out, int side, const sg_rename *ren, size_t n,
+                    graft_ctx *ctx);
 
 /* draft.c */
 int sg_draft(graft_suggestion *s, graft_ctx *ctx);

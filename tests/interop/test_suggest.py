@@ -195,6 +195,9 @@ class SmallVGG(nn.Module):
         self.classifier = nn.Sequential(nn.Linear(16 * 4 * 4, 24), nn.ReLU(), nn.Dropout(),
                                         nn.Linear(24, 24), nn.ReLU(), nn.Dropout(), nn.Linear(24, classes))
 
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
 
 def keras_vgg():
     k = KerasNet("vgg_small", (32, 32, 3))
@@ -215,7 +218,8 @@ def keras_vgg():
 
 def score(tag, src, skel, known, read, ext, extra=()):
     """Draft, apply the draft unchanged, compare every skeleton tensor by value."""
-    draft, out = R.path(tag + ".yaml"), R.path(tag + "_out" + ext)
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", tag)
+    draft, out = R.path(stem + ".yaml"), R.path(stem + "_out" + ext)
     p = run("suggest", "--json", "-o", draft, *extra, src, skel, check=False)
     assert p.returncode in (0, 1), f"{tag}: suggest exited {p.returncode}: {p.stderr}"
     d = json.loads(p.stdout)
@@ -364,7 +368,7 @@ def bert():
     src = R.path("bert.pth")
     torch.save(model.state_dict(), src)
     index = tf_skeleton(R.path("bert_skel/model.ckpt"), hfmodels.bert_tf_shapes(h=64, inter=128), 42)
-    d = score("HF BERT -> Google BERT TF names", src, index, bert_known(sd), tf_tensors, "")
+    d = score("HF BERT -> Google BERT TF names", src, index, bert_known(sd), tf_tensors, ".index")
     conf = {t["target"]: t for t in d["targets"]}
     sq = conf["bert/encoder/layer_0/attention/self/query/kernel"]
     assert sq["ops"] == ["transpose"] and sq["confidence"] == "guess", sq  # square: naming conventions alone
@@ -429,10 +433,6 @@ def pb_to_keras(tag, fixture, layers):
     """A real frozen GraphDef into a Keras skeleton whose Dense layers carry
     automatic names (dense_5, dense_6, ...)."""
     src = os.path.join(FIXTURES, "frozen_pb", fixture, "frozen.pb")
-    pv = {}
-    import onnx  # noqa: F401 - the GraphDef is read with graft's protobuf-free reader below
-    for t in json.loads(run("ls", "--json", src).stdout):
-        pv[t["name"]] = t
     k = KerasNet("sequential_3", (layers[0][1][0],))
     x, names = k.x, {}
     for i, (pbname, (fin, fout)) in enumerate(layers):
@@ -450,8 +450,10 @@ def pb_to_keras(tag, fixture, layers):
 
 
 def read_graphdef(path):
-    """Const tensors (float32 tensor_content) of a frozen GraphDef, parsed with
-    the onnx package's protobuf runtime over TensorFlow's field numbers."""
+    """Const tensors (float32 tensor_content) of a frozen GraphDef, read with
+    the protobuf package's varint decoder over TensorFlow's field numbers
+    (graph.proto: GraphDef.node 1; NodeDef name 1, op 2, attr 5; AttrValue
+    tensor 8; TensorProto dtype 1, tensor_shape 2, tensor_content 4)."""
     from google.protobuf.internal.decoder import _DecodeVarint
     data = open(path, "rb").read()
 
