@@ -16,8 +16,8 @@
  * Each candidate is run by the rules engine itself (graft_rules_rename) on
  * every name of the side, and scored: the edit distance it removes between
  * the names and their partners' (summed), +2 for each name it makes equal,
- * -4 for each it breaks, -10 for each unpaired name it would give a name of
- * the other side or two names it would make alike.  The best is kept while it gains; what no rename reaches becomes a
+ * -4 for each it breaks; never one that would give an unpaired name a name
+ * of the other side, or two names the same name.  The best is kept while it gains; what no rename reaches becomes a
  * `pairs:` entry (draft.c).
  */
 #include "rules.h"
@@ -238,7 +238,7 @@ static int split_hunks(clist *cl, const char *c, size_t e, const char *g, size_t
 }
 
 /* The differing part of cur and goal, as renames with context. */
-static int hunks(clist *cl, const char *c, const char *g, bool splits, graft_ctx *ctx)
+static int hunks(clist *cl, const char *c, const char *g, bool splits, bool whole, graft_ctx *ctx)
 {
     size_t lc = strlen(c), lg = strlen(g), a = 0, b = 0;
     while (a < lc && a < lg && c[a] == g[a]) a++;
@@ -248,6 +248,7 @@ static int hunks(clist *cl, const char *c, const char *g, bool splits, graft_ctx
     while (e < lc && isalnum((unsigned char)c[e])) e++;
     size_t eg = lg - (lc - e);
     if (splits && a == 0 && split_hunks(cl, c, e, g, eg, ctx) < 0) return -1;
+    if (!whole) return 0;
     char look[16] = "$";
     if (e < lc) snprintf(look, sizeof look, "(?=%s%c)", strchr("\\^$.|?*+()[]{}#", c[e]) ? "\\" : "", c[e]);
     for (int anchored = 0; anchored < 2; anchored++) {
@@ -315,7 +316,8 @@ static void suffix_note(suffix *sx, size_t *nsx, size_t max, const char *c, cons
         snprintf(sx[k].alts + have, sizeof sx[k].alts - have, "%s%s", have ? "|" : "", lc);
 }
 
-/* phase 0: last components only; 1: separators; 2: everything */
+/* phase 0: last components only; 1: separators; 2: first words alone
+ * (split_hunks, when the learner tries them); 3: everything */
 static int candidates(learner *L, clist *cl, int phase)
 {
     suffix sx[32];
@@ -331,8 +333,8 @@ static int candidates(learner *L, clist *cl, int phase)
         if (phase >= 1 && strchr(c, '.') && !strchr(g, '.') && strchr(g, '/') &&
             cl_add(cl, "\\.", "/", L->ctx) < 0)
             return -1;
-        if (phase != 1) suffix_note(sx, &nsx, 32, c, g);
-        if (phase == 2 && hunks(cl, c, g, L->splits, L->ctx) < 0) return -1;
+        if (phase != 1 && phase != 2) suffix_note(sx, &nsx, 32, c, g);
+        if (phase >= 2 && hunks(cl, c, g, phase == 2, phase == 3, L->ctx) < 0) return -1;
     }
     for (size_t k = 0; k < nsx; k++) {
         char pat[600];
@@ -449,8 +451,8 @@ static long score(learner *L, const cand *c, char **out)
     }
     graft_rules_free(r);
     if (!fixed && closer < 2) return 0;
-    collide += new_duplicates(L, out);
-    return gain + 2 * fixed - 4 * broken - 10 * collide;
+    if (collide || new_duplicates(L, out)) return -1000000;
+    return gain + 2 * fixed - 4 * broken;
 }
 
 static int learn(learner *L)
@@ -463,7 +465,8 @@ static int learn(learner *L)
         rc = graft_error_oom(L->ctx, "renames");
         goto cleanup;
     }
-    for (int round = 0, phase = 0; round < MAX_ROUNDS && phase < 3; round++) {
+    for (int round = 0, phase = 0; round < MAX_ROUNDS && phase < 4; round++) {
+        if (phase == 2 && !L->splits) phase = 3;
         long top = 0;
         size_t pick = 0;
         cl_free(&cl);
