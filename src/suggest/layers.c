@@ -41,6 +41,10 @@ typedef struct lctx {
     graft_ctx *ctx;
 } lctx;
 
+/* At most this many layers of one shape between two known pairs are told
+ * apart by their order (likely); more are a guess. */
+#define SG_ORDER_MAX 4
+
 static size_t prefix_len(const char *name)
 {
     const char *a = strrchr(name, '/'), *b = strrchr(name, '.');
@@ -238,7 +242,9 @@ static bool in_place(const lctx *c, size_t a, size_t b)
     size_t ra = SIZE_MAX, rb = SIZE_MAX;
     size_t ca = between(&c->t, c->t.v[a].sig, pa, na, a, &ra);
     size_t cb = between(&c->src, c->t.v[a].sig, pb, nb, b, &rb);
-    return ca == cb && ra == rb && ra != SIZE_MAX;
+    /* order among many alike (eight heads of one shape) is only a guess */
+    bool anchored = pa >= 0 || (size_t)na < c->t.n;
+    return anchored && ca <= SG_ORDER_MAX && ca == cb && ra == rb && ra != SIZE_MAX;
 }
 
 /* Confidence of a layer paired by the alignment or as a leftover. */

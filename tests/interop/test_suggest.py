@@ -591,6 +591,27 @@ def onnx_reverse():
     score("ONNX export (onnx:: names) -> torch (reverse)", src, skel, known, torch_tensors, ".pth")
 
 
+def heads_by_order():
+    """Eight heads of one shape whose names say nothing, listed in opposite
+    orders: paired by order alone, every one wrong, and every one a guess."""
+    torch.manual_seed(14)
+    names = ["alpha", "beta", "gamma_", "delta", "eps", "zeta", "eta", "theta"]
+    src = {f"h{i}.weight": torch.randn(4, 4) for i in range(8)}
+    skel = {f"{n}.weight": torch.randn(4, 4) for n in reversed(names)}
+    sp, kp = R.path("heads.pth"), R.path("heads_skel.pth")
+    torch.save(src, sp)
+    torch.save(skel, kp)
+    p = run("suggest", "--json", sp, kp, check=False)
+    d = json.loads(p.stdout)
+    assert p.returncode == 1, p.returncode
+    known = {f"{n}.weight": f"h{i}.weight" for i, n in enumerate(names)}
+    wrong = [t for t in d["targets"] if t["sources"] != [known[t["target"]]]]
+    assert wrong, "expected order to mislead here"
+    for t in d["targets"]:
+        assert t["confidence"] == "guess", t
+    print(f"     eight heads by order: {len(wrong)} of 8 wrong, all 8 marked guess")
+
+
 # ---- the command's contract -------------------------------------------------------
 
 def contract():
@@ -626,6 +647,7 @@ def contract():
 if __name__ == "__main__":
     assert os.path.exists(GRAFT) or subprocess.run(["which", GRAFT]).returncode == 0
     R.check("suggest: output, --json shape, check, one line errors", contract)
+    R.check("eight heads paired by order alone are guesses", heads_by_order)
     R.check("resnet18 -> Keras Applications names", resnet18)
     R.check("vgg with a flatten -> Keras names", vgg)
     R.check("mobilenet_v2 (depthwise) -> Keras Applications names", mobilenet_v2)
