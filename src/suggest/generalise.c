@@ -383,21 +383,9 @@ int sg_rename_rules(graft_rules **out, int side, const sg_rename *ren, size_t n,
 
 static size_t lev(const char *a, const char *b)
 {
-    size_t n = strlen(a), m = strlen(b), row[257];
-    if (n > 256 || m > 256) return n > m ? n - m : m - n;
-    for (size_t j = 0; j <= m; j++) row[j] = j;
-    for (size_t i = 1; i <= n; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= m; j++) {
-            size_t up = row[j], v = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < v) v = up + 1;
-            if (row[j - 1] + 1 < v) v = row[j - 1] + 1;
-            row[j] = v;
-            diag = up;
-        }
-    }
-    return row[m];
+    size_t n = strlen(a), m = strlen(b), row[513];
+    if (n > 512 || m > 512) return n > m ? n - m : m - n;
+    return graft_rules__distance(a, b, row);
 }
 
 /* Names that out[] gives to two tensors of the side while cur[] did not

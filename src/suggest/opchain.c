@@ -27,16 +27,7 @@ static void shape_of(const graft_tensor *t, graft_shape *s)
 static int push(graft_op *ops, size_t *n, graft_op_kind kind, const int64_t *v, uint32_t nv,
                 graft_ctx *ctx)
 {
-    graft_op *op = &ops[(*n)++];
-    memset(op, 0, sizeof *op);
-    op->kind = kind;
-    op->dtype = GRAFT_DTYPE_INVALID;
-    if (nv) {
-        if (!(op->v = graft_malloc(ctx, nv * sizeof *op->v))) return graft_error_oom(ctx, "ops");
-        memcpy(op->v, v, nv * sizeof *v);
-        op->n = nv;
-    }
-    return 0;
+    return graft_layout__add_op(ops, n, kind, v, nv, 0, ctx);
 }
 
 /* The next permutation of p[0..n) in lexicographic order; false after the last. */

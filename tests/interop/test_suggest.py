@@ -451,29 +451,14 @@ def pb_to_keras(tag, fixture, layers):
 
 def read_graphdef(path):
     """Const tensors (float32 tensor_content) of a frozen GraphDef, read with
-    the protobuf package's varint decoder over TensorFlow's field numbers
+    test_tf.py's independent protobuf wire reader over TensorFlow's field numbers
     (graph.proto: GraphDef.node 1; NodeDef name 1, op 2, attr 5; AttrValue
     tensor 8; TensorProto dtype 1, tensor_shape 2, tensor_content 4)."""
-    from google.protobuf.internal.decoder import _DecodeVarint
+    from test_tf import fields as wire
     data = open(path, "rb").read()
 
     def fields(buf):
-        i = 0
-        while i < len(buf):
-            key, i = _DecodeVarint(buf, i)
-            num, wt = key >> 3, key & 7
-            if wt == 0:
-                v, i = _DecodeVarint(buf, i)
-            elif wt == 2:
-                n, i = _DecodeVarint(buf, i)
-                v, i = buf[i:i + n], i + n
-            elif wt == 5:
-                v, i = buf[i:i + 4], i + 4
-            elif wt == 1:
-                v, i = buf[i:i + 8], i + 8
-            else:
-                raise ValueError("wire type")
-            yield num, v
+        return [(num, v) for num, _, v in wire(buf)]
     out = {}
     for num, node in fields(data):
         if num != 1:  # GraphDef.node
