@@ -849,6 +849,14 @@ GRAFT_EXTERN int graft_suggestion_json(char **out, const graft_suggestion *s, gr
 /** Write the rules file to path, atomically (a temporary file renamed). */
 GRAFT_EXTERN int graft_suggestion_write(const graft_suggestion *s, const char *path,
                                         graft_ctx *ctx);
+/**
+ * The report page of graft_plan_html for the plan the draft's rules give,
+ * each target with its confidence (guesses and unpaired targets shown as
+ * low-confidence) and the reason, as `graft suggest --html` writes it.
+ * @param command  the command line shown on the page; NULL: none
+ */
+GRAFT_EXTERN int graft_suggestion_html(const graft_suggestion *s, const char *path,
+                                       const char *command, graft_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
 /* JSON.                                                               */
