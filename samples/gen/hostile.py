@@ -249,12 +249,51 @@ def npz_big_deflated(out):
     return path
 
 
+def npz_scipy_sparse(out, name="sparse.npz", data=(1.0, 2.0, 3.0)):
+    """Item 15: what scipy.sparse.save_npz writes for a 2x3 CSR matrix (its
+    arrays_dict, np.savez_compressed): a byte-string 'format' member (|S3)
+    among int32/int64/float32 arrays.  Built here with NumPy alone."""
+    arrays = dict(indices=np.array([0, 2, 1], "<i4"), indptr=np.array([0, 2, 3], "<i4"))
+    arrays.update(format=b"csr", shape=(2, 3), data=np.array(data, "<f4"))
+    path = os.path.join(out, name)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+class _Boom:
+    """An object whose unpickling would create a file (numpy allow_pickle)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def npz_mixed(out, marker, name="mixed.npz", w=(1.0, 2.0, 3.0)):
+    """Item 15: one float tensor beside a string tensor, an object array
+    whose pickle would create `marker` if run, and a structured array."""
+    path = os.path.join(out, name)
+    obj = np.empty(1, dtype=object)
+    obj[0] = _Boom(marker)
+    np.savez(path, w=np.array(w, "<f4"), names=np.array(["ab", "cde"]), obj=obj,
+             rec=np.zeros(2, dtype=[("x", "<f4"), ("y", "<i2", (2,))]))
+    return path
+
+
+def npy_unicode(out):
+    """Item 15: a .npy holding one unicode string array."""
+    path = os.path.join(out, "words.npy")
+    np.save(path, np.array(["hello", "x"]))
+    return path
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     for name, fn in list(globals().items()):
         if callable(fn) and fn.__module__ == __name__ and name != "main" and not name.startswith("_"):
-            print(fn(out))
+            print(fn(out, os.path.join(out, "marker")) if name == "npz_mixed" else fn(out))
 
 
 if __name__ == "__main__":
