@@ -107,3 +107,27 @@ for k in range(6):
 # named.keras / named_badjson.keras (odd sizes: fuzz_keras reads them as
 # keras-named) were made the same way with a config.json of an InputLayer and
 # two Dense layers, and with a truncated config.json.
+
+
+# keras2_config.h5: a model.save file whose model_config names the layer of
+# every weight (src/layout/keras_cfg.c: Conv2D, Flatten before Dense, GRU).
+def keras2_config(f):
+    import json
+    layers = [{"class_name": "Conv2D", "config": {"name": "conv", "filters": 2}},
+              {"class_name": "Flatten", "config": {"name": "flat"}},
+              {"class_name": "Dense", "config": {"name": "dense"}},
+              {"class_name": "GRU", "config": {"name": "gru", "reset_after": True}}]
+    f.attrs["model_config"] = json.dumps({"class_name": "Sequential",
+                                          "config": {"name": "s", "layers": layers}})
+    mw = f.create_group("model_weights")
+    mw.attrs["layer_names"] = [b"conv", b"dense", b"gru"]
+    for layer, ws in (("conv", [("kernel", (3, 3, 1, 2))]), ("dense", [("kernel", (8, 3))]),
+                      ("gru", [("kernel", (3, 6)), ("recurrent_kernel", (2, 6)), ("bias", (2, 6))])):
+        g = mw.create_group(layer)
+        g.attrs["weight_names"] = [f"{layer}/{w}:0".encode() for w, _ in ws]
+        for w, s in ws:
+            g.create_dataset(f"{layer}/{w}:0", data=np.ones(s, "f4"))
+
+
+with open(os.path.join(out, "keras2_config.h5"), "wb") as fh:
+    fh.write(h5bytes(keras2_config))

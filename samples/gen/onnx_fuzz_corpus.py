@@ -73,3 +73,26 @@ save("float_count.onnx", b"\x3a\x0e\x2a\x0c\x08\x02\x10\x01\x42\x01w\x25\x00\x00
 save("packed_odd.onnx", b"\x3a\x0c\x2a\x0a\x10\x01\x42\x01w\x22\x03\x00\x00\x00")
 save("string_type.onnx", model([helper.make_tensor("s", TensorProto.STRING, [1], [b"x"])]))
 save("empty.onnx", b"")
+
+# A graph whose nodes say what each initializer is (src/layout/onnx_graph.c):
+# conv, depthwise-free conv transpose, a flatten after a transpose to NHWC
+# before a Gemm, MatMul + Add, Gather, BatchNormalization.
+def ones(name, *shape):
+    return numpy_helper.from_array(np.ones(shape, np.float32), name)
+
+
+layout_nodes = [
+    helper.make_node("Conv", ["x", "cw", "cb"], ["c"], group=1),
+    helper.make_node("ConvTranspose", ["c", "tw"], ["t"]),
+    helper.make_node("Relu", ["t"], ["r"]),
+    helper.make_node("Transpose", ["r"], ["p"], perm=[0, 2, 3, 1]),
+    helper.make_node("Flatten", ["p"], ["f"]),
+    helper.make_node("Gemm", ["f", "gw", "gb"], ["y"], transB=1),
+    helper.make_node("MatMul", ["y", "mw"], ["z"]),
+    helper.make_node("Add", ["z", "ab"], ["o"]),
+    helper.make_node("Gather", ["ew", "i"], ["e"]),
+    helper.make_node("BatchNormalization", ["c", "s", "b", "m", "v"], ["n"])]
+save("layout_graph.onnx", model([ones("cw", 4, 2, 3, 3), ones("cb", 4), ones("tw", 4, 4, 3, 3),
+                                 ones("gw", 3, 64), ones("gb", 3), ones("mw", 3, 3), ones("ab", 3),
+                                 ones("ew", 5, 2), ones("s", 4), ones("b", 4), ones("m", 4),
+                                 ones("v", 4)], layout_nodes))

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "layout_json.h"
 #include "op_json.h"
 #include "rules.h"
 
@@ -43,7 +44,7 @@ static void pairing(graft_jsonw *w, const graft_plan *p, const graft_explain *x)
         graft_jsonw_printf(w, "transform: none matched (no ops)\n");
 }
 
-static void trace(graft_jsonw *w, const graft_plan *p, const graft_explain *x)
+static int trace(graft_jsonw *w, const graft_plan *p, const graft_explain *x, graft_ctx *ctx)
 {
     const graft_plan_entry *e = x->entry;
     graft_jsonw_printf(w, "target '%s' ", p->target->tensors[e->target].name);
@@ -80,6 +81,7 @@ static void trace(graft_jsonw *w, const graft_plan *p, const graft_explain *x)
     }
     graft_jsonw_printf(w, "status: %s\n", graft_plan_status_name(e->status));
     if (e->message) graft_jsonw_printf(w, "  %s\n", e->message);
+    return graft_layout__explain(w, p, e, ctx);
 }
 
 int graft_plan_explain(char **out, const graft_plan *plan, const char *name, graft_ctx *ctx)
@@ -96,9 +98,9 @@ int graft_plan_explain(char **out, const graft_plan *plan, const char *name, gra
     }
     if ((rc = graft_explain_build(&x, p, name, ctx)) < 0) return rc;
     graft_jsonw_init(&w, ctx);
-    trace(&w, p, x);
+    rc = trace(&w, p, x, ctx);
     graft_explain_free(x);
-    if ((rc = w.rc) < 0) {
+    if (rc < 0 || (rc = w.rc) < 0) {
         graft_jsonw_free(&w);
         return rc;
     }

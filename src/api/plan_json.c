@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "layout_json.h"
 #include "op_json.h"
 #include "rules.h"
 #include "sha256.h"
@@ -78,7 +79,10 @@ static void diags(graft_jsonw *w, const graft_plan *p, graft_diag_level level)
     for (size_t i = 0, n = 0; i < p->ndiags; i++) {
         if (p->diags[i].level != level) continue;
         if (n++) graft_jsonw_printf(w, ", ");
-        str(w, p->diags[i].message);
+        if (p->diags[i].layout) /* a finding of kind layout is an object */
+            graft_layout__finding_json(w, p->diags[i].layout, p->diags[i].message);
+        else
+            str(w, p->diags[i].message);
     }
 }
 
@@ -159,11 +163,12 @@ int graft_model_json(char **out, const graft_model *m, graft_ctx *ctx)
         } else {
             graft_jsonw_printf(&w, "], \"sha256\": \"%s\"", hex);
         }
-        if (graft_tensor_layout(m, t)) {
-            graft_jsonw_printf(&w, ", \"layout\": ");
-            str(&w, graft_tensor_layout(m, t));
+        if (graft_tensor_encoding(m, t)) {
+            graft_jsonw_printf(&w, ", \"encoding\": ");
+            str(&w, graft_tensor_encoding(m, t));
         }
         quant(&w, graft_tensor_quant(t));
+        graft_layout__json_members(&w, m, t);
         graft_jsonw_raw(&w, "}", 1);
     }
     graft_jsonw_printf(&w, m->count ? "\n]\n" : "]\n");

@@ -8,7 +8,8 @@ static const char usage[] =
     "usage: graft ls [--json] [--sha256] [--format NAME] [--select KEY] FILE\n"
     "List every tensor of FILE: name, dtype, shape, bytes.  A tensor graft cannot\n"
     "read is listed as 'unsupported' with its stored type and no data.\n"
-    "  --json          a JSON array of {name, dtype, shape, sha256[, layout][, quant]}\n"
+    "  --json          a JSON array of {name, dtype, shape, sha256[, encoding][, quant], role,\n"
+    "                  layout, certainty (structure | convention | unknown)[, gates, flatten]}\n"
     "  --sha256        add the SHA-256 of each tensor's row-major little-endian elements\n"
     "  --format NAME   read FILE as this format instead of detecting it\n"
     "  --select KEY    only the sub-tree KEY of a nested checkpoint, prefix stripped\n";
@@ -49,7 +50,7 @@ static int list_text(const graft_model *m, bool sha, graft_ctx *ctx)
             if (hash_hex(m, t, hex, ctx) < 0) return -1;
             printf("\t%s", hex);
         }
-        if (graft_tensor_layout(m, t)) printf("\t%s", graft_tensor_layout(m, t));
+        if (graft_tensor_encoding(m, t)) printf("\t%s", graft_tensor_encoding(m, t));
         putchar('\n');
     }
     return 0;

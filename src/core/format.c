@@ -35,9 +35,9 @@ void graft_model__extras(const graft_model *m, const char *select, graft_extras 
     if (m->format && m->format->extras) m->format->extras(m, select, out);
 }
 
-const char *graft_tensor_layout(const graft_model *m, const graft_tensor *t)
+const char *graft_tensor_encoding(const graft_model *m, const graft_tensor *t)
 {
-    return m->format && m->format->tensor_layout ? m->format->tensor_layout(m, t) : NULL;
+    return m->format && m->format->tensor_encoding ? m->format->tensor_encoding(m, t) : NULL;
 }
 
 int graft_fill_emit(graft_fill *fill, const graft_model *m, size_t index, graft_sink *out,

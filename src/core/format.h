@@ -54,7 +54,7 @@ typedef struct graft_format {
     int (*layout)(graft_model *m, const struct graft_format **out, graft_ctx *ctx);
     /* Optional: how a tensor's bytes encode its values when that is not
      * plain elements of its dtype (GGUF quantized blocks); NULL otherwise. */
-    const char *(*tensor_layout)(const graft_model *m, const graft_tensor *t);
+    const char *(*tensor_encoding)(const graft_model *m, const graft_tensor *t);
     /* Optional: count what m holds that is not a tensor, under the dotted
      * sub-tree `select` (NULL: all); absent means nothing. */
     void (*extras)(const graft_model *m, const char *select, graft_extras *out);

@@ -49,6 +49,8 @@ struct graft_tensor {
 
     uint64_t aux;            /* format-private: record index, file offset... */
     void *aux_ptr;           /* format-private; owned by the format state */
+    const struct graft_layout *layout; /* role and layout from the file's structure
+                                        * (layout/layout.h); arena; NULL = none */
     const graft_quant *quant; /* arena; quantization parameters, NULL when none */
     /* A member graft cannot read (a byte-string array, an object array, an
      * unknown dtype): its stored type ("numpy '|S3'"), arena; NULL for

@@ -224,7 +224,7 @@ GRAFT_EXTERN int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
  * quantized tensor (listed as uint8 [..., blocks, block bytes]); NULL for
  * ordinary tensors.  Borrowed, static.
  */
-GRAFT_EXTERN const char *graft_tensor_layout(const graft_model *m, const graft_tensor *t);
+GRAFT_EXTERN const char *graft_tensor_encoding(const graft_model *m, const graft_tensor *t);
 
 /**
  * Quantization parameters a format stores with a tensor (TFLite): real value
@@ -499,14 +499,18 @@ GRAFT_EXTERN int graft_plan_check_one_to_one(const graft_plan *p, graft_message_
  * {"pairs": [{"target", "sources", "ops", "source_shape", "target_shape",
  * "dtype", "source_dtype", "status", "transform": "file:line",
  * "pair": "file:line", "message"}], "missing", "unused", "warnings",
- * "problems", "errors"}.
+ * "problems", "errors"}; warnings and problems are strings, except a
+ * layout finding: {"kind": "layout", "target", "source", "expected",
+ * "actual", "rule", "message"}.
  * @param[out] out  NUL-terminated text; free with free()
  */
 GRAFT_EXTERN int graft_plan_json(char **out, const graft_plan *p, graft_ctx *ctx);
 /**
  * The trace behind one target tensor (what `graft explain` prints): each
  * rename that changed its name and its sources' (rule file:line), the
- * pairing, the transform chosen and the shape after each op.
+ * pairing, the transform chosen and the shape after each op, then the
+ * layout section: each side's role, layout and certainty and whether the
+ * ops move the elements as the two layouts call for.
  * @param[out] out  text, one line each; free with free()
  * @return GRAFT_ENOTFOUND when name is no target tensor (the message names
  *         the targets it feeds when it is a source)
@@ -709,8 +713,10 @@ GRAFT_EXTERN const char *graft_convert_format_for(const char *out_path);
 /* ------------------------------------------------------------------ */
 /* JSON.                                                               */
 
-/** The tensors of m as `graft ls --json` prints them: [{"name", "dtype",
- * "shape", "sha256"}], one per line.  @param[out] out free with free() */
+/** The tensors of m as `graft ls --json` prints them, one per line:
+ * [{"name", "dtype", "shape", "sha256", ["encoding",] ["quant",] "role",
+ * "layout", "certainty", ["gates",] ["flatten",] ["layer",] ["op"]}].
+ * @param[out] out free with free() */
 GRAFT_EXTERN int graft_model_json(char **out, const graft_model *m, graft_ctx *ctx);
 
 #ifdef __cplusplus

@@ -631,9 +631,22 @@ static int parse_transforms(loader *L, const yaml_node_t *n)
     return 0;
 }
 
+/* policy: layout: auto | error | warn | ignore (graft: 1.1) */
+static int parse_layout_policy(loader *L, const yaml_node_t *n)
+{
+    static const char *const layout[] = {"auto", "error", "warn", "ignore", NULL};
+    yaml_node_t *v;
+    int k = (int)L->r->layout;
+    GRAFT_TRY(get(L, n, "layout", &v));
+    if (v && L->minor < 1) return fail(L, v, "policy: layout needs graft: 1.1");
+    GRAFT_TRY(parse_enum(L, n, "policy", "layout", layout, &k));
+    L->r->layout = (graft_policy_layout)k;
+    return 0;
+}
+
 static int parse_policy(loader *L, const yaml_node_t *n)
 {
-    static const char *const keys[] = {"missing", "unused", "mismatch", NULL};
+    static const char *const keys[] = {"missing", "unused", "mismatch", "layout", NULL};
     static const char *const missing[] = {"error", "keep", NULL};
     static const char *const unused[] = {"warn", "error", "ignore", NULL};
     static const char *const mismatch[] = {"error", "keep", NULL};
@@ -648,6 +661,7 @@ static int parse_policy(loader *L, const yaml_node_t *n)
     v = (int)L->r->mismatch;
     GRAFT_TRY(parse_enum(L, n, "policy", "mismatch", mismatch, &v));
     L->r->mismatch = (graft_policy_mismatch)v;
+    GRAFT_TRY(parse_layout_policy(L, n));
     return 0;
 }
 

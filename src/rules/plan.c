@@ -13,6 +13,7 @@
  * with graft_ops_invert (which needs the forward input shapes).
  */
 #include "rules_int.h"
+#include "lcheck.h"
 #include "strmap.h"
 
 #include <stdarg.h>
@@ -46,6 +47,7 @@ static int diag(graft_plan *p, graft_diag_level level, graft_ctx *ctx, const cha
         p->diags = nd;
     }
     p->diags[p->ndiags].level = level;
+    p->diags[p->ndiags].layout = NULL;
     p->diags[p->ndiags].message = graft_arena_strdup(&p->arena, msg);
     if (!p->diags[p->ndiags].message) return graft_error_oom(ctx, "plan messages");
     p->ndiags++;
@@ -709,7 +711,9 @@ int graft_plan_build(graft_plan **out, const graft_rules *rules, const graft_mod
         }
         if ((rc = finish(p, rules, false, missing, unused, ctx)) < 0) goto fail;
         graft_plan_free(f);
+        f = NULL;
     }
+    if ((rc = graft_lcheck_plan(p, rules, ctx)) < 0) goto fail;
     *out = p;
     return 0;
 fail:

@@ -93,6 +93,14 @@ typedef enum graft_policy_unused {
     GRAFT_UNUSED_IGNORE,
 } graft_policy_unused;
 typedef enum graft_policy_mismatch { GRAFT_MISMATCH_ERROR = 0, GRAFT_MISMATCH_KEEP } graft_policy_mismatch;
+/* `layout:` (1.1): a layout finding is an error when both layouts come from
+ * structure and a warning otherwise (auto), or always one of the others. */
+typedef enum graft_policy_layout {
+    GRAFT_LAYOUT_AUTO = 0,
+    GRAFT_LAYOUT_ERROR,
+    GRAFT_LAYOUT_WARN,
+    GRAFT_LAYOUT_IGNORE,
+} graft_policy_layout;
 
 /* A loaded rules file, includes merged (their entries first). */
 typedef struct graft_rules {
@@ -117,6 +125,7 @@ typedef struct graft_rules {
     const char **meta;            /* `meta:` (rules 1.1): nmeta "KEY[:TYPE]=VALUE" for
                                    * graft convert's GGUF metadata; rules arena */
     size_t nmeta;
+    graft_policy_layout layout;   /* policy: layout (1.1) */
     void *priv;                   /* reserved; NULL */
 } graft_rules;
 
@@ -192,6 +201,7 @@ typedef enum graft_diag_level { GRAFT_DIAG_WARNING = 0, GRAFT_DIAG_ERROR } graft
 typedef struct graft_plan_diag {
     graft_diag_level level;
     const char *message;  /* one line, rule file:line first when a rule is concerned; plan arena */
+    const struct graft_layout_finding *layout; /* kind `layout` (layout/lcheck.h), else NULL */
 } graft_plan_diag;
 
 typedef struct graft_plan {

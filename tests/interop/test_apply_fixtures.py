@@ -27,7 +27,9 @@ def sha_file(path):
 
 
 def graft(*args):
-    return subprocess.run([GRAFT, *map(str, args)], capture_output=True, text=True)
+    p = subprocess.run([GRAFT, *map(str, args)], capture_output=True, text=True)
+    assert graftlib.LAYOUT_FINDING not in p.stderr, p.stderr  # every fixture plans clean
+    return p
 
 
 def fixture_files():

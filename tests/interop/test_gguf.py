@@ -69,9 +69,9 @@ def t_listing():
         assert e["shape"] == list(a.shape), (name, e["shape"], a.shape)
         assert e["sha256"] == sha256_of_array(np.frombuffer(raw, np.uint8)), name
         if gt in (2, 8):
-            assert e["layout"].startswith("ggml " + name.split(".")[-1] + ": blocks of 32"), e
+            assert e["encoding"].startswith("ggml " + name.split(".")[-1] + ": blocks of 32"), e
         else:
-            assert "layout" not in e
+            assert "encoding" not in e
 
 
 def norm(kv):

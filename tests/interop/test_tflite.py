@@ -43,7 +43,8 @@ def norm(entries):
     """Listing entries comparable across printers: scales as float32 values."""
     out = []
     for e in entries:
-        e = {k: v for k, v in e.items() if k != "_range"}
+        e = {k: v for k, v in e.items()
+             if k in ("name", "dtype", "shape", "sha256", "quant")}  # not the role/layout keys
         if "quant" in e:
             q = dict(e["quant"])
             q["scale"] = [f32(s) for s in q["scale"]]

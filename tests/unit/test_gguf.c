@@ -115,9 +115,9 @@ START_TEST(open_tiny_and_allocation_failures)
     ck_assert_uint_eq(graft_model_count(m), 2);
     ck_assert_int_eq(graft_tensor_shape(graft_model_tensor(m, 0))[0], 2); /* ne reversed */
     ck_assert_int_eq(graft_tensor_shape(graft_model_tensor(m, 1))[1], 34);
-    ck_assert_str_eq(graft_tensor_layout(m, graft_model_tensor(m, 1)),
+    ck_assert_str_eq(graft_tensor_encoding(m, graft_model_tensor(m, 1)),
                      "ggml q8_0: blocks of 32 elements, 34 bytes each");
-    ck_assert_ptr_null(graft_tensor_layout(m, graft_model_tensor(m, 0)));
+    ck_assert_ptr_null(graft_tensor_encoding(m, graft_model_tensor(m, 0)));
     graft_model_free(m);
     /* fail each allocation of opening it in turn: a clean error, no leak */
     ck_assert_int_gt(tu_each_alloc_failure(tu_ctx, open_tiny, NULL), 3);

@@ -56,7 +56,7 @@ const graft_ggml_type *graft_gguf__type_by_name(const char *name)
     return NULL;
 }
 
-const char *graft_gguf__layout(const graft_model *m, const graft_tensor *t)
+const char *graft_gguf__encoding(const graft_model *m, const graft_tensor *t)
 {
     static char buf[NTYPES][80];
     const graft_ggml_type *ty;
@@ -351,6 +351,6 @@ const graft_format graft_format_gguf = {
     .probe = gguf_probe,
     .open = gguf_open,
     .write = gguf_write,
-    .tensor_layout = graft_gguf__layout,
+    .tensor_encoding = graft_gguf__encoding,
     .extras = gguf_extras,
 };

@@ -44,7 +44,7 @@ const graft_ggml_type *graft_gguf__type_of_dtype(graft_dtype dt);
 /* The quantized type named "q8_0" / "q4_0", or NULL. */
 const graft_ggml_type *graft_gguf__type_by_name(const char *name);
 /* "ggml q8_0: blocks of 32 elements, 34 bytes each" for a quantized tensor. */
-const char *graft_gguf__layout(const graft_model *m, const graft_tensor *t);
+const char *graft_gguf__encoding(const graft_model *m, const graft_tensor *t);
 
 /* Metadata: the raw key-value section and what was learned from it. */
 typedef struct graft_gguf_kv {

@@ -26,6 +26,7 @@
 #include "format.h"
 #include "h5.h"
 #include "json.h"
+#include "layout.h"
 #include "zip.h"
 #include "zipw.h"
 
@@ -78,6 +79,8 @@ static int open_weights(graft_model *m, const graft_open_options *opts, graft_ct
     return graft_h5__add_tree(m, "/", "", ctx);
 }
 
+static int layouts_from_config(graft_model *m, const graft_zip *z, graft_ctx *ctx);
+
 static int open_archive(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
 {
     const graft_source *src = m->sources[0];
@@ -125,6 +128,7 @@ static int open_archive(graft_model *m, const graft_open_options *opts, graft_ct
     }
     rc = graft_h5__add_tree(m, "/", "", ctx);
     if (rc < 0) graft_error_prefix(ctx, "member " WEIGHTS_MEMBER);
+    else rc = layouts_from_config(m, z, ctx);
 cleanup:
     free(image);
     graft_zip_free(z);
@@ -269,9 +273,24 @@ static int name_from_config(graft_model *m, const graft_zip *z, graft_ctx *ctx)
             break;
         }
     }
+    rc = graft_layout__keras_config(m, root, ctx); /* roles and layouts, by these names */
 cleanup:
     free(keys);
     free(text);
+    return rc;
+}
+
+/* A plain .keras archive keeps its object-path names: name the tensors after
+ * config.json only long enough to read their roles and layouts from it. */
+static int layouts_from_config(graft_model *m, const graft_zip *z, graft_ctx *ctx)
+{
+    const char **names = graft_calloc(ctx, m->count ? m->count : 1, sizeof *names);
+    int rc;
+    if (!names) return graft_error_oom(ctx, "tensor names");
+    for (size_t i = 0; i < m->count; i++) names[i] = m->tensors[i].name;
+    rc = graft_layout__settle(name_from_config(m, z, ctx), ctx); /* the weights do not need it */
+    for (size_t i = 0; i < m->count; i++) m->tensors[i].name = names[i];
+    free(names);
     return rc;
 }
 

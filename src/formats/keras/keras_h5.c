@@ -20,6 +20,7 @@
 #include "format.h"
 #include "h5.h"
 #include "strmap.h"
+#include "layout.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,6 +200,18 @@ static bool keras3_layout(const graft_h5_file *h)
            graft_h5__obj_type(h, h->file, "/vars") == H5O_TYPE_GROUP;
 }
 
+/* Roles and layouts from the model_config attribute of a model.save file. */
+static int layouts_from_config(graft_model *m, const graft_h5_file *h, graft_ctx *ctx)
+{
+    char **v;
+    size_t n;
+    int rc;
+    if (!graft_h5__has_attr(h->file, "model_config")) return 0;
+    rc = graft_h5__name_list(m, h->file, "file", "model_config", &v, &n, ctx);
+    if (rc < 0) return graft_layout__settle(rc, ctx); /* the weights do not depend on it */
+    return n == 1 ? graft_layout__keras(m, (const uint8_t *)v[0], strlen(v[0]), ctx) : 0;
+}
+
 int graft_keras__h5_layout(graft_model *m, const graft_format **out, graft_ctx *ctx)
 {
     const graft_source *src = m->sources[0];
@@ -228,7 +241,7 @@ static int open_keras(graft_model *m, const graft_open_options *opts, graft_ctx 
         if (graft_h5__obj_type(h, h->file, "/optimizer_weights") == H5O_TYPE_GROUP)
             GRAFT_TRY(add_weights(m, "/optimizer_weights", "group 'optimizer_weights'",
                                   "optimizer_weights", false, ctx));
-        return GRAFT_OK;
+        return layouts_from_config(m, h, ctx);
     }
     return graft_error(ctx, GRAFT_EFORMAT,
                        "HDF5 file without Keras weights (no layer_names attribute, "

@@ -24,6 +24,7 @@
  */
 #include "format.h"
 #include "onnx_wire.h"
+#include "layout.h"
 #include "pb_check.h"
 
 #include <errno.h>
@@ -413,7 +414,8 @@ static int onnx_open(graft_model *m, const graft_open_options *opts, graft_ctx *
     }
     GRAFT_TRY(graft_pb_check(src->data, src->size, "an ONNX ModelProto", model_rules,
                              sizeof model_rules / sizeof *model_rules, ctx));
-    return graft_onnx__walk(&w, GRAFT_ONNX_SCAN, src->data, src->size, NULL);
+    GRAFT_TRY(graft_onnx__walk(&w, GRAFT_ONNX_SCAN, src->data, src->size, NULL));
+    return graft_layout__onnx(m, src->data, src->size, ctx); /* roles from the consuming nodes */
 }
 
 const graft_format graft_format_onnx = {

@@ -27,6 +27,7 @@
  * fields, the function library and versions are kept as they are.
  */
 #include "format.h"
+#include "layout.h"
 #include "pb.h"
 #include "pb_check.h"
 #include "rd.h"
@@ -524,20 +525,21 @@ static int open_graph(graft_model *m, const graft_open_options *opts, graft_ctx 
     m->state = g;
     m->state_free = gstate_free;
     graft_rd_init(&r, src->data, src->size, 0, ctx);
-    GRAFT_TRY(graft_tf__check_message(kind_of(m->path, src->data, src->size), src->data,
-                                      src->size, ctx));
-    switch (kind_of(m->path, src->data, src->size)) {
-    case 0: return walk_graph(m, g, r, -1, ctx);
-    case 1: return walk_meta(m, g, r, -1, ctx);
+    int kind = kind_of(m->path, src->data, src->size);
+    GRAFT_TRY(graft_tf__check_message(kind, src->data, src->size, ctx));
+    switch (kind) {
+    case 0: GRAFT_TRY(walk_graph(m, g, r, -1, ctx)); break;
+    case 1: GRAFT_TRY(walk_meta(m, g, r, -1, ctx)); break;
     default:
         while (graft_rd_left(&r)) {
             GRAFT_TRY(graft_pb_next(&r, &f));
             if (f.num != 2 || f.wt != 2) continue;
             GRAFT_TRY(push_span(g, &f, -1, ctx));
-            return walk_meta(m, g, f.sub, (int64_t)g->nspans - 1, ctx);
+            GRAFT_TRY(walk_meta(m, g, f.sub, (int64_t)g->nspans - 1, ctx));
+            break;
         }
-        return GRAFT_OK;
     }
+    return graft_layout__tf(m, src->data, src->size, kind, ctx); /* roles from the consuming ops */
 }
 
 /* ---- writing --------------------------------------------------------------- */
@@ -661,12 +663,6 @@ static int copy_fields(graft_sink *s, const uint8_t *p, size_t n, bool before, g
     return GRAFT_OK;
 }
 
-static int write_varint(graft_sink *s, uint64_t v)
-{
-    uint8_t b[10];
-    return graft_sink_write(s, b, (size_t)(graft_pb_put_varint(b, v) - b));
-}
-
 /* Values of typed-field Consts, which must be seen before they are encoded:
  * emitted into a scratch file beside the output, then mapped. */
 static int gather_typed(const graft_model *m, const char *out_path, graft_fill *fill,
@@ -763,7 +759,7 @@ static int write_graph(const graft_model *m, const char *out_path, graft_fill *f
         const span *x = &sp[i];
         rc = graft_sink_write(s, src->data + pos, (size_t)(x->start - pos));
         if (rc == 0) rc = graft_sink_write(s, src->data + x->start, x->taglen);
-        if (rc == 0) rc = write_varint(s, x->new_plen);
+        if (rc == 0) rc = graft_pb_sink_varint(s, x->new_plen);
         pos = x->pstart;
         if (rc < 0 || of_span[i] < 0) continue;
         /* the new TensorProto */
@@ -775,7 +771,7 @@ static int write_graph(const graft_model *m, const char *out_path, graft_fill *f
         rc = copy_fields(s, tp, tn, true, ctx);
         if (rc == 0 && t->numel && c->content) {
             rc = graft_sink_write(s, "\x22", 1);
-            if (rc == 0) rc = write_varint(s, t->nbytes);
+            if (rc == 0) rc = graft_pb_sink_varint(s, t->nbytes);
             if (rc == 0) rc = graft_fill_emit(fill, m, ti, s, ctx);
         } else if (rc == 0 && nv[ti].typed_len) {
             rc = graft_sink_write(s, nv[ti].typed, nv[ti].typed_len);

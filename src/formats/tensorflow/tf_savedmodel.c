@@ -13,6 +13,7 @@
  * folder beside it and renames it into place.
  */
 #include "format.h"
+#include "layout.h"
 #include "tf_bundle.h"
 #include "tf_common.h"
 
@@ -47,6 +48,20 @@ static char *join(const char *dir, const char *name, graft_ctx *ctx)
     return p;
 }
 
+/* Roles and layouts of the variables (TF1 names) from the ops of saved_model.pb. */
+static int layouts_from_graph(graft_model *m, graft_ctx *ctx)
+{
+    graft_source *src = NULL;
+    char *path = join(m->path, GRAPH_FILE, ctx);
+    int rc;
+    if (!path) return graft_error_oom(ctx, "a path");
+    rc = graft_layout__settle(graft_source_open(&src, path, ctx), ctx); /* optional */
+    if (rc == 0 && src) rc = graft_layout__tf(m, src->data, src->size, 2, ctx);
+    graft_source_free(src);
+    free(path);
+    return rc;
+}
+
 static int open_sm(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
 {
     const graft_source *index;
@@ -75,7 +90,7 @@ static int open_sm(graft_model *m, const graft_open_options *opts, graft_ctx *ct
         graft_error_prefix(ctx, "%s", ipath);
     free(prefix);
     free(ipath);
-    return rc;
+    return rc < 0 ? rc : layouts_from_graph(m, ctx);
 }
 
 /* Remove what we may have created in a temporary output folder. */
