@@ -205,10 +205,10 @@ def _pb_int(num, v):
     return _pb_varint(num << 3) + _pb_varint(v)
 
 
-def graphdef_huge_variable(out):
+def graphdef_huge_variable(out, elements=1 << 40):
     """Item 7: a ~100-byte GraphDef whose VariableV2 declares 2^40 float32
     elements, read by an Identity (freezing it would mean 4 TiB of zeros)."""
-    shape = _pb_len(7, _pb_len(2, _pb_int(1, 1 << 40)))           # AttrValue.shape
+    shape = _pb_len(7, _pb_len(2, _pb_int(1, elements)))           # AttrValue.shape
     attrs = (_pb_len(5, _pb_len(1, b"dtype") + _pb_len(2, _pb_int(6, 1))) +
              _pb_len(5, _pb_len(1, b"shape") + _pb_len(2, shape)))
     var = _pb_len(1, b"v") + _pb_len(2, b"VariableV2") + attrs
