@@ -219,6 +219,18 @@ def graphdef_huge_variable(out, elements=1 << 40):
     return path
 
 
+def graphdef_broadcast_const(out, elements, name="broadcast.pb"):
+    """Item 7: a GraphDef whose Const holds one float_val (1.5) for `elements`
+    elements, which TensorFlow broadcasts (the last value repeats)."""
+    tensor = _pb_int(1, 1) + _pb_len(2, _pb_len(2, _pb_int(1, elements))) + \
+        _pb_len(5, struct.pack("<f", 1.5))
+    attrs = (_pb_len(5, _pb_len(1, b"dtype") + _pb_len(2, _pb_int(6, 1))) +
+             _pb_len(5, _pb_len(1, b"value") + _pb_len(2, _pb_len(8, tensor))))
+    path = os.path.join(out, name)
+    open(path, "wb").write(_pb_len(1, _pb_len(1, b"c") + _pb_len(2, b"Const") + attrs))
+    return path
+
+
 def keras_h5_shared_weight_names(out, name="hgq.h5", scale=1.0):
     """Item 13: a Keras 2 HDF5 weights file whose quantizer layers (as HGQ /
     QKeras write them) each list keep_negative:0, bits:0 and integers:0;
