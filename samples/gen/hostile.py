@@ -300,6 +300,28 @@ def npy_unicode(out):
     return path
 
 
+def torch_big_deflated(out):
+    """Item 8: torch.save's zip with its 128 MiB storage record deflated (a
+    ramp, so it compresses to a few MiB), as zipfile writes it."""
+    import torch
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(1024, dtype=torch.float32).repeat(32 * 1024)}, buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    path = os.path.join(out, "big_deflated.pt")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            z.writestr(info.filename, src.read(info))
+    return path
+
+
+def npy_big_be(out):
+    """Item 8: a 128 MiB big-endian .npy (a view graft must byte-swap to hash)."""
+    a = np.arange(1 << 25, dtype=">f4").reshape(8192, 4096)
+    path = os.path.join(out, "big_be.npy")
+    np.save(path, a)
+    return path
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)

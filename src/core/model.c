@@ -379,6 +379,50 @@ int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
     return GRAFT_OK;
 }
 
+/* A strided or big-endian view's row-major little-endian bytes handed to fn
+ * in pieces of at most 1 MiB: memory stays flat whatever the tensor's size. */
+static int stream_view(const graft_tensor *t, graft_piece_fn fn, void *arg, graft_ctx *ctx)
+{
+    enum { CAP = 1u << 20 };
+    size_t es = graft_dtype_size(t->dtype), unit = es, fill = 0;
+    const uint8_t *base = t->src->data + t->offset;
+    int64_t idx[GRAFT_MAX_NDIM] = {0};
+    uint32_t nd = t->ndim;
+    int64_t inner = nd ? t->shape[nd - 1] : 1;
+    int64_t inner_stride = nd && t->strides ? t->strides[nd - 1] : 1;
+    uint64_t rows = inner ? t->numel / (uint64_t)inner : 0;
+    uint8_t *buf;
+    int rc = GRAFT_OK;
+
+    if (t->dtype == GRAFT_COMPLEX64 || t->dtype == GRAFT_COMPLEX128) unit /= 2;
+    if (!(buf = graft_malloc(ctx, CAP))) return graft_error_oom(ctx, "a hash buffer");
+    for (uint64_t r = 0; r < rows && rc == GRAFT_OK; r++) {
+        int64_t off = 0;
+        if (t->strides)
+            for (uint32_t d = 0; d + 1 < nd; d++) off += idx[d] * t->strides[d];
+        else
+            off = (int64_t)r * inner;
+        for (int64_t i = 0; i < inner && rc == GRAFT_OK; i++) {
+            memcpy(buf + fill, base + (off + i * inner_stride) * (int64_t)es, es);
+            if (t->big_endian) byteswap(buf + fill, es, unit);
+            if ((fill += es) + es > CAP) {
+                rc = fn(arg, buf, fill);
+                /* a contiguous view is read in order: its pages can go */
+                if (!t->strides)
+                    graft_source_release(t->src, t->offset + (r * (uint64_t)inner + (uint64_t)i + 1) * es - fill, fill);
+                fill = 0;
+            }
+        }
+        for (uint32_t d = nd ? nd - 1 : 0; d-- > 0;) { /* odometer over outer dims */
+            if (++idx[d] < t->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+    if (rc == GRAFT_OK && fill) rc = fn(arg, buf, fill);
+    free(buf);
+    return rc;
+}
+
 static int sha_piece(void *arg, const uint8_t *p, size_t n)
 {
     graft_sha256_update(arg, p, n);
@@ -398,6 +442,12 @@ int graft_tensor_sha256(const graft_model *m, const graft_tensor *t,
      * piece: memory stays flat whatever the tensor's size. */
     if (t->load && t->stream) {
         GRAFT_TRY(t->stream(m, t, sha_piece, &c, ctx));
+        graft_sha256_final(&c, out);
+        return GRAFT_OK;
+    }
+    /* So are views that must be reordered or byte-swapped. */
+    if (!t->load && t->nbytes && (t->strides || t->big_endian)) {
+        GRAFT_TRY(stream_view(t, sha_piece, &c, ctx));
         graft_sha256_final(&c, out);
         return GRAFT_OK;
     }

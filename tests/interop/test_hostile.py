@@ -159,6 +159,22 @@ def broadcast_const_is_bounded():
             "exceed what a GraphDef can hold (2 GiB)")
 
 
+def sha256_streams_everywhere():
+    """A deflated torch storage record and a big-endian .npy hash with flat
+    memory, to the values torch and numpy read."""
+    import torch
+    p = hostile.torch_big_deflated(R.tmp)
+    want = sha256_of_array(torch.load(p)["w"].numpy())
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0" and out.split("\t")[-1].strip() == want, out
+    assert int(rss) < 48 * 1024, f"torch: peak RSS {rss} KiB"
+    p = hostile.npy_big_be(R.tmp)
+    want = sha256_of_array(np.load(p))
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0" and out.split("\t")[-1].strip() == want, out
+    assert int(rss) < 48 * 1024, f"npy: peak RSS {rss} KiB"
+
+
 def keras_shared_weight_names():
     import h5py
     skel = hostile.keras_h5_shared_weight_names(R.tmp)
