@@ -255,6 +255,16 @@ typedef struct graft_quant {
 /** The tensor's quantization parameters, or NULL when it has none. */
 GRAFT_EXTERN const graft_quant *graft_tensor_quant(const graft_tensor *t);
 
+/**
+ * The stored type of a tensor graft lists but cannot read ("numpy '|S3'"
+ * for a byte-string array of an .npz), or NULL for every readable tensor.
+ * Such a tensor's dtype is GRAFT_DTYPE_INVALID and graft_tensor_bytes() and
+ * graft_tensor_sha256() refuse it (GRAFT_EFORMAT); in a skeleton it is
+ * copied unchanged, as a source it is an error only when a target needs it.
+ * Borrowed; lives as long as the model.
+ */
+GRAFT_EXTERN const char *graft_tensor_unsupported(const graft_tensor *t);
+
 /** SHA-256 of graft_tensor_bytes(); out receives 32 bytes. */
 GRAFT_EXTERN int graft_tensor_sha256(const graft_model *m, const graft_tensor *t,
                         uint8_t out[32], graft_ctx *ctx);
