@@ -82,8 +82,18 @@ static graft_dtype part_type(graft_dtype d, uint64_t *numel)
     return d;
 }
 
+/* One element pair's distance d and B's value b against the tolerance. */
+static void tally(graft_diff_tol *tol, double d, double b)
+{
+    double rel;
+    if (!tol) return;
+    if (!(d <= tol->atol + tol->rtol * fabs(b))) tol->nover++;
+    rel = d == 0 ? 0 : b == 0 || isnan(b) ? INFINITY : d / fabs(b);
+    if (rel > tol->max_rel) tol->max_rel = rel;
+}
+
 static int compare(const uint8_t *a, graft_dtype da, const uint8_t *b, graft_dtype db,
-                   uint64_t numel, uint64_t nbytes, graft_diff_result *r)
+                   uint64_t numel, uint64_t nbytes, graft_diff_result *r, graft_diff_tol *tol)
 {
     bool ca = da == GRAFT_COMPLEX64 || da == GRAFT_COMPLEX128;
     bool cb = db == GRAFT_COMPLEX64 || db == GRAFT_COMPLEX128;
@@ -95,6 +105,7 @@ static int compare(const uint8_t *a, graft_dtype da, const uint8_t *b, graft_dty
         if (da != db) return -1;
         r->numeric = false;
         r->equal = memcmp(a, b, (size_t)nbytes) == 0;
+        if (tol && !r->equal) tol->nover = numel;
         return 0;
     }
     da = part_type(da, &n);
@@ -102,14 +113,16 @@ static int compare(const uint8_t *a, graft_dtype da, const uint8_t *b, graft_dty
     r->numeric = true;
     if (is_int(da) && is_int(db)) {
         for (uint64_t i = 0; i < n; i++) {
-            i128 d = int_at(a, da, i) - int_at(b, db, i);
+            i128 bv = int_at(b, db, i), d = int_at(a, da, i) - bv;
             double v = (double)(d < 0 ? -d : d);
             if (v > worst) worst = v;
+            tally(tol, v, (double)bv);
         }
     } else {
         for (uint64_t i = 0; i < n; i++) {
-            double v = distance(num_at(a, da, i), num_at(b, db, i));
+            double bv = num_at(b, db, i), v = distance(num_at(a, da, i), bv);
             if (v > worst || isnan(v)) worst = v;
+            tally(tol, v, bv);
         }
     }
     r->max_abs = worst;
@@ -136,6 +149,13 @@ int graft_diff_pair(const graft_model *a, const size_t *src, size_t nsrc, const 
                     size_t nops, const graft_model *b, size_t b_index, graft_diff_result *out,
                     graft_ctx *ctx)
 {
+    return graft_diff_pair_tol(a, src, nsrc, ops, nops, b, b_index, out, NULL, ctx);
+}
+
+int graft_diff_pair_tol(const graft_model *a, const size_t *src, size_t nsrc,
+                        const graft_op *ops, size_t nops, const graft_model *b, size_t b_index,
+                        graft_diff_result *out, graft_diff_tol *tol, graft_ctx *ctx)
+{
     graft_tview *views = NULL;
     graft_shape *ins = NULL, got, want;
     void **owned = NULL, *b_owned = NULL;
@@ -147,6 +167,7 @@ int graft_diff_pair(const graft_model *a, const size_t *src, size_t nsrc, const 
     int rc;
 
     memset(out, 0, sizeof *out);
+    if (tol) tol->nover = 0, tol->max_rel = 0;
     if (b_index >= b->count || nsrc == 0)
         return graft_error(ctx, GRAFT_ERROR, "diff: nothing to compare");
     bt = &b->tensors[b_index];
@@ -199,9 +220,10 @@ int graft_diff_pair(const graft_model *a, const size_t *src, size_t nsrc, const 
     if (got.dtype == GRAFT_STRING && nbytes != bt->nbytes) {
         out->numel = bt->numel;
         out->equal = false;
+        if (tol) tol->nover = bt->numel;
         goto cleanup;
     }
-    if (compare(pa, got.dtype, pb, want.dtype, bt->numel, bt->nbytes, out) < 0) {
+    if (compare(pa, got.dtype, pb, want.dtype, bt->numel, bt->nbytes, out, tol) < 0) {
         graft_apply__shape_text(&got, s1, sizeof s1);
         graft_apply__shape_text(&want, s2, sizeof s2);
         rc = graft_error(ctx, GRAFT_ESHAPE, "A gives %s, B holds %s: not comparable", s1, s2);
