@@ -126,7 +126,7 @@ int graft_plan_explain(char **out, const graft_plan *plan, const char *name, gra
     return explain(out, plan, name, ctx, trace);
 }
 
-/* ---- the same trace as JSON (schemas/graft-explain.schema.json) ---------- */
+/* ---- the same trace as JSON (schemas/cli/explain.schema.json) ---------- */
 
 static void jstr(graft_jsonw *w, const char *s)
 {

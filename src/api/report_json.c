@@ -1,5 +1,5 @@
 /* report_json.c - what check, apply, freeze, convert and rules report, as
- * JSON (graft.h; schemas/graft-<command>.schema.json), through core/json.c's
+ * JSON (graft.h; schemas/cli/<command>.schema.json), through core/json.c's
  * one writer, and graft_plan_check (the findings of `graft check`). */
 #include "graft.h"
 

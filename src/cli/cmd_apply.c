@@ -28,7 +28,7 @@ static const char usage[] =
     "  -q, --quiet         no progress line (shown only when stderr is a terminal)\n"
     "  --json              {\"output\", \"format\", \"files\", \"source\", \"skeleton\",\n"
     "                      \"rules\", \"transplanted\", \"kept\", \"entries\": [{\"target\",\n"
-    "                      \"status\", \"from\"}], ...} (schemas/graft-apply.schema.json)\n"
+    "                      \"status\", \"from\"}], ...} (schemas/cli/apply.schema.json)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n";
 
 /* Print the plan's warnings and errors. */

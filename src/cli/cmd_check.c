@@ -19,7 +19,7 @@ static const char usage[] =
     "  --strict            every warning is an error\n"
     "  --json              {\"rules\", \"valid\", \"counts\", \"findings\": [{\"kind\",\n"
     "                      \"severity\", \"message\"}], \"problems\", ...}\n"
-    "                      (schemas/graft-check.schema.json); also when RULES\n"
+    "                      (schemas/cli/check.schema.json); also when RULES\n"
     "                      do not load (exit 2)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n";
 

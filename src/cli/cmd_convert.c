@@ -32,7 +32,7 @@ static const char usage[] =
     "  --no-clobber          refuse to replace an existing OUT\n"
     "  --json                {\"output\", \"format\", \"source\", \"tensors\", \"bytes\",\n"
     "                        \"ignored\", \"quantized\", \"dropped\", ...}\n"
-    "                        (schemas/graft-convert.schema.json)\n";
+    "                        (schemas/cli/convert.schema.json)\n";
 
 enum { O_TO = 256, O_SELECT, O_SHARD, O_META, O_QUANT, O_STRICT, O_MANIFEST, O_SRCFMT, O_DEQUANT };
 

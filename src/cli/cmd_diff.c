@@ -28,7 +28,7 @@ static const char usage[] =
     "                      numpy.isclose: |a - b| <= X + Y * |b|\n"
     "  --json              {\"tensors\": [{\"name\", \"status\", \"source\", \"max_abs\",\n"
     "                      \"max_rel\", \"over\", ...}], \"summary\": {...}}\n"
-    "                      (schemas/graft-diff.schema.json)\n"
+    "                      (schemas/cli/diff.schema.json)\n"
     "  --a-format NAME, --b-format NAME   read as this format\n";
 
 static void line(const char *status, const char *value, const char *name, const char *note)

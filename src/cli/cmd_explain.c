@@ -16,7 +16,7 @@ static const char usage[] =
     "  --json              the same trace as one object: {\"target\", \"sources\",\n"
     "                      \"pair\", \"transform\", \"input\", \"ops\": [{\"op\", \"rule\",\n"
     "                      \"result\"}], \"status\", \"message\", \"layout\"}\n"
-    "                      (schemas/graft-explain.schema.json)\n"
+    "                      (schemas/cli/explain.schema.json)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n";
 
 const cli_option explain_options[] = {

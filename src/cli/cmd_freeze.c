@@ -21,7 +21,7 @@ static const char usage[] =
     "  -r, --rules RULES    map checkpoint names (source) to variable names (target)\n"
     "  --no-clobber         refuse to replace an existing OUT.pb\n"
     "  --json               {\"output\", \"format\", \"graph\", \"checkpoint\", \"outputs\",\n"
-    "                       \"frozen\"} (schemas/graft-freeze.schema.json)\n";
+    "                       \"frozen\"} (schemas/cli/freeze.schema.json)\n";
 
 static void free_outputs(char **v, size_t n)
 {

@@ -9,7 +9,7 @@ static const char usage[] =
     "List every tensor of FILE: name, dtype, shape, bytes.\n"
     "  --json          a JSON array of {name, dtype, shape, sha256[, encoding][, quant], role,\n"
     "                  layout, certainty (structure | convention | unknown)[, gates, flatten]}\n"
-    "                  (schemas/graft-ls.schema.json)\n"
+    "                  (schemas/cli/ls.schema.json)\n"
     "  --sha256        add the SHA-256 of each tensor's row-major little-endian elements\n"
     "  --format NAME   read FILE as this format instead of detecting it\n"
     "  --select KEY    only the sub-tree KEY of a nested checkpoint, prefix stripped\n";

@@ -15,7 +15,7 @@ static const char usage[] =
     "is not, 2 on bad input.\n"
     "  -r, --rules RULES   the mapping file\n"
     "  --json              {\"pairs\": [...], \"missing\", \"unused\", \"errors\", ...}\n"
-    "                      (schemas/graft-plan.schema.json)\n"
+    "                      (schemas/cli/plan.schema.json)\n"
     "  --strict            every warning is an error\n"
     "  --reverse           RULES were written for the opposite direction (with\n"
     "                      `select:`, SKELETON's selected sub-tree is planned)\n"

@@ -29,7 +29,7 @@ static const char usage[] =
     "  --json              {\"files\": [{\"name\", \"direction\", \"title\", \"description\",\n"
     "                      \"path\"}]}, with --match {\"matches\": [{\"name\", \"path\",\n"
     "                      \"filled\", \"targets\", \"unused\", \"warnings\"}], \"files\": N}\n"
-    "                      (schemas/graft-rules.schema.json)\n"
+    "                      (schemas/cli/rules.schema.json)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n"
     "'-r auto' in plan, apply, diff and explain uses the one complete match, or\n"
     "among several the one that fills strictly more tensors than every other; '-r\n"

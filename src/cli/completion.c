@@ -53,6 +53,17 @@ static void rules_words(FILE *f)
     rules_each_name(print_rule_name, f);
 }
 
+/* s inside single quotes: each ' closes, escapes and reopens them in zsh
+ * ('\'') and is escaped in place in fish (\'). */
+static void squoted(FILE *f, const char *s, bool fish_style)
+{
+    for (; *s; s++) {
+        if (*s == '\'') fputs(fish_style ? "\\'" : "'\\''", f);
+        else if (*s == '\\' && fish_style) fputs("\\\\", f);
+        else fputc(*s, f);
+    }
+}
+
 /* "-r --rules" */
 static void option_words(FILE *f, const cli_option *o, const char *sep)
 {
@@ -152,8 +163,11 @@ static void zsh(FILE *f)
           "    local -a commands\n"
           "    commands=(\n",
           f);
-    for (size_t c = 0; c < cli_ncommands; c++)
-        fprintf(f, "        '%s:%s'\n", cli_commands[c].name, cli_commands[c].summary);
+    for (size_t c = 0; c < cli_ncommands; c++) {
+        fprintf(f, "        '%s:", cli_commands[c].name);
+        squoted(f, cli_commands[c].summary, false);
+        fputs("'\n", f);
+    }
     fputs("    )\n"
           "    if (( CURRENT == 2 )); then\n"
           "        _describe -t commands 'graft command' commands\n"
@@ -193,9 +207,11 @@ static void fish(FILE *f)
           "complete -c graft -f -n __fish_use_subcommand -l help -d 'list the commands'\n"
           "complete -c graft -f -n __fish_use_subcommand -l version -d 'print the version'\n",
           f);
-    for (size_t c = 0; c < cli_ncommands; c++)
-        fprintf(f, "complete -c graft -f -n __fish_use_subcommand -a %s -d '%s'\n",
-                cli_commands[c].name, cli_commands[c].summary);
+    for (size_t c = 0; c < cli_ncommands; c++) {
+        fprintf(f, "complete -c graft -f -n __fish_use_subcommand -a %s -d '", cli_commands[c].name);
+        squoted(f, cli_commands[c].summary, true);
+        fputs("'\n", f);
+    }
     for (size_t c = 0; c < cli_ncommands; c++) {
         const cli_command *cmd = &cli_commands[c];
         for (const cli_option *o = cmd->options; o->name; o++) {

@@ -777,12 +777,12 @@ GRAFT_EXTERN int graft_plan_diff_all(graft_diff_report **out, const graft_plan *
 GRAFT_EXTERN void graft_diff_report_free(graft_diff_report *r);
 /** true when nothing is over, mismatched or unpaired and the rules report no error. */
 GRAFT_EXTERN bool graft_diff_report_ok(const graft_diff_report *r);
-/** The report as `graft diff --json` prints it (schemas/graft-diff.schema.json).
+/** The report as `graft diff --json` prints it (schemas/cli/diff.schema.json).
  * @param[out] out  free with free() */
 GRAFT_EXTERN int graft_diff_report_json(char **out, const graft_diff_report *r, graft_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
-/* What the commands report, as JSON (`--json`; schemas/graft-*.schema.json). */
+/* What the commands report, as JSON (`--json`; schemas/cli/COMMAND.schema.json). */
 
 /** One finding of `graft check`: its kind ("load", "one-to-one", "plan",
  * "entry"), whether it is an error (else a warning), its one-line message. */
@@ -805,7 +805,7 @@ GRAFT_EXTERN int graft_plan_check(const graft_plan *p, graft_finding_fn fn, void
  */
 GRAFT_EXTERN int graft_check_json(char **out, const char *rules_path, const graft_rules *r,
                                   const char *load_error, const graft_plan *p, graft_ctx *ctx);
-/** graft_plan_explain as JSON (schemas/graft-explain.schema.json); the same errors. */
+/** graft_plan_explain as JSON (schemas/cli/explain.schema.json); the same errors. */
 GRAFT_EXTERN int graft_plan_explain_json(char **out, const graft_plan *p, const char *name,
                                          graft_ctx *ctx);
 /**
