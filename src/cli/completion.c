@@ -12,8 +12,8 @@
 static const char usage[] =
     "usage: graft completion bash|zsh|fish|table\n"
     "Print the completion script of a shell, generated from graft's own option\n"
-    "tables: commands, options, --format and --to names, shipped rules names\n"
-    "(-r).  Installed by meson; to try one by hand:\n"
+    "tables: commands, options, format names and shipped rules names.  Installed\n"
+    "by meson; to try one by hand:\n"
     "  source <(graft completion bash)        # bash\n"
     "  graft completion zsh > ~/.zfunc/_graft # zsh, with ~/.zfunc in $fpath\n"
     "  graft completion fish | source         # fish\n"
