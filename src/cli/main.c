@@ -12,7 +12,7 @@ static void usage(FILE *f)
     fputs("\noptions:\n"
           "  --version  print graft's version and exit\n"
           "  --help     print this list and exit\n"
-          "\nEvery command takes --help, and --json for machine-readable output.\n"
+          "\nEvery command takes --help; all but completion take --json (JSON on stdout).\n"
           "'graft COMMAND --help' describes a command; man graft(1) has the rest.\n", f);
 }
 
