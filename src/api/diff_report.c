@@ -97,7 +97,7 @@ static int one(graft_diff_report *r, const graft_plan *p, size_t i, graft_diff_e
     d->max_abs = res.max_abs;
     d->equal = res.equal;
     d->numel = res.numel;
-    d->max_rel = tol.max_rel;
+    d->max_rel = res.max_rel;
     d->nover = tol.nover;
     d->status = tol.nover ? GRAFT_DIFF_OVER : GRAFT_DIFF_OK;
     r->over += tol.nover > 0;

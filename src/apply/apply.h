@@ -119,7 +119,6 @@ int graft_diff_pair(const graft_model *a, const size_t *src, size_t nsrc, const 
 typedef struct graft_diff_tol {
     double atol, rtol;   /* in */
     uint64_t nover;      /* out: elements outside the tolerance (all, for unequal strings) */
-    double max_rel;      /* out: max |a - b| / |b| (INFINITY where b is 0 and a is not) */
 } graft_diff_tol;
 
 /* graft_diff_pair, also counting the elements outside tol (NULL: none). */

@@ -82,14 +82,20 @@ static graft_dtype part_type(graft_dtype d, uint64_t *numel)
     return d;
 }
 
-/* One element pair's distance d and B's value b against the tolerance. */
+/* One element's |a - b| / |b| (b != 0) into the running maximum; NaN (b NaN
+ * or infinite with a difference) counts as infinitely far. */
+static void relative(double *rel, uint64_t *nonzero, double diff, double scale)
+{
+    double x = diff == 0 ? 0 : diff / scale;
+    if (isnan(x)) x = INFINITY;
+    if (x > *rel) *rel = x;
+    (*nonzero)++;
+}
+
+/* One element's distance d against the tolerance, b being B's value. */
 static void tally(graft_diff_tol *tol, double d, double b)
 {
-    double rel;
-    if (!tol) return;
-    if (!(d <= tol->atol + tol->rtol * fabs(b))) tol->nover++;
-    rel = d == 0 ? 0 : b == 0 || isnan(b) ? INFINITY : d / fabs(b);
-    if (rel > tol->max_rel) tol->max_rel = rel;
+    if (tol && !(d <= tol->atol + tol->rtol * fabs(b))) tol->nover++;
 }
 
 static int compare(const uint8_t *a, graft_dtype da, const uint8_t *b, graft_dtype db,
@@ -97,8 +103,8 @@ static int compare(const uint8_t *a, graft_dtype da, const uint8_t *b, graft_dty
 {
     bool ca = da == GRAFT_COMPLEX64 || da == GRAFT_COMPLEX128;
     bool cb = db == GRAFT_COMPLEX64 || db == GRAFT_COMPLEX128;
-    uint64_t n = numel;
-    double worst = 0;
+    uint64_t n = numel, nonzero = 0;
+    double worst = 0, rel = 0;
 
     r->numel = numel;
     if (da == GRAFT_STRING || db == GRAFT_STRING || ca != cb) {
@@ -113,20 +119,24 @@ static int compare(const uint8_t *a, graft_dtype da, const uint8_t *b, graft_dty
     r->numeric = true;
     if (is_int(da) && is_int(db)) {
         for (uint64_t i = 0; i < n; i++) {
-            i128 bv = int_at(b, db, i), d = int_at(a, da, i) - bv;
+            i128 bi = int_at(b, db, i), d = int_at(a, da, i) - bi;
             double v = (double)(d < 0 ? -d : d);
             if (v > worst) worst = v;
-            tally(tol, v, (double)bv);
+            if (bi != 0) relative(&rel, &nonzero, v, (double)(bi < 0 ? -bi : bi));
+            tally(tol, v, (double)bi);
         }
     } else {
         for (uint64_t i = 0; i < n; i++) {
-            double bv = num_at(b, db, i), v = distance(num_at(a, da, i), bv);
+            double y = num_at(b, db, i), v = distance(num_at(a, da, i), y);
             if (v > worst || isnan(v)) worst = v;
-            tally(tol, v, bv);
+            if (y != 0) relative(&rel, &nonzero, v, fabs(y));
+            tally(tol, v, y);
         }
     }
     r->max_abs = worst;
     r->equal = worst == 0;
+    /* Only zeros in b: no scale to be relative to. */
+    r->max_rel = nonzero ? rel : r->equal ? 0 : INFINITY;
     return 0;
 }
 
@@ -167,7 +177,7 @@ int graft_diff_pair_tol(const graft_model *a, const size_t *src, size_t nsrc,
     int rc;
 
     memset(out, 0, sizeof *out);
-    if (tol) tol->nover = 0, tol->max_rel = 0;
+    if (tol) tol->nover = 0;
     if (b_index >= b->count || nsrc == 0)
         return graft_error(ctx, GRAFT_ERROR, "diff: nothing to compare");
     bt = &b->tensors[b_index];

@@ -9,7 +9,8 @@
 #include "planload.h"
 
 static const char usage[] =
-    "usage: graft diff [-r RULES] [--reverse] [--strict] [--atol X] [--rtol Y] [--json] A B\n"
+    "usage: graft diff [-r RULES] [--reverse] [--strict] [--atol X] [--rtol Y] [--json]\n"
+    "                  [--html FILE] A B\n"
     "Pair A's tensors with B's through RULES (A is the source side; identical names\n"
     "without -r), run the op chains on A, and print per B tensor the largest\n"
     "|a - b| (float64; integers exactly; other dtypes equal or not).  Exit status 1\n"
@@ -29,6 +30,9 @@ static const char usage[] =
     "  --json              {\"tensors\": [{\"name\", \"status\", \"source\", \"max_abs\",\n"
     "                      \"max_rel\", \"over\", ...}], \"summary\": {...}}\n"
     "                      (schemas/cli/diff.schema.json)\n"
+    "  --html FILE         also write FILE: one self-contained page with every B\n"
+    "                      tensor's max abs and max relative error, worst first,\n"
+    "                      both models as trees, traces and per-tensor statistics\n"
     "  --a-format NAME, --b-format NAME   read as this format\n";
 
 static void line(const char *status, const char *value, const char *name, const char *note)
@@ -93,6 +97,7 @@ const cli_option diff_options[] = {
     {"a-format", 0, OPT_SOURCE_FORMAT, CLI_FORMAT},
     {"b-format", 0, OPT_SKELETON_FORMAT, CLI_FORMAT},
     {"json", 0, OPT_JSON, CLI_FLAG},
+    {"html", 0, OPT_HTML, CLI_FILE},
     {"help", 'h', 'h', CLI_FLAG},
     {NULL, 0, 0, 0},
 };
@@ -104,6 +109,7 @@ int cmd_diff(int argc, char **argv)
     graft_diff_options o = GRAFT_DIFF_OPTIONS_INIT;
     graft_diff_report *r = NULL;
     bool json = false;
+    const char *html = NULL;
     char *text = NULL;
     int c, rc;
 
@@ -119,6 +125,7 @@ int cmd_diff(int argc, char **argv)
             }
             break;
         case OPT_JSON: json = true; break;
+        case OPT_HTML: html = optarg; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: fputs(usage, stderr); return EXIT_BAD;
         }
@@ -145,6 +152,7 @@ int cmd_diff(int argc, char **argv)
         print_text(r, &in);
     }
     if (fflush(stdout) != 0) goto cleanup;
+    if (html && plan_write_html(&in, html, true, argc, argv) != EXIT_OK) goto cleanup;
     rc = graft_diff_report_ok(r) ? EXIT_OK : EXIT_PLAN;
 cleanup:
     graft_diff_report_free(r);

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: graft plan [-r RULES] [--json] [--reverse] [--strict] SOURCE SKELETON\n"
+    "usage: graft plan [-r RULES] [--json] [--html FILE] [--reverse] [--strict] SOURCE SKELETON\n"
     "Show how every tensor of SKELETON is filled from SOURCE through RULES (by\n"
     "identical names without -r): its source(s), op chain, shapes and status; then\n"
     "missing targets, unused sources and warnings, each finding once (the reason\n"
@@ -17,6 +17,8 @@ static const char usage[] =
     "  --json              {\"pairs\": [...], \"missing\", \"unused\", \"errors\", ...}\n"
     "                      (schemas/cli/plan.schema.json)\n"
     "  --strict            every warning is an error\n"
+    "  --html FILE         also write FILE: one self-contained page with both models\n"
+    "                      as trees, statuses, traces and per-tensor statistics\n"
     "  --reverse           RULES were written for the opposite direction (with\n"
     "                      `select:`, SKELETON's selected sub-tree is planned)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n";
@@ -82,6 +84,7 @@ static void print_text(const graft_plan *p, bool summary_first, graft_ctx *ctx)
 const cli_option plan_options[] = {
     PLAN_INPUT_OPTIONS,
     {"json", 0, OPT_JSON, CLI_FLAG},
+    {"html", 0, OPT_HTML, CLI_FILE},
     {"help", 'h', 'h', CLI_FLAG},
     {NULL, 0, 0, 0},
 };
@@ -90,6 +93,7 @@ int cmd_plan(int argc, char **argv)
 {
     plan_inputs in = PLAN_INPUTS_INIT;
     bool json = false;
+    const char *html = NULL;
     int c, rc;
 
     optind = 1;
@@ -97,6 +101,7 @@ int cmd_plan(int argc, char **argv)
         if (plan_inputs_option(&in, c, optarg)) continue;
         switch (c) {
         case OPT_JSON: json = true; break;
+        case OPT_HTML: html = optarg; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: fputs(usage, stderr); return EXIT_BAD;
         }
@@ -114,6 +119,7 @@ int cmd_plan(int argc, char **argv)
             print_text(p, isatty(STDOUT_FILENO), in.ctx);
         }
         if (fflush(stdout) != 0) rc = EXIT_BAD;
+        if (html && plan_write_html(&in, html, false, argc, argv) != EXIT_OK) rc = EXIT_BAD;
     }
     plan_inputs_free(&in);
     return rc;

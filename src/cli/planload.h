@@ -19,7 +19,7 @@ typedef struct plan_inputs {
 
 /* getopt codes of the options handled by plan_inputs_option(). */
 enum { OPT_RULES = 'r', OPT_REVERSE = 'R', OPT_SOURCE_FORMAT = 's', OPT_SKELETON_FORMAT = 'k',
-       OPT_STRICT = 'S' };
+       OPT_STRICT = 'S', OPT_HTML = 'H' };
 
 /* Their table entries, first in the tables of plan, explain and apply. */
 #define PLAN_INPUT_OPTIONS                                              \
@@ -50,6 +50,9 @@ const char *rules_named(const char *arg);
 void plan_report_diags(const graft_plan *p);
 /* An op as in a rules file: {"permute": [2, 3, 1, 0]}, "transpose"... */
 void plan_op_print(FILE *f, const graft_op *op, graft_ctx *ctx);
+/* --html PATH (html.c): the report page of the loaded plan (a diff page
+ * when diff), its command line from argv; EXIT_OK or EXIT_BAD (printed). */
+int plan_write_html(const plan_inputs *in, const char *path, bool diff, int argc, char **argv);
 /* "[2,3] float32" */
 void plan_shape_text(FILE *f, const graft_tensor *t);
 

@@ -591,6 +591,10 @@ typedef struct graft_diff_result {
     double max_abs;    /**< max |a - b|; INFINITY when a NaN meets a number */
     bool equal;        /**< every element equal (NaN == NaN) */
     uint64_t numel;    /**< elements compared */
+    /** numeric: max |a - b| / |b| over the elements where b != 0 (numpy's
+     * "max relative difference"); where every b is 0: 0 when equal, else
+     * INFINITY.  The elements of b == 0 count in max_abs. */
+    double max_rel;
 } graft_diff_result;
 
 /**
@@ -701,6 +705,77 @@ GRAFT_EXTERN void graft_convert_result_free(graft_convert_result *res);
 GRAFT_EXTERN const char *graft_convert_format_for(const char *out_path);
 /** The formats graft_convert writes, NULL-terminated; borrowed, static. */
 GRAFT_EXTERN const char *const *graft_convert_format_names(void);
+
+/* ------------------------------------------------------------------ */
+/* Statistics and the HTML report (`--html`).                          */
+
+/** Histogram bins of graft_stats. */
+#define GRAFT_STATS_BINS 32
+
+/** What graft_tensor_statistics measures of one tensor. */
+typedef struct graft_stats {
+    bool numeric;        /**< a real dtype (not string or complex): the rest is set */
+    uint64_t count;      /**< finite elements, which every figure below describes */
+    uint64_t nan;        /**< NaN elements */
+    uint64_t inf;        /**< infinite elements */
+    double min, max;     /**< 0 when count is 0 */
+    double mean;
+    double std;          /**< population standard deviation (numpy's default, ddof 0) */
+    /** numpy.histogram(x.astype(float64), GRAFT_STATS_BINS) of the finite
+     * elements: equal bins over [min, max] (the last closed; min == max:
+     * [min - 0.5, max + 0.5]) */
+    uint64_t hist[GRAFT_STATS_BINS];
+} graft_stats;
+
+/**
+ * Statistics of t's elements as numbers (floats exactly, integers and bool as
+ * doubles), read twice in pieces of a few MB: memory stays flat whatever the
+ * tensor's size (a decoded tensor of a format that cannot stream, HDF5 or a
+ * protobuf field, is decoded whole, as apply does).
+ * @return GRAFT_OK (out->numeric false for strings and complex); the
+ *         failure reading the tensor
+ */
+GRAFT_EXTERN int graft_tensor_statistics(const graft_model *m, const graft_tensor *t,
+                                         graft_stats *out, graft_ctx *ctx);
+
+/** What graft_plan_html puts on the page beyond the plan. */
+typedef struct graft_report_options {
+    unsigned int version;     /**< GRAFT_REPORT_OPTIONS_VERSION */
+    const char *title;        /**< the page's heading; NULL: "graft plan" (or "graft diff") */
+    const char *command;      /**< the command line shown under it; NULL: none */
+    bool stats;               /**< graft_tensor_statistics of every tensor of both models */
+    /** graft_plan_diff of every entry: max abs and max rel error per target,
+     * worst first (a "diff" page) */
+    bool diff;
+    /** One confidence in [0, 1] per entry (graft_plan_count), e.g. of rules
+     * suggested for the pair (graft_suggest's certain 1, likely 0.75, guess
+     * 0.25); NULL: none.  Borrowed for the call. */
+    const double *confidence;
+    /** Entries whose confidence is below this are "low-confidence"; 0: 0.5. */
+    double low_confidence;
+    /** One line per entry shown with it (e.g. why a suggestion was made),
+     * NULL or a NULL line: none.  Borrowed for the call. */
+    const char *const *notes;
+} graft_report_options;
+
+#define GRAFT_REPORT_OPTIONS_VERSION 1
+#define GRAFT_REPORT_OPTIONS_INIT {.version = GRAFT_REPORT_OPTIONS_VERSION}
+
+/**
+ * Write one self-contained HTML page describing the plan (atomically, to
+ * path): both models as collapsible trees of name segments with each
+ * tensor's dtype, shape, role and layout; each target linked to its sources;
+ * a status per tensor (ok, missing, unused, ignored, mismatch, layout
+ * finding, low-confidence) with colours, a legend, counts and a filter; per
+ * target the trace of graft_plan_explain; and, as the options ask,
+ * statistics with histograms and the diff of every entry.  The page loads
+ * nothing: no URL, no external file, no web font.
+ * @param opts  NULL: the plan alone
+ * @return GRAFT_OK; GRAFT_EIO when the page cannot be written; the failure
+ *         reading a tensor (stats, diff), named
+ */
+GRAFT_EXTERN int graft_plan_html(const graft_plan *p, const char *path,
+                                 const graft_report_options *opts, graft_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
 /* JSON.                                                               */

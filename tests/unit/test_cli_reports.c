@@ -1,4 +1,4 @@
-/* test_reports.c - what the commands report through the public API (graft.h):
+/* test_cli_reports.c - what the commands report through the public API (graft.h):
  * the whole-model diff with atol/rtol, the files an output consists of, the
  * extension check and the --json texts, each under every allocation failure.
  * Only graft.h is included: what is tested here is what is installed. */
