@@ -61,7 +61,7 @@ int cmd_completion(int argc, char **argv);
 
 extern const cli_option ls_options[], plan_options[], explain_options[], check_options[],
     apply_options[], freeze_options[], diff_options[], rules_options[], convert_options[],
-    completion_options[];
+    completion_options[], suggest_options[];
 
 /* The progress line (progress.c): redrawn in place at most 10 times a second. */
 typedef struct cli_progress {
@@ -74,6 +74,7 @@ double cli_now(void);
 /* A graft_apply_progress_fn; payload is a cli_progress. */
 void cli_show_progress(size_t done, size_t total, uint64_t bytes, void *payload);
 int cmd_rules(int argc, char **argv);
+int cmd_suggest(int argc, char **argv);
 
 /* "graft: <message>" on stderr. */
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

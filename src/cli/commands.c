@@ -20,6 +20,8 @@ const cli_command cli_commands[] = {
      rules_options, "[SOURCE SKELETON]"},
     {"convert", cmd_convert, "write a model's tensors into a new file of another format",
      convert_options, "SOURCE"},
+    {"suggest", cmd_suggest, "draft a rules file from a source and a skeleton", suggest_options,
+     "SOURCE SKELETON"},
     {"completion", cmd_completion, "print the bash, zsh or fish completion script",
      completion_options, "SHELL"},
 };

@@ -419,6 +419,27 @@ int graft_tensor__pieces(const graft_model *m, const graft_tensor *t, graft_piec
     return rc;
 }
 
+bool graft_tensor_view(const graft_model *m, const graft_tensor *t, const uint8_t **data,
+                       int64_t *strides)
+{
+    int64_t es = (int64_t)graft_dtype_size(t->dtype), step = es;
+    (void)m;
+    *data = NULL;
+    if (t->load || t->big_endian || !t->src || es == 0 || t->numel == 0) return false;
+    for (uint32_t d = t->ndim; d-- > 0;) {
+        if (t->strides) {
+            /* A dimension of one element never steps: any stride will do. */
+            if (t->shape[d] < 2) strides[d] = 0;
+            else if (__builtin_mul_overflow(t->strides[d], es, &strides[d])) return false;
+        } else {
+            strides[d] = step;
+            if (__builtin_mul_overflow(step, t->shape[d], &step)) return false;
+        }
+    }
+    *data = t->src->data + t->offset;
+    return true;
+}
+
 static int sha_piece(void *arg, const uint8_t *p, size_t n)
 {
     graft_sha256_update(arg, p, n);
