@@ -114,4 +114,16 @@ int graft_diff_pair(const graft_model *a, const size_t *src, size_t nsrc, const 
                     size_t nops, const graft_model *b, size_t b_index, graft_diff_result *out,
                     graft_ctx *ctx);
 
+/* The tolerance of a comparison (numpy.isclose: |a - b| <= atol + rtol * |b|,
+ * b being B's value) and what it found. */
+typedef struct graft_diff_tol {
+    double atol, rtol;   /* in */
+    uint64_t nover;      /* out: elements outside the tolerance (all, for unequal strings) */
+} graft_diff_tol;
+
+/* graft_diff_pair, also counting the elements outside tol (NULL: none). */
+int graft_diff_pair_tol(const graft_model *a, const size_t *src, size_t nsrc,
+                        const graft_op *ops, size_t nops, const graft_model *b, size_t b_index,
+                        graft_diff_result *out, graft_diff_tol *tol, graft_ctx *ctx);
+
 #endif

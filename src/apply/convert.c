@@ -51,6 +51,14 @@ const char *graft_convert_format_for(const char *out_path)
     return NULL;
 }
 
+/* The distinct formats of by_ext, in its order. */
+const char *const *graft_convert_format_names(void)
+{
+    static const char *const names[] = {"safetensors", "npz", "npy", "gguf", "pytorch-zip",
+                                        "tf-checkpoint", NULL};
+    return names;
+}
+
 /* One target tensor: where it comes from. */
 typedef struct citem {
     size_t src;                 /* source tensor index */

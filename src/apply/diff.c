@@ -92,8 +92,14 @@ static void relative(double *rel, uint64_t *nonzero, double diff, double scale)
     (*nonzero)++;
 }
 
+/* One element's distance d against the tolerance, b being B's value. */
+static void tally(graft_diff_tol *tol, double d, double b)
+{
+    if (tol && !(d <= tol->atol + tol->rtol * fabs(b))) tol->nover++;
+}
+
 static int compare(const uint8_t *a, graft_dtype da, const uint8_t *b, graft_dtype db,
-                   uint64_t numel, uint64_t nbytes, graft_diff_result *r)
+                   uint64_t numel, uint64_t nbytes, graft_diff_result *r, graft_diff_tol *tol)
 {
     bool ca = da == GRAFT_COMPLEX64 || da == GRAFT_COMPLEX128;
     bool cb = db == GRAFT_COMPLEX64 || db == GRAFT_COMPLEX128;
@@ -105,6 +111,7 @@ static int compare(const uint8_t *a, graft_dtype da, const uint8_t *b, graft_dty
         if (da != db) return -1;
         r->numeric = false;
         r->equal = memcmp(a, b, (size_t)nbytes) == 0;
+        if (tol && !r->equal) tol->nover = numel;
         return 0;
     }
     da = part_type(da, &n);
@@ -116,12 +123,14 @@ static int compare(const uint8_t *a, graft_dtype da, const uint8_t *b, graft_dty
             double v = (double)(d < 0 ? -d : d);
             if (v > worst) worst = v;
             if (bi != 0) relative(&rel, &nonzero, v, (double)(bi < 0 ? -bi : bi));
+            tally(tol, v, (double)bi);
         }
     } else {
         for (uint64_t i = 0; i < n; i++) {
             double y = num_at(b, db, i), v = distance(num_at(a, da, i), y);
             if (v > worst || isnan(v)) worst = v;
             if (y != 0) relative(&rel, &nonzero, v, fabs(y));
+            tally(tol, v, y);
         }
     }
     r->max_abs = worst;
@@ -150,6 +159,13 @@ int graft_diff_pair(const graft_model *a, const size_t *src, size_t nsrc, const 
                     size_t nops, const graft_model *b, size_t b_index, graft_diff_result *out,
                     graft_ctx *ctx)
 {
+    return graft_diff_pair_tol(a, src, nsrc, ops, nops, b, b_index, out, NULL, ctx);
+}
+
+int graft_diff_pair_tol(const graft_model *a, const size_t *src, size_t nsrc,
+                        const graft_op *ops, size_t nops, const graft_model *b, size_t b_index,
+                        graft_diff_result *out, graft_diff_tol *tol, graft_ctx *ctx)
+{
     graft_tview *views = NULL;
     graft_shape *ins = NULL, got, want;
     void **owned = NULL, *b_owned = NULL;
@@ -161,6 +177,7 @@ int graft_diff_pair(const graft_model *a, const size_t *src, size_t nsrc, const 
     int rc;
 
     memset(out, 0, sizeof *out);
+    if (tol) tol->nover = 0;
     if (b_index >= b->count || nsrc == 0)
         return graft_error(ctx, GRAFT_ERROR, "diff: nothing to compare");
     bt = &b->tensors[b_index];
@@ -213,9 +230,10 @@ int graft_diff_pair(const graft_model *a, const size_t *src, size_t nsrc, const 
     if (got.dtype == GRAFT_STRING && nbytes != bt->nbytes) {
         out->numel = bt->numel;
         out->equal = false;
+        if (tol) tol->nover = bt->numel;
         goto cleanup;
     }
-    if (compare(pa, got.dtype, pb, want.dtype, bt->numel, bt->nbytes, out) < 0) {
+    if (compare(pa, got.dtype, pb, want.dtype, bt->numel, bt->nbytes, out, tol) < 0) {
         graft_apply__shape_text(&got, s1, sizeof s1);
         graft_apply__shape_text(&want, s2, sizeof s2);
         rc = graft_error(ctx, GRAFT_ESHAPE, "A gives %s, B holds %s: not comparable", s1, s2);

@@ -9,11 +9,45 @@
 /* Exit codes (man/graft.1, EXIT STATUS). */
 enum { EXIT_OK = 0, EXIT_PLAN = 1, EXIT_BAD = 2 };
 
+/* What an option's value is: drives shell completion (completion.c) and
+ * the man page test; CLI_FLAG takes none. */
+typedef enum cli_value {
+    CLI_FLAG,
+    CLI_FILE,          /* a path */
+    CLI_DIR,           /* a folder */
+    CLI_FORMAT,        /* a format name (graft_format_names) */
+    CLI_WRITE_FORMAT,  /* a format `convert --to` writes */
+    CLI_RULES,         /* a rules file, or a shipped rules name */
+    CLI_QUANT,         /* a GGUF block type */
+    CLI_TEXT,          /* anything else */
+} cli_value;
+
+/* One option of a command: the table each command parses with (cli_getopt)
+ * and that completion scripts and the man page test are generated from. */
+typedef struct cli_option {
+    const char *name;   /* long name, without "--" */
+    char short_name;    /* -X, or 0 */
+    int val;            /* what cli_getopt returns for it (short_name when it has one) */
+    cli_value value;
+} cli_option;
+
 typedef struct cli_command {
     const char *name;
     int (*run)(int argc, char **argv);   /* argv[0] is the command name */
     const char *summary;
+    const cli_option *options;           /* ends with {NULL} */
+    const char *operands;                /* "SOURCE SKELETON", for completion and man */
 } cli_command;
+
+/* Every command, in `graft --help` order (commands.c). */
+extern const cli_command cli_commands[];
+extern const size_t cli_ncommands;
+
+/* getopt_long over a cli_option table (-1 at the end, '?' on a bad option). */
+int cli_getopt(int argc, char **argv, const cli_option *opts);
+
+/* The option values shared by several commands (those beside 'h' and 'j'). */
+enum { OPT_JSON = 'j', OPT_NO_CLOBBER = 300 };
 
 int cmd_apply(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
@@ -23,6 +57,11 @@ int cmd_plan(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_completion(int argc, char **argv);
+
+extern const cli_option ls_options[], plan_options[], explain_options[], check_options[],
+    apply_options[], freeze_options[], diff_options[], rules_options[], convert_options[],
+    completion_options[], suggest_options[];
 
 /* The progress line (progress.c): redrawn in place at most 10 times a second. */
 typedef struct cli_progress {
@@ -47,6 +86,12 @@ void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * stdout and free it; -1 (nothing printed) when rc, the call's status, is a
  * failure.  *text is read after the call: print_owned(f(&text), &text). */
 int print_owned(int rc, char **text);
+/* --no-clobber: true, with the error printed, when one of the NULL-terminated
+ * paths or extra (may be NULL) exists (outfile.c).  Checked before writing,
+ * so a file created meanwhile is still replaced. */
+bool refuse_existing(char *const *paths, const char *extra);
+/* A warning when out's extension belongs to formats other than `format`. */
+void warn_extension(const char *out, const char *format);
 /* "[2, 3]" / "[2,3]" */
 void print_shape(FILE *f, const graft_tensor *t, const char *sep);
 

@@ -7,20 +7,28 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: graft apply [-r RULES] [-o OUT] [--reverse] [--strict] [--manifest FILE] [-q] SOURCE SKELETON\n"
+    "usage: graft apply [-r RULES] [-o OUT] [--no-clobber] [--reverse] [--strict] [--manifest FILE]\n"
+    "                   [-q] [--json] SOURCE SKELETON\n"
     "Write OUT in SKELETON's format: every skeleton tensor filled from SOURCE through\n"
     "RULES (by identical names without -r), or kept where the rules' policy allows;\n"
     "everything else SKELETON holds is preserved.  Nothing is written when the plan\n"
-    "is incomplete (see 'graft plan').\n"
+    "is incomplete (see 'graft plan').  A TensorFlow checkpoint OUT is OUT.index and\n"
+    "OUT.data-*, and the `checkpoint` state file beside them (TensorFlow's pointer\n"
+    "to a folder's latest checkpoint) is written too, naming OUT.\n"
     "  -r, --rules RULES   the mapping file\n"
     "  -o, --output OUT    output path (default: SKELETON with '.grafted' before its\n"
-    "                      extension); never SOURCE or SKELETON\n"
+    "                      extension); never SOURCE or SKELETON; a warning when its\n"
+    "                      extension belongs to another format than SKELETON's\n"
+    "  --no-clobber        refuse to replace an existing OUT (or any file it is made of)\n"
     "  --reverse           RULES were written for the opposite direction\n"
     "  --strict            every warning is an error (rules that matched nothing, a\n"
     "                      source feeding several targets without take, unused\n"
     "                      sources under `unused: warn`)\n"
     "  --manifest FILE     also write a JSON provenance record to FILE\n"
     "  -q, --quiet         no progress line (shown only when stderr is a terminal)\n"
+    "  --json              {\"output\", \"format\", \"files\", \"source\", \"skeleton\",\n"
+    "                      \"rules\", \"transplanted\", \"kept\", \"entries\": [{\"target\",\n"
+    "                      \"status\", \"from\"}], ...} (schemas/cli/apply.schema.json)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n";
 
 /* Print the plan's warnings and errors. */
@@ -44,29 +52,34 @@ static void report_plan(const graft_plan *p)
     }
 }
 
-static int parse(plan_inputs *a, const char **out, const char **manifest, bool *quiet, int argc,
-                 char **argv)
+const cli_option apply_options[] = {
+    PLAN_INPUT_OPTIONS,
+    {"output", 'o', 'o', CLI_FILE},
+    {"manifest", 0, 'm', CLI_FILE},
+    {"no-clobber", 0, OPT_NO_CLOBBER, CLI_FLAG},
+    {"quiet", 'q', 'q', CLI_FLAG},
+    {"json", 0, OPT_JSON, CLI_FLAG},
+    {"help", 'h', 'h', CLI_FLAG},
+    {NULL, 0, 0, 0},
+};
+
+typedef struct apply_flags {
+    bool quiet, json, no_clobber;
+} apply_flags;
+
+static int parse(plan_inputs *a, const char **out, const char **manifest, apply_flags *fl,
+                 int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"rules", required_argument, NULL, OPT_RULES},
-        {"output", required_argument, NULL, 'o'},
-        {"reverse", no_argument, NULL, OPT_REVERSE},
-        {"strict", no_argument, NULL, OPT_STRICT},
-        {"manifest", required_argument, NULL, 'm'},
-        {"source-format", required_argument, NULL, OPT_SOURCE_FORMAT},
-        {"skeleton-format", required_argument, NULL, OPT_SKELETON_FORMAT},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:o:qh", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, apply_options)) != -1) {
         if (plan_inputs_option(a, c, optarg)) continue;
         switch (c) {
         case 'o': *out = optarg; break;
         case 'm': *manifest = optarg; break;
-        case 'q': *quiet = true; break;
+        case 'q': fl->quiet = true; break;
+        case OPT_JSON: fl->json = true; break;
+        case OPT_NO_CLOBBER: fl->no_clobber = true; break;
         case 'h': fputs(usage, stdout); return 1;
         default: fputs(usage, stderr); return -1;
         }
@@ -78,6 +91,13 @@ static int parse(plan_inputs *a, const char **out, const char **manifest, bool *
     return plan_inputs_operands(a, argc, argv, 2, usage) ? 0 : -1;
 }
 
+/* The `checkpoint` file graft_plan_output_files lists after a TF checkpoint's own. */
+static bool is_state_file(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    return !strcmp(base ? base + 1 : path, "checkpoint");
+}
+
 int cmd_apply(int argc, char **argv)
 {
     plan_inputs in = PLAN_INPUTS_INIT;
@@ -86,10 +106,11 @@ int cmd_apply(int argc, char **argv)
     const char *out_opt = NULL;
     char *out = NULL;
     cli_progress prog = {.command = "apply"};
-    bool quiet = false;
+    apply_flags fl = {0};
+    char **files = NULL, *text = NULL;
     int rc, k;
 
-    if ((k = parse(&in, &out_opt, &ao.manifest, &quiet, argc, argv)) != 0)
+    if ((k = parse(&in, &out_opt, &ao.manifest, &fl, argc, argv)) != 0)
         return k > 0 ? EXIT_OK : EXIT_BAD;
     if ((rc = plan_inputs_load(&in)) != EXIT_OK) goto cleanup;
     rc = EXIT_BAD;
@@ -98,9 +119,13 @@ int cmd_apply(int argc, char **argv)
         else errorf("%s", graft_ctx_message(in.ctx));
         goto cleanup;
     }
-    if (graft_check_outputs(in.plan, out, ao.manifest, in.rules_path, in.ctx) < 0) goto fail;
+    if (graft_check_outputs(in.plan, out, ao.manifest, in.rules_path, in.ctx) < 0 ||
+        graft_plan_output_files(&files, in.plan, out, in.ctx) < 0)
+        goto fail;
+    if (fl.no_clobber && refuse_existing(files, ao.manifest)) goto cleanup;
+    warn_extension(out, graft_model_format(graft_plan_skeleton(in.plan)));
     report_plan(in.plan);
-    if (!quiet && isatty(STDERR_FILENO)) {
+    if (!fl.quiet && isatty(STDERR_FILENO)) {
         const graft_model *skel = graft_plan_skeleton(in.plan);
         for (size_t i = 0; i < graft_model_count(skel); i++)
             prog.total_bytes += graft_tensor_nbytes(graft_model_tensor(skel, i));
@@ -113,14 +138,24 @@ int cmd_apply(int argc, char **argv)
         if (graft_ctx_status(in.ctx) == GRAFT_EPLAN) rc = EXIT_PLAN;
         goto fail;
     }
-    printf("%s: %zu tensors transplanted, %zu kept from the skeleton\n", out, stats.transplanted,
-           stats.kept);
+    if (fl.json) {
+        if (print_owned(graft_apply_json(&text, in.plan, out, &ao, &stats, in.ctx), &text) < 0)
+            goto fail;
+    } else {
+        printf("%s: %zu tensors transplanted, %zu kept from the skeleton\n", out,
+               stats.transplanted, stats.kept);
+        for (size_t i = 1; files[i]; i++)
+            if (is_state_file(files[i]))
+                printf("%s: TensorFlow's checkpoint state file, written to name %s as the "
+                       "folder's latest checkpoint\n", files[i], files[0]);
+    }
     rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_BAD;
     goto cleanup;
 fail:
     if (prog.open) fputc('\n', stderr);
     errorf("%s", graft_ctx_message(in.ctx));
 cleanup:
+    free(files);
     free(out);
     plan_inputs_free(&in);
     return rc;

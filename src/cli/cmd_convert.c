@@ -1,5 +1,5 @@
 /* cmd_convert.c - `graft convert`: a model's tensors into a new container file. */
-#include "cli.h"
+#include "planload.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: graft convert [-r RULES] [--to FORMAT] -o OUT [options] SOURCE\n"
+    "usage: graft convert [-r RULES] [--to FORMAT] -o OUT [--no-clobber] [--json] [options] SOURCE\n"
     "Write every tensor of SOURCE, renamed and transformed by the source side of\n"
     "RULES (renames, ignores, ops), into a new OUT file; no skeleton is needed.\n"
     "Pickles are parsed, never run.  Non-tensor values (epochs, strings) are\n"
@@ -28,9 +28,25 @@ static const char usage[] =
     "  --strict              refuse a SOURCE holding non-tensor values\n"
     "  --manifest FILE       also write a JSON provenance record to FILE\n"
     "  -q, --quiet           no progress line (shown only when stderr is a terminal)\n"
-    "  --source-format NAME  read SOURCE as this format\n";
+    "  --source-format NAME  read SOURCE as this format\n"
+    "  --no-clobber          refuse to replace an existing OUT\n"
+    "  --json                {\"output\", \"format\", \"source\", \"tensors\", \"bytes\",\n"
+    "                        \"ignored\", \"quantized\", \"dropped\", ...}\n"
+    "                        (schemas/cli/convert.schema.json)\n";
 
 enum { O_TO = 256, O_SELECT, O_SHARD, O_META, O_QUANT, O_STRICT, O_MANIFEST, O_SRCFMT, O_DEQUANT };
+
+const cli_option convert_options[] = {
+    {"output", 'o', 'o', CLI_FILE},           {"to", 0, O_TO, CLI_WRITE_FORMAT},
+    {"rules", 'r', 'r', CLI_RULES},           {"select", 0, O_SELECT, CLI_TEXT},
+    {"shard-size", 0, O_SHARD, CLI_TEXT},     {"meta", 0, O_META, CLI_TEXT},
+    {"quantize", 0, O_QUANT, CLI_QUANT},      {"dequantize", 0, O_DEQUANT, CLI_FLAG},
+    {"strict", 0, O_STRICT, CLI_FLAG},        {"manifest", 0, O_MANIFEST, CLI_FILE},
+    {"source-format", 0, O_SRCFMT, CLI_FORMAT},
+    {"no-clobber", 0, OPT_NO_CLOBBER, CLI_FLAG},
+    {"quiet", 'q', 'q', CLI_FLAG},            {"json", 0, OPT_JSON, CLI_FLAG},
+    {"help", 'h', 'h', CLI_FLAG},             {NULL, 0, 0, 0},
+};
 
 /* "5GB" -> 5e9, "1GiB" -> 2^30, as huggingface_hub's parse_size_to_int. */
 static int parse_size(const char *s, uint64_t *out)
@@ -55,24 +71,18 @@ static int parse_size(const char *s, uint64_t *out)
     return -1;
 }
 
-static int parse(graft_convert_options *o, const char **out, const char ***meta, bool *quiet,
-                 int argc, char **argv)
+typedef struct convert_flags {
+    bool quiet, json, no_clobber;
+} convert_flags;
+
+static int parse(graft_convert_options *o, const char **out, const char ***meta,
+                 convert_flags *fl, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"rules", required_argument, NULL, 'r'},     {"output", required_argument, NULL, 'o'},
-        {"to", required_argument, NULL, O_TO},       {"select", required_argument, NULL, O_SELECT},
-        {"shard-size", required_argument, NULL, O_SHARD},
-        {"meta", required_argument, NULL, O_META},   {"quantize", required_argument, NULL, O_QUANT},
-        {"strict", no_argument, NULL, O_STRICT},     {"dequantize", no_argument, NULL, O_DEQUANT},     {"manifest", required_argument, NULL, O_MANIFEST},
-        {"source-format", required_argument, NULL, O_SRCFMT},
-        {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:o:qh", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, convert_options)) != -1) {
         switch (c) {
-        case 'r': o->rules_path = optarg; break;
+        case 'r': o->rules_path = rules_named(optarg); break;
         case 'o': *out = optarg; break;
         case O_TO: o->to = optarg; break;
         case O_SELECT: o->select = optarg; break;
@@ -88,7 +98,9 @@ static int parse(graft_convert_options *o, const char **out, const char ***meta,
         case O_DEQUANT: o->dequantize = true; break;
         case O_MANIFEST: o->manifest = optarg; break;
         case O_SRCFMT: o->source_format = optarg; break;
-        case 'q': *quiet = true; break;
+        case 'q': fl->quiet = true; break;
+        case OPT_JSON: fl->json = true; break;
+        case OPT_NO_CLOBBER: fl->no_clobber = true; break;
         case 'h': fputs(usage, stdout); return 1;
         default: fputs(usage, stderr); return -1;
         }
@@ -107,19 +119,22 @@ int cmd_convert(int argc, char **argv)
     cli_progress prog = {.command = "convert"};
     const char *out = NULL, **meta = calloc((size_t)argc + 1, sizeof *meta);
     graft_ctx *ctx = graft_ctx_new();
-    bool quiet = false;
+    convert_flags fl = {0};
+    char *text = NULL;
     int rc = EXIT_BAD, k;
 
     if (!meta || !ctx) {
         errorf("out of memory");
         goto cleanup;
     }
-    if ((k = parse(&o, &out, &meta, &quiet, argc, argv)) != 0) {
+    if ((k = parse(&o, &out, &meta, &fl, argc, argv)) != 0) {
         rc = k > 0 ? EXIT_OK : EXIT_BAD;
         goto cleanup;
     }
     o.meta = meta;
-    if (!quiet && isatty(STDERR_FILENO)) {
+    if (fl.no_clobber && refuse_existing(NULL, out)) goto cleanup;
+    if (o.to) warn_extension(out, o.to);
+    if (!fl.quiet && isatty(STDERR_FILENO)) {
         o.progress = cli_show_progress;
         o.progress_payload = &prog;
         prog.start = cli_now();
@@ -133,12 +148,19 @@ int cmd_convert(int argc, char **argv)
         warnf("%s: dropped %llu non-tensor value%s (%s)", argv[optind],
               (unsigned long long)res.dropped.count, res.dropped.count > 1 ? "s" : "",
               res.dropped.summary);
-    printf("%s: %zu tensors written as %s", res.out_path, res.tensors, res.format);
-    if (res.quantized) printf(", %zu quantized", res.quantized);
-    if (res.quantized && o.quantize) printf(" %s", o.quantize);
-    if (res.dequantized) printf(", %zu dequantized", res.dequantized);
-    if (res.ignored) printf(", %zu ignored by the rules", res.ignored);
-    putchar('\n');
+    if (fl.json) {
+        if (print_owned(graft_convert_json(&text, argv[optind], &o, &res, ctx), &text) < 0) {
+            errorf("%s", graft_ctx_message(ctx));
+            goto cleanup;
+        }
+    } else {
+        printf("%s: %zu tensors written as %s", res.out_path, res.tensors, res.format);
+        if (res.quantized) printf(", %zu quantized", res.quantized);
+        if (res.quantized && o.quantize) printf(" %s", o.quantize);
+        if (res.dequantized) printf(", %zu dequantized", res.dequantized);
+        if (res.ignored) printf(", %zu ignored by the rules", res.ignored);
+        putchar('\n');
+    }
     rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_BAD;
 cleanup:
     graft_convert_result_free(&res);

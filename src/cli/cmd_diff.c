@@ -9,26 +9,31 @@
 #include "planload.h"
 
 static const char usage[] =
-    "usage: graft diff [-r RULES] [--reverse] [--strict] [--atol X] [--html FILE] A B\n"
+    "usage: graft diff [-r RULES] [--reverse] [--strict] [--atol X] [--rtol Y] [--json]\n"
+    "                  [--html FILE] A B\n"
     "Pair A's tensors with B's through RULES (A is the source side; identical names\n"
     "without -r), run the op chains on A, and print per B tensor the largest\n"
     "|a - b| (float64; integers exactly; other dtypes equal or not).  Exit status 1\n"
-    "when a difference exceeds X (default 0), shapes disagree, a tensor is unpaired\n"
+    "when an element is outside X + Y * |b|, shapes disagree, a tensor is unpaired\n"
     "or the rules report an error.\n"
+    "What `diff -r` proves: that B holds what RULES make of A, so an apply followed\n"
+    "the rules.  It does not prove the rules right: the layout check ('graft plan')\n"
+    "and forward passes in the real frameworks do that.\n"
     "  -r, --rules RULES   the mapping file\n"
     "  --reverse           RULES were written for the opposite direction\n"
     "  --strict            every warning is an error (rules that matched nothing, a\n"
     "                      source feeding several targets without take, unused\n"
     "                      sources under `unused: warn`)\n"
-    "  --atol X            largest difference accepted (default 0)\n"
+    "  --atol X            absolute difference accepted (default 0)\n"
+    "  --rtol Y            difference accepted relative to |b| (default 0), as\n"
+    "                      numpy.isclose: |a - b| <= X + Y * |b|\n"
+    "  --json              {\"tensors\": [{\"name\", \"status\", \"source\", \"max_abs\",\n"
+    "                      \"max_rel\", \"over\", ...}], \"summary\": {...}}\n"
+    "                      (schemas/cli/diff.schema.json)\n"
     "  --html FILE         also write FILE: one self-contained page with every B\n"
     "                      tensor's max abs and max relative error, worst first,\n"
     "                      both models as trees, traces and per-tensor statistics\n"
     "  --a-format NAME, --b-format NAME   read as this format\n";
-
-typedef struct diff_tally {
-    size_t compared, over, unpaired, mismatched;
-} diff_tally;
 
 static void line(const char *status, const char *value, const char *name, const char *note)
 {
@@ -38,60 +43,44 @@ static void line(const char *status, const char *value, const char *name, const 
     putchar('\n');
 }
 
-/* One B tensor: 0 compared (tally updated), -1 a failure that is not about the data. */
-static int diff_entry(const graft_plan *p, size_t i, double atol, diff_tally *t, graft_ctx *ctx)
+static void print_entry(const graft_diff_entry *d)
 {
-    const char *name = graft_tensor_name(graft_plan_entry_target(p, i));
-    size_t nsrc = graft_plan_entry_nsources(p, i);
-    graft_diff_result r;
-    char val[64];
-    int rc;
-
-    if (nsrc == 0) {
-        const char *stored = graft_tensor_unsupported(graft_plan_entry_target(p, i));
-        char note[160];
-        if (stored) { /* no values to compare, and nothing to fill it from */
-            snprintf(note, sizeof note, "stored as %s: not compared", stored);
-            line("skipped", "-", name, note);
-            return 0;
-        }
-        if (graft_plan_entry_ignored(p, i)) return 0;
-        t->unpaired++;
-        line("unpaired", "-", name, "only in B");
-        return 0;
+    char val[64], from[256];
+    const char *note = NULL;
+    switch (d->status) {
+    case GRAFT_DIFF_ONLY_B: line("unpaired", "-", d->name, "only in B"); return;
+    case GRAFT_DIFF_ONLY_A: line("unpaired", "-", d->name, "only in A"); return;
+    case GRAFT_DIFF_MISMATCH: line("mismatch", "-", d->name, d->message); return;
+    case GRAFT_DIFF_SKIPPED: line("skipped", "-", d->name, d->message); return;
+    default: break;
     }
-    if (graft_plan_entry_status(p, i) == GRAFT_PLAN_ERROR) {
-        t->mismatched++;
-        line("mismatch", "-", name, graft_plan_entry_message(p, i));
-        return 0;
-    }
-    /* MISMATCH entries still compare when only the dtypes differ. */
-    rc = graft_plan_diff(p, i, &r, ctx);
-    if (rc == GRAFT_ESHAPE) {
-        t->mismatched++;
-        line("mismatch", "-", name, graft_ctx_message(ctx));
-        graft_ctx_clear(ctx);
-        return 0;
-    }
-    if (rc < 0) return -1;
-    t->compared++;
     /* Name A's side when the pairing renamed it. */
-    const char *a_name = graft_tensor_name(graft_plan_entry_source(p, i, 0));
-    char from[256];
-    snprintf(from, sizeof from, "from %.200s%s", a_name, nsrc > 1 ? " and others" : "");
-    const char *note = nsrc > 1 || strcmp(a_name, name) ? from : NULL;
-    if (r.numeric) {
-        snprintf(val, sizeof val, "%.6g", r.max_abs);
-        if (!(r.max_abs <= atol)) t->over++;
-        line(r.max_abs <= atol ? "ok" : "over", val, name, note);
-    } else {
-        if (!r.equal) t->over++;
-        line(r.equal ? "ok" : "over", r.equal ? "equal" : "differs", name, note);
-    }
-    return 0;
+    snprintf(from, sizeof from, "from %.200s%s", d->source, d->nsources > 1 ? " and others" : "");
+    if (d->nsources > 1 || strcmp(d->source, d->name)) note = from;
+    if (d->numeric)
+        snprintf(val, sizeof val, "%.6g", d->max_abs);
+    else
+        snprintf(val, sizeof val, "%s", d->equal ? "equal" : "differs");
+    line(d->status == GRAFT_DIFF_OK ? "ok" : "over", val, d->name, note);
 }
 
-static int parse_atol(const char *s, double *out)
+static void print_text(const graft_diff_report *r, const plan_inputs *in)
+{
+    for (size_t i = 0; i < r->count; i++) print_entry(&r->entries[i]);
+    printf("%zu compared, %zu over --atol %g", r->compared, r->over, r->atol);
+    if (r->rtol > 0) printf(" --rtol %g", r->rtol);
+    printf(", %zu mismatched, %zu unpaired\n", r->mismatched, r->unpaired);
+    if (r->compared == 0 && r->unpaired > 0 && r->swapped_pairs > 0)
+        printf("hint: nothing was compared, but %zu of B's tensors pair when B is the source: "
+               "A and B look swapped (A is the side RULES rename from); try 'graft diff%s%s %s %s'\n",
+               r->swapped_pairs, in->rules_path ? " -r " : "", in->rules_path ? in->rules_path : "",
+               in->skeleton, in->source);
+    else if (r->compared == 0 && r->unpaired > 0 && in->rules_path)
+        printf("hint: nothing was compared: are A and B in the direction RULES were written "
+               "for (A the source)?  Otherwise add --reverse\n");
+}
+
+static int parse_tol(const char *s, double *out)
 {
     char *end;
     double v = strtod(s, &end);
@@ -100,36 +89,43 @@ static int parse_atol(const char *s, double *out)
     return 0;
 }
 
+const cli_option diff_options[] = {
+    {"rules", 'r', OPT_RULES, CLI_RULES},
+    {"reverse", 0, OPT_REVERSE, CLI_FLAG},
+    {"strict", 0, OPT_STRICT, CLI_FLAG},
+    {"atol", 0, 't', CLI_TEXT},
+    {"rtol", 0, 'T', CLI_TEXT},
+    {"a-format", 0, OPT_SOURCE_FORMAT, CLI_FORMAT},
+    {"b-format", 0, OPT_SKELETON_FORMAT, CLI_FORMAT},
+    {"json", 0, OPT_JSON, CLI_FLAG},
+    {"html", 0, OPT_HTML, CLI_FILE},
+    {"help", 'h', 'h', CLI_FLAG},
+    {NULL, 0, 0, 0},
+};
+
 int cmd_diff(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"rules", required_argument, NULL, OPT_RULES},
-        {"reverse", no_argument, NULL, OPT_REVERSE},
-        {"strict", no_argument, NULL, OPT_STRICT},
-        {"atol", required_argument, NULL, 't'},
-        {"html", required_argument, NULL, OPT_HTML},
-        {"a-format", required_argument, NULL, OPT_SOURCE_FORMAT},
-        {"b-format", required_argument, NULL, OPT_SKELETON_FORMAT},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     /* A is the source side of the plan, B its target. */
     plan_inputs in = PLAN_INPUTS_INIT;
-    double atol = 0;
+    graft_diff_options o = GRAFT_DIFF_OPTIONS_INIT;
+    graft_diff_report *r = NULL;
+    bool json = false;
     const char *html = NULL;
-    diff_tally t = {0};
+    char *text = NULL;
     int c, rc;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, diff_options)) != -1) {
         if (plan_inputs_option(&in, c, optarg)) continue;
         switch (c) {
         case 't':
-            if (parse_atol(optarg, &atol) < 0) {
-                errorf("--atol: '%s' is not a finite number >= 0", optarg);
+        case 'T':
+            if (parse_tol(optarg, c == 't' ? &o.atol : &o.rtol) < 0) {
+                errorf("--%s: '%s' is not a finite number >= 0", c == 't' ? "atol" : "rtol", optarg);
                 return EXIT_BAD;
             }
             break;
+        case OPT_JSON: json = true; break;
         case OPT_HTML: html = optarg; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: fputs(usage, stderr); return EXIT_BAD;
@@ -138,34 +134,29 @@ int cmd_diff(int argc, char **argv)
     if (!plan_inputs_operands(&in, argc, argv, 2, usage)) return EXIT_BAD;
     if ((rc = plan_inputs_load(&in)) != EXIT_OK) goto cleanup;
     rc = EXIT_BAD;
-    const graft_plan *p = in.plan;
     /* Plan-level errors (an `expect: N` not met...) make the pairing suspect. */
-    size_t rule_errors = 0;
-    for (size_t i = 0; i < graft_plan_problem_count(p); i++) {
+    for (size_t i = 0; i < graft_plan_problem_count(in.plan); i++) {
         bool is_error;
-        const char *msg = graft_plan_problem(p, i, &is_error);
-        if (is_error) {
-            errorf("%s", msg);
-            rule_errors++;
-        }
+        const char *msg = graft_plan_problem(in.plan, i, &is_error);
+        if (is_error) errorf("%s", msg);
     }
-    for (size_t i = 0; i < graft_plan_count(p); i++) {
-        if (diff_entry(p, i, atol, &t, in.ctx) < 0) {
-            fflush(stdout);
+    if (graft_plan_diff_all(&r, in.plan, &o, in.ctx) < 0) {
+        errorf("%s", graft_ctx_message(in.ctx));
+        goto cleanup;
+    }
+    if (json) {
+        if (print_owned(graft_diff_report_json(&text, r, in.ctx), &text) < 0) {
             errorf("%s", graft_ctx_message(in.ctx));
             goto cleanup;
         }
+    } else {
+        print_text(r, &in);
     }
-    for (size_t i = 0; i < graft_plan_unused_count(p); i++) {
-        t.unpaired++;
-        line("unpaired", "-", graft_tensor_name(graft_plan_unused(p, i)), "only in A");
-    }
-    printf("%zu compared, %zu over --atol %g, %zu mismatched, %zu unpaired\n", t.compared,
-           t.over, atol, t.mismatched, t.unpaired);
     if (fflush(stdout) != 0) goto cleanup;
     if (html && plan_write_html(&in, html, true, argc, argv) != EXIT_OK) goto cleanup;
-    rc = t.over || t.mismatched || t.unpaired || rule_errors ? EXIT_PLAN : EXIT_OK;
+    rc = graft_diff_report_ok(r) ? EXIT_OK : EXIT_PLAN;
 cleanup:
+    graft_diff_report_free(r);
     plan_inputs_free(&in);
     return rc;
 }

@@ -1,5 +1,5 @@
 /* cmd_freeze.c - `graft freeze`: a graph plus a checkpoint -> one deployable .pb. */
-#include "cli.h"
+#include "planload.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 
 static const char usage[] =
     "usage: graft freeze --graph GRAPH --checkpoint CKPT --outputs NAME[,NAME] -o OUT.pb\n"
-    "                    [--rules RULES]\n"
+    "                    [--rules RULES] [--no-clobber] [--json]\n"
     "What TensorFlow's freeze_graph does: the nodes the outputs need, with every\n"
     "variable (VariableV2, VarHandleOp and its ReadVariableOps) turned into a Const\n"
     "holding the checkpoint's value, devices cleared.  Exit 0 when OUT.pb is\n"
@@ -18,7 +18,10 @@ static const char usage[] =
     "  --checkpoint CKPT    where the values come from (any format graft reads)\n"
     "  --outputs NAMES      comma-separated output node names\n"
     "  -o, --output OUT     the frozen GraphDef\n"
-    "  -r, --rules RULES    map checkpoint names (source) to variable names (target)\n";
+    "  -r, --rules RULES    map checkpoint names (source) to variable names (target)\n"
+    "  --no-clobber         refuse to replace an existing OUT.pb\n"
+    "  --json               {\"output\", \"format\", \"graph\", \"checkpoint\", \"outputs\",\n"
+    "                       \"frozen\"} (schemas/cli/freeze.schema.json)\n";
 
 static void free_outputs(char **v, size_t n)
 {
@@ -50,38 +53,57 @@ static void problem(const char *message, void *payload)
     errorf("%s", message);
 }
 
+const cli_option freeze_options[] = {
+    {"graph", 0, 'g', CLI_FILE},      {"checkpoint", 0, 'c', CLI_FILE},
+    {"outputs", 0, 'O', CLI_TEXT},    {"output", 'o', 'o', CLI_FILE},
+    {"rules", 'r', 'r', CLI_RULES},   {"no-clobber", 0, OPT_NO_CLOBBER, CLI_FLAG},
+    {"json", 0, OPT_JSON, CLI_FLAG},  {"help", 'h', 'h', CLI_FLAG},
+    {NULL, 0, 0, 0},
+};
+
 int cmd_freeze(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"graph", required_argument, NULL, 'g'},   {"checkpoint", required_argument, NULL, 'c'},
-        {"outputs", required_argument, NULL, 'O'}, {"output", required_argument, NULL, 'o'},
-        {"rules", required_argument, NULL, 'r'},   {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     graft_freeze_options fo = GRAFT_FREEZE_OPTIONS_INIT;
     const char *graph = NULL, *ckpt = NULL, *outputs = NULL, *out = NULL, *rules_path = NULL;
     graft_rules *rules = NULL;
     char **outs = NULL;
     size_t nouts = 0, nvars = 0;
     graft_ctx *ctx = NULL;
+    bool json = false, no_clobber = false;
+    char *text = NULL;
     int c, rc = EXIT_BAD;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:r:h", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, freeze_options)) != -1) {
         switch (c) {
         case 'g': graph = optarg; break;
         case 'c': ckpt = optarg; break;
         case 'O': outputs = optarg; break;
         case 'o': out = optarg; break;
-        case 'r': rules_path = optarg; break;
+        case 'r': rules_path = rules_named(optarg); break;
+        case OPT_JSON: json = true; break;
+        case OPT_NO_CLOBBER: no_clobber = true; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: fputs(usage, stderr); return EXIT_BAD;
         }
     }
-    if (optind != argc || !graph || !ckpt || !outputs || !out || !*out) {
+    if (optind != argc) {
         fputs(usage, stderr);
         return EXIT_BAD;
     }
+    /* Name what is missing rather than repeat the usage. */
+    if (!graph || !ckpt || !outputs || !out || !*out) {
+        errorf("freeze: %s is required (%s); see 'graft freeze --help'",
+               !graph ? "--graph GRAPH" : !ckpt ? "--checkpoint CKPT"
+               : !outputs ? "--outputs NAME[,NAME]" : "-o OUT.pb",
+               !graph ? "the GraphDef, .meta or SavedModel to freeze"
+               : !ckpt ? "where the variables' values come from"
+               : !outputs ? "the output nodes to keep: freeze_graph's output_node_names"
+               : "the frozen GraphDef to write");
+        return EXIT_BAD;
+    }
+    if (no_clobber && refuse_existing(NULL, out)) return EXIT_BAD;
+    warn_extension(out, "tf-graphdef");
     if (split(outputs, &outs, &nouts) < 0 || nouts == 0) {
         errorf("--outputs: no node names");
         goto cleanup;
@@ -97,7 +119,13 @@ int cmd_freeze(int argc, char **argv)
         if (graft_ctx_status(ctx) == GRAFT_EPLAN) rc = EXIT_PLAN;
         goto fail;
     }
-    printf("%s: %zu variables frozen\n", out, nvars);
+    if (json) {
+        if (print_owned(graft_freeze_json(&text, graph, ckpt, (const char *const *)outs, nouts, out,
+                                          nvars, ctx), &text) < 0)
+            goto fail;
+    } else {
+        printf("%s: %zu variables frozen\n", out, nvars);
+    }
     rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_BAD;
     goto cleanup;
 fail:

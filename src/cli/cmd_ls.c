@@ -10,6 +10,7 @@ static const char usage[] =
     "read is listed as 'unsupported' with its stored type and no data.\n"
     "  --json          a JSON array of {name, dtype, shape, sha256[, encoding][, quant], role,\n"
     "                  layout, certainty (structure | convention | unknown)[, gates, flatten]}\n"
+    "                  (schemas/cli/ls.schema.json)\n"
     "  --sha256        add the SHA-256 of each tensor's row-major little-endian elements\n"
     "  --format NAME   read FILE as this format instead of detecting it\n"
     "  --select KEY    only the sub-tree KEY of a nested checkpoint, prefix stripped\n";
@@ -56,13 +57,14 @@ static int list_text(const graft_model *m, bool sha, graft_ctx *ctx)
     return 0;
 }
 
+const cli_option ls_options[] = {
+    {"json", 0, OPT_JSON, CLI_FLAG},        {"sha256", 0, 's', CLI_FLAG},
+    {"format", 0, 'f', CLI_FORMAT},         {"select", 0, 'S', CLI_TEXT},
+    {"help", 'h', 'h', CLI_FLAG},           {NULL, 0, 0, 0},
+};
+
 int cmd_ls(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},   {"sha256", no_argument, NULL, 's'},
-        {"format", required_argument, NULL, 'f'}, {"select", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},   {NULL, 0, NULL, 0},
-    };
     graft_open_options opts = GRAFT_OPEN_OPTIONS_INIT;
     bool json = false, sha = false;
     graft_ctx *ctx = NULL;
@@ -70,9 +72,9 @@ int cmd_ls(int argc, char **argv)
     int c, rc = EXIT_BAD;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, ls_options)) != -1) {
         switch (c) {
-        case 'j': json = true; break;
+        case OPT_JSON: json = true; break;
         case 's': sha = true; break;
         case 'f': opts.format = optarg; break;
         case 'S': opts.select = optarg; break;

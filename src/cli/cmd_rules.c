@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef GRAFT_RULES_SOURCE_DIR
 #define GRAFT_RULES_SOURCE_DIR NULL
@@ -15,7 +16,7 @@
 #endif
 
 static const char usage[] =
-    "usage: graft rules [--dir DIR]... [--match SOURCE SKELETON [--reverse]]\n"
+    "usage: graft rules [--dir DIR]... [--json] [--match SOURCE SKELETON [--reverse]]\n"
     "List the shipped rules files (name, direction, title, description), found\n"
     "under DIR, the folders of $GRAFT_RULES_PATH (separated by colons), the source\n"
     "tree's rules/ and the installed share/graft/rules/, first found first.\n"
@@ -25,10 +26,16 @@ static const char usage[] =
     "                      when none does\n"
     "  --reverse           plan the files in their opposite direction\n"
     "  --dir DIR           also search DIR (before the others)\n"
+    "  --json              {\"files\": [{\"name\", \"direction\", \"title\", \"description\",\n"
+    "                      \"path\"}]}, with --match {\"matches\": [{\"name\", \"path\",\n"
+    "                      \"filled\", \"targets\", \"unused\", \"warnings\"}], \"files\": N}\n"
+    "                      (schemas/cli/rules.schema.json)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n"
     "'-r auto' in plan, apply, diff and explain uses the one complete match, or\n"
     "among several the first when it is strictly ahead of the second (more tensors\n"
-    "filled, else fewer unused sources, else fewer warnings); a tie is an error.\n";
+    "filled, else fewer unused sources, else fewer warnings); a tie is an error.\n"
+    "'-r NAME' (and check's RULES) take a listed name where no file of that name\n"
+    "exists.\n";
 
 #define MAX_DIRS 64
 
@@ -133,6 +140,35 @@ static int load(held *h)
     return scan(&h->lib, &h->s, h->ctx);
 }
 
+void rules_each_name(void (*fn)(const char *name, void *payload), void *payload)
+{
+    held h = {0};
+    if (load(&h) == EXIT_OK)
+        for (size_t i = 0; i < graft_rules_library_count(h.lib); i++)
+            fn(graft_rules_library_get(h.lib, i, GRAFT_RULES_FIELD_NAME), payload);
+    release(&h);
+}
+
+const char *rules_named(const char *arg)
+{
+    static char chosen[PATH_MAX];
+    const char *found = arg;
+    held h = {0};
+    if (!arg || access(arg, F_OK) == 0 || load(&h) != EXIT_OK) goto done;
+    for (size_t i = 0; i < graft_rules_library_count(h.lib); i++) {
+        const char *path = graft_rules_library_get(h.lib, i, GRAFT_RULES_FIELD_PATH);
+        if (strcmp(arg, graft_rules_library_get(h.lib, i, GRAFT_RULES_FIELD_NAME)) ||
+            strlen(path) >= sizeof chosen)
+            continue;
+        strcpy(chosen, path);
+        found = chosen;
+        break;
+    }
+done:
+    release(&h);
+    return found;
+}
+
 /* a ranks strictly before b, the name aside (graft_rules_library_match's order). */
 static bool ahead(const graft_rules_match *a, const graft_rules_match *b)
 {
@@ -176,27 +212,33 @@ cleanup:
     return rc;
 }
 
+enum { OPT_MATCH = 256, OPT_DIR };
+
+const cli_option rules_options[] = {
+    {"match", 0, OPT_MATCH, CLI_FLAG},
+    {"dir", 0, OPT_DIR, CLI_DIR},
+    {"reverse", 0, OPT_REVERSE, CLI_FLAG},
+    {"source-format", 0, OPT_SOURCE_FORMAT, CLI_FORMAT},
+    {"skeleton-format", 0, OPT_SKELETON_FORMAT, CLI_FORMAT},
+    {"json", 0, OPT_JSON, CLI_FLAG},
+    {"help", 'h', 'h', CLI_FLAG},
+    {NULL, 0, 0, 0},
+};
+
 int cmd_rules(int argc, char **argv)
 {
-    enum { OPT_MATCH = 256, OPT_DIR };
-    static const struct option longopts[] = {
-        {"match", no_argument, NULL, OPT_MATCH},
-        {"dir", required_argument, NULL, OPT_DIR},
-        {"reverse", no_argument, NULL, OPT_REVERSE},
-        {"source-format", required_argument, NULL, OPT_SOURCE_FORMAT},
-        {"skeleton-format", required_argument, NULL, OPT_SKELETON_FORMAT},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     plan_inputs in = PLAN_INPUTS_INIT;
     held h = {0};
-    bool want_match = false;
+    bool want_match = false, json = false;
+    char *text = NULL;
     size_t n = 0;
     int c, rc;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == OPT_MATCH) {
+    while ((c = cli_getopt(argc, argv, rules_options)) != -1) {
+        if (c == OPT_JSON) {
+            json = true;
+        } else if (c == OPT_MATCH) {
             want_match = true;
         } else if (c == OPT_DIR) {
             path_add(&h.s, optarg);
@@ -213,10 +255,19 @@ int cmd_rules(int argc, char **argv)
         return EXIT_BAD;
     }
     if ((rc = load(&h)) != EXIT_OK) goto cleanup;
-    if (!want_match) {
+    if (want_match && (rc = match(h.lib, &in, &h.m, &n, h.ctx)) != EXIT_OK) goto cleanup;
+    if (json) {
+        if (print_owned(want_match ? graft_rules_match_json(&text, h.lib, h.m, n, h.ctx)
+                                   : graft_rules_library_json(&text, h.lib, h.ctx),
+                        &text) < 0) {
+            errorf("%s", graft_ctx_message(h.ctx));
+            rc = EXIT_BAD;
+            goto cleanup;
+        }
+        if (want_match && !n) rc = EXIT_PLAN;
+    } else if (!want_match) {
         list(h.lib);
     } else {
-        if ((rc = match(h.lib, &in, &h.m, &n, h.ctx)) != EXIT_OK) goto cleanup;
         for (size_t i = 0; i < n; i++) print_match(stdout, h.lib, &h.m[i]);
         if (!n) {
             errorf("none of the %zu shipped rules files fills %s completely from %s",

@@ -13,7 +13,7 @@ static const char usage[] =
     "regexes; op chains from the two layouts.  Each skeleton tensor is certain,\n"
     "likely or a guess; entries that are not certain carry a comment.  The draft\n"
     "is checked (it loads and its plan is complete) before it is written.\n"
-    "  -o RULES            write the rules there (atomically) instead of stdout\n"
+    "  -o, --output RULES  write the rules there (atomically) instead of stdout\n"
     "  --html FILE         also write a report page: the plan the draft gives, each\n"
     "                      target with its confidence and reason (see graft plan --html)\n"
     "  --json              print {\"targets\": [{\"target\", \"sources\", \"ops\",\n"
@@ -21,26 +21,27 @@ static const char usage[] =
     "Exit status: 0 when every tensor is certain or likely, 1 when some are a\n"
     "guess or unpaired, 2 on errors.\n";
 
-enum { OPT_JSON = 256, OPT_SRC_FMT, OPT_DST_FMT, OPT_HTML };
+enum { OPT_SRC_FMT = 256, OPT_DST_FMT, OPT_HTML };
+
+const cli_option suggest_options[] = {
+    {"json", 0, OPT_JSON, CLI_FLAG},
+    {"output", 'o', 'o', CLI_FILE},
+    {"html", 0, OPT_HTML, CLI_FILE},
+    {"source-format", 0, OPT_SRC_FMT, CLI_FORMAT},
+    {"skeleton-format", 0, OPT_DST_FMT, CLI_FORMAT},
+    {"help", 'h', 'h', CLI_FLAG},
+    {NULL, 0, 0, 0},
+};
 
 int cmd_suggest(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, OPT_JSON},
-        {"output", required_argument, NULL, 'o'},
-        {"html", required_argument, NULL, OPT_HTML},
-        {"source-format", required_argument, NULL, OPT_SRC_FMT},
-        {"skeleton-format", required_argument, NULL, OPT_DST_FMT},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     graft_suggest_options o = GRAFT_SUGGEST_OPTIONS_INIT;
     const char *out_path = NULL, *html = NULL;
     bool json = false;
     int c, rc = EXIT_BAD;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, suggest_options)) != -1) {
         switch (c) {
         case OPT_JSON: json = true; break;
         case 'o': out_path = optarg; break;

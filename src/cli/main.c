@@ -4,25 +4,16 @@
 #include <signal.h>
 #include <string.h>
 
-static const cli_command commands[] = {
-    {"ls", cmd_ls, "list the tensors of a model file"},
-    {"plan", cmd_plan, "show how each skeleton tensor would be filled, and what is missing"},
-    {"explain", cmd_explain, "trace the renames, pair and ops behind one skeleton tensor"},
-    {"check", cmd_check, "validate a rules file (and that it is one to one on two models)"},
-    {"apply", cmd_apply, "write a skeleton model filled with a source model's weights"},
-    {"freeze", cmd_freeze, "turn a graph's variables into constants from a checkpoint"},
-    {"diff", cmd_diff, "compare two models tensor by tensor, through rules"},
-    {"rules", cmd_rules, "list the shipped rules files, or those that fill a skeleton"},
-    {"convert", cmd_convert, "write a model's tensors into a new file of another format"},
-    {"suggest", cmd_suggest, "draft a rules file from a source and a skeleton"},
-};
-
 static void usage(FILE *f)
 {
-    fputs("usage: graft COMMAND [OPTIONS] ...\n\ncommands:\n", f);
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fputs("\n'graft COMMAND --help' describes a command; man graft(1) has the rest.\n", f);
+    fputs("usage: graft COMMAND [OPTIONS] ...\n       graft --version | --help\n\ncommands:\n", f);
+    for (size_t i = 0; i < cli_ncommands; i++)
+        fprintf(f, "  %-10s %s\n", cli_commands[i].name, cli_commands[i].summary);
+    fputs("\noptions:\n"
+          "  --version  print graft's version and exit\n"
+          "  --help     print this list and exit\n"
+          "\nEvery command takes --help; all but completion take --json (JSON on stdout).\n"
+          "'graft COMMAND --help' describes a command; man graft(1) has the rest.\n", f);
 }
 
 /* Outputs are unnamed files where the system has O_TMPFILE, and a kill
@@ -66,8 +57,8 @@ int main(int argc, char **argv)
         puts("graft " GRAFT_VERSION);
         return EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < cli_ncommands; i++)
+        if (!strcmp(argv[1], cli_commands[i].name)) return cli_commands[i].run(argc - 1, argv + 1);
     errorf("unknown command '%s' (see 'graft --help')", argv[1]);
     return EXIT_BAD;
 }

@@ -39,6 +39,7 @@ int plan_inputs_load(plan_inputs *in)
         int rc = rules_auto(in);
         if (rc != EXIT_OK) return rc;
     }
+    in->rules_path = rules_named(in->rules_path);
     if (in->rules_path && graft_rules_load(&in->rules, in->rules_path, in->ctx) < 0) goto fail;
     if (graft_plan_open(&in->plan, in->rules, in->source, in->skeleton, &in->opts, in->ctx) < 0)
         goto fail;

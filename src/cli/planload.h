@@ -21,6 +21,13 @@ typedef struct plan_inputs {
 enum { OPT_RULES = 'r', OPT_REVERSE = 'R', OPT_SOURCE_FORMAT = 's', OPT_SKELETON_FORMAT = 'k',
        OPT_STRICT = 'S', OPT_HTML = 'H' };
 
+/* Their table entries, first in the tables of plan, explain and apply. */
+#define PLAN_INPUT_OPTIONS                                              \
+    {"rules", 'r', OPT_RULES, CLI_RULES}, {"reverse", 0, OPT_REVERSE, CLI_FLAG}, \
+        {"strict", 0, OPT_STRICT, CLI_FLAG},                            \
+        {"source-format", 0, OPT_SOURCE_FORMAT, CLI_FORMAT},            \
+        {"skeleton-format", 0, OPT_SKELETON_FORMAT, CLI_FORMAT}
+
 /* -r, --reverse, --strict and the two format overrides; false when c is none of them. */
 bool plan_inputs_option(plan_inputs *in, int c, const char *arg);
 /* Exactly n operands from optind on, SOURCE and SKELETON first; otherwise
@@ -34,6 +41,11 @@ void plan_inputs_free(plan_inputs *in);
  * tensors than every other (cmd_rules.c); otherwise print the candidates and
  * return EXIT_PLAN. */
 int rules_auto(plan_inputs *in);
+/* Call fn with the name of each shipped rules file ("torch-to-keras/resnet18"). */
+void rules_each_name(void (*fn)(const char *name, void *payload), void *payload);
+/* `-r NAME`: arg itself when a file of that name exists (or nothing is
+ * found), else the path of the shipped rules file named NAME (static). */
+const char *rules_named(const char *arg);
 /* The plan's own warnings and errors on stderr, one line each. */
 void plan_report_diags(const graft_plan *p);
 /* An op as in a rules file: {"permute": [2, 3, 1, 0]}, "transpose"... */

@@ -58,6 +58,9 @@ typedef struct graft_format {
     /* Optional: count what m holds that is not a tensor, under the dotted
      * sub-tree `select` (NULL: all); absent means nothing. */
     void (*extras)(const graft_model *m, const char *select, graft_extras *out);
+    /* Optional: the files write() makes for out_path, NULL-terminated, in
+     * one allocation (free()); absent: out_path alone. */
+    int (*outputs)(const graft_model *m, const char *out_path, char ***files, graft_ctx *ctx);
 } graft_format;
 
 /* fill->emit() for tensor `index` of skeleton m, checking it wrote exactly

@@ -726,6 +726,8 @@ GRAFT_EXTERN int graft_convert(const char *source, const char *out_path,
 GRAFT_EXTERN void graft_convert_result_free(graft_convert_result *res);
 /** The target format's name for an output path's extension, or NULL. */
 GRAFT_EXTERN const char *graft_convert_format_for(const char *out_path);
+/** The formats graft_convert writes, NULL-terminated; borrowed, static. */
+GRAFT_EXTERN const char *const *graft_convert_format_names(void);
 
 /* ------------------------------------------------------------------ */
 /* Statistics and the HTML report (`--html`).                          */
@@ -876,6 +878,142 @@ GRAFT_EXTERN int graft_suggestion_html(const graft_suggestion *s, const char *pa
  * "layout", "certainty", ["gates",] ["flatten",] ["layer",] ["op"]}].
  * @param[out] out free with free() */
 GRAFT_EXTERN int graft_model_json(char **out, const graft_model *m, graft_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Diffing every tensor (`graft diff`, also with --json).              */
+
+/** What became of one tensor in graft_plan_diff_all. */
+typedef enum graft_diff_status {
+    GRAFT_DIFF_OK,        /**< compared: every element within the tolerance */
+    GRAFT_DIFF_OVER,      /**< compared: some element outside it */
+    GRAFT_DIFF_MISMATCH,  /**< not comparable: shapes or dtypes, or the pair's rules, are wrong */
+    GRAFT_DIFF_ONLY_B,    /**< a tensor of B that nothing of A is paired with */
+    GRAFT_DIFF_ONLY_A,    /**< a tensor of A that feeds nothing in B */
+    /** a tensor of B stored in a dtype graft cannot read (graft_tensor_unsupported):
+     * not compared, and nothing fills it */
+    GRAFT_DIFF_SKIPPED,
+} graft_diff_status;
+
+/** "ok", "over", "mismatch", "only_b", "only_a", "skipped". */
+GRAFT_EXTERN const char *graft_diff_status_name(graft_diff_status s);
+
+typedef struct graft_diff_options {
+    unsigned int version;  /**< GRAFT_DIFF_OPTIONS_VERSION */
+    double atol;           /**< an element is within when |a - b| <= atol + rtol * |b| */
+    double rtol;           /**< (numpy.isclose, b being B's value); both 0: exact */
+} graft_diff_options;
+
+#define GRAFT_DIFF_OPTIONS_VERSION 1
+#define GRAFT_DIFF_OPTIONS_INIT {.version = GRAFT_DIFF_OPTIONS_VERSION}
+
+/** One tensor of a diff report. */
+typedef struct graft_diff_entry {
+    graft_diff_status status;
+    const char *name;      /**< B's tensor (A's for GRAFT_DIFF_ONLY_A); borrowed from the plan */
+    const char *source;    /**< A's first paired tensor, or NULL; borrowed from the plan */
+    size_t nsources;       /**< A's tensors feeding it */
+    bool numeric;          /**< compared as numbers: max_abs and max_rel are set */
+    bool equal;            /**< every element equal */
+    double max_abs;        /**< max |a - b| (INFINITY when a NaN meets a number) */
+    double max_rel;        /**< max |a - b| / |b| (INFINITY where b is 0 and a is not) */
+    uint64_t numel;        /**< elements compared */
+    uint64_t nover;        /**< of them outside the tolerance */
+    char *message;         /**< why GRAFT_DIFF_MISMATCH, or NULL; owned by the report */
+} graft_diff_entry;
+
+/** Every tensor of both sides, and the tally.  Free with graft_diff_report_free. */
+typedef struct graft_diff_report {
+    size_t count;
+    graft_diff_entry *entries;  /**< B's tensors in order (ignored ones left out), then A's unused */
+    size_t compared, over, mismatched, unpaired;
+    size_t rule_errors;         /**< plan-level errors (graft_plan_problem), which make pairs suspect */
+    double atol, rtol;
+    /** When nothing was compared but tensors are unpaired: how many of B's
+     * tensors pair when B is taken as the source (A and B probably swapped). */
+    size_t swapped_pairs;
+} graft_diff_report;
+
+/**
+ * Compare every target tensor of the plan (model B) with its sources (model
+ * A) run through their op chains (graft_plan_diff for each), and list the
+ * tensors either side leaves unpaired.  A diff through rules proves that B
+ * holds what the rules make of A: not that the rules are right (the layout
+ * check of graft_plan_open and forward passes prove that).
+ * @param opts  NULL: exact (atol = rtol = 0)
+ * @param[out] out  free with graft_diff_report_free
+ * @return GRAFT_OK (differences are not failures); a read failure, tensor named
+ */
+GRAFT_EXTERN int graft_plan_diff_all(graft_diff_report **out, const graft_plan *p,
+                                     const graft_diff_options *opts, graft_ctx *ctx);
+GRAFT_EXTERN void graft_diff_report_free(graft_diff_report *r);
+/** true when nothing is over, mismatched or unpaired and the rules report no error. */
+GRAFT_EXTERN bool graft_diff_report_ok(const graft_diff_report *r);
+/** The report as `graft diff --json` prints it (schemas/cli/diff.schema.json).
+ * @param[out] out  free with free() */
+GRAFT_EXTERN int graft_diff_report_json(char **out, const graft_diff_report *r, graft_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* What the commands report, as JSON (`--json`; schemas/cli/COMMAND.schema.json). */
+
+/** One finding of `graft check`: its kind ("load", "one-to-one", "plan",
+ * "entry"), whether it is an error (else a warning), its one-line message. */
+typedef void (*graft_finding_fn)(const char *kind, bool is_error, const char *message,
+                                 void *payload);
+
+/**
+ * What `graft check RULES SOURCE SKELETON` reports on a plan: the renames'
+ * one-to-one problems (graft_plan_check_one_to_one), the plan-level errors,
+ * then each entry's error, one call of fn each.
+ * @param[out] nproblems  one-to-one problems + graft_plan_errors(p)
+ */
+GRAFT_EXTERN int graft_plan_check(const graft_plan *p, graft_finding_fn fn, void *payload,
+                                  size_t *nproblems, graft_ctx *ctx);
+/**
+ * `graft check --json`: rules loaded from rules_path (r NULL when loading
+ * failed, load_error its message), and when p is not NULL the findings of
+ * graft_plan_check on it.
+ * @param[out] out  free with free()
+ */
+GRAFT_EXTERN int graft_check_json(char **out, const char *rules_path, const graft_rules *r,
+                                  const char *load_error, const graft_plan *p, graft_ctx *ctx);
+/** graft_plan_explain as JSON (schemas/cli/explain.schema.json); the same errors. */
+GRAFT_EXTERN int graft_plan_explain_json(char **out, const graft_plan *p, const char *name,
+                                         graft_ctx *ctx);
+/**
+ * The files graft_plan_apply writes for out_path, NULL-terminated (one
+ * allocation: free with free()): out_path itself for most formats; for a
+ * tf-checkpoint skeleton PREFIX.index, its data shards and the `checkpoint`
+ * state file beside them, which TensorFlow reads to find the latest
+ * checkpoint of a folder and which is replaced.
+ */
+GRAFT_EXTERN int graft_plan_output_files(char ***out, const graft_plan *p, const char *out_path,
+                                         graft_ctx *ctx);
+/**
+ * Whether path's extension fits a file of format `format` (".h5" for
+ * keras-h5...).  false only when the extension is one graft knows for other
+ * formats; then *expected (may be NULL) names such a format.
+ */
+GRAFT_EXTERN bool graft_format_fits_path(const char *format, const char *path,
+                                         const char **expected);
+/** `graft apply --json`: what graft_plan_apply wrote (stats) to out_path, from where. */
+GRAFT_EXTERN int graft_apply_json(char **out, const graft_plan *p, const char *out_path,
+                                  const graft_apply_options *opts,
+                                  const graft_apply_stats *stats, graft_ctx *ctx);
+/** `graft freeze --json`: what graft_freeze wrote. */
+GRAFT_EXTERN int graft_freeze_json(char **out, const char *graph, const char *checkpoint,
+                                   const char *const *outputs, size_t noutputs,
+                                   const char *out_path, size_t nfrozen, graft_ctx *ctx);
+/** `graft convert --json`: what graft_convert wrote (res) from source. */
+GRAFT_EXTERN int graft_convert_json(char **out, const char *source,
+                                    const graft_convert_options *o,
+                                    const graft_convert_result *res, graft_ctx *ctx);
+/** `graft rules --json`: the library's files. */
+GRAFT_EXTERN int graft_rules_library_json(char **out, const graft_rules_library *lib,
+                                          graft_ctx *ctx);
+/** `graft rules --match --json`: the n matches of graft_rules_library_match (m may be
+ * NULL when n is 0). */
+GRAFT_EXTERN int graft_rules_match_json(char **out, const graft_rules_library *lib,
+                                        const graft_rules_match *m, size_t n, graft_ctx *ctx);
 
 #ifdef __cplusplus
 }

@@ -71,6 +71,27 @@ static void side_text(graft_jsonw *w, const char *what, const graft_layout *l, u
     graft_jsonw_raw(w, "\n", 1);
 }
 
+/* The op chain the two layouts of a differing check call for, between
+ * before and after; nothing when none can be derived.  Fails only when out
+ * of memory. */
+static int suggested(graft_jsonw *w, const graft_lcheck *c, const graft_plan_entry *e,
+                     const char *before, const char *after, graft_ctx *ctx)
+{
+    graft_op *ops;
+    size_t n;
+    int rc = graft_layout_ops(&c->source, &e->in[0], &c->target, &e->target_shape, &ops, &n, ctx);
+    if (rc < 0) {
+        if (rc == GRAFT_ENOMEM) return rc;
+        graft_ctx_clear(ctx);
+        return 0;
+    }
+    graft_jsonw_printf(w, "%s", before);
+    graft_op__json_chain(w, ops, n);
+    graft_jsonw_printf(w, "%s", after);
+    graft_ops_free(ops, n);
+    return 0;
+}
+
 int graft_layout__explain(graft_jsonw *w, const graft_plan *p, const graft_plan_entry *e,
                           graft_ctx *ctx)
 {
@@ -87,19 +108,55 @@ int graft_layout__explain(graft_jsonw *w, const graft_plan *p, const graft_plan_
                            c.expected, c.actual,
                            c.verdict == GRAFT_LCHECK_AGREES ? "agrees" : "DIFFERS",
                            c.why[0] ? "; " : "", c.why);
-    if (c.verdict == GRAFT_LCHECK_DIFFERS) { /* what would agree */
-        graft_op *ops;
-        size_t n;
-        if ((rc = graft_layout_ops(&c.source, &e->in[0], &c.target, &e->target_shape, &ops, &n,
-                                   ctx)) < 0) {
-            if (rc == GRAFT_ENOMEM) return rc;
-            graft_ctx_clear(ctx);
-            return 0;
-        }
-        graft_jsonw_printf(w, "  the layouts call for the ops: [");
-        graft_op__json_chain(w, ops, n);
-        graft_jsonw_printf(w, "]\n");
-        graft_ops_free(ops, n);
+    if (c.verdict == GRAFT_LCHECK_DIFFERS) /* what would agree */
+        return suggested(w, &c, e, "  the layouts call for the ops: [", "]\n", ctx);
+    return 0;
+}
+
+/* {"role", "layout", "certainty"[, "gates"]} of one side. */
+static void side_json(graft_jsonw *w, const graft_layout *l, uint32_t rank)
+{
+    char s[96];
+    graft_layout_str(l, s, sizeof s);
+    graft_jsonw_printf(w, "{\"role\": \"%s\", \"layout\": ", graft_role_name(l->role, rank));
+    if (l->axes[0])
+        str(w, s);
+    else
+        graft_jsonw_printf(w, "null");
+    graft_jsonw_printf(w, ", \"certainty\": \"%s\"", graft_certainty_name(l->certainty));
+    if (l->gates[0]) graft_jsonw_printf(w, ", \"gates\": \"%s\"", l->gates);
+    graft_jsonw_raw(w, "}", 1);
+}
+
+int graft_layout__explain_json(graft_jsonw *w, const graft_plan *p, const graft_plan_entry *e,
+                               graft_ctx *ctx)
+{
+    static const char *const verdicts[] = {[GRAFT_LCHECK_SKIPPED] = "skipped",
+                                           [GRAFT_LCHECK_AGREES] = "agrees",
+                                           [GRAFT_LCHECK_DIFFERS] = "differs"};
+    graft_lcheck c;
+    int rc;
+    if ((rc = graft_lcheck_entry(p, e, &c, ctx)) < 0) return rc;
+    graft_jsonw_printf(w, "{\"target\": ");
+    side_json(w, &c.target, e->target_shape.ndim);
+    graft_jsonw_printf(w, ", \"source\": ");
+    if (e->nsources)
+        side_json(w, &c.source, e->in[0].ndim);
+    else
+        graft_jsonw_printf(w, "null");
+    graft_jsonw_printf(w, ", \"check\": \"%s\", \"expected\": ", verdicts[c.verdict]);
+    if (c.verdict == GRAFT_LCHECK_SKIPPED) {
+        graft_jsonw_printf(w, "null, \"actual\": null");
+    } else {
+        str(w, c.expected);
+        graft_jsonw_printf(w, ", \"actual\": ");
+        str(w, c.actual);
     }
+    graft_jsonw_printf(w, ", \"why\": ");
+    str(w, c.why);
+    if (c.verdict == GRAFT_LCHECK_DIFFERS && /* what would agree */
+        (rc = suggested(w, &c, e, ", \"suggested_ops\": [", "]", ctx)) < 0)
+        return rc;
+    graft_jsonw_raw(w, "}", 1);
     return 0;
 }

@@ -14,5 +14,9 @@ void graft_layout__finding_json(graft_jsonw *w, const graft_layout_finding *l, c
  * Fails only when out of memory. */
 int graft_layout__explain(graft_jsonw *w, const graft_plan *p, const graft_plan_entry *e,
                           graft_ctx *ctx);
+/* The same as a JSON object {"target", "source", "check", "expected",
+ * "actual", "why"[, "suggested_ops"]}. */
+int graft_layout__explain_json(graft_jsonw *w, const graft_plan *p, const graft_plan_entry *e,
+                               graft_ctx *ctx);
 
 #endif

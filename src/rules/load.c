@@ -787,10 +787,41 @@ static int parse_root(loader *L, const yaml_node_t *root)
     return 0;
 }
 
-/* libyaml's error, at its position. */
-static int yaml_failed(loader *L, const yaml_parser_t *parser, const char *name)
+/* A tab in the indentation of line `line` (0-based) or the one before it,
+ * where libyaml's scanner stops with a message that does not say so: its
+ * 0-based line and column in *tl, *tc. */
+static bool indent_tab(const char *data, size_t size, size_t line, size_t *tl, size_t *tc)
 {
+    size_t at = 0, l = 0;
+    size_t first = line ? line - 1 : 0;
+    while (l < first && at < size) l += data[at++] == '\n';
+    for (; l <= line && at < size; l++) {
+        size_t c = 0;
+        while (at < size && (data[at] == ' ' || data[at] == '\t')) {
+            if (data[at] == '\t') {
+                *tl = l;
+                *tc = c;
+                return true;
+            }
+            at++, c++;
+        }
+        while (at < size && data[at] != '\n') at++;
+        at++;
+    }
+    return false;
+}
+
+/* libyaml's error, at its position. */
+static int yaml_failed(loader *L, const yaml_parser_t *parser, const char *name,
+                       const char *data, size_t size)
+{
+    size_t tl, tc;
     if (parser->error == YAML_MEMORY_ERROR) return graft_error_oom(L->ctx, "YAML document");
+    if (parser->error == YAML_SCANNER_ERROR && data &&
+        indent_tab(data, size, parser->problem_mark.line, &tl, &tc))
+        return graft_error(L->ctx, GRAFT_ERULE, "%s:%zu:%zu: tabs are not allowed for indentation "
+                           "(line %zu, column %zu); indent with spaces", name, tl + 1, tc + 1,
+                           tl + 1, tc + 1);
     return graft_error(L->ctx, GRAFT_ERULE, "%s:%zu:%zu: %s%s%s", name,
                        parser->problem_mark.line + 1, parser->problem_mark.column + 1,
                        parser->problem ? parser->problem : "YAML error",
@@ -815,7 +846,7 @@ static int prescan(loader *L, const char *name, const char *data, size_t size)
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, size);
     while (!done && rc == 0) {
         if (!yaml_parser_parse(&parser, &ev)) {
-            rc = yaml_failed(L, &parser, name);
+            rc = yaml_failed(L, &parser, name, data, size);
             break;
         }
         switch (ev.type) {
@@ -854,7 +885,7 @@ static int no_second_document(loader *L, yaml_parser_t *parser, const char *name
 {
     yaml_document_t doc;
     int rc = 0;
-    if (!yaml_parser_load(parser, &doc)) return yaml_failed(L, parser, name);
+    if (!yaml_parser_load(parser, &doc)) return yaml_failed(L, parser, name, NULL, 0);
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root)
         rc = graft_error(L->ctx, GRAFT_ERULE, "%s:%zu:%zu: a second YAML document; a rules file "
@@ -879,7 +910,7 @@ static int load_text(loader *L, const char *name, const char *data, size_t size)
     if (!yaml_parser_initialize(&parser)) return graft_error_oom(L->ctx, "YAML parser");
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, size);
     if (!yaml_parser_load(&parser, &doc)) {
-        rc = yaml_failed(L, &parser, name);
+        rc = yaml_failed(L, &parser, name, data, size);
         yaml_parser_delete(&parser);
         return rc;
     }

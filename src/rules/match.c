@@ -123,6 +123,70 @@ static size_t arith_token(const char *to, size_t i, size_t *gstart, size_t *glen
     return j + 1 - i;
 }
 
+static bool name_char(char c, bool first)
+{
+    return c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (!first && c >= '0' && c <= '9');
+}
+
+/* Is to[i..) a plain group reference of PCRE2's extended replacement syntax
+ * ($N, ${N}, $name, ${name}, ${N:-x} / ${N:+x:y})?  Its length and the group
+ * number (-1 for a name the pattern lacks, -2 past INT_MAX), else 0. */
+static size_t group_ref(const graft_rename *rn, const char *to, size_t i, long *group)
+{
+    size_t j = i + 1, g;
+    bool braced = to[j] == '{';
+    if (to[i] != '$') return 0;
+    j += braced;
+    g = j;
+    if (to[j] >= '0' && to[j] <= '9') {
+        long v = 0;
+        while (to[j] >= '0' && to[j] <= '9') {
+            v = v > 100000 ? 100000 : v * 10 + (to[j] - '0');
+            j++;
+        }
+        *group = v;
+    } else if (name_char(to[j], true)) {
+        char name[256];
+        while (name_char(to[j], false)) j++;
+        if (j - g >= sizeof name) return 0;
+        memcpy(name, to + g, j - g);
+        name[j - g] = '\0';
+        *group = pcre2_substring_number_from_name(rn->match.code, (PCRE2_SPTR)name);
+        if (*group < 0) *group = -1;
+    } else {
+        return 0;
+    }
+    if (braced && to[j] != '}' && to[j] != ':') return 0; /* arithmetic, or not a reference */
+    return j - i;
+}
+
+/* Every group a `to:` names exists in its pattern: a wrong reference is a
+ * rules error at load time (`graft check`), not a failure once a name
+ * matches. */
+static int check_groups(const graft_rename *rn, uint32_t groups, graft_ctx *ctx)
+{
+    const char *to = rn->to;
+    for (size_t i = 0; to[i]; i++) {
+        size_t len;
+        long g;
+        if (to[i] == '\\' && to[i + 1]) {
+            i++;
+            continue;
+        }
+        if (to[i] == '$' && to[i + 1] == '$') {
+            i++;
+            continue;
+        }
+        if (!(len = group_ref(rn, to, i, &g))) continue;
+        if (g < 0 || g > (long)groups)
+            return graft_error(ctx, GRAFT_ERULE, "%s:%u:%u: to: '%.*s': the pattern '%s' has no "
+                               "such group (it has %u)", rn->pos.file, rn->pos.line, rn->pos.col,
+                               (int)len + (to[i + len] == '}'), to + i, rn->match.pattern, groups);
+        i += len - 1;
+    }
+    return 0;
+}
+
 int graft_rules__arith(graft_rules *r, graft_rename *rn, unsigned minor, graft_ctx *ctx)
 {
     const char *to = rn->to;
@@ -130,6 +194,7 @@ int graft_rules__arith(graft_rules *r, graft_rename *rn, unsigned minor, graft_c
     graft_rename_arith *v = NULL;
     uint32_t groups = 0;
     pcre2_pattern_info(rn->match.code, PCRE2_INFO_CAPTURECOUNT, &groups);
+    GRAFT_TRY(check_groups(rn, groups, ctx));
     for (size_t i = 0; to[i]; i++) {
         size_t gs, gl, ks, kl, len;
         char sign;

@@ -28,7 +28,7 @@ def run(*args, check=True, input=None, layout_ok=False):
     p = subprocess.run([GRAFT, *map(str, args)], capture_output=True, text=True, input=input)
     if check and p.returncode != 0:
         raise AssertionError(f"graft {' '.join(map(str, args))} exited {p.returncode}: {p.stderr.strip()}")
-    if not layout_ok and LAYOUT_FINDING in p.stderr:
+    if not layout_ok and (LAYOUT_FINDING in p.stderr or (args and args[0] == "plan" and LAYOUT_FINDING in p.stdout)):
         raise AssertionError(f"graft {' '.join(map(str, args))}: layout finding: {p.stderr.strip()}")
     return p
 

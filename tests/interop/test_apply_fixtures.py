@@ -28,7 +28,9 @@ def sha_file(path):
 
 def graft(*args):
     p = subprocess.run([GRAFT, *map(str, args)], capture_output=True, text=True)
-    assert graftlib.LAYOUT_FINDING not in p.stderr, p.stderr  # every fixture plans clean
+    # every fixture plans clean (plan prints its findings on stdout)
+    seen = p.stderr + (p.stdout if args and args[0] == "plan" else "")
+    assert graftlib.LAYOUT_FINDING not in seen, seen
     return p
 
 

@@ -210,7 +210,7 @@ policy: {{missing: error, unused: error, mismatch: error}}
     # fold_bn has no reverse: --reverse refuses it and names the rule line
     p = run("plan", "--reverse", "-r", R.path("convbn.yaml"), R.path("convbn_out.onnx"),
             R.path("convbn.pth"), check=False)
-    assert p.returncode == 1 and "convbn.yaml:9: fold_bn: has no reverse" in p.stderr, p.stderr
+    assert p.returncode == 1 and "convbn.yaml:9: fold_bn: has no reverse" in p.stdout, p.stdout
 
 
 R.check("PyTorch LSTM -> real Keras 2.3.1 LSTM file (bias via sum): tfjs-layers output == PyTorch's "

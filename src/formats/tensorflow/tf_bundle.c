@@ -269,6 +269,12 @@ const char *graft_tf__bundle_prefix(const graft_model *m)
     return b ? b->prefix : NULL;
 }
 
+uint32_t graft_tf__bundle_nshards(const graft_model *m)
+{
+    const bundle *b = m->state;
+    return b ? b->nshards : 0;
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 typedef struct slot {

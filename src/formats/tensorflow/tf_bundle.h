@@ -29,6 +29,8 @@ int graft_tf__bundle_write(const graft_model *m, const char *out_prefix, graft_f
 
 /* The prefix a bundle model was opened from; NULL when it has no bundle. */
 const char *graft_tf__bundle_prefix(const graft_model *m);
+/* The data shards graft_tf__bundle_write writes for m (0: m is no bundle). */
+uint32_t graft_tf__bundle_nshards(const graft_model *m);
 /* convert: make m (tensors sorted by name, no bytes) a new one-shard bundle
  * at `prefix` that graft_tf__bundle_write can write. */
 int graft_tf__bundle_new(graft_model *m, const char *prefix, graft_ctx *ctx);

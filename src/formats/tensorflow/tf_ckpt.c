@@ -194,15 +194,15 @@ static int write_state(const char *prefix, graft_sink **out, graft_ctx *ctx)
     return rc;
 }
 
-static int write_ckpt(const graft_model *m, const char *out_path, graft_fill *fill,
-                      graft_ctx *ctx)
+/* The prefix written for out_path (malloc'ed): OUT.index -> OUT; a folder
+ * receives the skeleton's base name; anything else is the prefix. */
+static int out_prefix(const graft_model *m, const char *out_path, char **out, graft_ctx *ctx)
 {
     const char *skel = graft_tf__bundle_prefix(m);
     const char *base = skel ? strrchr(skel, '/') : NULL;
     size_t n = strlen(out_path);
-    graft_sink *state = NULL;
     char *prefix;
-    int rc;
+    *out = NULL;
     if (!skel) return graft_error(ctx, GRAFT_EFORMAT, "the skeleton holds no checkpoint");
     base = base ? base + 1 : skel;
     prefix = graft_malloc(ctx, n + strlen(base) + 2);
@@ -213,6 +213,17 @@ static int write_ckpt(const graft_model *m, const char *out_path, graft_fill *fi
         sprintf(prefix, "%s%s%s", out_path, n && out_path[n - 1] == '/' ? "" : "/", base);
     else
         strcpy(prefix, out_path);
+    *out = prefix;
+    return GRAFT_OK;
+}
+
+static int write_ckpt(const graft_model *m, const char *out_path, graft_fill *fill,
+                      graft_ctx *ctx)
+{
+    graft_sink *state = NULL;
+    char *prefix;
+    int rc;
+    GRAFT_TRY(out_prefix(m, out_path, &prefix, ctx));
     /* The state file is prepared first and renamed into place last. */
     rc = write_state(prefix, &state, ctx);
     if (rc == 0) rc = graft_tf__bundle_write(m, prefix, fill, ctx);
@@ -223,6 +234,37 @@ static int write_ckpt(const graft_model *m, const char *out_path, graft_fill *fi
     graft_sink_abort(state);
     free(prefix);
     return rc;
+}
+
+/* PREFIX.index, PREFIX.data-* and the state file, in one allocation. */
+static int outputs(const graft_model *m, const char *out_path, char ***files, graft_ctx *ctx)
+{
+    uint32_t nshards = graft_tf__bundle_nshards(m);
+    char *prefix, **v, *at;
+    const char *slash;
+    size_t plen, n = (size_t)nshards + 2, bytes;
+    *files = NULL;
+    GRAFT_TRY(out_prefix(m, out_path, &prefix, ctx));
+    plen = strlen(prefix);
+    slash = strrchr(prefix, '/');
+    /* each name fits in prefix + ".data-00000-of-00000" (20 bytes + NUL) */
+    bytes = (n + 1) * sizeof *v + n * (plen + sizeof STATE_FILE + 24);
+    if (!(v = graft_calloc(ctx, 1, bytes))) {
+        free(prefix);
+        return graft_error_oom(ctx, "output names");
+    }
+    at = (char *)(v + n + 1);
+    v[0] = at;
+    at += sprintf(at, "%s.index", prefix) + 1;
+    for (uint32_t i = 0; i < nshards; i++) {
+        v[1 + i] = at;
+        at += sprintf(at, "%s.data-%05u-of-%05u", prefix, i, nshards) + 1;
+    }
+    v[n - 1] = at;
+    sprintf(at, "%.*s" STATE_FILE, slash ? (int)(slash - prefix + 1) : 0, prefix);
+    free(prefix);
+    *files = v;
+    return GRAFT_OK;
 }
 
 /* A checkpoint is named by its prefix ("model.ckpt-5000"), which is no
@@ -245,4 +287,5 @@ const graft_format graft_format_tf_checkpoint = {
     .open = open_ckpt,
     .write = write_ckpt,
     .resolve = resolve_prefix,
+    .outputs = outputs,
 };
