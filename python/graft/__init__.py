@@ -22,6 +22,7 @@ from ._lib import lib as _clib
 from ._model import Model, Tensor, numpy_dtype, open
 from ._plan import Applied, Compared, Diff, Pair, Plan, apply, diff, explain, plan
 from ._convert import Converted, convert
+from ._suggest import Suggested, Suggestion, suggest
 
 __version__ = _dec(_clib.graft_version())
 
@@ -37,4 +38,4 @@ def formats():
 
 __all__ = ["Error", "PlanError", "Model", "Tensor", "open", "numpy_dtype", "Plan", "Pair",
            "plan", "explain", "Applied", "apply", "Compared", "Diff", "diff", "Converted",
-           "convert", "formats", "__version__"]
+           "convert", "Suggested", "Suggestion", "suggest", "formats", "__version__"]

@@ -205,10 +205,10 @@ def _pb_int(num, v):
     return _pb_varint(num << 3) + _pb_varint(v)
 
 
-def graphdef_huge_variable(out):
+def graphdef_huge_variable(out, elements=1 << 40):
     """Item 7: a ~100-byte GraphDef whose VariableV2 declares 2^40 float32
     elements, read by an Identity (freezing it would mean 4 TiB of zeros)."""
-    shape = _pb_len(7, _pb_len(2, _pb_int(1, 1 << 40)))           # AttrValue.shape
+    shape = _pb_len(7, _pb_len(2, _pb_int(1, elements)))           # AttrValue.shape
     attrs = (_pb_len(5, _pb_len(1, b"dtype") + _pb_len(2, _pb_int(6, 1))) +
              _pb_len(5, _pb_len(1, b"shape") + _pb_len(2, shape)))
     var = _pb_len(1, b"v") + _pb_len(2, b"VariableV2") + attrs
@@ -216,6 +216,18 @@ def graphdef_huge_variable(out):
              _pb_len(5, _pb_len(1, b"T") + _pb_len(2, _pb_int(6, 1))))
     path = os.path.join(out, "huge_variable.pb")
     open(path, "wb").write(_pb_len(1, var) + _pb_len(1, ident))
+    return path
+
+
+def graphdef_broadcast_const(out, elements, name="broadcast.pb"):
+    """Item 7: a GraphDef whose Const holds one float_val (1.5) for `elements`
+    elements, which TensorFlow broadcasts (the last value repeats)."""
+    tensor = _pb_int(1, 1) + _pb_len(2, _pb_len(2, _pb_int(1, elements))) + \
+        _pb_len(5, struct.pack("<f", 1.5))
+    attrs = (_pb_len(5, _pb_len(1, b"dtype") + _pb_len(2, _pb_int(6, 1))) +
+             _pb_len(5, _pb_len(1, b"value") + _pb_len(2, _pb_len(8, tensor))))
+    path = os.path.join(out, name)
+    open(path, "wb").write(_pb_len(1, _pb_len(1, b"c") + _pb_len(2, b"Const") + attrs))
     return path
 
 
@@ -249,12 +261,73 @@ def npz_big_deflated(out):
     return path
 
 
+def npz_scipy_sparse(out, name="sparse.npz", data=(1.0, 2.0, 3.0)):
+    """Item 15: what scipy.sparse.save_npz writes for a 2x3 CSR matrix (its
+    arrays_dict, np.savez_compressed): a byte-string 'format' member (|S3)
+    among int32/int64/float32 arrays.  Built here with NumPy alone."""
+    arrays = dict(indices=np.array([0, 2, 1], "<i4"), indptr=np.array([0, 2, 3], "<i4"))
+    arrays.update(format=b"csr", shape=(2, 3), data=np.array(data, "<f4"))
+    path = os.path.join(out, name)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+class _Boom:
+    """An object whose unpickling would create a file (numpy allow_pickle)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def npz_mixed(out, marker, name="mixed.npz", w=(1.0, 2.0, 3.0)):
+    """Item 15: one float tensor beside a string tensor, an object array
+    whose pickle would create `marker` if run, and a structured array."""
+    path = os.path.join(out, name)
+    obj = np.empty(1, dtype=object)
+    obj[0] = _Boom(marker)
+    np.savez(path, w=np.array(w, "<f4"), names=np.array(["ab", "cde"]), obj=obj,
+             rec=np.zeros(2, dtype=[("x", "<f4"), ("y", "<i2", (2,))]))
+    return path
+
+
+def npy_unicode(out):
+    """Item 15: a .npy holding one unicode string array."""
+    path = os.path.join(out, "words.npy")
+    np.save(path, np.array(["hello", "x"]))
+    return path
+
+
+def torch_big_deflated(out):
+    """Item 8: torch.save's zip with its 128 MiB storage record deflated (a
+    ramp, so it compresses to a few MiB), as zipfile writes it."""
+    import torch
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(1024, dtype=torch.float32).repeat(32 * 1024)}, buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    path = os.path.join(out, "big_deflated.pt")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            z.writestr(info.filename, src.read(info))
+    return path
+
+
+def npy_big_be(out):
+    """Item 8: a 128 MiB big-endian .npy (a view graft must byte-swap to hash)."""
+    a = np.arange(1 << 25, dtype=">f4").reshape(8192, 4096)
+    path = os.path.join(out, "big_be.npy")
+    np.save(path, a)
+    return path
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     for name, fn in list(globals().items()):
         if callable(fn) and fn.__module__ == __name__ and name != "main" and not name.startswith("_"):
-            print(fn(out))
+            print(fn(out, os.path.join(out, "marker")) if name == "npz_mixed" else fn(out))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 #include "apply.h"
 #include "error.h"
 #include "rules.h"
+#include "sink.h"
 #include "tf_freeze.h"
 
 /* Items for the frozen skeleton: variables from the plan, other Consts kept.
@@ -57,16 +58,18 @@ int graft_freeze(const char *graph, const char *checkpoint, const char *const *o
     graft_apply_item *items = NULL;
     graft_apply_plan ap = {0};
     graft_plan *p = NULL;
-    char **vars = NULL, *tmp = NULL;
+    graft_sink *skel = NULL;
+    char **vars = NULL, tmp[64];
     size_t nvars = 0;
-    int rc;
+    int rc, fd = -1;
 
     if (noutputs == 0) return graft_error(ctx, GRAFT_ERROR, "--outputs: no node names");
-    if (!(tmp = graft_malloc(ctx, strlen(out_path) + 32))) return graft_error_oom(ctx, "a path");
-    /* the zero-filled frozen graph, beside the output, removed at the end */
-    sprintf(tmp, "%s.graft-freeze-%ld.pb", out_path, (long)getpid());
-    rc = graft_tf__freeze_skeleton(graph, outputs, noutputs, tmp, &vars, &nvars, ctx);
-    if (rc < 0) goto cleanup;
+    /* The zero-filled frozen graph: an unnamed file beside the output
+     * (O_TMPFILE), read back through /proc/self/fd, so a kill leaves nothing. */
+    if ((rc = graft_sink_open(&skel, out_path, ctx)) < 0) goto cleanup;
+    rc = graft_tf__freeze_skeleton(graph, outputs, noutputs, skel, &vars, &nvars, ctx);
+    if (rc < 0 || (rc = graft_sink_reopen(skel, &fd, ctx)) < 0) goto cleanup;
+    snprintf(tmp, sizeof tmp, "/proc/self/fd/%d", fd);
     po.source_format = o->checkpoint_format;
     po.skeleton_format = "tf-graphdef";
     if ((rc = graft_plan_open(&p, o->rules, checkpoint, tmp, &po, ctx)) < 0) goto cleanup;
@@ -80,10 +83,10 @@ int graft_freeze(const char *graph, const char *checkpoint, const char *const *o
     if ((rc = graft_apply_write(p->source, p->target, &ap, out_path, ctx)) < 0) goto cleanup;
     if (nfrozen) *nfrozen = nvars;
 cleanup:
-    unlink(tmp);
     free(items);
     graft_plan_free(p);
+    if (fd >= 0) close(fd);
+    graft_sink_abort(skel);
     graft_tf__names_free(vars, nvars);
-    free(tmp);
     return rc;
 }

@@ -56,7 +56,9 @@ static void entry(graft_jsonw *w, const graft_plan *p, const graft_plan_entry *e
         graft_jsonw_printf(w, "null");
     graft_jsonw_printf(w, ", \"target_shape\": ");
     shape(w, &e->target_shape);
-    graft_jsonw_printf(w, ", \"dtype\": \"%s\"", graft_dtype_name(e->target_shape.dtype));
+    graft_jsonw_printf(w, ", \"dtype\": \"%s\"", p->target->tensors[e->target].unsupported
+                                                    ? "unsupported"
+                                                    : graft_dtype_name(e->target_shape.dtype));
     if (e->nsources)
         graft_jsonw_printf(w, ", \"source_dtype\": \"%s\"", graft_dtype_name(e->in[0].dtype));
     graft_jsonw_printf(w, ", \"status\": \"%s\"", graft_plan_status_name(e->status));
@@ -143,7 +145,7 @@ int graft_model_json(char **out, const graft_model *m, graft_ctx *ctx)
     graft_jsonw_raw(&w, "[", 1);
     for (size_t i = 0; i < m->count && w.rc == GRAFT_OK; i++) {
         const graft_tensor *t = &m->tensors[i];
-        if ((rc = graft_tensor_sha256(m, t, digest, ctx)) < 0) {
+        if (!t->unsupported && (rc = graft_tensor_sha256(m, t, digest, ctx)) < 0) {
             graft_jsonw_free(&w);
             return rc;
         }
@@ -151,10 +153,16 @@ int graft_model_json(char **out, const graft_model *m, graft_ctx *ctx)
         graft_jsonw_printf(&w, i ? ",\n " : "\n ");
         graft_jsonw_printf(&w, "{\"name\": ");
         str(&w, t->name);
-        graft_jsonw_printf(&w, ", \"dtype\": \"%s\", \"shape\": [", graft_dtype_name(t->dtype));
+        graft_jsonw_printf(&w, ", \"dtype\": \"%s\", \"shape\": [",
+                           t->unsupported ? "unsupported" : graft_dtype_name(t->dtype));
         for (uint32_t d = 0; d < t->ndim; d++)
             graft_jsonw_printf(&w, "%s%" PRId64, d ? ", " : "", t->shape[d]);
-        graft_jsonw_printf(&w, "], \"sha256\": \"%s\"", hex);
+        if (t->unsupported) { /* its stored type, and no data */
+            graft_jsonw_printf(&w, "], \"sha256\": null, \"stored_type\": ");
+            str(&w, t->unsupported);
+        } else {
+            graft_jsonw_printf(&w, "], \"sha256\": \"%s\"", hex);
+        }
         if (graft_tensor_encoding(m, t)) {
             graft_jsonw_printf(&w, ", \"encoding\": ");
             str(&w, graft_tensor_encoding(m, t));

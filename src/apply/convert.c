@@ -139,6 +139,9 @@ static int plan_one(conv *c, size_t i, citem *it, bool *skip)
     } else if (!(it->name = graft_strdup(c->ctx, t->name))) {
         return graft_error_oom(c->ctx, "a name");
     }
+    if (t->unsupported)
+        return graft_error(c->ctx, GRAFT_EFORMAT, "stored as %s, which graft cannot read "
+                           "(ignore it in the rules to convert the rest)", t->unsupported);
     if (t->ndim > GRAFT_MAX_NDIM)
         return graft_error(c->ctx, GRAFT_ELIMIT, "rank %u exceeds %d", t->ndim, GRAFT_MAX_NDIM);
     for (uint32_t d = 0; d < t->ndim; d++) in.dim[d] = t->shape[d];

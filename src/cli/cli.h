@@ -35,6 +35,10 @@ double cli_now(void);
 /* A graft_apply_progress_fn; payload is a cli_progress. */
 void cli_show_progress(size_t done, size_t total, uint64_t bytes, void *payload);
 int cmd_rules(int argc, char **argv);
+int cmd_suggest(int argc, char **argv);
+
+/* "graft ARGV..." as typed (html.c), for a report page; NULL when out of memory. */
+char *cli_command_line(int argc, char **argv);
 
 /* "graft: <message>" on stderr. */
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -32,7 +32,9 @@ static void report_plan(const graft_plan *p)
         const char *msg = graft_plan_entry_message(p, i);
         if (st == GRAFT_PLAN_OK) continue;
         if (st == GRAFT_PLAN_KEPT) {
-            if (msg) warnf("%s (kept: policy mismatch: keep)", msg);
+            /* a tensor graft cannot read is copied as the skeleton holds it: no warning */
+            if (msg && !graft_tensor_unsupported(graft_plan_entry_target(p, i)))
+                warnf("%s (kept: policy mismatch: keep)", msg);
         } else if (msg) {
             errorf("%s", msg);
         } else {

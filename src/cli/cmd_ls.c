@@ -6,7 +6,8 @@
 
 static const char usage[] =
     "usage: graft ls [--json] [--sha256] [--format NAME] [--select KEY] FILE\n"
-    "List every tensor of FILE: name, dtype, shape, bytes.\n"
+    "List every tensor of FILE: name, dtype, shape, bytes.  A tensor graft cannot\n"
+    "read is listed as 'unsupported' with its stored type and no data.\n"
     "  --json          a JSON array of {name, dtype, shape, sha256[, encoding][, quant], role,\n"
     "                  layout, certainty (structure | convention | unknown)[, gates, flatten]}\n"
     "  --sha256        add the SHA-256 of each tensor's row-major little-endian elements\n"
@@ -36,9 +37,15 @@ static int list_text(const graft_model *m, bool sha, graft_ctx *ctx)
     char hex[65];
     for (size_t i = 0; i < graft_model_count(m); i++) {
         const graft_tensor *t = graft_model_tensor(m, i);
-        printf("%s\t%s\t", graft_tensor_name(t), graft_dtype_name(graft_tensor_dtype(t)));
+        const char *stored = graft_tensor_unsupported(t);
+        printf("%s\t%s\t", graft_tensor_name(t),
+               stored ? "unsupported" : graft_dtype_name(graft_tensor_dtype(t)));
         print_shape(stdout, t, ",");
         printf("\t%llu", (unsigned long long)graft_tensor_nbytes(t));
+        if (stored) { /* listed with its stored type, never read */
+            printf("%s\tstored as %s (no data)\n", sha ? "\t-" : "", stored);
+            continue;
+        }
         if (sha) {
             if (hash_hex(m, t, hex, ctx) < 0) return -1;
             printf("\t%s", hex);

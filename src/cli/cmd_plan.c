@@ -63,10 +63,12 @@ static void report(const graft_plan *p)
     for (size_t i = 0; i < graft_plan_count(p); i++) {
         const char *msg = graft_plan_entry_message(p, i);
         if (!msg) continue;
-        if (graft_plan_entry_status(p, i) == GRAFT_PLAN_KEPT)
-            warnf("%s (kept: policy mismatch: keep)", msg);
-        else
+        if (graft_plan_entry_status(p, i) == GRAFT_PLAN_KEPT) {
+            if (!graft_tensor_unsupported(graft_plan_entry_target(p, i)))
+                warnf("%s (kept: policy mismatch: keep)", msg);
+        } else {
             errorf("%s", msg);
+        }
     }
 }
 

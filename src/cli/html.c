@@ -1,24 +1,31 @@
-/* html.c - `--html FILE` of plan and diff: the page graft_plan_html writes,
+/* html.c - `--html FILE` of plan and diff (suggest's is graft_suggestion_html): the page graft_plan_html writes,
  * headed by the command line that made it. */
 #include "planload.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+char *cli_command_line(int argc, char **argv)
+{
+    size_t n = sizeof "graft";
+    char *cmd;
+    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
+    if (!(cmd = malloc(n))) return NULL;
+    strcpy(cmd, "graft");
+    for (int i = 0; i < argc; i++) strcat(strcat(cmd, " "), argv[i]);
+    return cmd;
+}
+
 int plan_write_html(const plan_inputs *in, const char *path, bool diff, int argc, char **argv)
 {
     graft_report_options o = GRAFT_REPORT_OPTIONS_INIT;
-    size_t n = sizeof "graft";
-    char *cmd;
+    char *cmd = cli_command_line(argc, argv);
     int rc;
 
-    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
-    if (!(cmd = malloc(n))) {
+    if (!cmd) {
         errorf("%s: out of memory", path);
         return EXIT_BAD;
     }
-    strcpy(cmd, "graft");
-    for (int i = 0; i < argc; i++) strcat(strcat(cmd, " "), argv[i]);
     o.command = cmd;
     o.stats = true;
     o.diff = diff;

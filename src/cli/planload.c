@@ -81,5 +81,8 @@ void plan_op_print(FILE *f, const graft_op *op, graft_ctx *ctx)
 void plan_shape_text(FILE *f, const graft_tensor *t)
 {
     print_shape(f, t, ",");
-    fprintf(f, " %s", graft_dtype_name(graft_tensor_dtype(t)));
+    if (graft_tensor_unsupported(t))
+        fprintf(f, " unsupported (stored as %s)", graft_tensor_unsupported(t));
+    else
+        fprintf(f, " %s", graft_dtype_name(graft_tensor_dtype(t)));
 }

@@ -126,6 +126,21 @@ graft_tensor *graft_model__add(graft_model *m, const char *name, size_t name_len
     return t;
 }
 
+graft_tensor *graft_model__add_unsupported(graft_model *m, const char *name, size_t name_len,
+                                           const char *stored, uint32_t ndim,
+                                           const int64_t *shape, uint64_t stored_bytes,
+                                           graft_ctx *ctx)
+{
+    graft_tensor *t = graft_model__add(m, name, name_len, GRAFT_DTYPE_INVALID, ndim, shape, ctx);
+    if (!t) return NULL;
+    if (!(t->unsupported = graft_arena_strdup(&m->arena, stored))) {
+        graft_error_oom(ctx, "a stored type");
+        return NULL;
+    }
+    t->nbytes = stored_bytes;
+    return t;
+}
+
 int graft_model__set_strides(graft_model *m, graft_tensor *t,
                              const int64_t *strides, graft_ctx *ctx)
 {
@@ -196,6 +211,16 @@ static int build_index(graft_model *m, graft_ctx *ctx)
 static int validate_tensor(const graft_tensor *t, graft_ctx *ctx)
 {
     int64_t lo, hi;
+    if (t->unsupported) {
+        /* Only its raw bytes are ever copied: they must lie in their file. */
+        if (t->load || !t->src || t->strides) return GRAFT_OK;
+        if (t->offset > t->src->size || t->nbytes > t->src->size - t->offset)
+            return graft_error(ctx, GRAFT_ECORRUPT, "tensor '%s': %llu stored bytes at %llu "
+                               "lie outside the %zu-byte file %s", t->name,
+                               (unsigned long long)t->nbytes, (unsigned long long)t->offset,
+                               t->src->size, t->src->path);
+        return GRAFT_OK;
+    }
     if (t->dtype <= GRAFT_DTYPE_INVALID || t->dtype >= GRAFT_DTYPE_COUNT)
         return graft_error(ctx, GRAFT_EFORMAT, "tensor '%s': unknown dtype", t->name);
     if (t->load) return GRAFT_OK;
@@ -264,6 +289,14 @@ const int64_t *graft_tensor_shape(const graft_tensor *t) { return t->shape; }
 uint64_t graft_tensor_numel(const graft_tensor *t) { return t->numel; }
 uint64_t graft_tensor_nbytes(const graft_tensor *t) { return t->nbytes; }
 const graft_quant *graft_tensor_quant(const graft_tensor *t) { return t->quant; }
+const char *graft_tensor_unsupported(const graft_tensor *t) { return t->unsupported; }
+
+/* The error for asking an unsupported tensor's elements. */
+static int unreadable(const graft_tensor *t, graft_ctx *ctx)
+{
+    return graft_error(ctx, GRAFT_EFORMAT, "tensor '%s': stored as %s, which graft cannot read",
+                       t->name, t->unsupported);
+}
 
 /* ---- element access ---------------------------------------------------- */
 
@@ -331,6 +364,7 @@ int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
     uint8_t *buf;
     *out = NULL;
     *owned = NULL;
+    if (t->unsupported) return unreadable(t, ctx);
     if (t->nbytes == 0) {
         *out = empty;
         return GRAFT_OK;
@@ -404,6 +438,7 @@ int graft_tensor__pieces(const graft_model *m, const graft_tensor *t, graft_piec
     void *owned;
     int rc = GRAFT_OK;
 
+    if (t->unsupported) return unreadable(t, ctx);
     if (t->nbytes == 0) return GRAFT_OK;
     /* Decoded tensors that can stream (deflated members) come piece by piece. */
     if (t->load && t->stream) return t->stream(m, t, fn, arg, ctx);

@@ -52,6 +52,12 @@ struct graft_tensor {
     const struct graft_layout *layout; /* role and layout from the file's structure
                                         * (layout/layout.h); arena; NULL = none */
     const graft_quant *quant; /* arena; quantization parameters, NULL when none */
+    /* A member graft cannot read (a byte-string array, an object array, an
+     * unknown dtype): its stored type ("numpy '|S3'"), arena; NULL for
+     * every readable tensor.  Such a tensor has dtype GRAFT_DTYPE_INVALID,
+     * nbytes = its stored bytes and no data graft hands out: a skeleton's
+     * writer copies it as it is, and a plan needing it as a source fails. */
+    const char *unsupported;
 };
 
 struct graft_model {
@@ -81,6 +87,12 @@ int graft_model__own_source(graft_model *m, graft_source *src, graft_ctx *ctx);
 graft_tensor *graft_model__add(graft_model *m, const char *name, size_t name_len,
                                graft_dtype dtype, uint32_t ndim,
                                const int64_t *shape, graft_ctx *ctx);
+/* Append a tensor graft cannot read (see graft_tensor.unsupported):
+ * `stored` names its stored type, `stored_bytes` its size in the file. */
+graft_tensor *graft_model__add_unsupported(graft_model *m, const char *name, size_t name_len,
+                                           const char *stored, uint32_t ndim,
+                                           const int64_t *shape, uint64_t stored_bytes,
+                                           graft_ctx *ctx);
 /* Set strides (elements) on t; copied into the arena. */
 int graft_model__set_strides(graft_model *m, graft_tensor *t,
                              const int64_t *strides, graft_ctx *ctx);

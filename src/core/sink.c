@@ -213,6 +213,20 @@ int graft_sink_fill(graft_sink *s, uint8_t b, uint64_t n)
     return GRAFT_OK;
 }
 
+int graft_sink_reopen(graft_sink *s, int *fd, graft_ctx *ctx)
+{
+    char proc[64];
+    *fd = -1;
+    if (s->in_memory) return graft_error(ctx, GRAFT_ERROR, "an in-memory output has no file");
+    GRAFT_TRY(flush(s));
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->fd);
+    *fd = open(s->anon ? proc : s->tmp, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0)
+        return graft_error(ctx, GRAFT_EIO, "%s: cannot reopen the output being written: %s",
+                           s->path, strerror(errno));
+    return GRAFT_OK;
+}
+
 int graft_sink_pwrite(graft_sink *s, uint64_t off, const void *data, size_t n)
 {
     const uint8_t *p = data;

@@ -36,6 +36,9 @@ uint32_t graft_sink_crc32c_end(graft_sink *s);
  * an unnamed file is given its name here). */
 const char *graft_sink_path(const graft_sink *s);
 const char *graft_sink_tmp_path(const graft_sink *s);
+/* Flush, and open the bytes written so far for reading (an unnamed file
+ * through /proc/self/fd, without naming it); *fd is the caller's to close. */
+int graft_sink_reopen(graft_sink *s, int *fd, graft_ctx *ctx);
 /* Finish: flush, fsync, rename into place, free.  On failure the temporary
  * file is removed.  Accepts NULL (no-op). */
 int graft_sink_commit(graft_sink *s);

@@ -179,6 +179,16 @@ static int locate_data(const uint8_t *data, size_t size, graft_zip_entry *e, gra
         return graft_error(ctx, GRAFT_ECORRUPT,
                            "zip: entry '%s': stored with size %llu but extracted size %llu",
                            e->name, (unsigned long long)e->csize, (unsigned long long)e->usize);
+    /* Zip-bomb defences: deflate cannot expand past ~1032:1, so a larger
+     * claim is a lie; and no member of a model file is a quarter terabyte. */
+    if (e->method == 8 && e->usize / GRAFT_ZIP_MAX_RATIO > e->csize + 1)
+        return graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s': %llu deflated bytes cannot "
+                           "expand to the claimed %llu", e->name, (unsigned long long)e->csize,
+                           (unsigned long long)e->usize);
+    if (e->usize > GRAFT_ZIP_MAX_MEMBER)
+        return graft_error(ctx, GRAFT_ELIMIT, "zip: entry '%s': %llu bytes exceed the cap of %llu",
+                           e->name, (unsigned long long)e->usize,
+                           (unsigned long long)GRAFT_ZIP_MAX_MEMBER);
     return GRAFT_OK;
 }
 

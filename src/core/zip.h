@@ -9,6 +9,8 @@
 #include "error.h"
 
 #define GRAFT_ZIP_MAX_ENTRIES (1u << 20)
+#define GRAFT_ZIP_MAX_RATIO 1032u              /* deflate's largest expansion */
+#define GRAFT_ZIP_MAX_MEMBER (256ull << 30)    /* bytes of one extracted member */
 
 typedef struct graft_zip_entry {
     const char *name;      /* NUL-terminated; owned by the archive */
@@ -31,7 +33,9 @@ typedef struct graft_zip {
 } graft_zip;
 
 /* Parse and check the central directory and every local header: names in
- * both agree, no name twice, and no two members share bytes. */
+ * both agree, no name twice, no two members share bytes, and no deflated
+ * member claims more than GRAFT_ZIP_MAX_RATIO times its compressed size or
+ * any member more than GRAFT_ZIP_MAX_MEMBER bytes. */
 int graft_zip_open(graft_zip **out, const uint8_t *data, size_t size, graft_ctx *ctx);
 void graft_zip_free(graft_zip *z);
 /* For an archive whose members are copied into an output: every name is a

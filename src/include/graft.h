@@ -50,8 +50,6 @@
  * Stability: every option struct starts with a `version` set by its *_INIT
  * macro; later versions only add fields at the end, so code built against
  * an older header keeps working.  Status codes and dtype names only grow.
- * Still to come behind the same pattern: rule suggestions (one more
- * graft_* call and options struct).
  */
 #ifndef GRAFT_H
 #define GRAFT_H
@@ -256,6 +254,16 @@ typedef struct graft_quant {
 
 /** The tensor's quantization parameters, or NULL when it has none. */
 GRAFT_EXTERN const graft_quant *graft_tensor_quant(const graft_tensor *t);
+
+/**
+ * The stored type of a tensor graft lists but cannot read ("numpy '|S3'"
+ * for a byte-string array of an .npz), or NULL for every readable tensor.
+ * Such a tensor's dtype is GRAFT_DTYPE_INVALID and graft_tensor_bytes() and
+ * graft_tensor_sha256() refuse it (GRAFT_EFORMAT); in a skeleton it is
+ * copied unchanged, as a source it is an error only when a target needs it.
+ * Borrowed; lives as long as the model.
+ */
+GRAFT_EXTERN const char *graft_tensor_unsupported(const graft_tensor *t);
 
 /** SHA-256 of graft_tensor_bytes(); out receives 32 bytes. */
 GRAFT_EXTERN int graft_tensor_sha256(const graft_model *m, const graft_tensor *t,
@@ -789,6 +797,76 @@ typedef struct graft_report_options {
  */
 GRAFT_EXTERN int graft_plan_html(const graft_plan *p, const char *path,
                                  const graft_report_options *opts, graft_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Drafting a rules file from the two models (`graft suggest`).        */
+
+typedef struct graft_suggest_options {
+    unsigned int version;         /**< GRAFT_SUGGEST_OPTIONS_VERSION */
+    const char *source_format;    /**< NULL = detect */
+    const char *skeleton_format;  /**< NULL = detect */
+} graft_suggest_options;
+
+#define GRAFT_SUGGEST_OPTIONS_VERSION 1
+#define GRAFT_SUGGEST_OPTIONS_INIT {.version = GRAFT_SUGGEST_OPTIONS_VERSION}
+
+/** How sure a draft is of one skeleton tensor ("certain", "likely", "guess",
+ * "unpaired" in JSON). */
+typedef enum graft_confidence {
+    /** one candidate consistent with names, shapes and structure (or a
+     * tensor known to stay out: optimizer slot, step counter) */
+    GRAFT_SUGGEST_CERTAIN = 0,
+    GRAFT_SUGGEST_LIKELY,    /**< one best candidate by a clear margin */
+    /** several candidates (paired by order alone), evidence that disagrees,
+     * or a square matrix whose transpose rests on naming conventions alone */
+    GRAFT_SUGGEST_GUESS,
+    GRAFT_SUGGEST_UNPAIRED,  /**< no source found: the skeleton's value is kept */
+} graft_confidence;
+
+/** A drafted rules file with what it decided per skeleton tensor. */
+typedef struct graft_suggestion graft_suggestion;
+
+/**
+ * Draft a rules file (format 1.1) that maps `skeleton` from `source`: pairs
+ * from names (one vocabulary for the frameworks' words), kinds, shapes under
+ * any layout change, file order and the files' structure; op chains from the
+ * two layouts (src/layout); renames generalised into regexes with index
+ * arithmetic, `pairs:` for the rest, `expect:` on every entry, a comment on
+ * every entry that is not certain; optimizer slots and known extras under
+ * `ignore:`.  The draft is checked before it is returned: it loads, the plan
+ * it gives is complete and pairs what was decided (else GRAFT_ERROR naming
+ * the first problem), and whether its renames are one to one and its
+ * reverse plan complete is recorded (JSON "one_to_one", "reversible").
+ * @param[out] out  free with graft_suggestion_free
+ * @return GRAFT_OK, or the failure opening a model
+ */
+GRAFT_EXTERN int graft_suggest(graft_suggestion **out, const char *source, const char *skeleton,
+                               const graft_suggest_options *opts, graft_ctx *ctx);
+GRAFT_EXTERN void graft_suggestion_free(graft_suggestion *s);
+/** The drafted rules file (YAML text); borrowed from the suggestion. */
+GRAFT_EXTERN const char *graft_suggestion_rules(const graft_suggestion *s);
+/** Skeleton tensors with confidence c (0 for an unknown c). */
+GRAFT_EXTERN size_t graft_suggestion_count(const graft_suggestion *s, graft_confidence c);
+/**
+ * The suggestion as JSON (what `graft suggest --json` prints):
+ * {"targets": [{"target", "sources": [...], "ops": [...], "confidence",
+ * "reason"}], "rules": "<the YAML>", "entries": {"rename", "pairs",
+ * "transforms"}, "one_to_one", "reversible"}; targets in skeleton order,
+ * ops as in graft_op_json.
+ * @param[out] out  free with free()
+ */
+GRAFT_EXTERN int graft_suggestion_json(char **out, const graft_suggestion *s, graft_ctx *ctx);
+/** Write the rules file to path, atomically (a temporary file renamed). */
+GRAFT_EXTERN int graft_suggestion_write(const graft_suggestion *s, const char *path,
+                                        graft_ctx *ctx);
+/**
+ * The report page of graft_plan_html for the plan the draft's rules give,
+ * each target with its confidence (guesses and unpaired targets shown as
+ * low-confidence) and the reason, as `graft suggest --html` writes it.
+ * @param command  the command line shown on the page; NULL: none
+ */
+GRAFT_EXTERN int graft_suggestion_html(const graft_suggestion *s, const char *path,
+                                       const char *command, graft_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
 /* JSON.                                                               */

@@ -183,11 +183,39 @@ static graft_policy_mismatch mismatch_of(const graft_rules *r, const graft_plan_
     return r ? r->mismatch : GRAFT_MISMATCH_ERROR;
 }
 
+/*
+ * Tensors graft cannot read (graft_tensor.unsupported): a skeleton's is kept
+ * as it is; a source's is an error only for the entry that needs it.
+ * Returns 1 when it decided e.
+ */
+static int unsupported_entry(graft_plan *p, graft_plan_entry *e, graft_ctx *ctx)
+{
+    const graft_tensor *tt = &p->target->tensors[e->target];
+    if (tt->unsupported) {
+        e->status = GRAFT_PLAN_KEPT;
+        e->nsources = 0;
+        GRAFT_TRY(set_message(p, e, ctx, "'%s' is stored as %s, which graft cannot read: "
+                                         "copied unchanged", tt->name, tt->unsupported));
+        return 1;
+    }
+    for (size_t k = 0; k < e->nsources; k++) {
+        const graft_tensor *st = &p->source->tensors[e->sources[k]];
+        if (!st->unsupported) continue;
+        e->status = GRAFT_PLAN_ERROR;
+        GRAFT_TRY(set_message(p, e, ctx, "'%s' needs source '%s', stored as %s, which graft "
+                                         "cannot read", tt->name, st->name, st->unsupported));
+        return 1;
+    }
+    return 0;
+}
+
 /* Shapes after the chain, and the status that follows from the policies. */
 static int check_chain(graft_plan *p, graft_plan_entry *e, graft_policy_mismatch mismatch,
                        graft_ctx *ctx)
 {
     const char *tname = p->target->tensors[e->target].name;
+    int rc = unsupported_entry(p, e, ctx);
+    if (rc != 0) return rc < 0 ? rc : 0;
     if (e->nsources > 1 && (e->nops == 0 || !graft_ops_joins(&e->ops[0]))) {
         e->status = GRAFT_PLAN_ERROR;
         return set_message(p, e, ctx, "'%s' has %zu sources but its op chain does not start "
@@ -356,6 +384,8 @@ static int finish(graft_plan *p, const graft_rules *r, bool source_ignored_by_ru
     }
     for (size_t i = 0; i < p->nentries; i++) {
         graft_plan_entry *e = &p->entries[i];
+        if (e->status == GRAFT_PLAN_OK && (rc = unsupported_entry(p, e, ctx)) < 0) goto cleanup;
+        rc = 0;
         for (size_t k = 0; k < e->nsources; k++) used[e->sources[k]] = true;
         if (e->nsources == 0 && e->status == GRAFT_PLAN_OK) {
             /* no source found */
@@ -374,7 +404,7 @@ static int finish(graft_plan *p, const graft_rules *r, bool source_ignored_by_ru
             p->errors++;
     }
     for (size_t j = 0; j < n; j++) {
-        if (used[j]) continue;
+        if (used[j] || p->source->tensors[j].unsupported) continue; /* needed by no one: fine */
         rc = graft_rules_ignored(r, source_ignored_by_rules ? GRAFT_SIDE_SOURCE : GRAFT_SIDE_TARGET,
                                  p->source->tensors[j].name, ctx);
         if (rc < 0) goto cleanup;

@@ -7,6 +7,7 @@ read: 'N passed, M failed'.
 import hashlib
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -153,3 +154,24 @@ def sha256_file(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def save_st(path, tensors):
+    """safetensors writer: {name: (dtype string, shape, bytes)}."""
+    header, blobs, off = {}, [], 0
+    for name, (dt, shape, b) in tensors.items():
+        header[name] = {"dtype": dt, "shape": list(shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    js = json.dumps(header).encode()
+    js += b" " * (-len(js) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(js)) + js + b"".join(blobs))
+
+
+def load_st(path, name):
+    data = open(path, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    h = json.loads(data[8:8 + n])
+    a, b = h[name]["data_offsets"]
+    return h[name]["dtype"], data[8 + n + a:8 + n + b]

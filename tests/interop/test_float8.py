@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from graftlib import Results, run  # noqa: E402
+from graftlib import Results, load_st, run, save_st  # noqa: E402
 
 R = Results()
 FORMATS = {  # name: (safetensors dtype, mantissa bits, bias, IEEE Inf/NaN)
@@ -88,27 +88,6 @@ def probes(fmt):
     allx = np.concatenate([xs, up, dn, rnd])
     allx = np.concatenate([allx, -allx, np.array([np.inf, -np.inf, np.nan, -0.0], np.float32)])
     return allx.astype(np.float32)
-
-
-def save_st(path, tensors):
-    """safetensors writer: {name: (dtype string, shape, bytes)}."""
-    header, blobs, off = {}, [], 0
-    for name, (dt, shape, b) in tensors.items():
-        header[name] = {"dtype": dt, "shape": list(shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    js = json.dumps(header).encode()
-    js += b" " * (-len(js) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(js)) + js + b"".join(blobs))
-
-
-def load_st(path, name):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    h = json.loads(data[8:8 + n])
-    a, b = h[name]["data_offsets"]
-    return h[name]["dtype"], data[8 + n + a:8 + n + b]
 
 
 def cast_with_graft(tag, src_dt, src_bytes, n, dst_dt, dst_name):

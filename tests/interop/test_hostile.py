@@ -145,6 +145,36 @@ def freeze_is_bounded():
     assert not [f for f in os.listdir(R.tmp) if f.startswith("frozen")], os.listdir(R.tmp)
 
 
+def broadcast_const_is_bounded():
+    """A 60-byte Const broadcasting 2^26 floats hashes with flat memory, and
+    one past GraphDef's 2 GiB is refused."""
+    p = hostile.graphdef_broadcast_const(R.tmp, 1 << 26)
+    assert os.path.getsize(p) < 80
+    want = sha256_of_array(np.full(1 << 26, 1.5, "<f4"))
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0" and out.split("\t")[-1].strip() == want, out
+    assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
+    big = hostile.graphdef_broadcast_const(R.tmp, 1 << 29, "broadcast_2g.pb")
+    refused(big, "broadcast_2g.pb", "Const 'c': 536870912 elements of float32 (2147483648 bytes)",
+            "exceed what a GraphDef can hold (2 GiB)")
+
+
+def sha256_streams_everywhere():
+    """A deflated torch storage record and a big-endian .npy hash with flat
+    memory, to the values torch and numpy read."""
+    import torch
+    p = hostile.torch_big_deflated(R.tmp)
+    want = sha256_of_array(torch.load(p)["w"].numpy())
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0" and out.split("\t")[-1].strip() == want, out
+    assert int(rss) < 48 * 1024, f"torch: peak RSS {rss} KiB"
+    p = hostile.npy_big_be(R.tmp)
+    want = sha256_of_array(np.load(p))
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0" and out.split("\t")[-1].strip() == want, out
+    assert int(rss) < 48 * 1024, f"npy: peak RSS {rss} KiB"
+
+
 def keras_shared_weight_names():
     import h5py
     skel = hostile.keras_h5_shared_weight_names(R.tmp)
@@ -162,28 +192,33 @@ def keras_shared_weight_names():
                 assert (f[layer][w][()] == g[layer][w][()]).all(), (layer, w)
 
 
-def sha256_streams_deflated_members():
+def peak_rss(args):
+    """graft ARGS: (exit status, peak RSS in KiB, stdout), measured from a small
+    parent (a child forked from this process would start with its RSS)."""
     from graftlib import GRAFT
-    p = hostile.npz_big_deflated(R.tmp)
-    with np.load(p) as z:
-        want = sha256_of_array(z["w"])
-    # graft's peak RSS, measured from a small parent (a child forked from this
-    # process would start with its RSS)
     meter = ("import os, subprocess, sys\n"
              "c = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n"
              "out = c.stdout.read()\n"
              "_, status, usage = os.wait4(c.pid, 0)\n"
              "print(status, usage.ru_maxrss, out, sep='\\n')\n")
-    r = subprocess.run([sys.executable, "-c", meter, GRAFT, "ls", "--sha256", p],
-                       capture_output=True, text=True, check=True)
-    status, rss, out = r.stdout.split("\n", 2)
-    assert status == "0", r.stdout
+    r = subprocess.run([sys.executable, "-c", meter, GRAFT, *args], capture_output=True,
+                       text=True, check=True)
+    return r.stdout.split("\n", 2)
+
+
+def sha256_streams_deflated_members():
+    from graftlib import GRAFT
+    p = hostile.npz_big_deflated(R.tmp)
+    with np.load(p) as z:
+        want = sha256_of_array(z["w"])
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0", out
     assert out.split("\t")[-1].strip() == want, out
     # 128 MiB of elements, hashed with flat memory (ru_maxrss is in KiB)
     assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
 
 
 for name, fn in list(globals().items()):
-    if callable(fn) and fn.__module__ == __name__ and name not in ("refused", "numpy_refuses", "ort_outputs"):
+    if callable(fn) and fn.__module__ == __name__ and name not in ("refused", "numpy_refuses", "ort_outputs", "peak_rss"):
         R.check(name, fn)
 R.close()

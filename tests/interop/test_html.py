@@ -15,7 +15,8 @@ Chromium (Debian's `chromium`; missing = failure, never a skip).
 - no request leaves the page: no http, https or // in any src or href, and
   Chromium's net log holds no request made by the page (a control page with
   one external image proves the log check sees requests);
-- the screenshot is not blank (pixel variance, against a blank control).
+- the screenshot is not blank (pixel variance, against a blank control);
+- `graft suggest --html`: the draft's plan page, its guesses low-confidence.
 """
 import html
 import json
@@ -281,6 +282,38 @@ def bert():
         ("source", n) for n, st in srcs.items() if st == "ignored"}
 
 
+def suggest_page():
+    """graft suggest --html on HF BERT into Google BERT names: every skeleton
+    tensor is on the page; the targets suggest --json calls guess (the square
+    attention kernels, whose transpose rests on naming alone) are shown
+    low-confidence with their reason, the certain and likely ones are not."""
+    torch.manual_seed(5)
+    src, page = R.path("sg-bert.pth"), R.path("sg-bert.html")
+    torch.save(hfmodels.BertForPreTraining().eval().state_dict(), src)
+    index = tf_skeleton(R.path("sg_skel/model.ckpt"), hfmodels.bert_tf_shapes(), 7)
+    sj = json.loads(run("suggest", "--json", src, index, check=False).stdout)
+    p = run("suggest", "--html", page, src, index, check=False)
+    assert p.returncode in (0, 1) and os.path.getsize(page) > 0, p.stderr
+    conf = {t["target"]: t["confidence"] for t in sj["targets"]}
+    guesses = {n for n, c in conf.items() if c == "guess"}
+    assert guesses, "expected square kernels as guesses"
+    dom = Dom(dump_dom(page, tag="sg"))
+    shown = {n: st for side, n, st, _ in dom.rows if side == "skeleton"}
+    assert set(shown) == {n for n, _, _, _ in read_bundle(index[:-len(".index")])}
+    for n, c in conf.items():
+        if n not in shown:
+            continue
+        if c == "guess":
+            assert shown[n] == "lowconf", (n, shown[n])
+        elif c in ("certain", "likely"):
+            assert shown[n] != "lowconf", (n, shown[n], c)
+    assert dom.legend["lowconf"][0] == sum(1 for st in shown.values() if st == "lowconf")
+    data = page_data(page)
+    notes = [e.get("note", "") for e in data["entries"] if e["st"] == "lowconf"]
+    assert notes and all(n.startswith("guess: ") for n in notes), notes[:3]
+    no_urls(page, dom)
+
+
 # ---- diff --------------------------------------------------------------------
 
 def check_stats(side, arrays):
@@ -406,5 +439,6 @@ if __name__ == "__main__":
     R.check("diff page: every tensor's max abs / rel error as NumPy's, worst first; NumPy's statistics", diff_page)
     R.check("layout mutant: the finding and its tensors on the page", layout_mutant)
     R.check("BERT plan page (a missing and a mismatched variable): every tensor with its status; filter", bert)
+    R.check("suggest page: every tensor; guesses low-confidence with their reason", suggest_page)
     R.check("ResNet-50 plan page: every tensor with its status, < 5 MB, trace = explain, filter, stats", resnet50)
     R.close()

@@ -47,7 +47,7 @@ def test_package_files_are_staged(stage):
     assert site[len(str(stage)):] in sys.path, (site, sys.path)
     names = sorted(os.listdir(os.path.join(site, "graft")))
     assert names == ["__init__.py", "_convert.py", "_errors.py", "_lib.py", "_model.py",
-                     "_paths.py", "_plan.py"], names
+                     "_paths.py", "_plan.py", "_suggest.py"], names
 
 
 READ = """

@@ -193,3 +193,33 @@ def test_convert(tmp_path, case, ext):
     with pytest.raises(graft.Error) as e:
         graft.convert(sp, tmp_path / "x.unknown-ext")
     assert "x.unknown-ext" in str(e.value)
+
+
+def test_suggest_drafts_rules_that_transplant(tmp_path):
+    """graft.suggest on the quick start's pair (torchvision names into Keras
+    Applications names): the draft, applied unchanged, gives every Keras
+    tensor the value PyTorch's state dict holds after the layout change."""
+    root = os.environ["GRAFT_SOURCE_ROOT"]
+    src = os.path.join(root, "samples", "resnet18_narrow.pth")
+    skel = os.path.join(root, "samples", "resnet18_narrow_keras2.h5")
+    rules, page = tmp_path / "draft.yaml", tmp_path / "draft.html"
+    s = graft.suggest(src, skel, output=rules, html=page)
+    assert s.sure and s.one_to_one, [t for t in s.targets if t.confidence not in ("certain", "likely")]
+    assert open(rules).read() == s.rules and page.stat().st_size > 0
+    assert s.count("certain") + s.count("likely") == len(s.targets) == 102
+    out = tmp_path / "out.h5"
+    graft.apply(rules=rules, source=src, skeleton=skel, output=out)
+    sd = torch.load(src)
+    m = graft.open(out)
+    conv = np.asarray(m["conv1_conv/kernel:0"])
+    assert np.array_equal(conv, sd["conv1.weight"].permute(2, 3, 1, 0).numpy())
+    fc = np.asarray(m["predictions/kernel:0"])
+    assert np.array_equal(fc, sd["fc.weight"].numpy().T)
+
+
+def test_suggest_error_is_one_line(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(graft.Error) as e:
+        graft.suggest(bad, bad)
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)

@@ -64,8 +64,8 @@ START_TEST(malformed_header_dicts_name_the_offset)
          GRAFT_ECORRUPT, "header dict: unexpected text after the dict"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
          "99,)", GRAFT_ELIMIT, "header dict: dimension overflows"},
-        {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (), }", NULL,
-         GRAFT_EFORMAT, "structured dtypes"},
+        {"{'descr': [('a', '<f4'), 'fortran_order': False, 'shape': (), }", NULL,
+         GRAFT_ECORRUPT, "unterminated structured descr"},
     };
     uint8_t buf[256];
     graft_npy_header h;
@@ -101,6 +101,32 @@ START_TEST(header_forms_numpy_writes_are_read)
 }
 END_TEST
 
+START_TEST(unreadable_descrs_are_named_not_refused)
+{
+    static const struct {
+        const char *dict, *stored;
+    } cases[] = {
+        {"{'descr': '|S3', 'fortran_order': False, 'shape': (), }", "numpy dtype '|S3'"},
+        {"{'descr': '<U5', 'fortran_order': False, 'shape': (2,), }", "numpy dtype '<U5'"},
+        {"{'descr': '|O', 'fortran_order': False, 'shape': (2,), }",
+         "numpy dtype '|O' (an object array: a pickle)"},
+        {"{'descr': '<M8[ns]', 'fortran_order': False, 'shape': (2,), }", "numpy dtype '<M8[ns]'"},
+        {"{'descr': [('x', '<f4'), ('y', '<i2', (2,))], 'fortran_order': False, 'shape': (2,), }",
+         "numpy structured dtype [('x', '<f4'), ('y', '<i2', (2,))]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        uint8_t buf[256];
+        graft_npy_header h;
+        size_t n = npy_v1(buf, cases[i].dict);
+        ck_assert_msg(graft_npy__parse(&h, buf, n, 0, ctx) == 0, "%s", graft_ctx_message(ctx));
+        ck_assert_int_eq(h.dtype, GRAFT_DTYPE_INVALID);
+        ck_assert_str_eq(h.unsupported, cases[i].stored);
+        ck_assert_uint_eq(h.nbytes, 0);
+        ck_assert_uint_eq(h.data_offset, n);
+    }
+}
+END_TEST
+
 static Suite *npy_suite(void)
 {
     Suite *s = suite_create("npy");
@@ -109,6 +135,7 @@ static Suite *npy_suite(void)
     tcase_add_test(tc, npy_rewrite_reproduces_numpys_header);
     tcase_add_loop_test(tc, malformed_header_dicts_name_the_offset, 0, 8);
     tcase_add_test(tc, header_forms_numpy_writes_are_read);
+    tcase_add_test(tc, unreadable_descrs_are_named_not_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -117,6 +117,26 @@ START_TEST(pickle_keeps_unknown_classes_opaque_and_never_runs_them)
 }
 END_TEST
 
+START_TEST(pickle_calls_a_legacy_module_class_through_its_persistent_id)
+{
+    /* torch legacy: persistent id ('module', class, source file, source), called */
+    static const char p[] =
+        "(X\x06\x00\x00\x00" "modulecm\nNet\nX\x01\x00\x00\x00" "fX\x01\x00\x00\x00" "stQ)\x81}b.";
+    static const char not_global[] =
+        "(X\x06\x00\x00\x00" "moduleNX\x01\x00\x00\x00" "fX\x01\x00\x00\x00" "stQ)\x81.";
+    graft_pk *v;
+    ck_assert_int_eq(LOAD(v, p), 0);
+    ck_assert_int_eq(v->kind, PK_OBJ);
+    ck_assert_int_eq(v->callable->kind, PK_GLOBAL);
+    ck_assert_str_eq(v->callable->s, "m");
+    ck_assert_str_eq(v->callable->name, "Net");
+    ck_assert_int_eq(v->state->kind, PK_DICT);
+    ck_assert_int_eq(LOAD(v, not_global), GRAFT_EFORMAT);
+    ck_assert_msg(strstr(graft_ctx_message(tu_ctx), "call of a persistent id"), "%s",
+                  graft_ctx_message(tu_ctx));
+}
+END_TEST
+
 static const struct {
     const char *pickle;
     size_t n;
@@ -168,6 +188,7 @@ static Suite *pickle_suite(void)
     tcase_add_loop_test(tc, pickle_refuses_globals_that_run_code, 0,
                         (int)(sizeof unsafe / sizeof *unsafe));
     tcase_add_test(tc, pickle_keeps_unknown_classes_opaque_and_never_runs_them);
+    tcase_add_test(tc, pickle_calls_a_legacy_module_class_through_its_persistent_id);
     tcase_add_loop_test(tc, pickle_rejects_malformed_input_cleanly, 0,
                         (int)(sizeof bad / sizeof *bad));
     suite_add_tcase(s, tc);

@@ -2,12 +2,15 @@
  * tree walks (see h5.h; the rewrite is in h5_rewrite.c). */
 #define _GNU_SOURCE
 #include "h5.h"
+#include "rd.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define NAME_LIST_MAX (1u << 22)        /* names in one layer_names/weight_names */
 #define NAME_LIST_BYTES (64u << 20)     /* bytes of one fixed-length name attribute */
@@ -66,40 +69,24 @@ void graft_h5__state_free(void *state)
 {
     h5_state *s = state;
     if (!s) return;
-    if (s->pub.file >= 0) H5Fclose(s->pub.file);
-    if (s->pub.lapl >= 0) H5Pclose(s->pub.lapl);
-    if (s->pub.dapl >= 0) H5Pclose(s->pub.dapl);
-    if (s->pub.gapl >= 0) H5Pclose(s->pub.gapl);
-    H5Eclear2(H5E_DEFAULT);
+    /* libhdf5 handles exist in a child only; the parent holds none */
     free(s->pub.image);
     free(s);
 }
 
-/* The source is the file itself on disk: let libhdf5 read it by path (no copy). */
-static bool on_disk(const graft_source *src, uint64_t base, uint64_t size)
-{
-    struct stat st;
-    return src && base == 0 && size == src->size && stat(src->path, &st) == 0 &&
-           S_ISREG(st.st_mode) && (uint64_t)st.st_size == size;
-}
-
-static int attach(graft_model *m, const graft_source *src, const uint8_t *data,
-                  uint64_t base, uint64_t size, uint8_t *owned, graft_ctx *ctx)
+static int attach(graft_model *m, const graft_source *src, uint64_t base, uint64_t size,
+                  uint8_t *owned, graft_ctx *ctx)
 {
     h5_state *s;
-    hid_t fapl = H5I_INVALID_HID;
-    int rc = GRAFT_OK;
-
     if (m->state && m->state_free == graft_h5__state_free) {
         free(owned);
         return GRAFT_OK;
     }
-    if (size < 8 || (!owned && !data)) {
+    if (size < 8 || size > SIZE_MAX || (!owned && (!src || !src->data))) {
         free(owned);
         return graft_error(ctx, GRAFT_ECORRUPT, "%llu bytes: too short for HDF5",
                            (unsigned long long)size);
     }
-    quiet();
     s = graft_calloc(ctx, 1, sizeof *s);
     if (!s) {
         free(owned);
@@ -112,55 +99,46 @@ static int attach(graft_model *m, const graft_source *src, const uint8_t *data,
     s->pub.image = owned;
     m->state = s;
     m->state_free = graft_h5__state_free;
-
-    s->pub.lapl = H5Pcreate(H5P_LINK_ACCESS);
-    s->pub.dapl = H5Pcreate(H5P_DATASET_ACCESS);
-    s->pub.gapl = H5Pcreate(H5P_GROUP_ACCESS);
-    fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (s->pub.lapl < 0 || s->pub.dapl < 0 || s->pub.gapl < 0 || fapl < 0 ||
-        H5Pset_elink_cb(s->pub.lapl, deny_external_link, NULL) < 0 ||
-        H5Pset_elink_cb(s->pub.dapl, deny_external_link, NULL) < 0 ||
-        H5Pset_elink_cb(s->pub.gapl, deny_external_link, NULL) < 0) {
-        rc = graft_h5__fail(ctx, GRAFT_ERROR, "HDF5 property lists");
-        goto cleanup;
-    }
-    if (!owned && on_disk(src, base, size)) {
-        /* Read-only: no lock needed, and some filesystems refuse flock(). */
-        H5Pset_file_locking(fapl, false, true);
-        s->pub.file = H5Fopen(src->path, H5F_ACC_RDONLY, fapl);
-    } else {
-        if (size > SIZE_MAX || H5Pset_fapl_core(fapl, 1 << 16, 0) < 0 ||
-            H5Pset_file_image(fapl, (void *)(owned ? owned : data + base), (size_t)size) < 0) {
-            rc = graft_h5__fail(ctx, GRAFT_ENOMEM, "HDF5 image of %llu bytes",
-                                (unsigned long long)size);
-            goto cleanup;
-        }
-        /* The core driver takes images of the same name for one open file,
-         * and an existing file of that name confuses it: a unique label. */
-        char label[64];
-        snprintf(label, sizeof label, "graft-hdf5-image-%p", (void *)s);
-        s->pub.file = H5Fopen(label, H5F_ACC_RDONLY, fapl);
-    }
-    if (s->pub.file < 0) rc = graft_h5__fail(ctx, GRAFT_ECORRUPT, "not a readable HDF5 file");
-cleanup:
-    if (fapl >= 0) H5Pclose(fapl);
-    return rc;
+    return GRAFT_OK;
 }
 
 int graft_h5__attach(graft_model *m, const graft_source *src, uint64_t base, uint64_t size,
                      graft_ctx *ctx)
 {
-    return attach(m, src, src->data, base, size, NULL, ctx);
+    return attach(m, src, base, size, NULL, ctx);
 }
 
 int graft_h5__attach_owned(graft_model *m, uint8_t *image, uint64_t size, graft_ctx *ctx)
 {
-    return attach(m, NULL, NULL, 0, size, image, ctx);
+    return attach(m, NULL, 0, size, image, ctx);
+}
+
+const uint8_t *graft_h5__image(const graft_h5_file *h)
+{
+    return h->image ? h->image : h->src->data + h->base;
+}
+
+/* In a child: open the model's image in place, refusing external links. */
+int graft_h5__child_open(const graft_model *m, graft_ctx *ctx)
+{
+    h5_state *s = m->state;
+    quiet();
+    s->pub.lapl = H5Pcreate(H5P_LINK_ACCESS);
+    s->pub.dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    s->pub.gapl = H5Pcreate(H5P_GROUP_ACCESS);
+    if (s->pub.lapl < 0 || s->pub.dapl < 0 || s->pub.gapl < 0 ||
+        H5Pset_elink_cb(s->pub.lapl, deny_external_link, NULL) < 0 ||
+        H5Pset_elink_cb(s->pub.dapl, deny_external_link, NULL) < 0 ||
+        H5Pset_elink_cb(s->pub.gapl, deny_external_link, NULL) < 0)
+        return graft_h5__fail(ctx, GRAFT_ERROR, "HDF5 property lists");
+    s->pub.file = graft_h5__open_image(graft_h5__image(&s->pub), (size_t)s->pub.size, false, ctx);
+    return s->pub.file < 0 ? graft_ctx_status(ctx) : GRAFT_OK;
 }
 
 bool graft_h5__is_external(const graft_h5_file *h, hid_t loc, const char *path)
 {
     H5L_info_t li;
+    graft_h5__doing("looking up link '%s'", path);
     if (H5Lget_info(loc, path, &li, h->lapl) < 0) {
         H5Eclear2(H5E_DEFAULT);
         return false;
@@ -170,7 +148,9 @@ bool graft_h5__is_external(const graft_h5_file *h, hid_t loc, const char *path)
 
 bool graft_h5__has_attr(hid_t loc, const char *name)
 {
-    htri_t r = H5Aexists(loc, name);
+    htri_t r;
+    graft_h5__doing("looking for attribute '%s'", name);
+    r = H5Aexists(loc, name);
     if (r < 0) H5Eclear2(H5E_DEFAULT);
     return r > 0;
 }
@@ -178,6 +158,7 @@ bool graft_h5__has_attr(hid_t loc, const char *name)
 H5O_type_t graft_h5__obj_type(const graft_h5_file *h, hid_t loc, const char *path)
 {
     H5O_info_t oi;
+    graft_h5__doing("looking up object '%s'", path);
     if (H5Oget_info_by_name2(loc, path, &oi, H5O_INFO_BASIC, h->lapl) < 0) {
         H5Eclear2(H5E_DEFAULT);
         return H5O_TYPE_UNKNOWN;
@@ -234,6 +215,7 @@ static int read_names(graft_model *m, hid_t loc, const char *where, const char *
     char *fixed = NULL;
     int rc = GRAFT_OK;
 
+    graft_h5__doing("reading attribute '%s' of %s", aname, where);
     a = H5Aopen(loc, aname, H5P_DEFAULT);
     if (a < 0) return graft_h5__fail(ctx, GRAFT_ECORRUPT, "%s: attribute '%s'", where, aname);
     t = H5Aget_type(a);
@@ -486,14 +468,28 @@ void graft_h5__byteswap(uint8_t *p, uint64_t n, size_t unit)
         }
 }
 
-static int load_dataset(const graft_model *m, const graft_tensor *t, uint8_t *dst,
-                        graft_ctx *ctx)
+/* ---- dataset bytes, read in a child ---------------------------------------- */
+
+typedef struct load_job {
+    const graft_model *m;
+    const graft_tensor *t;
+} load_job;
+
+/* In the child: the dataset read whole, then written to the pipe in pieces. */
+static int load_child(void *arg, int fd, graft_ctx *ctx)
 {
-    const h5_state *h = m->state;
+    const load_job *j = arg;
+    const h5_state *h = j->m->state;
+    const graft_tensor *t = j->t;
     const char *path = t->aux_ptr;
     hid_t d, ft = H5I_INVALID_HID;
+    uint8_t *dst;
     int rc = GRAFT_OK;
 
+    GRAFT_TRY(graft_h5__child_open(j->m, ctx));
+    if (!(dst = malloc(t->nbytes ? (size_t)t->nbytes : 1)))
+        return graft_error_oom(ctx, "a dataset");
+    graft_h5__doing("reading dataset '%s'", path);
     d = H5Dopen2(h->pub.file, path, h->pub.dapl);
     if (d < 0) return graft_h5__fail(ctx, GRAFT_ECORRUPT, "dataset '%s'", path);
     ft = H5Dget_type(d);
@@ -504,10 +500,160 @@ static int load_dataset(const graft_model *m, const graft_tensor *t, uint8_t *ds
         graft_h5__byteswap(dst, t->nbytes, graft_h5__swap_unit(ft));
         if (t->dtype == GRAFT_BOOL)
             for (uint64_t i = 0; i < t->nbytes; i++) dst[i] = dst[i] != 0;
+        graft_h5__doing("sending dataset '%s'", path);
+        for (uint64_t off = 0; rc == GRAFT_OK && off < t->nbytes; off += 1u << 20) {
+            size_t n = t->nbytes - off < (1u << 20) ? (size_t)(t->nbytes - off) : 1u << 20;
+            if (graft_h5__put(fd, 'D', dst + off, n) < 0)
+                rc = graft_error(ctx, GRAFT_EIO, "dataset '%s': pipe closed", path);
+        }
     }
-    if (ft >= 0) H5Tclose(ft);
-    H5Dclose(d);
     return rc;
+}
+
+typedef struct load_sink {
+    const graft_tensor *t;
+    uint8_t *dst;            /* load: the tensor's buffer */
+    graft_piece_fn fn;       /* stream: where pieces go */
+    void *arg;
+    uint64_t got;
+    graft_ctx *ctx;
+} load_sink;
+
+static int take_piece(void *arg, uint8_t kind, const uint8_t *p, size_t n)
+{
+    load_sink *ls = arg;
+    if (kind != 'D' || n > ls->t->nbytes - ls->got)
+        return graft_error(ls->ctx, GRAFT_ECORRUPT, "dataset '%s': more bytes than %llu",
+                           (const char *)ls->t->aux_ptr, (unsigned long long)ls->t->nbytes);
+    if (ls->dst) memcpy(ls->dst + ls->got, p, n);
+    ls->got += n;
+    return ls->fn ? ls->fn(ls->arg, p, n) : GRAFT_OK;
+}
+
+static int run_load(const graft_model *m, const graft_tensor *t, load_sink *ls, graft_ctx *ctx)
+{
+    load_job j = {m, t};
+    ls->t = t;
+    ls->ctx = ctx;
+    GRAFT_TRY(graft_h5__sandbox(load_child, &j, t->nbytes, take_piece, ls, ctx));
+    if (ls->got != t->nbytes)
+        return graft_error(ctx, GRAFT_ECORRUPT, "dataset '%s': %llu bytes of %llu",
+                           (const char *)t->aux_ptr, (unsigned long long)ls->got,
+                           (unsigned long long)t->nbytes);
+    return GRAFT_OK;
+}
+
+static int load_dataset(const graft_model *m, const graft_tensor *t, uint8_t *dst,
+                        graft_ctx *ctx)
+{
+    load_sink ls = {.dst = dst};
+    return run_load(m, t, &ls, ctx);
+}
+
+/* The same bytes handed on piece by piece: hashing keeps memory flat. */
+static int stream_dataset(const graft_model *m, const graft_tensor *t, graft_piece_fn fn,
+                          void *arg, graft_ctx *ctx)
+{
+    load_sink ls = {.fn = fn, .arg = arg};
+    return run_load(m, t, &ls, ctx);
+}
+
+/* ---- the walk, in a child --------------------------------------------------- */
+
+typedef struct walk_job {
+    graft_model *m;
+    graft_h5_walk_fn walk;
+    void *arg;
+    size_t first;            /* tensors before this were there already */
+    graft_h5_record_fn extra;
+    void *xarg;
+    graft_ctx *ctx;
+} walk_job;
+
+/* 'T': u8 dtype, u8 flags (1 view, 2 big-endian), u32 ndim, ndim x i64,
+ * u64 offset, u32 + name, u32 + dataset path. */
+static int put_tensor(int fd, const graft_tensor *t, graft_ctx *ctx)
+{
+    size_t nl = strlen(t->name), pl = strlen(t->aux_ptr), n = 2 + 4 + 8 * t->ndim + 8 + 4 + nl + 4 + pl;
+    uint8_t *b = malloc(n), *q = b;
+    int rc;
+    if (!b) return graft_error_oom(ctx, "a tensor record");
+    *q++ = (uint8_t)t->dtype;
+    *q++ = (uint8_t)((t->load ? 0 : 1) | (t->big_endian ? 2 : 0));
+    graft_put_le32(q, t->ndim), q += 4;
+    for (uint32_t d = 0; d < t->ndim; d++) graft_put_le64(q, (uint64_t)t->shape[d]), q += 8;
+    graft_put_le64(q, t->offset), q += 8;
+    graft_put_le32(q, (uint32_t)nl), q += 4;
+    memcpy(q, t->name, nl), q += nl;
+    graft_put_le32(q, (uint32_t)pl), q += 4;
+    memcpy(q, t->aux_ptr, pl);
+    rc = graft_h5__put(fd, 'T', b, n) < 0 ? graft_error(ctx, GRAFT_EIO, "pipe closed") : 0;
+    free(b);
+    return rc;
+}
+
+static int walk_child(void *arg, int fd, graft_ctx *ctx)
+{
+    walk_job *j = arg;
+    GRAFT_TRY(graft_h5__child_open(j->m, ctx));
+    GRAFT_TRY(j->walk(j->m, j->arg, fd, ctx));
+    for (size_t i = j->first; i < j->m->count; i++) GRAFT_TRY(put_tensor(fd, &j->m->tensors[i], ctx));
+    return GRAFT_OK;
+}
+
+/* In the parent: a tensor the child found, as a view or a dataset to load. */
+static int take_tensor(void *arg, uint8_t kind, const uint8_t *p, size_t n)
+{
+    walk_job *j = arg;
+    graft_model *m = j->m;
+    const h5_state *h = m->state;
+    graft_ctx *ctx = j->ctx;
+    int64_t shape[GRAFT_MAX_NDIM];
+    const uint8_t *name, *path;
+    uint32_t ndim, nl, pl;
+    uint64_t off, v;
+    uint8_t dt, flags;
+    graft_tensor *t;
+    graft_rd r;
+
+    if (kind != 'T') return j->extra ? j->extra(j->xarg, kind, p, n) : GRAFT_OK;
+    graft_rd_init(&r, p, n, 0, ctx);
+    GRAFT_TRY(graft_rd_u8(&r, &dt));
+    GRAFT_TRY(graft_rd_u8(&r, &flags));
+    GRAFT_TRY(graft_rd_u32le(&r, &ndim));
+    if (ndim > GRAFT_MAX_NDIM) return graft_error(ctx, GRAFT_ECORRUPT, "rank %u", ndim);
+    for (uint32_t d = 0; d < ndim; d++) {
+        GRAFT_TRY(graft_rd_u64le(&r, &v));
+        shape[d] = (int64_t)v;
+    }
+    GRAFT_TRY(graft_rd_u64le(&r, &off));
+    GRAFT_TRY(graft_rd_u32le(&r, &nl));
+    GRAFT_TRY(graft_rd_take(&r, nl, &name));
+    GRAFT_TRY(graft_rd_u32le(&r, &pl));
+    GRAFT_TRY(graft_rd_take(&r, pl, &path));
+    t = graft_model__add(m, (const char *)name, nl, (graft_dtype)dt, ndim, shape, ctx);
+    if (!t) return graft_ctx_status(ctx);
+    if (!(t->aux_ptr = graft_arena_strndup(&m->arena, (const char *)path, pl)))
+        return graft_error_oom(ctx, "a dataset path");
+    if ((flags & 1) && h->pub.src) {
+        t->src = h->pub.src;
+        t->offset = off;
+        t->big_endian = (flags & 2) != 0;
+    } else {
+        t->load = load_dataset;
+        t->stream = stream_dataset;
+    }
+    return GRAFT_OK;
+}
+
+int graft_h5__walk(graft_model *m, graft_h5_walk_fn walk, void *arg, graft_h5_record_fn extra,
+                   void *xarg, graft_ctx *ctx)
+{
+    walk_job j = {m, walk, arg, m->count, extra, xarg, ctx};
+    const h5_state *h = m->state;
+    if (!h || m->state_free != graft_h5__state_free)
+        return graft_error(ctx, GRAFT_ERROR, "not an HDF5 model");
+    return graft_h5__sandbox(walk_child, &j, 0, take_tensor, &j, ctx);
 }
 
 int graft_h5__add_dataset(graft_model *m, const char *path, const char *name, graft_ctx *ctx)
@@ -524,6 +670,7 @@ int graft_h5__add_dataset(graft_model *m, const char *path, const char *name, gr
     haddr_t off;
     char *apath;
 
+    graft_h5__doing("reading the header of dataset '%s'", path);
     d = H5Dopen2(h->pub.file, path, h->pub.dapl);
     if (d < 0) return graft_h5__fail(ctx, GRAFT_ECORRUPT, "dataset '%s'", path);
     t = H5Dget_type(d);
@@ -679,6 +826,7 @@ static int walk(walker *w, const char *path, const char *prefix, int depth)
     if (depth > GRAFT_H5_MAX_DEPTH)
         return graft_error(w->ctx, GRAFT_ELIMIT, "group '%s': nested deeper than %d", path,
                            GRAFT_H5_MAX_DEPTH);
+    graft_h5__doing("listing group '%s'", path);
     g = H5Gopen2(h->pub.file, path, h->pub.gapl);
     if (g < 0) return graft_h5__fail(w->ctx, GRAFT_ECORRUPT, "group '%s'", path);
     if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, collect, &l) < 0 && l.rc == 0)
@@ -698,6 +846,7 @@ static int walk(walker *w, const char *path, const char *prefix, int depth)
         }
         sprintf(child, "%s%s%s", path, plen && path[plen - 1] == '/' ? "" : "/", l.v[i]);
         sprintf(name, "%s%s%s", prefix, *prefix ? "/" : "", l.v[i]);
+        graft_h5__doing("looking up object '%s'", child);
         if (H5Oget_info_by_name2(g, l.v[i], &oi, H5O_INFO_BASIC, h->pub.lapl) < 0) {
             rc = graft_h5__fail(w->ctx, GRAFT_ECORRUPT, "object '%s'", child);
             break;
@@ -753,46 +902,72 @@ static herr_t visit_object(hid_t o, const char *name, const H5O_info_t *info, vo
     return 0;
 }
 
-/* See h5.h: a damaged skeleton can place a dataset's bytes over the file's
- * own metadata, which the rewrite would then overwrite. */
-int graft_h5__check_copy(const graft_model *m, const char *path, graft_ctx *ctx)
-{
-    const graft_h5_file *h = m->state;
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = H5I_INVALID_HID;
-    int rc = GRAFT_OK;
+typedef struct check_job {
+    const graft_model *m;
+    const uint8_t *p;
+    size_t size;
+} check_job;
 
-    if (fapl >= 0) H5Pset_file_locking(fapl, false, true); /* ours alone, as in h5_rewrite.c */
-    f = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
+/* In a child: the copy reopens, every object is reachable, every dataset
+ * opens with its shape. */
+static int check_child(void *arg, int fd, graft_ctx *ctx)
+{
+    const check_job *j = arg;
+    const graft_model *m = j->m;
+    hid_t f, dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    (void)fd;
+    quiet();
+    if (dapl >= 0) H5Pset_elink_cb(dapl, deny_external_link, NULL);
+    f = graft_h5__open_image(j->p, j->size, false, ctx);
+    graft_h5__doing("visiting every object of the rewritten copy");
     if (f < 0 || H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, visit_object, NULL,
-                           H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS) < 0) {
-        rc = graft_h5__fail(ctx, GRAFT_ECORRUPT, "%s: skeleton refused: its rewritten copy does "
-                            "not reopen (a dataset's bytes overlap the file's metadata)",
-                            m->path);
-        goto cleanup;
-    }
-    for (size_t i = 0; i < m->count && rc == GRAFT_OK; i++) {
+                           H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS) < 0)
+        return graft_h5__fail(ctx, GRAFT_ECORRUPT, "%s: skeleton refused: its rewritten copy does "
+                              "not reopen (a dataset's bytes overlap the file's metadata)",
+                              m->path);
+    for (size_t i = 0; i < m->count; i++) {
         const graft_tensor *t = &m->tensors[i];
         hsize_t dims[GRAFT_MAX_NDIM];
-        hid_t d = H5Dopen2(f, t->aux_ptr, h->dapl), sp = H5I_INVALID_HID;
+        hid_t d, sp = H5I_INVALID_HID;
         int nd = -1;
         bool same;
+        graft_h5__doing("checking dataset '%s' of the rewritten copy", (const char *)t->aux_ptr);
+        d = H5Dopen2(f, t->aux_ptr, dapl);
         if (d >= 0) sp = H5Dget_space(d);
         if (sp >= 0) nd = H5Sget_simple_extent_ndims(sp);
         same = nd == (int)t->ndim && nd >= 0 && nd <= GRAFT_MAX_NDIM &&
                H5Sget_simple_extent_dims(sp, dims, NULL) == nd;
         for (int k = 0; same && k < nd; k++) same = dims[k] == (hsize_t)t->shape[k];
         if (!same)
-            rc = graft_h5__fail(ctx, GRAFT_ECORRUPT,
-                                "%s: skeleton refused: dataset '%s' is damaged in its rewritten "
-                                "copy (its bytes overlap the file's metadata)",
-                                m->path, (const char *)t->aux_ptr);
-        if (sp >= 0) H5Sclose(sp);
-        if (d >= 0) H5Dclose(d);
+            return graft_h5__fail(ctx, GRAFT_ECORRUPT,
+                                  "%s: skeleton refused: dataset '%s' is damaged in its rewritten "
+                                  "copy (its bytes overlap the file's metadata)",
+                                  m->path, (const char *)t->aux_ptr);
     }
-cleanup:
-    if (f >= 0) H5Fclose(f);
-    if (fapl >= 0) H5Pclose(fapl);
-    H5Eclear2(H5E_DEFAULT);
+    return GRAFT_OK;
+}
+
+static int no_records(void *arg, uint8_t kind, const uint8_t *p, size_t n)
+{
+    (void)arg, (void)kind, (void)p, (void)n;
+    return GRAFT_OK;
+}
+
+/* See h5.h: a damaged skeleton can place a dataset's bytes over the file's
+ * own metadata, which the rewrite would then overwrite. */
+int graft_h5__check_copy(const graft_model *m, graft_sink *copy, graft_ctx *ctx)
+{
+    check_job j = {m, MAP_FAILED, 0};
+    int fd, rc;
+    GRAFT_TRY(graft_sink_reopen(copy, &fd, ctx));
+    j.size = (size_t)graft_sink_tell(copy);
+    if (j.size) j.p = mmap(NULL, j.size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (j.p == MAP_FAILED)
+        return graft_error(ctx, GRAFT_EIO, "%s: cannot map the rewritten copy",
+                           graft_sink_path(copy));
+    rc = graft_h5__sandbox(check_child, &j, 0, no_records, NULL, ctx);
+    munmap((void *)j.p, j.size);
     return rc;
 }
 
@@ -803,7 +978,7 @@ int graft_h5__write_checked(const graft_model *m, const char *out_path, graft_fi
     int rc;
     GRAFT_TRY(graft_sink_open(&out, out_path, ctx));
     if ((rc = graft_h5__rewrite(m, out, fill, ctx)) < 0 ||
-        (rc = graft_h5__check_copy(m, graft_sink_tmp_path(out), ctx)) < 0) {
+        (rc = graft_h5__check_copy(m, out, ctx)) < 0) {
         graft_sink_abort(out);
         return rc;
     }

@@ -20,9 +20,10 @@
 #define GRAFT_H5_MAX_GROUPS (1u << 20) /* cap on groups visited in one walk */
 
 /* Format state of a model read through libhdf5: m->state points here (or to
- * a struct that starts with it). */
+ * a struct that starts with it).  The parent process never opens the file
+ * with libhdf5 (see graft_h5__sandbox): the handles are set in a child. */
 typedef struct graft_h5_file {
-    hid_t file;              /* open read-only; closed by graft_h5__state_free */
+    hid_t file;              /* a child's read-only handle on the image; invalid in the parent */
     hid_t lapl, dapl, gapl;  /* link/dataset/group access lists refusing external links */
     const graft_source *src; /* source holding the HDF5 bytes (views point here) */
     uint64_t base;           /* offset of the HDF5 image inside src */
@@ -33,15 +34,50 @@ typedef struct graft_h5_file {
 /* The HDF5 datasets behind a model's tensors: t->aux_ptr is the dataset's
  * absolute path (arena string). */
 
-/* Open the HDF5 image data[0, size) held at `base` in src (the whole file when
- * base == 0 and size == src->size) and make it m->state, unless m->state is
- * already an open graft_h5_file (a format handing a file over to another). */
+/* Make the HDF5 image src->data[base, base + size) m->state, unless m->state
+ * is one already (a format handing a file over to another).  Nothing is
+ * parsed here. */
 int graft_h5__attach(graft_model *m, const graft_source *src, uint64_t base,
                      uint64_t size, graft_ctx *ctx);
 /* The same for an image in a malloc'd buffer, which m->state takes over
  * (tensors are then read through libhdf5, never viewed). */
 int graft_h5__attach_owned(graft_model *m, uint8_t *image, uint64_t size, graft_ctx *ctx);
 void graft_h5__state_free(void *state);
+/* The image's first byte (in a mapped source or the owned copy). */
+const uint8_t *graft_h5__image(const graft_h5_file *h);
+
+/*
+ * The libhdf5 sandbox (h5_sandbox.c).  graft_h5__sandbox() forks; the child
+ * limits its address space (its own plus 1 GiB plus job_bytes) and CPU time
+ * (10 s plus 1 s per 64 MiB of job_bytes), installs a seccomp filter (read,
+ * mmap, write to its pipe), runs child(carg, fd, ctx), which writes records
+ * with graft_h5__put(), and exits; its error (ctx) goes back as an 'E'
+ * record.  The parent hands every other record to fn(arg, kind, payload, n)
+ * and turns a crash, a limit or silence into one line naming the signal
+ * and what the child was doing (graft_h5__doing()).
+ */
+typedef int (*graft_h5_child_fn)(void *arg, int fd, graft_ctx *ctx);
+typedef int (*graft_h5_record_fn)(void *arg, uint8_t kind, const uint8_t *p, size_t n);
+int graft_h5__sandbox(graft_h5_child_fn child, void *carg, uint64_t job_bytes,
+                      graft_h5_record_fn fn, void *arg, graft_ctx *ctx);
+int graft_h5__put(int fd, uint8_t kind, const void *p, size_t n);
+/* Seconds of CPU a child gets before its job's share (10; tests lower it). */
+extern unsigned graft_h5__base_cpu;
+/* In a child: say what it is doing, for the parent's message if it dies. */
+void graft_h5__doing(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* In a child: open an in-memory image in place (no copy, no file opened). */
+hid_t graft_h5__open_image(const uint8_t *p, size_t size, bool writable, graft_ctx *ctx);
+/* In a child: open m's image and its access property lists into m->state. */
+int graft_h5__child_open(const graft_model *m, graft_ctx *ctx);
+/*
+ * Run walk(m, arg, fd, ctx) in a child on m's image: the tensors it adds
+ * come back to m in the parent (views into the mapped file, or datasets
+ * loaded and streamed through a child); other records it writes to fd go
+ * to extra(xarg, ...).
+ */
+typedef int (*graft_h5_walk_fn)(graft_model *m, void *arg, int fd, graft_ctx *ctx);
+int graft_h5__walk(graft_model *m, graft_h5_walk_fn walk, void *arg, graft_h5_record_fn extra,
+                   void *xarg, graft_ctx *ctx);
 
 /* The HDF5 superblock signature at 0 or a user-block boundary (512, 1024, ...). */
 static inline bool graft_h5__signature(const uint8_t *head, size_t n)
@@ -106,14 +142,14 @@ void graft_h5__byteswap(uint8_t *p, uint64_t n, size_t unit);
 int graft_h5__rewrite(const graft_model *m, graft_sink *out, graft_fill *fill,
                       graft_ctx *ctx);
 /*
- * Check the rewritten copy of m at `path` before it is committed: it must
+ * Check the rewritten copy of m in sink `copy` before it is committed: it must
  * reopen, every object in it must be reachable, and every tensor's dataset
  * must open with its shape.  A damaged skeleton that libhdf5 still reads can
  * give a dataset an address inside the file's own metadata (superblock,
  * object headers, heaps), which the new values then overwrite; such a
  * skeleton is refused with GRAFT_ECORRUPT naming m->path.
  */
-int graft_h5__check_copy(const graft_model *m, const char *path, graft_ctx *ctx);
+int graft_h5__check_copy(const graft_model *m, graft_sink *copy, graft_ctx *ctx);
 /* graft_h5__rewrite into a new file at out_path, checked with
  * graft_h5__check_copy and committed on success. */
 int graft_h5__write_checked(const graft_model *m, const char *out_path, graft_fill *fill,

@@ -200,40 +200,72 @@ static bool keras3_layout(const graft_h5_file *h)
            graft_h5__obj_type(h, h->file, "/vars") == H5O_TYPE_GROUP;
 }
 
-/* Roles and layouts from the model_config attribute of a model.save file. */
-static int layouts_from_config(graft_model *m, const graft_h5_file *h, graft_ctx *ctx)
+/* In the child: the model_config attribute of a model.save file, sent as a
+ * 'C' record for the parent to read roles and layouts from. */
+static int send_config(graft_model *m, const graft_h5_file *h, int fd, graft_ctx *ctx)
 {
     char **v;
     size_t n;
-    int rc;
     if (!graft_h5__has_attr(h->file, "model_config")) return 0;
-    rc = graft_h5__name_list(m, h->file, "file", "model_config", &v, &n, ctx);
-    if (rc < 0) return graft_layout__settle(rc, ctx); /* the weights do not depend on it */
-    return n == 1 ? graft_layout__keras(m, (const uint8_t *)v[0], strlen(v[0]), ctx) : 0;
+    if (graft_h5__name_list(m, h->file, "file", "model_config", &v, &n, ctx) < 0 || n != 1) {
+        graft_ctx_clear(ctx); /* the weights do not depend on it */
+        return 0;
+    }
+    return graft_h5__put(fd, 'C', v[0], strlen(v[0])) < 0 ? graft_error(ctx, GRAFT_EIO, "pipe closed")
+                                                           : 0;
+}
+
+typedef struct config {
+    uint8_t *json;          /* malloc */
+    size_t n;
+    graft_ctx *ctx;
+} config;
+
+static int take_config(void *arg, uint8_t kind, const uint8_t *p, size_t n)
+{
+    config *c = arg;
+    if (kind != 'C' || c->json) return GRAFT_OK;
+    if (!(c->json = graft_malloc(c->ctx, n ? n : 1))) return graft_error_oom(c->ctx, "model_config");
+    memcpy(c->json, p, n);
+    c->n = n;
+    return GRAFT_OK;
+}
+
+/* In the child: which layout the file has, as an 'L' record (2 Keras 2, 3
+ * Keras 3, 0 neither). */
+static int which_layout(graft_model *m, void *arg, int fd, graft_ctx *ctx)
+{
+    const graft_h5_file *h = m->state;
+    uint8_t v = keras2_layout(h) ? 2 : keras3_layout(h) ? 3 : 0;
+    (void)arg;
+    return graft_h5__put(fd, 'L', &v, 1) < 0 ? graft_error(ctx, GRAFT_EIO, "pipe closed") : 0;
+}
+
+static int take_layout(void *arg, uint8_t kind, const uint8_t *p, size_t n)
+{
+    if (kind == 'L' && n == 1) *(uint8_t *)arg = p[0];
+    return GRAFT_OK;
 }
 
 int graft_keras__h5_layout(graft_model *m, const graft_format **out, graft_ctx *ctx)
 {
     const graft_source *src = m->sources[0];
-    const graft_h5_file *h;
+    uint8_t v = 0;
 
     GRAFT_TRY(graft_h5__attach(m, src, 0, src->size, ctx));
-    h = m->state;
-    if (keras2_layout(h))
+    GRAFT_TRY(graft_h5__walk(m, which_layout, NULL, take_layout, &v, ctx));
+    if (v == 2)
         *out = &graft_format_keras_h5;
-    else if (keras3_layout(h))
+    else if (v == 3)
         *out = &graft_format_keras3_weights;
     return GRAFT_OK;
 }
 
-static int open_keras(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
+/* In the child: every weight, by weight_names. */
+static int walk_keras(graft_model *m, void *arg, int fd, graft_ctx *ctx)
 {
-    const graft_source *src = m->sources[0];
-    const graft_h5_file *h;
-
-    (void)opts;
-    GRAFT_TRY(graft_h5__attach(m, src, 0, src->size, ctx));
-    h = m->state;
+    const graft_h5_file *h = m->state;
+    (void)arg;
     if (graft_h5__has_attr(h->file, "layer_names") || graft_h5__has_attr(h->file, "layer_names0"))
         return add_layers(m, "/", ctx);
     if (graft_h5__obj_type(h, h->file, "/model_weights") == H5O_TYPE_GROUP) {
@@ -241,11 +273,27 @@ static int open_keras(graft_model *m, const graft_open_options *opts, graft_ctx 
         if (graft_h5__obj_type(h, h->file, "/optimizer_weights") == H5O_TYPE_GROUP)
             GRAFT_TRY(add_weights(m, "/optimizer_weights", "group 'optimizer_weights'",
                                   "optimizer_weights", false, ctx));
-        return layouts_from_config(m, h, ctx);
+        return send_config(m, h, fd, ctx);
     }
     return graft_error(ctx, GRAFT_EFORMAT,
                        "HDF5 file without Keras weights (no layer_names attribute, "
                        "no model_weights or layers group)");
+}
+
+static int open_keras(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
+{
+    const graft_source *src = m->sources[0];
+    config c = {.ctx = ctx};
+    int rc;
+
+    (void)opts;
+    GRAFT_TRY(graft_h5__attach(m, src, 0, src->size, ctx));
+    rc = graft_h5__walk(m, walk_keras, NULL, take_config, &c, ctx);
+    /* roles and layouts from model_config (graft's own JSON reader) */
+    if (rc == 0 && c.json)
+        rc = graft_layout__settle(graft_layout__keras(m, c.json, c.n, ctx), ctx);
+    free(c.json);
+    return rc;
 }
 
 static int write_keras(const graft_model *m, const char *out_path, graft_fill *fill,

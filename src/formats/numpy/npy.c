@@ -40,6 +40,14 @@ static int npy_open(graft_model *m, const graft_open_options *opts, graft_ctx *c
     base = slash ? slash + 1 : m->path;
     len = strlen(base);
     if (len > 4 && strcmp(base + len - 4, ".npy") == 0) len -= 4;
+    if (h.unsupported[0]) {
+        t = graft_model__add_unsupported(m, base, len, h.unsupported, h.ndim, h.shape,
+                                         src->size - h.data_offset, ctx);
+        if (!t) return ctx->status;
+        t->src = src;
+        t->offset = h.data_offset;
+        return GRAFT_OK;
+    }
     t = graft_model__add(m, base, len, h.dtype, h.ndim, h.shape, ctx);
     if (!t) return ctx->status;
     t->src = src;
@@ -56,6 +64,8 @@ static int npy_write(const graft_model *m, const char *out_path, graft_fill *fil
 
     if (m->count != 1)
         return graft_error(ctx, GRAFT_EFORMAT, "a .npy file holds one array, not %zu", m->count);
+    if (m->tensors[0].unsupported) /* nothing graft can fill: the skeleton as it is */
+        return graft_copy_file(m->sources[0]->path, out_path, ctx);
     graft_jsonw_init(&w, ctx);
     if ((rc = graft_npy__write_header(&w, &m->tensors[0], ctx)) < 0) goto cleanup;
     if ((rc = graft_sink_open(&sink, out_path, ctx)) < 0) goto cleanup;

@@ -129,23 +129,34 @@ static int lit_shape(graft_rd *L, graft_npy_header *h)
     return GRAFT_OK;
 }
 
+/* A descr graft has no dtype for: listed as unsupported, never read (an
+ * object array's data is a pickle, which is not even parsed). */
+static void unsupported(graft_npy_header *h, const char *what, const uint8_t *s, size_t len)
+{
+    h->dtype = GRAFT_DTYPE_INVALID;
+    snprintf(h->unsupported, sizeof h->unsupported, "numpy dtype '%.*s'%s",
+             (int)(len > 48 ? 48 : len), s, what);
+}
+
 static int parse_descr(graft_rd *L, graft_npy_header *h, const uint8_t *s, size_t len)
 {
     char order, kind;
     unsigned size = 0;
-    if (len >= 2 && s[1] == 'O')
-        return graft_error(L->ctx, GRAFT_EFORMAT,
-                           "descr '%.*s': object arrays hold a pickle and are refused",
-                           (int)(len > 32 ? 32 : len), s);
-    if (len < 3 || len > 6)
-        return graft_error(L->ctx, GRAFT_EFORMAT, "descr '%.*s' is not a supported dtype",
-                           (int)(len > 32 ? 32 : len), s);
+    if (len >= 2 && s[1] == 'O') {
+        unsupported(h, " (an object array: a pickle)", s, len);
+        return GRAFT_OK;
+    }
+    if (len < 3 || len > 6) {
+        unsupported(h, "", s, len);
+        return GRAFT_OK;
+    }
     order = (char)s[0];
     kind = (char)s[1];
     for (size_t i = 2; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return graft_error(L->ctx, GRAFT_EFORMAT, "descr '%.*s' is not a supported dtype",
-                               (int)len, s);
+        if (s[i] < '0' || s[i] > '9') {
+            unsupported(h, "", s, len);
+            return GRAFT_OK;
+        }
         size = size * 10 + (unsigned)(s[i] - '0');
     }
     if (order != '<' && order != '>' && order != '|' && order != '=')
@@ -157,8 +168,33 @@ static int parse_descr(graft_rd *L, graft_npy_header *h, const uint8_t *s, size_
             h->big_endian = order == '>' && size > 1;
             return GRAFT_OK;
         }
-    return graft_error(L->ctx, GRAFT_EFORMAT, "descr '%.*s' is not a supported dtype", (int)len,
-                       s);
+    unsupported(h, "", s, len);
+    return GRAFT_OK;
+}
+
+/* Skip a structured descr: a list of tuples of strings, ints and lists. */
+static int skip_list(graft_rd *L)
+{
+    int depth = 0;
+    do {
+        const uint8_t *s;
+        size_t n;
+        int c;
+        graft_rd_skip_ws(L);
+        c = graft_rd_peek(L);
+        if (c < 0) return lit_fail(L, "unterminated structured descr");
+        if (c == '\'' || c == '"') {
+            GRAFT_TRY(lit_string(L, &s, &n));
+            continue;
+        }
+        if (c == '[' || c == '(') {
+            if (++depth > 32) return lit_fail(L, "structured descr nests deeper than 32");
+        } else if (c == ']' || c == ')') {
+            depth--;
+        }
+        L->pos++;
+    } while (depth > 0);
+    return GRAFT_OK;
 }
 
 int graft_npy__parse(graft_npy_header *h, const uint8_t *p, size_t n, uint64_t origin,
@@ -194,10 +230,17 @@ int graft_npy__parse(graft_npy_header *h, const uint8_t *p, size_t n, uint64_t o
             const uint8_t *s;
             size_t len;
             graft_rd_skip_ws(L);
-            if (graft_rd_peek(L) == '[')
-                return graft_error(ctx, GRAFT_EFORMAT, "structured dtypes (descr is a list) are not supported");
-            GRAFT_TRY(lit_string(L, &s, &len));
-            GRAFT_TRY(parse_descr(L, h, s, len));
+            if (graft_rd_peek(L) == '[') {
+                size_t at = L->pos, n;
+                GRAFT_TRY(skip_list(L));
+                n = L->pos - at;
+                h->dtype = GRAFT_DTYPE_INVALID;
+                snprintf(h->unsupported, sizeof h->unsupported, "numpy structured dtype %.*s%s",
+                         (int)(n > 48 ? 48 : n), (const char *)L->p + at, n > 48 ? "..." : "");
+            } else {
+                GRAFT_TRY(lit_string(L, &s, &len));
+                GRAFT_TRY(parse_descr(L, h, s, len));
+            }
         } else if (which == 1) {
             if (lit_eat(L, "True")) h->fortran = true;
             else if (!lit_eat(L, "False")) return lit_fail(L, "'fortran_order' must be True or False");

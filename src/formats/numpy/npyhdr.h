@@ -25,13 +25,18 @@ typedef struct graft_npy_header {
     int64_t shape[GRAFT_MAX_NDIM];
     uint64_t data_offset;  /* bytes from the magic to the first element */
     uint64_t numel, nbytes;
+    /* A descr graft cannot read ('|S3', '<U5', 'O', a structured list...):
+     * dtype is GRAFT_DTYPE_INVALID, nbytes 0, and this names the stored
+     * type ("numpy dtype '|S3'"); empty otherwise. */
+    char unsupported[96];
 } graft_npy_header;
 
 /* Bytes of magic + version + length field + header text, from the first
  * 12 (or fewer, then GRAFT_ECORRUPT) bytes. */
 int graft_npy__header_size(const uint8_t *p, size_t n, uint64_t origin, uint64_t *out,
                            graft_ctx *ctx);
-/* Parse a whole header; p holds at least graft_npy__header_size() bytes. */
+/* Parse a whole header; p holds at least graft_npy__header_size() bytes.
+ * An unsupported descr is no error: see graft_npy_header.unsupported. */
 int graft_npy__parse(graft_npy_header *h, const uint8_t *p, size_t n, uint64_t origin,
                      graft_ctx *ctx);
 /* Describe the data at src->data + offset on tensor t (strides, byte order). */

@@ -19,9 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* deflate cannot expand more than ~1032:1; a larger claim is hostile */
-#define MAX_RATIO 1032u
-
 typedef struct npz_state {
     graft_zip *zip;   /* owned; entries referenced by tensors' aux_ptr */
 } npz_state;
@@ -122,16 +119,24 @@ static int add_member(graft_model *m, const graft_zip *z, const graft_zip_entry 
         GRAFT_TRY(graft_zip_borrow(z, e, m->sources[0], &p, ctx));
         GRAFT_TRY(graft_npy__parse(&h, p, (size_t)e->usize, e->data_offset, ctx));
     } else {
-        if (e->usize / MAX_RATIO > e->csize + 1)
-            return graft_error(ctx, GRAFT_ECORRUPT,
-                               "%llu deflated bytes cannot expand to the claimed %llu",
-                               (unsigned long long)e->csize, (unsigned long long)e->usize);
         GRAFT_TRY(inflated_header(z, e, &h, ctx));
     }
     if (h.nbytes > e->usize - h.data_offset)
         return graft_error(ctx, GRAFT_ECORRUPT, "data needs %llu bytes but the member has %llu after its header",
                            (unsigned long long)h.nbytes,
                            (unsigned long long)(e->usize - h.data_offset));
+    if (h.unsupported[0]) {
+        /* listed, never read; a skeleton's writer copies the member whole */
+        t = graft_model__add_unsupported(m, e->name, e->name_len - 4, h.unsupported, h.ndim,
+                                         h.shape, e->usize - h.data_offset, ctx);
+        if (!t) return ctx->status;
+        t->aux_ptr = (void *)e;
+        if (e->method == 0) {
+            t->src = m->sources[0];
+            t->offset = e->data_offset + h.data_offset;
+        }
+        return GRAFT_OK;
+    }
     t = graft_model__add(m, e->name, e->name_len - 4, h.dtype, h.ndim, h.shape, ctx);
     if (!t) return ctx->status;
     t->aux_ptr = (void *)e;
@@ -165,6 +170,22 @@ static int npz_open(graft_model *m, const graft_open_options *opts, graft_ctx *c
     return GRAFT_OK;
 }
 
+static int put_piece(void *arg, const uint8_t *p, size_t n)
+{
+    return graft_zipw_write(arg, p, n);
+}
+
+/* A member graft cannot read, copied as the skeleton holds it (stored). */
+static int copy_member(const graft_model *m, const graft_tensor *t, graft_zipw *zw,
+                       graft_ctx *ctx)
+{
+    const npz_state *st = m->state;
+    const graft_zip_entry *e = t->aux_ptr;
+    GRAFT_TRY(graft_zipw_begin(zw, e->name, 0, GRAFT_ZIPW_STORED, e->usize));
+    GRAFT_TRY(graft_zip_stream(st->zip, e, 0, e->usize, put_piece, zw, ctx));
+    return graft_zipw_end(zw);
+}
+
 static int write_members(const graft_model *m, graft_zipw *zw, graft_fill *fill, graft_ctx *ctx)
 {
     graft_jsonw hdr;
@@ -174,6 +195,10 @@ static int write_members(const graft_model *m, graft_zipw *zw, graft_fill *fill,
         const graft_tensor *t = &m->tensors[i];
         char *name = NULL;
         hdr.len = 0;
+        if (t->unsupported) {
+            rc = copy_member(m, t, zw, ctx);
+            continue;
+        }
         if ((rc = graft_npy__write_header(&hdr, t, ctx)) < 0) break;
         name = graft_malloc(ctx, strlen(t->name) + 5);
         if (!name) {

@@ -305,6 +305,14 @@ static int add_to(pk_state *st, size_t base, graft_pk_kind want)
 static int make_obj(pk_state *st, graft_pk *callable, graft_pk *args)
 {
     graft_pk *o;
+    /* Legacy torch.save pickles a module class as the persistent id
+     * ('module', class, source file, source) and calls that (torch.load's
+     * persistent_load returns the class; the source is never run). */
+    if (callable->kind == PK_PERSID && callable->args && callable->args->kind == PK_TUPLE &&
+        callable->args->len == 4 && callable->args->v[0]->kind == PK_STR &&
+        strcmp(callable->args->v[0]->s, "module") == 0 &&
+        callable->args->v[1]->kind == PK_GLOBAL)
+        callable = callable->args->v[1];
     if (callable->kind != PK_GLOBAL)
         return fail(st, GRAFT_EFORMAT, "call of a %s, not of a global",
                     graft_pickle__kind_name(callable->kind));

@@ -32,6 +32,7 @@ typedef struct walk {
     graft_ctx *ctx;
     size_t visits;
     int level;                /* recursion depth */
+    int hide;                 /* > 0: refs found are hidden (module attributes) */
 } walk;
 
 void graft_torch__refs_free(graft_torch_refs *r)
@@ -304,6 +305,7 @@ static int add_ref(walk *w, int depth, graft_pk *o)
     memset(ref, 0, sizeof *ref);
     ref->name = *name ? name : "tensor";
     ref->node = o;
+    ref->hidden = w->hide > 0;
     GRAFT_TRY(tensor(w, ref->name, o, ref, 0));
     if (o->tid) {
         ref->first = o->tid - 1;
@@ -352,6 +354,122 @@ static int visit_pairs(walk *w, graft_pk *const *kv, size_t npairs, int depth)
 
 static int visit_value(walk *w, graft_pk *v, int depth);
 
+/* The key/value pairs of a dict or an OrderedDict object; false otherwise. */
+static bool pairs_of(const graft_pk *d, graft_pk *const **kv, size_t *n)
+{
+    if (!d || !(d->kind == PK_DICT || (d->kind == PK_OBJ && d->callable->gid == PKG_ORDERED_DICT)))
+        return false;
+    *kv = d->v;
+    *n = d->len / 2;
+    return true;
+}
+
+static graft_pk *lookup(const graft_pk *d, const char *key)
+{
+    graft_pk *const *kv;
+    size_t n;
+    if (!pairs_of(d, &kv, &n)) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (kv[2 * i]->kind == PK_STR && strcmp(kv[2 * i]->s, key) == 0) return kv[2 * i + 1];
+    return NULL;
+}
+
+/* A torch.nn.Module as pickled: an object whose state is its __dict__. */
+static bool is_module(const graft_pk *v)
+{
+    return v->kind == PK_OBJ && v->state && lookup(v->state, "_modules") &&
+           lookup(v->state, "_parameters") && lookup(v->state, "_buffers");
+}
+
+/* Is the string `name` in set s (a pickled set: EMPTY_SET/ADDITEMS, or
+ * set/frozenset called on a list)? */
+static bool in_set(const graft_pk *s, const graft_pk *name)
+{
+    if (s && s->kind == PK_OBJ && s->callable->gid == PKG_BUILTIN) s = graft_pk_item(s->args, 0);
+    if (!s || (s->kind != PK_SET && s->kind != PK_LIST && s->kind != PK_TUPLE)) return false;
+    for (size_t i = 0; i < s->len; i++)
+        if (s->v[i]->kind == PK_STR && strcmp(s->v[i]->s, name->s) == 0) return true;
+    return false;
+}
+
+static int module_fail(walk *w, int depth, const graft_pk *o, const char *what)
+{
+    const char *name = path_name(w, depth);
+    if (!name) return graft_ctx_status(w->ctx);
+    return graft_error(w->ctx, GRAFT_EFORMAT,
+                       "pickle offset 0x%llx: module '%s' ('%s.%s'): %s; graft cannot walk "
+                       "this class", (unsigned long long)o->off, show(name), o->callable->s,
+                       o->callable->name, what);
+}
+
+/*
+ * A module, as Module.state_dict() walks it (torch/nn/modules/module.py,
+ * _save_to_state_dict then the children): parameters that are not None,
+ * then buffers that are not None (those in _non_persistent_buffers_set are
+ * hidden refs), then each child module under its name.  Tensors among its
+ * other attributes are hidden refs: not in state_dict(), but written back.
+ */
+static int visit_module(walk *w, graft_pk *o, int depth)
+{
+    static const char *const parts[] = {"_parameters", "_buffers", "_modules"};
+    const graft_pk *np = lookup(o->state, "_non_persistent_buffers_set");
+    graft_pk *const *attrs = NULL;
+    size_t nattrs = 0;
+    for (int p = 0; p < 3; p++) {
+        graft_pk *const *kv;
+        size_t n;
+        char what[96];
+        if (!pairs_of(lookup(o->state, parts[p]), &kv, &n)) {
+            snprintf(what, sizeof what, "%s is not a dict", parts[p]);
+            return module_fail(w, depth, o, what);
+        }
+        for (size_t i = 0; i < n; i++) {
+            graft_pk *k = kv[2 * i], *v = kv[2 * i + 1];
+            if (v->kind == PK_NONE) continue;
+            if (k->kind != PK_STR) {
+                snprintf(what, sizeof what, "a key of %s is a %s", parts[p],
+                         graft_pickle__kind_name(k->kind));
+                return module_fail(w, depth, o, what);
+            }
+            w->seg[depth] = (struct seg){.s = k->s, .n = k->n};
+            if (p < 2) {
+                if (!is_tensor_call(v)) {
+                    snprintf(what, sizeof what, "%s '%s' is a %s, not a tensor", parts[p] + 1,
+                             k->s, graft_pickle__kind_name(v->kind));
+                    return module_fail(w, depth, o, what);
+                }
+                GRAFT_TRY(add_ref(w, depth + 1, v));
+                w->r->v[w->r->n - 1].hidden |= p == 1 && in_set(np, k);
+                continue;
+            }
+            if (!is_module(v)) {
+                if (v->kind != PK_OBJ) {
+                    snprintf(what, sizeof what, "child '%s' is a %s", k->s,
+                             graft_pickle__kind_name(v->kind));
+                    return module_fail(w, depth, o, what);
+                }
+                return module_fail(w, depth + 1, v,
+                                   "its pickled state is not a module's attribute dict "
+                                   "(_parameters, _buffers, _modules)");
+            }
+            GRAFT_TRY(visit(w, v, depth + 1));
+        }
+    }
+    pairs_of(o->state, &attrs, &nattrs);
+    for (size_t i = 0; i < nattrs; i++) {
+        const graft_pk *k = attrs[2 * i];
+        bool part = false;
+        for (int p = 0; p < 3; p++)
+            part |= k->kind == PK_STR && strcmp(k->s, parts[p]) == 0;
+        if (part) continue;
+        w->hide++;
+        int rc = visit_pairs(w, attrs + 2 * i, 1, depth);
+        w->hide--;
+        GRAFT_TRY(rc);
+    }
+    return GRAFT_OK;
+}
+
 /* Recursion is bounded by `level`, which also counts objects' states. */
 static int visit(walk *w, graft_pk *v, int depth)
 {
@@ -389,6 +507,7 @@ static int visit_value(walk *w, graft_pk *v, int depth)
         return GRAFT_OK;
     case PK_OBJ:
         if (is_tensor_call(v)) return add_ref(w, depth, v);
+        if (is_module(v)) return visit_module(w, v, depth);
         GRAFT_TRY(visit_pairs(w, v->v, v->len / 2, depth));
         /* An OrderedDict's state is _metadata; other objects keep attributes there. */
         if (v->state && v->callable->gid == PKG_OPAQUE) return visit(w, v->state, depth);
@@ -486,5 +605,9 @@ int graft_torch__snapshot(graft_model *m, graft_torch_state *st, graft_ctx *ctx)
     st->tensors = graft_malloc(ctx, m->count * sizeof *st->tensors);
     if (!st->tensors) return graft_error_oom(ctx, "the tensor table");
     memcpy(st->tensors, m->tensors, m->count * sizeof *st->tensors);
+    size_t k = 0;
+    for (size_t i = 0; i < m->count; i++)
+        if (!st->refs.v[m->tensors[i].aux].hidden) m->tensors[k++] = m->tensors[i];
+    m->count = k;
     return GRAFT_OK;
 }

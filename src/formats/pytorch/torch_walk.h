@@ -43,6 +43,7 @@ typedef struct graft_torch_ref {
     size_t storage;           /* index into graft_torch_refs.storages */
     bool requires_grad;
     size_t first;             /* index of the first ref of the same node (tied weights) */
+    bool hidden;              /* a non-persistent buffer: in the tree, not in state_dict() */
 } graft_torch_ref;
 
 typedef struct graft_torch_refs {
@@ -53,7 +54,11 @@ typedef struct graft_torch_refs {
     size_t *by_key;           /* malloc; storage indices sorted by key */
 } graft_torch_refs;
 
-/* Walk `root`; names and shapes go to `arena`.  Errors name the key path. */
+/* Walk `root`; names and shapes go to `arena`.  Errors name the key path.
+ * A torch.nn.Module object (torch.save(model)) is walked as state_dict()
+ * walks it: each module's _parameters, then its _buffers, then its
+ * _modules, named "conv1.weight"; None entries and other attributes are
+ * left out, and non-persistent buffers are refs marked hidden. */
 int graft_torch__collect(graft_torch_refs *out, graft_pk *root, graft_arena *arena,
                          graft_ctx *ctx);
 void graft_torch__refs_free(graft_torch_refs *r);
@@ -79,7 +84,8 @@ typedef struct graft_torch_state {
 
 int graft_torch__state_new(graft_torch_state **out, graft_ctx *ctx);
 void graft_torch__state_free(void *state);
-/* Snapshot the tensor table into st->tensors (after graft_torch__add_all). */
+/* Snapshot the tensor table into st->tensors (after graft_torch__add_all),
+ * then leave the hidden refs out of m (the writer still writes them). */
 int graft_torch__snapshot(graft_model *m, graft_torch_state *st, graft_ctx *ctx);
 
 /* convert (torch_new.c): the values of the pickle that are not tensors,

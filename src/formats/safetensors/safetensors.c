@@ -117,6 +117,42 @@ static int check_metadata(const graft_json *md, graft_ctx *ctx)
     return GRAFT_OK;
 }
 
+/* A tensor of a dtype the reference knows and graft cannot read (sub-byte
+ * and scaled 8-bit floats): listed, and copied raw by the writer, which
+ * takes its dtype string from t->aux_ptr. */
+static int add_unsupported(graft_model *m, const graft_source *src, uint64_t data_start,
+                           const char *name, size_t name_len, const char *dtype,
+                           const graft_json *shape, span *sp, graft_ctx *ctx)
+{
+    int64_t dims[GRAFT_MAX_NDIM];
+    char stored[64];
+    graft_tensor *t;
+    if (shape->count > GRAFT_MAX_NDIM)
+        return graft_error(ctx, GRAFT_ELIMIT, "tensor '%s': rank %zu exceeds the cap of %d", name,
+                           shape->count, GRAFT_MAX_NDIM);
+    for (size_t i = 0; i < shape->count; i++) {
+        uint64_t d;
+        if (get_u64(&shape->items[i], &d) < 0 || d > INT64_MAX)
+            return graft_error(ctx, GRAFT_ECORRUPT,
+                               "tensor '%s': shape entry %zu is not a non-negative integer", name, i);
+        dims[i] = (int64_t)d;
+    }
+    if (sp->end < sp->begin)
+        return graft_error(ctx, GRAFT_ECORRUPT,
+                           "tensor '%s': data_offsets [%llu, %llu]: end before start", name,
+                           (unsigned long long)sp->begin, (unsigned long long)sp->end);
+    snprintf(stored, sizeof stored, "safetensors dtype '%s'", dtype);
+    t = graft_model__add_unsupported(m, name, name_len, stored, (uint32_t)shape->count, dims,
+                                     sp->end - sp->begin, ctx);
+    if (!t) return ctx->status;
+    if (!(t->aux_ptr = graft_arena_strdup(&m->arena, dtype))) return graft_error_oom(ctx, "a dtype");
+    t->src = src;
+    t->offset = data_start + sp->begin;
+    t->aux = sp->begin;
+    sp->tensor = m->count - 1;
+    return GRAFT_OK;
+}
+
 /* One tensor entry of the header: dtype, shape, offsets; adds it to m. */
 static int add_entry(graft_model *m, const graft_source *src, uint64_t data_start,
                      const char *name, size_t name_len, const graft_json *v, span *sp,
@@ -147,9 +183,7 @@ static int add_entry(graft_model *m, const graft_source *src, uint64_t data_star
         if (strcmp(dt->str, dtypes[i].name) == 0) dtype = dtypes[i].dtype;
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
         if (strcmp(dt->str, refused[i]) == 0)
-            return graft_error(ctx, GRAFT_EFORMAT,
-                               "tensor '%s': dtype %s (sub-byte or 8-bit float) is not supported",
-                               name, dt->str);
+            return add_unsupported(m, src, data_start, name, name_len, dt->str, shape, sp, ctx);
     if (dtype == GRAFT_DTYPE_INVALID)
         return graft_error(ctx, GRAFT_ECORRUPT, "tensor '%s': unknown dtype '%s'", name, dt->str);
     if (shape->count > GRAFT_MAX_NDIM)
@@ -436,7 +470,8 @@ static void write_header(graft_jsonw *w, const graft_model *m, const graft_json 
         if (!first) graft_jsonw_raw(w, ",", 1);
         first = false;
         graft_jsonw_string(w, t->name, strlen(t->name));
-        graft_jsonw_printf(w, ":{\"dtype\":\"%s\",\"shape\":[", dtype_string(t->dtype));
+        graft_jsonw_printf(w, ":{\"dtype\":\"%s\",\"shape\":[",
+                           t->unsupported ? (const char *)t->aux_ptr : dtype_string(t->dtype));
         for (uint32_t d = 0; d < t->ndim; d++)
             graft_jsonw_printf(w, d ? ",%lld" : "%lld", (long long)t->shape[d]);
         graft_jsonw_printf(w, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)begin[i],
@@ -470,7 +505,7 @@ static int write_file(const graft_model *m, const graft_source *only, const graf
     for (size_t i = 0; i < m->count; i++) {
         if (only && m->tensors[i].src != only) continue;
         order[n++] = (span){m->tensors[i].aux, 0, i};
-        if (!dtype_string(m->tensors[i].dtype)) {
+        if (!dtype_string(m->tensors[i].dtype) && !m->tensors[i].unsupported) {
             rc = graft_error(ctx, GRAFT_EFORMAT, "tensor '%s': %s has no safetensors dtype",
                              m->tensors[i].name, graft_dtype_name(m->tensors[i].dtype));
             goto cleanup;
@@ -489,8 +524,12 @@ static int write_file(const graft_model *m, const graft_source *only, const graf
     if ((rc = graft_sink_write(sink, len, 8)) < 0 || (rc = graft_sink_write(sink, w.p, w.len)) < 0)
         goto cleanup;
     for (size_t i = 0; i < n; i++) {
-        size_t k = order[i].tensor;
-        if ((rc = graft_fill_emit(fill, m, k, sink, ctx)) < 0) goto cleanup;
+        const graft_tensor *t = &m->tensors[order[i].tensor];
+        if (t->unsupported) /* the skeleton's bytes, as they are */
+            rc = graft_sink_write(sink, t->src->data + t->offset, (size_t)t->nbytes);
+        else
+            rc = graft_fill_emit(fill, m, order[i].tensor, sink, ctx);
+        if (rc < 0) goto cleanup;
     }
     rc = graft_sink_commit(sink);
     sink = NULL;

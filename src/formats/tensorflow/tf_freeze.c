@@ -588,14 +588,12 @@ void graft_tf__names_free(char **names, size_t n)
     free(names);
 }
 
-static int write_frozen(graph *g, const char *out_path, char ***vars, size_t *nvars,
-                        graft_ctx *ctx)
+static int write_frozen(graph *g, graft_sink *s, char ***vars, size_t *nvars, graft_ctx *ctx)
 {
-    graft_sink *s = NULL;
     buf b = {.ctx = ctx}, body = {.ctx = ctx};
     char **names = graft_calloc(ctx, g->n + 1, sizeof *names);
     size_t nn = 0;
-    int rc = names ? graft_sink_open(&s, out_path, ctx) : graft_error_oom(ctx, "names");
+    int rc = names ? GRAFT_OK : graft_error_oom(ctx, "names");
     for (size_t i = 0; rc == 0 && i < g->n; i++) {
         const gnode *x = &g->nodes[i];
         if (!x->keep) continue;
@@ -614,11 +612,6 @@ static int write_frozen(graph *g, const char *out_path, char ***vars, size_t *nv
         }
     }
     if (rc == 0 && g->library.p) rc = graft_sink_write(s, g->library.p, g->library.n);
-    if (rc == 0) {
-        rc = graft_sink_commit(s);
-        s = NULL;
-    }
-    graft_sink_abort(s);
     free(b.p);
     free(body.p);
     if (rc < 0) {
@@ -631,7 +624,7 @@ static int write_frozen(graph *g, const char *out_path, char ***vars, size_t *nv
 }
 
 static int freeze(graph *g, const char *path, bool folder, const char *const *outputs,
-                  size_t noutputs, const char *out_path, char ***vars, size_t *nvars,
+                  size_t noutputs, graft_sink *out, char ***vars, size_t *nvars,
                   graft_ctx *ctx)
 {
     int rc = locate(g, path, folder, ctx);
@@ -639,7 +632,7 @@ static int freeze(graph *g, const char *path, bool folder, const char *const *ou
     if (rc == 0 && noutputs) rc = mark(g, outputs, noutputs, ctx);
     for (size_t i = 0; rc == 0 && !noutputs && i < g->n; i++) g->nodes[i].keep = true;
     if (rc == 0) rc = classify(g, ctx);
-    if (rc == 0) rc = write_frozen(g, out_path, vars, nvars, ctx);
+    if (rc == 0) rc = write_frozen(g, out, vars, nvars, ctx);
     if (rc < 0 && strncmp(ctx->msg, path, strlen(path)) != 0) graft_error_prefix(ctx, "%s", path);
     graft_source_free(g->src);
     free(g->nodes);
@@ -649,7 +642,7 @@ static int freeze(graph *g, const char *path, bool folder, const char *const *ou
 }
 
 int graft_tf__freeze_skeleton(const char *graph_path, const char *const *outputs,
-                              size_t noutputs, const char *out_path, char ***vars,
+                              size_t noutputs, graft_sink *out, char ***vars,
                               size_t *nvars, graft_ctx *ctx)
 {
     graph g = {0};
@@ -661,7 +654,7 @@ int graft_tf__freeze_skeleton(const char *graph_path, const char *const *outputs
     if (!path) return graft_error_oom(ctx, "a path");
     sprintf(path, folder ? "%s/saved_model.pb" : "%s", graph_path);
     rc = graft_source_open(&g.src, path, ctx);
-    if (rc == 0) rc = freeze(&g, path, folder, outputs, noutputs, out_path, vars, nvars, ctx);
+    if (rc == 0) rc = freeze(&g, path, folder, outputs, noutputs, out, vars, nvars, ctx);
     else graft_error_prefix(ctx, "--graph");
     free(path);
     return rc;
@@ -672,8 +665,22 @@ int graft_tf__freeze_buffer(const uint8_t *data, size_t size, const char *name,
                             char ***vars, size_t *nvars, graft_ctx *ctx)
 {
     graph g = {0};
+    graft_sink *s = NULL;
+    int rc;
     *vars = NULL;
     *nvars = 0;
     GRAFT_TRY(graft_source_from_buffer(&g.src, name, data, size, ctx));
-    return freeze(&g, name, false, outputs, noutputs, out_path, vars, nvars, ctx);
+    if ((rc = graft_sink_open(&s, out_path, ctx)) < 0) {
+        graft_source_free(g.src);
+        return rc;
+    }
+    rc = freeze(&g, name, false, outputs, noutputs, s, vars, nvars, ctx);
+    if (rc == 0) rc = graft_sink_commit(s);
+    else graft_sink_abort(s);
+    if (rc < 0) {
+        graft_tf__names_free(*vars, *nvars);
+        *vars = NULL;
+        *nvars = 0;
+    }
+    return rc;
 }

@@ -8,12 +8,13 @@
 #ifndef GRAFT_FORMATS_TF_FREEZE_H
 #define GRAFT_FORMATS_TF_FREEZE_H
 
+#include "sink.h"
 #include "error.h"
 
 /**
  * Write the frozen skeleton of `graph` (a binary GraphDef, a .meta
- * MetaGraphDef, a saved_model.pb or a SavedModel folder) to out_path
- * (through graft_sink).  VariableV2 / Variable / VarHandleOp nodes become
+ * MetaGraphDef, a saved_model.pb or a SavedModel folder) to the sink `out`
+ * (neither committed nor aborted here).  VariableV2 / Variable / VarHandleOp nodes become
  * Const nodes of their `dtype` and `shape` attrs; ReadVariableOp becomes
  * Identity, ResourceGather GatherV2; nodes carrying a resource between them get attr T; nodes the
  * outputs do not need are dropped; devices are cleared; the library is kept.
@@ -27,10 +28,10 @@
  *         batched resource gathers, a read not fed by a variable)
  */
 int graft_tf__freeze_skeleton(const char *graph, const char *const *outputs, size_t noutputs,
-                              const char *out_path, char ***vars, size_t *nvars,
+                              graft_sink *out, char ***vars, size_t *nvars,
                               graft_ctx *ctx);
-/* The same for a graph in memory; `name` tells the kind as a path would
- * (".meta", "saved_model.pb") and prefixes messages. */
+/* The same for a graph in memory, written to out_path; `name` tells the
+ * kind as a path would (".meta", "saved_model.pb") and prefixes messages. */
 int graft_tf__freeze_buffer(const uint8_t *data, size_t size, const char *name,
                             const char *const *outputs, size_t noutputs, const char *out_path,
                             char ***vars, size_t *nvars, graft_ctx *ctx);

@@ -39,7 +39,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_TYPED_BYTES (1ull << 32)  /* cap on a Const decoded from typed fields */
+/* Cap on a Const decoded from typed fields: what a GraphDef, one protobuf
+ * message under 2 GiB, could hold as tensor_content.  A few bytes of
+ * float_val may declare a broadcast of 2^40 elements (issue 18 item 7). */
+#define MAX_TYPED_BYTES 0x7fffffffull
 
 /* One length-delimited field the writer may have to re-length or replace. */
 typedef struct span {
@@ -301,6 +304,53 @@ static int load_typed(const graft_model *m, const graft_tensor *t, uint8_t *dst,
     return graft_tf__decode_typed(r, &tp, t, dst);
 }
 
+/* The same elements in pieces: the values written out, then the last one
+ * repeated, so a broadcast hashes with flat memory. */
+static int stream_typed(const graft_model *m, const graft_tensor *t, graft_piece_fn fn, void *arg,
+                        graft_ctx *ctx)
+{
+    const gstate *g = m->state;
+    const span *s = &g->spans[g->consts[t->aux].target];
+    const graft_source *src = m->sources[0];
+    size_t es = graft_dtype_size(t->dtype);
+    uint8_t *buf;
+    graft_tensor head;
+    graft_rd r;
+    tproto tp;
+    int rc;
+
+    graft_rd_init(&r, src->data + s->pstart, (size_t)(s->pend - s->pstart), s->pstart, ctx);
+    GRAFT_TRY(graft_tf__parse_tensor(r, 0, &tp));
+    if (t->dtype == GRAFT_STRING || tp.vfield == 9 || tp.vfield == 12 || tp.k >= t->numel) {
+        buf = graft_malloc(ctx, t->nbytes ? (size_t)t->nbytes : 1); /* bounded by the file */
+        if (!buf) return graft_error_oom(ctx, "a Const");
+        rc = graft_tf__decode_typed(r, &tp, t, buf);
+        if (rc == 0) rc = fn(arg, buf, (size_t)t->nbytes);
+        free(buf);
+        return rc;
+    }
+    head = *t; /* the k values present */
+    head.numel = tp.k;
+    head.nbytes = tp.k * es;
+    if (!(buf = graft_malloc(ctx, head.nbytes > (1u << 20) ? (size_t)head.nbytes : 1u << 20)))
+        return graft_error_oom(ctx, "a Const");
+    rc = graft_tf__decode_typed(r, &tp, &head, buf);
+    if (rc == 0 && head.nbytes) rc = fn(arg, buf, (size_t)head.nbytes);
+    if (rc == 0) { /* then the last (or zero) repeated, a MiB at a time */
+        size_t per = ((1u << 20) / es) * es;
+        if (tp.k) memmove(buf, buf + head.nbytes - es, es);
+        else memset(buf, 0, es);
+        for (size_t at = es; at < per; at += es) memcpy(buf + at, buf, es);
+        for (uint64_t left = t->nbytes - head.nbytes; rc == 0 && left; ) {
+            size_t n = left < per ? (size_t)left : per;
+            rc = fn(arg, buf, n);
+            left -= n;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
 /* ---- reading the graph --------------------------------------------------- */
 
 /* A Const node: its tensor, from the TensorProto span g->spans[target]. */
@@ -379,10 +429,13 @@ static int add_const(graft_model *m, gstate *g, const graft_pbf *name, size_t ta
             return graft_error(ctx, GRAFT_ELIMIT, "Const '%s': strings exceed the cap", t->name);
         t->nbytes = bytes;
     } else if (t->nbytes > MAX_TYPED_BYTES) {
-        return graft_error(ctx, GRAFT_ELIMIT, "Const '%s': %llu bytes from typed values exceed "
-                           "the cap", t->name, (unsigned long long)t->nbytes);
+        return graft_error(ctx, GRAFT_ELIMIT, "Const '%s': %llu elements of %s (%llu bytes) from "
+                           "%llu typed values exceed what a GraphDef can hold (2 GiB)", t->name,
+                           (unsigned long long)t->numel, graft_dtype_name(t->dtype),
+                           (unsigned long long)t->nbytes, (unsigned long long)tp.k);
     }
     t->load = load_typed;
+    t->stream = stream_typed;
     return GRAFT_OK;
 }
 
