@@ -44,5 +44,8 @@ int main(void)
     F(graft_convert_result, quantized); F(graft_convert_result, dequantized);
     F(graft_convert_result, bytes); F(graft_convert_result, format);
     F(graft_convert_result, out_path); F(graft_convert_result, dropped);
+    S(graft_suggest_options);
+    F(graft_suggest_options, version); F(graft_suggest_options, source_format);
+    F(graft_suggest_options, skeleton_format);
     return 0;
 }

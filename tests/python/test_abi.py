@@ -5,13 +5,14 @@ import ctypes
 import os
 import subprocess
 
-from graft import _lib
+from graft import _lib, _suggest
 
 STRUCTS = {
     "graft_open_options": _lib.OpenOptions, "graft_plan_options": _lib.PlanOptions,
     "graft_apply_options": _lib.ApplyOptions, "graft_apply_stats": _lib.ApplyStats,
     "graft_diff_result": _lib.DiffResult, "graft_extras": _lib.Extras,
     "graft_convert_options": _lib.ConvertOptions, "graft_convert_result": _lib.ConvertResult,
+    "graft_suggest_options": _suggest.SuggestOptions,
 }
 
 
