@@ -20,6 +20,9 @@ typedef struct graft_xout {
     void (*release)(void *payload); /* optional, sink only: see graft_ops_run_released */
     void *payload;
     uint64_t unreleased;            /* bytes emitted since the last release */
+    /* optional: takes what is emitted instead of sink / mem (gather.c's value
+     * ops on a kernel's output); sink may still name where the output goes */
+    int (*filter)(struct graft_xout *self, const void *p, size_t n);
 } graft_xout;
 
 /* Append n bytes. */
