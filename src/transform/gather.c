@@ -16,7 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLK ((size_t)1 << 17) /* elements per block */
+#define BLK_DEFAULT ((size_t)1 << 17) /* elements per block */
+static size_t blk_elems = BLK_DEFAULT;
+#define BLK blk_elems
+
+void graft_gplan__set_block(size_t elements)
+{
+    blk_elems = elements ? elements : BLK_DEFAULT;
+}
 #define MAXE 16               /* largest element (complex128) */
 
 /* ---- building ---------------------------------------------------------- */
@@ -436,7 +443,8 @@ static int finish_fills(graft_gplan *g, graft_ctx *ctx)
     return GRAFT_OK;
 }
 
-static bool is_identity(const graft_gplan *g)
+/* One piece reading all of source 0 (of `numel` elements) in order. */
+static bool is_identity(const graft_gplan *g, uint64_t numel)
 {
     if (g->n != 1 || g->p[0].src != 0 || g->p[0].off[0] != 0) return false;
     int64_t st = 1;
@@ -446,7 +454,7 @@ static bool is_identity(const graft_gplan *g)
         if (g->pd[k] != 1 && q->st[0][k] != st) return false;
         st *= g->pd[k];
     }
-    return true;
+    return (uint64_t)st == numel;
 }
 
 static int build(graft_gplan *g, const graft_op *ops, size_t nops, const graft_shape *in,
@@ -522,7 +530,7 @@ static int build(graft_gplan *g, const graft_op *ops, size_t nops, const graft_s
     }
     g->vdt[g->nvals] = g->tail ? g->tail_in : shapes[nops].dtype;
     g->out = shapes[nops];
-    g->identity = is_identity(g);
+    g->identity = is_identity(g, graft_op__numel(g->head ? &shapes[1] : &in[0]));
     /* a head computed at positions it does not compute in order: only sum, fold_bn */
     if (g->head && !g->identity && g->head->kind != GRAFT_OP_SUM &&
         g->head->kind != GRAFT_OP_FOLD_BN)
@@ -654,12 +662,13 @@ static int vf_open(vfilter *f, const graft_gplan *g, bool vals, graft_xout *next
 {
     memset(f, 0, sizeof *f);
     f->g = g, f->vals = vals, f->next = next;
+    size_t ne = (BLK + 31) / 32 * 32; /* whole ggml blocks */
     f->esize = graft_dtype_size(vals ? g->vdt[0] : g->vdt[g->nvals]);
-    f->cap = BLK * f->esize;
+    f->cap = ne * f->esize;
     f->in = graft_malloc(ctx, f->cap);
     if (vals) {
-        f->a = graft_malloc(ctx, BLK * MAXE);
-        f->b = graft_malloc(ctx, BLK * MAXE);
+        f->a = graft_malloc(ctx, ne * MAXE);
+        f->b = graft_malloc(ctx, ne * MAXE);
     }
     if (!f->in || (vals && (!f->a || !f->b))) return graft_error_oom(ctx, "a block buffer");
     f->x.ctx = ctx;
@@ -800,7 +809,7 @@ static int head_block(const graft_gplan *g, const walk *w, const graft_tview *in
 {
     const graft_op *h = g->head;
     size_t ns = h->kind == GRAFT_OP_SUM ? nin : (B->fold.has_b ? 1 : 0);
-    if (g->fills) { /* what the arithmetic sees at a constant */
+    if (g->fills) { /* constants: anything valid, overwritten after */
         for (size_t k = 0; k < ns; k++) memset(B->src[k], 0, n * MAXE);
         if (B->ch) memset(B->ch, 0, n * sizeof *B->ch);
     }
@@ -868,7 +877,7 @@ static int run_block(const graft_gplan *g, const walk *w, const graft_tview *in,
 {
     size_t es = graft_dtype_size(g->base);
     int rc;
-    if (g->fills) memset(B->a, 0, n * es); /* what the value ops see at a constant */
+    static const uint8_t zero[MAXE];
     if (g->head) {
         GRAFT_TRY(head_block(g, w, in, nin, B, n, ctx));
     } else {
@@ -878,6 +887,11 @@ static int run_block(const graft_gplan *g, const walk *w, const graft_tview *in,
             if (q->src < 0 || !clip(q, w->blk, g->np, lo, hi)) continue;
             fill_map(w, q, 0, lo, hi, in[q->src].data, es, B->a);
         }
+    }
+    for (size_t i = 0; g->fills && i < g->n; i++) { /* what the value ops see at a constant */
+        int64_t lo[GRAFT_GP_MAXP], hi[GRAFT_GP_MAXP];
+        const graft_gpiece *q = &g->p[i];
+        if (q->src < 0 && clip(q, w->blk, g->np, lo, hi)) fill_const(w, lo, hi, zero, es, B->a);
     }
     uint8_t *p = run_vals(g, 0, B->a, B->b, n, ctx, &rc);
     if (!p) return rc;
@@ -988,19 +1002,22 @@ int graft_gplan_run(const graft_gplan *g, const graft_tview *in, size_t nin, gra
                     graft_ctx *ctx)
 {
     int64_t dim[GRAFT_GP_MAXP];
-    uint32_t axes[GRAFT_GP_MAXP], m;
+    uint32_t axes[GRAFT_GP_MAXP], m = 0;
     bool perm = !g->identity && as_permute(g, dim, axes, &m);
-    if (!g->identity && !perm) return run_blocks(g, in, nin, o, ctx);
+    bool blocks = !g->identity && !perm;
+    /* blocks run the value ops themselves (constants go in after them) */
+    bool vals = !blocks && g->nvals > 0, filter = vals || g->tail;
     vfilter f;
-    bool filter = g->nvals || g->tail;
     graft_xout *dst = o;
     int rc = GRAFT_OK;
     if (filter) {
-        rc = vf_open(&f, g, g->nvals > 0, o, ctx);
+        rc = vf_open(&f, g, vals, o, ctx);
         if (rc < 0) goto cleanup;
         dst = &f.x;
     }
-    if (perm)
+    if (blocks)
+        rc = run_blocks(g, in, nin, dst, ctx);
+    else if (perm)
         rc = graft_xform__permute(dst, in[0].data, graft_dtype_size(g->base), m, dim, axes);
     else if (g->head)
         rc = graft_op_def_of(g->head->kind)->run(g->head, &g->head_in, in[0].data, in, nin, dst,

@@ -65,6 +65,8 @@ int graft_gplan_build(graft_gplan *g, const graft_op *ops, size_t nops, const gr
 int graft_gplan_run(const graft_gplan *g, const graft_tview *in, size_t nin, graft_xout *o,
                     graft_ctx *ctx);
 void graft_gplan_free(graft_gplan *g);
+/* Tests only: elements per block (0: the default, 128 Ki). */
+void graft_gplan__set_block(size_t elements);
 
 /* fold_bn's arithmetic (op_fold_bn.c), shared with the plan's blocks. */
 typedef struct graft_fold {
