@@ -530,7 +530,8 @@ static int build(graft_gplan *g, const graft_op *ops, size_t nops, const graft_s
     }
     g->vdt[g->nvals] = g->tail ? g->tail_in : shapes[nops].dtype;
     g->out = shapes[nops];
-    g->identity = is_identity(g, graft_op__numel(g->head ? &shapes[1] : &in[0]));
+    g->base_numel = graft_op__numel(g->head ? &shapes[1] : &in[0]);
+    g->identity = is_identity(g, g->base_numel);
     /* a head computed at positions it does not compute in order: only sum, fold_bn */
     if (g->head && !g->identity && g->head->kind != GRAFT_OP_SUM &&
         g->head->kind != GRAFT_OP_FOLD_BN)
@@ -574,6 +575,17 @@ void graft_gplan_free(graft_gplan *g)
 }
 
 /* ---- running: the value ops and the tail ------------------------------- */
+
+/* Elements a block buffer needs: BLK, or fewer for a small tensor; whole
+ * ggml blocks. */
+static size_t block_cap(const graft_gplan *g)
+{
+    uint64_t n = 1;
+    for (uint32_t k = 0; k < g->np && n < BLK; k++) n *= (uint64_t)g->pd[k];
+    if (g->identity) n = g->base_numel; /* the pieces may leave out size-1 axes */
+    n = n < 1 ? 1 : n < BLK ? n : BLK;
+    return (size_t)(n + 31) / 32 * 32;
+}
 
 /* Value ops vals[from..) over n elements of a (dtype vdt[from]); the result
  * ends in a or b: returned. */
@@ -662,7 +674,7 @@ static int vf_open(vfilter *f, const graft_gplan *g, bool vals, graft_xout *next
 {
     memset(f, 0, sizeof *f);
     f->g = g, f->vals = vals, f->next = next;
-    size_t ne = (BLK + 31) / 32 * 32; /* whole ggml blocks */
+    size_t ne = block_cap(g);
     f->esize = graft_dtype_size(vals ? g->vdt[0] : g->vdt[g->nvals]);
     f->cap = ne * f->esize;
     f->in = graft_malloc(ctx, f->cap);
@@ -838,21 +850,22 @@ static int head_block(const graft_gplan *g, const walk *w, const graft_tview *in
 static int alloc_bufs(const graft_gplan *g, const graft_tview *in, size_t nin, bufs *B,
                       graft_ctx *ctx)
 {
+    size_t cap = block_cap(g);
     memset(B, 0, sizeof *B);
-    B->a = graft_malloc(ctx, BLK * MAXE);
-    B->b = graft_malloc(ctx, BLK * MAXE);
+    B->a = graft_malloc(ctx, cap * MAXE);
+    B->b = graft_malloc(ctx, cap * MAXE);
     if (!B->a || !B->b) return graft_error_oom(ctx, "a block buffer");
     if (!g->head || g->identity) return GRAFT_OK;
     B->src = graft_calloc(ctx, nin, sizeof *B->src);
     B->x = graft_calloc(ctx, nin, sizeof *B->x);
     if (!B->src || !B->x) return graft_error_oom(ctx, "block buffers");
     for (size_t k = 0; k < nin; k++) {
-        B->src[k] = graft_malloc(ctx, BLK * MAXE);
-        B->x[k] = graft_malloc(ctx, BLK * sizeof(double));
+        B->src[k] = graft_malloc(ctx, cap * MAXE);
+        B->x[k] = graft_malloc(ctx, cap * sizeof(double));
         if (!B->src[k] || !B->x[k]) return graft_error_oom(ctx, "block buffers");
     }
     if (g->head->kind == GRAFT_OP_FOLD_BN) {
-        B->ch = graft_malloc(ctx, BLK * sizeof *B->ch);
+        B->ch = graft_malloc(ctx, cap * sizeof *B->ch);
         if (!B->ch) return graft_error_oom(ctx, "a block buffer");
         GRAFT_TRY(graft_fold__prepare(g->head, in, nin, &B->fold, ctx));
     }

@@ -54,6 +54,7 @@ typedef struct graft_gplan {
     graft_dtype base;                    /* what the gather moves */
     graft_shape out;                     /* the chain's result */
     bool identity;                       /* the layout moves nothing */
+    uint64_t base_numel;                 /* elements of source 0 (of the head's result) */
     bool fills;                          /* some piece is a constant */
 } graft_gplan;
 
