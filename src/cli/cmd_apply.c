@@ -21,7 +21,9 @@ static const char usage[] =
     "                      sources under `unused: warn`)\n"
     "  --manifest FILE     also write a JSON provenance record to FILE\n"
     "  -q, --quiet         no progress line (shown only when stderr is a terminal)\n"
-    "  --source-format NAME, --skeleton-format NAME   read as this format\n";
+    "  --source-format NAME, --skeleton-format NAME   read as this format\n"
+    "  --memory-budget SIZE  a tensor larger than SIZE that an op chain reads out of\n"
+    "                      order goes through a temporary file (default 64MiB)\n";
 
 /* Print the plan's warnings and errors. */
 static void report_plan(const graft_plan *p)
@@ -42,8 +44,10 @@ static void report_plan(const graft_plan *p)
     }
 }
 
-static int parse(plan_inputs *a, const char **out, const char **manifest, bool *quiet, int argc,
-                 char **argv)
+enum { OPT_BUDGET = 300 };
+
+static int parse(plan_inputs *a, const char **out, const char **manifest, bool *quiet,
+                 uint64_t *budget, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"rules", required_argument, NULL, OPT_RULES},
@@ -53,6 +57,7 @@ static int parse(plan_inputs *a, const char **out, const char **manifest, bool *
         {"manifest", required_argument, NULL, 'm'},
         {"source-format", required_argument, NULL, OPT_SOURCE_FORMAT},
         {"skeleton-format", required_argument, NULL, OPT_SKELETON_FORMAT},
+        {"memory-budget", required_argument, NULL, OPT_BUDGET},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -64,6 +69,12 @@ static int parse(plan_inputs *a, const char **out, const char **manifest, bool *
         switch (c) {
         case 'o': *out = optarg; break;
         case 'm': *manifest = optarg; break;
+        case OPT_BUDGET:
+            if (cli_parse_size(optarg, budget) < 0) {
+                errorf("--memory-budget %s: not a size such as 64MB or 1GiB", optarg);
+                return -1;
+            }
+            break;
         case 'q': *quiet = true; break;
         case 'h': fputs(usage, stdout); return 1;
         default: fputs(usage, stderr); return -1;
@@ -85,11 +96,13 @@ int cmd_apply(int argc, char **argv)
     char *out = NULL;
     cli_progress prog = {.command = "apply"};
     bool quiet = false;
+    uint64_t budget = 0;
     int rc, k;
 
-    if ((k = parse(&in, &out_opt, &ao.manifest, &quiet, argc, argv)) != 0)
+    if ((k = parse(&in, &out_opt, &ao.manifest, &quiet, &budget, argc, argv)) != 0)
         return k > 0 ? EXIT_OK : EXIT_BAD;
     if ((rc = plan_inputs_load(&in)) != EXIT_OK) goto cleanup;
+    graft_ctx_set_memory_budget(in.ctx, budget);
     rc = EXIT_BAD;
     if (out_opt ? !(out = strdup(out_opt)) : graft_default_output(&out, in.skeleton, in.ctx) < 0) {
         if (out_opt) errorf("out of memory allocating the output path");

@@ -28,35 +28,14 @@ static const char usage[] =
     "  --strict              refuse a SOURCE holding non-tensor values\n"
     "  --manifest FILE       also write a JSON provenance record to FILE\n"
     "  -q, --quiet           no progress line (shown only when stderr is a terminal)\n"
-    "  --source-format NAME  read SOURCE as this format\n";
+    "  --source-format NAME  read SOURCE as this format\n"
+    "  --memory-budget SIZE  a tensor larger than SIZE that an op chain reads out of\n"
+    "                        order goes through a temporary file (default 64MiB)\n";
 
-enum { O_TO = 256, O_SELECT, O_SHARD, O_META, O_QUANT, O_STRICT, O_MANIFEST, O_SRCFMT, O_DEQUANT };
-
-/* "5GB" -> 5e9, "1GiB" -> 2^30, as huggingface_hub's parse_size_to_int. */
-static int parse_size(const char *s, uint64_t *out)
-{
-    static const struct { const char *unit; uint64_t mul; } units[] = {
-        {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40},
-        {"KB", 1000ull}, {"MB", 1000000ull}, {"GB", 1000000000ull}, {"TB", 1000000000000ull},
-        {"B", 1}, {"", 1},
-    };
-    char *end;
-    double v;
-    errno = 0;
-    v = strtod(s, &end);
-    if (end == s || errno || v <= 0) return -1;
-    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
-        if (strcmp(end, units[i].unit) == 0) {
-            double b = v * (double)units[i].mul;
-            if (b < 1 || b > 1.8e19) return -1;
-            *out = (uint64_t)b;
-            return 0;
-        }
-    return -1;
-}
+enum { O_TO = 256, O_SELECT, O_SHARD, O_META, O_QUANT, O_STRICT, O_MANIFEST, O_SRCFMT, O_DEQUANT, O_BUDGET };
 
 static int parse(graft_convert_options *o, const char **out, const char ***meta, bool *quiet,
-                 int argc, char **argv)
+                 uint64_t *budget, int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"rules", required_argument, NULL, 'r'},     {"output", required_argument, NULL, 'o'},
@@ -65,6 +44,7 @@ static int parse(graft_convert_options *o, const char **out, const char ***meta,
         {"meta", required_argument, NULL, O_META},   {"quantize", required_argument, NULL, O_QUANT},
         {"strict", no_argument, NULL, O_STRICT},     {"dequantize", no_argument, NULL, O_DEQUANT},     {"manifest", required_argument, NULL, O_MANIFEST},
         {"source-format", required_argument, NULL, O_SRCFMT},
+        {"memory-budget", required_argument, NULL, O_BUDGET},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -77,7 +57,7 @@ static int parse(graft_convert_options *o, const char **out, const char ***meta,
         case O_TO: o->to = optarg; break;
         case O_SELECT: o->select = optarg; break;
         case O_SHARD:
-            if (parse_size(optarg, &o->shard_size) < 0) {
+            if (cli_parse_size(optarg, &o->shard_size) < 0) {
                 errorf("--shard-size %s: not a size such as 5GB, 500MB or 1GiB", optarg);
                 return -1;
             }
@@ -88,6 +68,12 @@ static int parse(graft_convert_options *o, const char **out, const char ***meta,
         case O_DEQUANT: o->dequantize = true; break;
         case O_MANIFEST: o->manifest = optarg; break;
         case O_SRCFMT: o->source_format = optarg; break;
+        case O_BUDGET:
+            if (cli_parse_size(optarg, budget) < 0) {
+                errorf("--memory-budget %s: not a size such as 64MB or 1GiB", optarg);
+                return -1;
+            }
+            break;
         case 'q': *quiet = true; break;
         case 'h': fputs(usage, stdout); return 1;
         default: fputs(usage, stderr); return -1;
@@ -108,16 +94,18 @@ int cmd_convert(int argc, char **argv)
     const char *out = NULL, **meta = calloc((size_t)argc + 1, sizeof *meta);
     graft_ctx *ctx = graft_ctx_new();
     bool quiet = false;
+    uint64_t budget = 0;
     int rc = EXIT_BAD, k;
 
     if (!meta || !ctx) {
         errorf("out of memory");
         goto cleanup;
     }
-    if ((k = parse(&o, &out, &meta, &quiet, argc, argv)) != 0) {
+    if ((k = parse(&o, &out, &meta, &quiet, &budget, argc, argv)) != 0) {
         rc = k > 0 ? EXIT_OK : EXIT_BAD;
         goto cleanup;
     }
+    graft_ctx_set_memory_budget(ctx, budget);
     o.meta = meta;
     if (!quiet && isatty(STDERR_FILENO)) {
         o.progress = cli_show_progress;

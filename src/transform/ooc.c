@@ -115,7 +115,8 @@ int graft_xform__permute_ooc(graft_xout *o, const uint8_t *src, size_t esize, ui
     for (uint32_t i = 1; i < m; i++)
         if (s[i] > s[p]) p = i;
     uint64_t rowb = (uint64_t)s[p] * esize, total = (uint64_t)d[p] * rowb;
-    if (p == 0 || total < ooc_min || rowb > ooc_block) return 1;
+    uint64_t budget = o->ctx && o->ctx->mem_budget ? o->ctx->mem_budget : ooc_min;
+    if (p == 0 || total < budget || rowb > ooc_block) return 1;
 
     uint64_t na = 1, ni = esize;
     for (uint32_t i = 0; i < p; i++)
