@@ -490,6 +490,38 @@ START_TEST(permute_out_of_core_applies_the_cast)
 }
 END_TEST
 
+/* The 16-bit float casts L1 leans on (bfloat16 <-> float16, through
+ * float32) against the two-step path through float64, every input. */
+START_TEST(casts_between_16_bit_floats_match_float64_exhaustively)
+{
+    graft_ctx *ctx = graft_ctx_new();
+    static const graft_dtype pairs[2][2] = {{GRAFT_BFLOAT16, GRAFT_FLOAT16},
+                                            {GRAFT_FLOAT16, GRAFT_BFLOAT16}};
+    uint16_t *in = malloc(65536 * 2), *fast = malloc(65536 * 2), *slow = malloc(65536 * 2);
+    double *wide = malloc(65536 * sizeof *wide);
+    for (uint32_t i = 0; i < 65536; i++) in[i] = (uint16_t)i;
+    for (int k = 0; k < 2; k++) {
+        graft_xout a = {.mem = (uint8_t *)fast, .ctx = ctx};
+        ck_assert_int_eq(graft_xform__cast(&a, (uint8_t *)in, pairs[k][0], pairs[k][1], 65536, ctx), 0);
+        graft_xform__to_f64((uint8_t *)in, pairs[k][0], 65536, wide);
+        graft_xform__from_f64((uint8_t *)slow, pairs[k][1], wide, 65536);
+        for (uint32_t i = 0; i < 65536; i++) {
+            double x = wide[i];
+            if (x != x) { /* NaN stays NaN (payloads may differ) */
+                uint16_t e = pairs[k][1] == GRAFT_FLOAT16 ? 0x7c00 : 0x7f80;
+                ck_assert_msg((fast[i] & e) == e && (fast[i] & ~e & 0x7fff), "%s 0x%04x: 0x%04x",
+                              graft_dtype_name(pairs[k][0]), i, fast[i]);
+                continue;
+            }
+            ck_assert_msg(fast[i] == slow[i], "%s 0x%04x: 0x%04x, not 0x%04x",
+                          graft_dtype_name(pairs[k][0]), i, fast[i], slow[i]);
+        }
+    }
+    free(in), free(fast), free(slow), free(wide);
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 static Suite *gather_suite(void)
 {
     Suite *s = suite_create("gather");
@@ -497,6 +529,7 @@ static Suite *gather_suite(void)
     tcase_add_loop_test(tc, random_chains_equal_the_op_by_op_reference, 0, 6);
     tcase_add_test(tc, real_chains_compose);
     tcase_add_test(tc, permute_out_of_core_applies_the_cast);
+    tcase_add_test(tc, casts_between_16_bit_floats_match_float64_exhaustively);
     suite_add_tcase(s, tc);
     return s;
 }
