@@ -262,6 +262,7 @@ static int prepare_target(conv *c, const char *out_path, graft_convert_result *r
         GRAFT_TRY(graft_safetensors__prepare(c->tm, c->o->shard_size, out_path, &final, c->ctx));
     else if (strcmp(fmt->name, "pytorch-zip") == 0)
         GRAFT_TRY(graft_torch__new_state_dict(c->tm, c->ctx));
+#if GRAFT_WITH_PROTOBUF /* the TF bundle writer is behind -Dprotobuf */
     else if (strcmp(fmt->name, "tf-checkpoint") == 0) {
         size_t n = strlen(out_path);
         if (ends_with(out_path, ".index")) n -= 6;
@@ -270,7 +271,9 @@ static int prepare_target(conv *c, const char *out_path, graft_convert_result *r
         final[n] = '\0'; /* the prefix, then the index path */
         GRAFT_TRY(graft_tf__bundle_new(c->tm, final, c->ctx));
         final[n] = '.';
-    }    else if (fmt != &graft_format_gguf && fmt != &graft_format_npz && fmt != &graft_format_npy)
+    }
+#endif
+    else if (fmt != &graft_format_gguf && fmt != &graft_format_npz && fmt != &graft_format_npy)
         return graft_error(c->ctx, GRAFT_EFORMAT, "graft convert cannot write %s files yet",
                            fmt->name);
     res->out_path = graft_strdup(c->ctx, final ? final : out_path);

@@ -9,6 +9,7 @@
 
 #include "rd.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -505,6 +506,27 @@ void graft_jsonw_string(graft_jsonw *w, const char *s, size_t n)
             graft_jsonw_raw(w, (const char *)&s[i], 1);
     }
     graft_jsonw_raw(w, "\"", 1);
+}
+
+void graft_jsonw_ints(graft_jsonw *w, const int64_t *v, uint32_t n)
+{
+    graft_jsonw_raw(w, "[", 1);
+    for (uint32_t i = 0; i < n; i++) graft_jsonw_printf(w, "%s%" PRId64, i ? ", " : "", v[i]);
+    graft_jsonw_raw(w, "]", 1);
+}
+
+void graft_jsonw_num(graft_jsonw *w, double x)
+{
+    char tmp[32];
+    if (!isfinite(x)) {
+        graft_jsonw_raw(w, "null", 4);
+        return;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, x);
+        if (strtod(tmp, NULL) == x) break;
+    }
+    graft_jsonw_printf(w, "%s", tmp);
 }
 
 void graft_jsonw_value(graft_jsonw *w, const graft_json *v)

@@ -72,6 +72,11 @@ void graft_jsonw_printf(graft_jsonw *w, const char *fmt, ...)
 /* s as a quoted JSON string: escapes for '"', '\\' and control characters
  * (\b \f \n \r \t or \u00XX), other bytes (UTF-8) copied. */
 void graft_jsonw_string(graft_jsonw *w, const char *s, size_t n);
+/* "[1, 2, 3]" */
+void graft_jsonw_ints(graft_jsonw *w, const int64_t *v, uint32_t n);
+/* The shortest of %.15g..%.17g that reads back to x ("0.001", "1e-05", "2");
+ * null for a non-finite x (JSON has none). */
+void graft_jsonw_num(graft_jsonw *w, double x);
 /* A parsed value written back compactly (members in order; doubles with
  * 17 significant digits, non-finite ones as null). */
 void graft_jsonw_value(graft_jsonw *w, const graft_json *v);

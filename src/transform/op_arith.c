@@ -122,13 +122,13 @@ static int invert_scale(const graft_op *op, const graft_shape *s, const graft_sh
     return GRAFT_OK;
 }
 
-static void json_scale(const graft_op *op, graft_jbuf *b)
+static void json_scale(const graft_op *op, graft_jsonw *b)
 {
-    graft_jbuf_printf(b, "{\"mul\": ");
-    graft_jbuf_num(b, op->mul);
-    graft_jbuf_printf(b, ", \"add\": ");
-    graft_jbuf_num(b, op->add == 0 ? 0 : op->add); /* no -0 */
-    graft_jbuf_printf(b, "}");
+    graft_jsonw_printf(b, "{\"mul\": ");
+    graft_jsonw_num(b, op->mul);
+    graft_jsonw_printf(b, ", \"add\": ");
+    graft_jsonw_num(b, op->add == 0 ? 0 : op->add); /* no -0 */
+    graft_jsonw_printf(b, "}");
 }
 
 const graft_op_def graft_op_def_scale = {

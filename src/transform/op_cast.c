@@ -41,9 +41,9 @@ static int invert_cast(const graft_op *op, const graft_shape *s, const graft_sha
     return GRAFT_OK;
 }
 
-static void json_cast(const graft_op *op, graft_jbuf *b)
+static void json_cast(const graft_op *op, graft_jsonw *b)
 {
-    graft_jbuf_printf(b, "\"%s\"", graft_dtype_name(op->dtype));
+    graft_jsonw_printf(b, "\"%s\"", graft_dtype_name(op->dtype));
 }
 
 const graft_op_def graft_op_def_cast = {

@@ -129,12 +129,12 @@ static int run_fold_bn(const graft_op *op, const graft_shape *s, const uint8_t *
     return rc;
 }
 
-static void json_fold_bn(const graft_op *op, graft_jbuf *b)
+static void json_fold_bn(const graft_op *op, graft_jsonw *b)
 {
-    graft_jbuf_printf(b, "{\"part\": \"%s\", \"eps\": ",
+    graft_jsonw_printf(b, "{\"part\": \"%s\", \"eps\": ",
                       op->part == GRAFT_BN_BIAS ? "bias" : "weight");
-    graft_jbuf_num(b, op->eps);
-    graft_jbuf_printf(b, "}");
+    graft_jsonw_num(b, op->eps);
+    graft_jsonw_printf(b, "}");
 }
 
 const graft_op_def graft_op_def_fold_bn = {

@@ -1,6 +1,7 @@
-/* op_json.h - the one JSON form of an op, as written in a rules file, from
- * the op table (graft_ops__json) into the one JSON writer (core/json.c).
- * Used by `plan --json`, the manifest, `explain` and graft_op_json(). */
+/* op_json.h - the one JSON form of an op, as written in a rules file: each
+ * op table entry's json hook (transform/ops.c), written with the one JSON
+ * writer (core/json.c).  Used by `plan --json`, the manifest, `explain`,
+ * graft_op_json() and the tests. */
 #ifndef GRAFT_TRANSFORM_OP_JSON_H
 #define GRAFT_TRANSFORM_OP_JSON_H
 

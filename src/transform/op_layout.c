@@ -111,9 +111,9 @@ static int invert_permute(const graft_op *op, const graft_shape *s, const graft_
     return GRAFT_OK;
 }
 
-static void json_ints(const graft_op *op, graft_jbuf *b)
+static void json_ints(const graft_op *op, graft_jsonw *b)
 {
-    graft_jbuf_ints(b, op->v, op->n);
+    graft_jsonw_ints(b, op->v, op->n);
 }
 
 const graft_op_def graft_op_def_permute = {

@@ -80,12 +80,12 @@ static int invert_pad(const graft_op *op, const graft_shape *s, const graft_shap
     return GRAFT_OK;
 }
 
-static void json_pad(const graft_op *op, graft_jbuf *b)
+static void json_pad(const graft_op *op, graft_jsonw *b)
 {
-    graft_jbuf_printf(b, "{\"axis\": %d, \"to\": %" PRId64 ", \"value\": ", (int)op->axis,
+    graft_jsonw_printf(b, "{\"axis\": %d, \"to\": %" PRId64 ", \"value\": ", (int)op->axis,
                       op->length);
-    graft_jbuf_num(b, op->value);
-    graft_jbuf_printf(b, "}");
+    graft_jsonw_num(b, op->value);
+    graft_jsonw_printf(b, "}");
 }
 
 const graft_op_def graft_op_def_pad = {
@@ -137,9 +137,9 @@ static int invert_slice(const graft_op *op, const graft_shape *s, const graft_sh
     return GRAFT_OK;
 }
 
-static void json_slice(const graft_op *op, graft_jbuf *b)
+static void json_slice(const graft_op *op, graft_jsonw *b)
 {
-    graft_jbuf_printf(b, "{\"axis\": %d, \"start\": %" PRId64 ", \"length\": %" PRId64 "}",
+    graft_jsonw_printf(b, "{\"axis\": %d, \"start\": %" PRId64 ", \"length\": %" PRId64 "}",
                       (int)op->axis, op->start, op->length);
 }
 

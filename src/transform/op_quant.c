@@ -162,9 +162,9 @@ static int invert_quantize(const graft_op *op, const graft_shape *s, const graft
     return GRAFT_OK;
 }
 
-static void json_quantize(const graft_op *op, graft_jbuf *b)
+static void json_quantize(const graft_op *op, graft_jsonw *b)
 {
-    graft_jbuf_printf(b, "\"%s\"", op->index == GRAFT_GGML_Q8_0   ? "q8_0"
+    graft_jsonw_printf(b, "\"%s\"", op->index == GRAFT_GGML_Q8_0   ? "q8_0"
                                     : op->index == GRAFT_GGML_Q4_0 ? "q4_0"
                                                                    : graft_dtype_name(op->dtype));
 }
@@ -220,7 +220,7 @@ static int invert_dequantize(const graft_op *op, const graft_shape *s, const gra
 }
 
 /* Nothing for the affine form: it is written bare. */
-static void json_dequantize(const graft_op *op, graft_jbuf *b)
+static void json_dequantize(const graft_op *op, graft_jsonw *b)
 {
     if (op->index) json_quantize(op, b);
 }

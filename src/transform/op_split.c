@@ -78,11 +78,11 @@ static int invert_chunks(const graft_op *op, const graft_shape *s, const graft_s
     return GRAFT_OK;
 }
 
-static void json_chunks(const graft_op *op, graft_jbuf *b)
+static void json_chunks(const graft_op *op, graft_jsonw *b)
 {
-    graft_jbuf_printf(b, "{\"axis\": %d, \"order\": ", (int)op->axis);
-    graft_jbuf_ints(b, op->v, op->n);
-    graft_jbuf_printf(b, "}");
+    graft_jsonw_printf(b, "{\"axis\": %d, \"order\": ", (int)op->axis);
+    graft_jsonw_ints(b, op->v, op->n);
+    graft_jsonw_printf(b, "}");
 }
 
 const graft_op_def graft_op_def_chunks = {
@@ -169,13 +169,13 @@ static int invert_take(const graft_op *op, const graft_shape *s, const graft_sha
     return GRAFT_OK;
 }
 
-static void json_take(const graft_op *op, graft_jbuf *b)
+static void json_take(const graft_op *op, graft_jsonw *b)
 {
     if (op->n == 2)
-        graft_jbuf_printf(b, "{\"axis\": %d, \"start\": %" PRId64 ", \"length\": %" PRId64 "}",
+        graft_jsonw_printf(b, "{\"axis\": %d, \"start\": %" PRId64 ", \"length\": %" PRId64 "}",
                           (int)op->axis, op->v[0], op->v[1]);
     else
-        graft_jbuf_printf(b, "{\"axis\": %d, \"count\": %" PRId64 ", \"index\": %" PRId64 "}",
+        graft_jsonw_printf(b, "{\"axis\": %d, \"count\": %" PRId64 ", \"index\": %" PRId64 "}",
                           (int)op->axis, op->count, op->index);
 }
 

@@ -118,9 +118,9 @@ static int invert_unstack(const graft_op *op, const graft_shape *s, const graft_
     return GRAFT_OK;
 }
 
-static void json_unstack(const graft_op *op, graft_jbuf *b)
+static void json_unstack(const graft_op *op, graft_jsonw *b)
 {
-    graft_jbuf_printf(b, "{\"axis\": %d, \"index\": %" PRId64 "}", (int)op->axis, op->index);
+    graft_jsonw_printf(b, "{\"axis\": %d, \"index\": %" PRId64 "}", (int)op->axis, op->index);
 }
 
 const graft_op_def graft_op_def_unstack = {

@@ -2,12 +2,14 @@
  * ops.c - op chains: shape inference with rule-located messages, running a
  * chain into memory or a sink, and inverting a chain for `apply --reverse`.
  *
- * Running: reshape moves no data; every other op is a kernel pass.  The last
- * data-moving op writes straight into the destination, earlier ones into
- * intermediate buffers, so a lone permute or cast of a 400 MB tensor into a
- * sink needs only a slab-sized buffer.
+ * Running: reshape moves no data; a lone data-moving op is its kernel,
+ * writing straight into the destination; a chain of several runs as one
+ * gather plan (gather.c), block by block, so no intermediate holds a whole
+ * tensor (a chain the plan does not take runs op by op through
+ * intermediates).
  */
 #include "gather.h"
+#include "op_json.h"
 #include "optab.h"
 
 #include <inttypes.h>
@@ -45,68 +47,50 @@ graft_op_kind graft_op_find(const char *name, size_t len)
 
 void graft_op_names(unsigned minor, char *buf, size_t n)
 {
-    graft_jbuf b = {buf, n, 0};
+    size_t len = 0;
     if (n) buf[0] = '\0';
-    for (unsigned k = 0, i = 0; k < GRAFT_OP_COUNT; k++)
-        if (table[k]->minor <= minor) graft_jbuf_printf(&b, "%s%s", i++ ? ", " : "", table[k]->name);
+    for (unsigned k = 0, i = 0; k < GRAFT_OP_COUNT; k++) {
+        if (table[k]->minor > minor) continue;
+        int r = snprintf(len < n ? buf + len : NULL, len < n ? n - len : 0, "%s%s",
+                         i++ ? ", " : "", table[k]->name);
+        if (r > 0) len += (size_t)r;
+    }
 }
 
 /* ---- JSON --------------------------------------------------------------- */
 
-void graft_jbuf_printf(graft_jbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int r = vsnprintf(b->len < b->cap ? b->p + b->len : NULL, b->len < b->cap ? b->cap - b->len : 0,
-                      fmt, ap);
-    va_end(ap);
-    if (r > 0) b->len += (size_t)r;
-}
-
-void graft_jbuf_ints(graft_jbuf *b, const int64_t *v, uint32_t n)
-{
-    graft_jbuf_printf(b, "[");
-    for (uint32_t i = 0; i < n; i++) graft_jbuf_printf(b, "%s%" PRId64, i ? ", " : "", v[i]);
-    graft_jbuf_printf(b, "]");
-}
-
-void graft_jbuf_num(graft_jbuf *b, double x)
-{
-    char tmp[32];
-    /* the shortest of %.15g..%.17g that reads back to x */
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, x);
-        if (strtod(tmp, NULL) == x) break;
-    }
-    /* JSON has no inf/nan; parse never lets them in */
-    graft_jbuf_printf(b, "%s", tmp);
-}
-
 /* Whether an op that may be written bare has a value to print (dequantize:
  * q8_0 has one, plain dequantize none). */
-static bool bare_value(const graft_op_def *d, const graft_op *op)
+static bool bare_value(const graft_op_def *d, const graft_op *op, graft_ctx *ctx)
 {
-    char tmp[8];
-    graft_jbuf v = {tmp, sizeof tmp, 0};
+    graft_jsonw v;
+    graft_jsonw_init(&v, ctx);
     d->json(op, &v);
-    return v.len > 0;
+    bool some = v.len > 0 || v.rc < 0;
+    graft_jsonw_free(&v);
+    return some;
 }
 
-size_t graft_ops__json(const graft_op *op, char *buf, size_t n)
+void graft_op__json(graft_jsonw *w, const graft_op *op)
 {
-    graft_jbuf b = {buf, n, 0};
     const graft_op_def *d = graft_op_def_of(op->kind);
     if (!d) {
-        graft_jbuf_printf(&b, "null");
-    } else if ((d->flags & GRAFT_OPF_BARE) && (!d->json || !bare_value(d, op))) {
-        graft_jbuf_printf(&b, "\"%s\"", d->name);
+        graft_jsonw_printf(w, "null");
+    } else if ((d->flags & GRAFT_OPF_BARE) && (!d->json || !bare_value(d, op, w->ctx))) {
+        graft_jsonw_printf(w, "\"%s\"", d->name);
     } else {
-        graft_jbuf_printf(&b, "{\"%s\": ", d->name);
-        d->json(op, &b);
-        graft_jbuf_printf(&b, "}");
+        graft_jsonw_printf(w, "{\"%s\": ", d->name);
+        d->json(op, w);
+        graft_jsonw_raw(w, "}", 1);
     }
-    if (b.len >= n && n) snprintf(buf, n, "\"...\""); /* keep the JSON valid */
-    return b.len;
+}
+
+void graft_op__json_chain(graft_jsonw *w, const graft_op *ops, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (k) graft_jsonw_raw(w, ", ", 2);
+        graft_op__json(w, &ops[k]);
+    }
 }
 
 bool graft_ops_joins(const graft_op *op)
@@ -280,9 +264,9 @@ int graft_op__parse_axis_only(const graft_oparg *a, graft_op *op)
     return graft_op__parse_axis(a, op);
 }
 
-void graft_op__json_axis(const graft_op *op, graft_jbuf *b)
+void graft_op__json_axis(const graft_op *op, graft_jsonw *b)
 {
-    graft_jbuf_printf(b, "{\"axis\": %d}", (int)op->axis);
+    graft_jsonw_printf(b, "{\"axis\": %d}", (int)op->axis);
 }
 
 int graft_op__map_f64(graft_xout *o, const uint8_t *const *src, const graft_dtype *dt,

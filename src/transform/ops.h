@@ -115,12 +115,6 @@ bool graft_ops_take_part(const graft_op *ops, size_t nops);
 
 /* The op's name in a rules file ("permute"), "op" for an unknown kind. */
 const char *graft_op_name(graft_op_kind kind);
-/*
- * The op as JSON, in the form a rules file takes it ({"permute": [2, 3, 1, 0]},
- * "transpose", {"take": {"axis": 0, "start": 4, "length": 2}}, ...) into buf,
- * NUL-terminated.  Returns the length; when buf is too small it holds
- * "\"...\"" (still valid JSON) and the length needed is returned.
- */
-size_t graft_ops__json(const graft_op *op, char *buf, size_t n);
+/* The op as JSON: op_json.h. */
 
 #endif

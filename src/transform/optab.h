@@ -22,6 +22,7 @@
 #ifndef GRAFT_TRANSFORM_OPTAB_H
 #define GRAFT_TRANSFORM_OPTAB_H
 
+#include "json.h"
 #include "kernels.h"
 
 #include <stdio.h>
@@ -62,17 +63,8 @@ void *graft_oparg_alloc(const graft_oparg *a, size_t n);
 
 /* ---- writing an op's JSON ---------------------------------------------- */
 
-/* A bounded text buffer: writes past the end are counted, not stored. */
-typedef struct graft_jbuf {
-    char *p;
-    size_t cap, len;
-} graft_jbuf;
-
-void graft_jbuf_printf(graft_jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* "[1, 2, 3]" */
-void graft_jbuf_ints(graft_jbuf *b, const int64_t *v, uint32_t n);
-/* A double that reads back to the same value ("0.001", "1e-05", "2"). */
-void graft_jbuf_num(graft_jbuf *b, double x);
+/* Ops write their JSON with core/json.c's writer (graft_jsonw_printf,
+ * graft_jsonw_ints, graft_jsonw_num). */
 
 /* ---- the table --------------------------------------------------------- */
 
@@ -104,7 +96,7 @@ typedef struct graft_op_def {
                   size_t which, graft_op *r, graft_ctx *ctx);
     /* The value after the name (nothing for a bare op; an op flagged BARE
      * whose json writes nothing for this op is printed bare). */
-    void (*json)(const graft_op *op, graft_jbuf *b);
+    void (*json)(const graft_op *op, graft_jsonw *b);
 } graft_op_def;
 
 /* The description of kind, NULL when out of range. */
@@ -148,7 +140,7 @@ int graft_op__emit_rows(const graft_op *op, const graft_shape *s, const uint8_t 
 /* The required `axis` key; a mapping of `axis` alone; its JSON {"axis": A}. */
 int graft_op__parse_axis(const graft_oparg *a, graft_op *op);
 int graft_op__parse_axis_only(const graft_oparg *a, graft_op *op);
-void graft_op__json_axis(const graft_op *op, graft_jbuf *b);
+void graft_op__json_axis(const graft_op *op, graft_jsonw *b);
 /* Element-wise arithmetic in float64 over the nin same-shaped float inputs
  * (a join's sources, or src alone when in is NULL), blocks of at most
  * GRAFT_OP_BLOCK elements: f(payload, x, nin, first, out, n) gets x[k] =

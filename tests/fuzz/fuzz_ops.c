@@ -15,6 +15,7 @@
  *      u8 dtype, s8 start, s8 length, s8 mul, s8 add, u8 eps, s8 value,
  *      u8 part (v % 2)
  */
+#include "../../src/transform/op_json.h"
 #include "../../src/transform/optab.h"
 
 #include <stdlib.h>
@@ -110,8 +111,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     graft_shape res, mid;
-    char json[64]; /* small: long forms take the too-small path */
-    for (size_t k = 0; k < nops; k++) graft_ops__json(&ops[k], json, sizeof json);
+    graft_jsonw json;
+    graft_jsonw_init(&json, ctx);
+    graft_op__json_chain(&json, ops, nops);
+    graft_jsonw_free(&json);
     for (size_t k = 0; k <= nops; k++)
         graft_ops_infer_prefix(ops, nops, k, in, nin, &mid, ctx);
     if (graft_ops_infer(ops, nops, in, nin, &res, ctx) < 0) goto done;
@@ -131,7 +134,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!out || graft_ops_run_mem(ops, nops, views, nin, out, ctx) < 0) goto done;
 
     if (graft_ops_invert(ops, nops, in, nin, 0, &inv, &ninv, ctx) < 0) goto done;
-    for (size_t k = 0; k < ninv; k++) graft_ops__json(&inv[k], json, sizeof json);
+    graft_jsonw_init(&json, ctx);
+    graft_op__json_chain(&json, inv, ninv);
+    graft_jsonw_free(&json);
     graft_tview ov = {res, out};
     graft_shape bs;
     if (graft_ops_infer(inv, ninv, &res, 1, &bs, ctx) < 0) goto done;

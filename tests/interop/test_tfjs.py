@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from graftlib import SOURCE_ROOT, Results, ls_json, run  # noqa: E402
+from graftlib import LAYOUT_FINDING, SOURCE_ROOT, Results, ls_json, ls_layouts, run  # noqa: E402
 
 R = Results()
 JS = os.path.join(SOURCE_ROOT, "tests", "js")
@@ -84,6 +84,39 @@ def t_transplant_runs_in_tfjs():
     # the skeleton alone gives something else: the weights really moved
     base = json.loads(node("tfjs_run.mjs", os.path.join(skel, "model.json"), inp))
     assert np.abs(np.array(base["data"]) - want.reshape(-1)).max() > 1e-3
+
+
+def t_topology_gives_layouts():
+    """The Keras topology in model.json says what each weight is (issue 12):
+    the correct rules plan clean (run() fails on any layout finding), and a
+    conv kernel permuted with H and W swapped, or the Dense kernel left
+    untransposed through a reshape, is a layout finding naming the target."""
+    skel = R.path("skel-layout")
+    os.makedirs(skel)
+    node("tfjs_skeleton.mjs", skel)
+    model = os.path.join(skel, "model.json")
+    got = {n: (e["role"], e["layout"], e["certainty"]) for n, e in ls_layouts(model).items()}
+    assert got["c1/kernel"] == ("conv2d", "HWIO", "structure"), got
+    assert got["fc/kernel"] == ("dense", "(in,out)", "structure"), got
+    assert got["fc/bias"] == ("bias", "(out)", "structure"), got
+    src = R.path("net-layout.pt")
+    torch.save(Net().state_dict(), src)
+    good = R.path("good.yaml")
+    with open(good, "w") as f:
+        f.write(RULES)
+    run("plan", "-r", good, src, model)
+    mutants = {"c2/kernel": RULES.replace("permute: [2, 3, 1, 0]", "permute: [3, 2, 1, 0]"),
+               "fc/kernel": RULES.replace("ops: [transpose]", "ops: [{reshape: [5, 3]}]")}
+    for target, text in mutants.items():
+        path = R.path("mutant.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        # the source's layout comes from PyTorch's naming convention: a warning,
+        # which --strict makes an error
+        p = run("plan", "-r", path, src, model, layout_ok=True)
+        assert LAYOUT_FINDING in p.stderr and f"'{target}'" in p.stderr, (target, p.stderr)
+        p = run("plan", "--strict", "-r", path, src, model, check=False, layout_ok=True)
+        assert p.returncode == 1 and f"'{target}'" in p.stderr, (target, p.returncode, p.stderr)
 
 
 def write_manifest(folder, fmt, groups, topology):
@@ -208,6 +241,8 @@ def t_malformed():
 
 R.check("PyTorch CNN into a TF.js layers skeleton runs in tfjs with PyTorch's output",
         t_transplant_runs_in_tfjs)
+R.check("the model.json topology gives structure layouts; mutants are layout findings",
+        t_topology_gives_layouts)
 R.check("quantized manifests read as tf.io.decodeWeights decodes them", t_quantized_read_as_tfjs_decodes)
 R.check("graph-model weights listed", t_graph_model_listed)
 R.check("writing into a quantized skeleton re-quantizes with its scale and min", t_write_into_quantized_skeleton)

@@ -310,9 +310,12 @@ static const char *describe(const job *j)
                               (long long)j->in[0].dim[i]);
     k += (size_t)snprintf(buf + k, sizeof buf - k, "] x%zu:", j->nin);
     for (size_t i = 0; i < j->nops && k < sizeof buf - 200; i++) {
-        char op[160];
-        graft_ops__json(&j->ops[i], op, sizeof op);
-        k += (size_t)snprintf(buf + k, sizeof buf - k, " %s", op);
+        const graft_op *o = &j->ops[i];
+        k += (size_t)snprintf(buf + k, sizeof buf - k, " %s(axis %d, v", graft_op_name(o->kind),
+                              (int)o->axis);
+        for (uint32_t a = 0; a < o->n; a++)
+            k += (size_t)snprintf(buf + k, sizeof buf - k, " %lld", (long long)o->v[a]);
+        k += (size_t)snprintf(buf + k, sizeof buf - k, ", %s)", graft_dtype_name(o->dtype));
     }
     return buf;
 }

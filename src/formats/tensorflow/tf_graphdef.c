@@ -663,12 +663,6 @@ static int copy_fields(graft_sink *s, const uint8_t *p, size_t n, bool before, g
     return GRAFT_OK;
 }
 
-static int write_varint(graft_sink *s, uint64_t v)
-{
-    uint8_t b[10];
-    return graft_sink_write(s, b, (size_t)(graft_pb_put_varint(b, v) - b));
-}
-
 /* Values of typed-field Consts, which must be seen before they are encoded:
  * emitted into a scratch file beside the output, then mapped. */
 static int gather_typed(const graft_model *m, const char *out_path, graft_fill *fill,
@@ -765,7 +759,7 @@ static int write_graph(const graft_model *m, const char *out_path, graft_fill *f
         const span *x = &sp[i];
         rc = graft_sink_write(s, src->data + pos, (size_t)(x->start - pos));
         if (rc == 0) rc = graft_sink_write(s, src->data + x->start, x->taglen);
-        if (rc == 0) rc = write_varint(s, x->new_plen);
+        if (rc == 0) rc = graft_pb_sink_varint(s, x->new_plen);
         pos = x->pstart;
         if (rc < 0 || of_span[i] < 0) continue;
         /* the new TensorProto */
@@ -777,7 +771,7 @@ static int write_graph(const graft_model *m, const char *out_path, graft_fill *f
         rc = copy_fields(s, tp, tn, true, ctx);
         if (rc == 0 && t->numel && c->content) {
             rc = graft_sink_write(s, "\x22", 1);
-            if (rc == 0) rc = write_varint(s, t->nbytes);
+            if (rc == 0) rc = graft_pb_sink_varint(s, t->nbytes);
             if (rc == 0) rc = graft_fill_emit(fill, m, ti, s, ctx);
         } else if (rc == 0 && nv[ti].typed_len) {
             rc = graft_sink_write(s, nv[ti].typed, nv[ti].typed_len);

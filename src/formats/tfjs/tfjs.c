@@ -24,6 +24,7 @@
  * scale and min (or cast to float16), as the manifest cannot change.
  */
 #include "format.h"
+#include "layout.h"
 #include "json.h"
 #include "kernels.h"
 #include "rd.h"
@@ -300,6 +301,13 @@ static int tj_open(graft_model *m, const graft_open_options *opts, graft_ctx *ct
             if (add_weight(m, st, i, &w->items[k], &off, ctx) < 0)
                 return graft_error_prefix(ctx, "weightsManifest group %zu", i);
     }
+    /* A layers model's topology is a Keras model config, bare or under
+     * "model_config" (as tfjs-layers' loadLayersModel accepts it): roles and
+     * layouts from it.  A topology it cannot follow is no error. */
+    const graft_json *topo = graft_json_get(root, "modelTopology");
+    if (topo && topo->type == GRAFT_JSON_OBJECT && graft_json_get(topo, "model_config"))
+        topo = graft_json_get(topo, "model_config");
+    if (topo && topo->type == GRAFT_JSON_OBJECT) return graft_layout__keras_config(m, topo, ctx);
     return GRAFT_OK;
 }
 
