@@ -1,6 +1,6 @@
 /*
- * gather.h - a whole op chain composed into one gather plan (gather.c),
- * internal to src/transform/.
+ * gather.h - a whole op chain composed into one gather plan (gather.c
+ * builds it, gather_run.c runs it), internal to src/transform/.
  *
  * The layout ops of a chain (permute, transpose, reshape, chunks, take,
  * slice, unstack, pad, and a leading concat or stack) only decide where each
@@ -27,6 +27,7 @@
 #include "kernels.h"
 
 #define GRAFT_GP_MAXP 32 /* physical axes of a plan */
+#define GRAFT_GP_MAXE 16 /* largest element (complex128) */
 
 typedef struct graft_gpiece {
     int32_t src;                         /* source index; -1: a constant */
