@@ -5,9 +5,11 @@ Run from the source root:  /usr/bin/python3 samples/gen/coreml_fuzz_corpus.py
 Writes samples/corrupt/coreml/ (with EXPECTED) and tests/fuzz/corpora/coreml/: the models tests/interop/test_coreml.py
 builds from the real coremltools protos (network, classifier, regressor),
 their truncations, and variants with a wrong value count, unpacked floats,
-a huge kernel size, deep nesting and an ML Program.
+a huge kernel size, deep nesting and an ML Program; `layouts` holds the
+layers the layout hook reads (tests/interop/test_layout_tflite.py).
 """
 import os
+import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,6 +43,9 @@ def seeds():
     p = tc.Model()
     p.mlProgram.version = 1
     yield "program", p.SerializeToString()
+    import test_layout_tflite  # depthwise, deconvolution, embedding: the layout hook's cases
+    yield "layouts", test_layout_tflite.coreml_skeleton().SerializeToString()
+    shutil.rmtree(test_layout_tflite.R.tmp, ignore_errors=True)
 
 
 CORRUPT = {"count": "217 values, its layer's shape needs 216", "unpacked": "not packed",

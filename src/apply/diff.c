@@ -82,13 +82,23 @@ static graft_dtype part_type(graft_dtype d, uint64_t *numel)
     return d;
 }
 
+/* One element's |a - b| / |b| (b != 0) into the running maximum; NaN (b NaN
+ * or infinite with a difference) counts as infinitely far. */
+static void relative(double *rel, uint64_t *nonzero, double diff, double scale)
+{
+    double x = diff == 0 ? 0 : diff / scale;
+    if (isnan(x)) x = INFINITY;
+    if (x > *rel) *rel = x;
+    (*nonzero)++;
+}
+
 static int compare(const uint8_t *a, graft_dtype da, const uint8_t *b, graft_dtype db,
                    uint64_t numel, uint64_t nbytes, graft_diff_result *r)
 {
     bool ca = da == GRAFT_COMPLEX64 || da == GRAFT_COMPLEX128;
     bool cb = db == GRAFT_COMPLEX64 || db == GRAFT_COMPLEX128;
-    uint64_t n = numel;
-    double worst = 0;
+    uint64_t n = numel, nonzero = 0;
+    double worst = 0, rel = 0;
 
     r->numel = numel;
     if (da == GRAFT_STRING || db == GRAFT_STRING || ca != cb) {
@@ -102,18 +112,22 @@ static int compare(const uint8_t *a, graft_dtype da, const uint8_t *b, graft_dty
     r->numeric = true;
     if (is_int(da) && is_int(db)) {
         for (uint64_t i = 0; i < n; i++) {
-            i128 d = int_at(a, da, i) - int_at(b, db, i);
+            i128 bi = int_at(b, db, i), d = int_at(a, da, i) - bi;
             double v = (double)(d < 0 ? -d : d);
             if (v > worst) worst = v;
+            if (bi != 0) relative(&rel, &nonzero, v, (double)(bi < 0 ? -bi : bi));
         }
     } else {
         for (uint64_t i = 0; i < n; i++) {
-            double v = distance(num_at(a, da, i), num_at(b, db, i));
+            double y = num_at(b, db, i), v = distance(num_at(a, da, i), y);
             if (v > worst || isnan(v)) worst = v;
+            if (y != 0) relative(&rel, &nonzero, v, fabs(y));
         }
     }
     r->max_abs = worst;
     r->equal = worst == 0;
+    /* Only zeros in b: no scale to be relative to. */
+    r->max_rel = nonzero ? rel : r->equal ? 0 : INFINITY;
     return 0;
 }
 

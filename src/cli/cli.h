@@ -35,6 +35,7 @@ double cli_now(void);
 /* A graft_apply_progress_fn; payload is a cli_progress. */
 void cli_show_progress(size_t done, size_t total, uint64_t bytes, void *payload);
 int cmd_rules(int argc, char **argv);
+int cmd_suggest(int argc, char **argv);
 
 /* "graft: <message>" on stderr. */
 /* "5GB" -> 5e9, "1GiB" -> 2^30, "64MB"; -1 for anything else. */

@@ -9,7 +9,7 @@
 #include "planload.h"
 
 static const char usage[] =
-    "usage: graft diff [-r RULES] [--reverse] [--strict] [--atol X] A B\n"
+    "usage: graft diff [-r RULES] [--reverse] [--strict] [--atol X] [--html FILE] A B\n"
     "Pair A's tensors with B's through RULES (A is the source side; identical names\n"
     "without -r), run the op chains on A, and print per B tensor the largest\n"
     "|a - b| (float64; integers exactly; other dtypes equal or not).  Exit status 1\n"
@@ -21,6 +21,9 @@ static const char usage[] =
     "                      source feeding several targets without take, unused\n"
     "                      sources under `unused: warn`)\n"
     "  --atol X            largest difference accepted (default 0)\n"
+    "  --html FILE         also write FILE: one self-contained page with every B\n"
+    "                      tensor's max abs and max relative error, worst first,\n"
+    "                      both models as trees, traces and per-tensor statistics\n"
     "  --a-format NAME, --b-format NAME   read as this format\n";
 
 typedef struct diff_tally {
@@ -97,6 +100,7 @@ int cmd_diff(int argc, char **argv)
         {"reverse", no_argument, NULL, OPT_REVERSE},
         {"strict", no_argument, NULL, OPT_STRICT},
         {"atol", required_argument, NULL, 't'},
+        {"html", required_argument, NULL, OPT_HTML},
         {"a-format", required_argument, NULL, OPT_SOURCE_FORMAT},
         {"b-format", required_argument, NULL, OPT_SKELETON_FORMAT},
         {"help", no_argument, NULL, 'h'},
@@ -105,6 +109,7 @@ int cmd_diff(int argc, char **argv)
     /* A is the source side of the plan, B its target. */
     plan_inputs in = PLAN_INPUTS_INIT;
     double atol = 0;
+    const char *html = NULL;
     diff_tally t = {0};
     int c, rc;
 
@@ -118,6 +123,7 @@ int cmd_diff(int argc, char **argv)
                 return EXIT_BAD;
             }
             break;
+        case OPT_HTML: html = optarg; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: fputs(usage, stderr); return EXIT_BAD;
         }
@@ -150,6 +156,7 @@ int cmd_diff(int argc, char **argv)
     printf("%zu compared, %zu over --atol %g, %zu mismatched, %zu unpaired\n", t.compared,
            t.over, atol, t.mismatched, t.unpaired);
     if (fflush(stdout) != 0) goto cleanup;
+    if (html && plan_write_html(&in, html, true, argc, argv) != EXIT_OK) goto cleanup;
     rc = t.over || t.mismatched || t.unpaired || rule_errors ? EXIT_PLAN : EXIT_OK;
 cleanup:
     plan_inputs_free(&in);

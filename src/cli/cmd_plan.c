@@ -5,13 +5,15 @@
 #include <stdlib.h>
 
 static const char usage[] =
-    "usage: graft plan [-r RULES] [--json] [--reverse] [--strict] SOURCE SKELETON\n"
+    "usage: graft plan [-r RULES] [--json] [--html FILE] [--reverse] [--strict] SOURCE SKELETON\n"
     "Show how every tensor of SKELETON is filled from SOURCE through RULES (by\n"
     "identical names without -r): its source(s), op chain, shapes and status; then\n"
     "missing targets, unused sources and warnings.  Exit 0 when the plan is\n"
     "complete, 1 when it is not, 2 on bad input.\n"
     "  -r, --rules RULES   the mapping file\n"
     "  --json              {\"pairs\": [...], \"missing\", \"unused\", \"errors\", ...}\n"
+    "  --html FILE         also write FILE: one self-contained page with both models\n"
+    "                      as trees, statuses, traces and per-tensor statistics\n"
     "  --reverse           RULES were written for the opposite direction (with\n"
     "                      `select:`, SKELETON's selected sub-tree is planned)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n";
@@ -73,6 +75,7 @@ int cmd_plan(int argc, char **argv)
     static const struct option longopts[] = {
         {"rules", required_argument, NULL, OPT_RULES},
         {"json", no_argument, NULL, 'j'},
+        {"html", required_argument, NULL, OPT_HTML},
         {"reverse", no_argument, NULL, OPT_REVERSE},
         {"strict", no_argument, NULL, OPT_STRICT},
         {"source-format", required_argument, NULL, OPT_SOURCE_FORMAT},
@@ -82,6 +85,7 @@ int cmd_plan(int argc, char **argv)
     };
     plan_inputs in = PLAN_INPUTS_INIT;
     bool json = false;
+    const char *html = NULL;
     int c, rc;
 
     optind = 1;
@@ -89,6 +93,7 @@ int cmd_plan(int argc, char **argv)
         if (plan_inputs_option(&in, c, optarg)) continue;
         switch (c) {
         case 'j': json = true; break;
+        case OPT_HTML: html = optarg; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         default: fputs(usage, stderr); return EXIT_BAD;
         }
@@ -107,6 +112,7 @@ int cmd_plan(int argc, char **argv)
             print_text(p, in.ctx);
         }
         if (fflush(stdout) != 0) rc = EXIT_BAD;
+        if (html && plan_write_html(&in, html, false, argc, argv) != EXIT_OK) rc = EXIT_BAD;
     }
     plan_inputs_free(&in);
     return rc;

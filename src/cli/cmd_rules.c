@@ -27,7 +27,8 @@ static const char usage[] =
     "  --dir DIR           also search DIR (before the others)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n"
     "'-r auto' in plan, apply, diff and explain uses the one complete match, or\n"
-    "among several the one that fills strictly more tensors than every other.\n";
+    "among several the first when it is strictly ahead of the second (more tensors\n"
+    "filled, else fewer unused sources, else fewer warnings); a tie is an error.\n";
 
 #define MAX_DIRS 64
 
@@ -132,6 +133,14 @@ static int load(held *h)
     return scan(&h->lib, &h->s, h->ctx);
 }
 
+/* a ranks strictly before b, the name aside (graft_rules_library_match's order). */
+static bool ahead(const graft_rules_match *a, const graft_rules_match *b)
+{
+    if (a->filled != b->filled) return a->filled > b->filled;
+    if (a->unused != b->unused) return a->unused < b->unused;
+    return a->warnings < b->warnings;
+}
+
 int rules_auto(plan_inputs *in)
 {
     static char chosen[PATH_MAX];
@@ -141,9 +150,10 @@ int rules_auto(plan_inputs *in)
     if ((rc = load(&h)) != EXIT_OK || (rc = match(h.lib, in, &h.m, &n, h.ctx)) != EXIT_OK)
         goto cleanup;
     rc = EXIT_PLAN;
-    /* Several complete fills: the best wins only when it fills strictly more
-     * skeleton tensors than the next (others keep skeleton values there). */
-    if (n > 1 && h.m[0].filled > h.m[1].filled) n = 1;
+    /* Several complete fills: the best wins only when it is strictly ahead of
+     * the next in the ranking (more filled: the others keep skeleton values
+     * there; fewer unused sources; fewer warnings: rules that matched nothing). */
+    if (n > 1 && ahead(&h.m[0], &h.m[1])) n = 1;
     if (n != 1) {
         errorf("-r auto: %s of the %zu shipped rules files fill%s %s completely from %s%s",
                n ? "several" : "none", graft_rules_library_count(h.lib), n ? "" : "s", in->skeleton,

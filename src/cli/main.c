@@ -15,6 +15,7 @@ static const cli_command commands[] = {
     {"diff", cmd_diff, "compare two models tensor by tensor, through rules"},
     {"rules", cmd_rules, "list the shipped rules files, or those that fill a skeleton"},
     {"convert", cmd_convert, "write a model's tensors into a new file of another format"},
+    {"suggest", cmd_suggest, "draft a rules file from a source and a skeleton"},
 };
 
 static void usage(FILE *f)

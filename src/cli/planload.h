@@ -19,7 +19,7 @@ typedef struct plan_inputs {
 
 /* getopt codes of the options handled by plan_inputs_option(). */
 enum { OPT_RULES = 'r', OPT_REVERSE = 'R', OPT_SOURCE_FORMAT = 's', OPT_SKELETON_FORMAT = 'k',
-       OPT_STRICT = 'S' };
+       OPT_STRICT = 'S', OPT_HTML = 'H' };
 
 /* -r, --reverse, --strict and the two format overrides; false when c is none of them. */
 bool plan_inputs_option(plan_inputs *in, int c, const char *arg);
@@ -38,6 +38,9 @@ int rules_auto(plan_inputs *in);
 void plan_report_diags(const graft_plan *p);
 /* An op as in a rules file: {"permute": [2, 3, 1, 0]}, "transpose"... */
 void plan_op_print(FILE *f, const graft_op *op, graft_ctx *ctx);
+/* --html PATH (html.c): the report page of the loaded plan (a diff page
+ * when diff), its command line from argv; EXIT_OK or EXIT_BAD (printed). */
+int plan_write_html(const plan_inputs *in, const char *path, bool diff, int argc, char **argv);
 /* "[2,3] float32" */
 void plan_shape_text(FILE *f, const graft_tensor *t);
 

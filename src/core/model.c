@@ -267,17 +267,22 @@ const graft_quant *graft_tensor_quant(const graft_tensor *t) { return t->quant; 
 
 /* ---- element access ---------------------------------------------------- */
 
-/* Copy a strided view into row-major order, innermost run by memcpy. */
-static void gather(const graft_tensor *t, const uint8_t *base, uint8_t *dst)
+/* Copy rows [r0, r0 + nrows) of a strided view into row-major order, the
+ * innermost run by memcpy (a row: the last dimension). */
+static void gather_rows(const graft_tensor *t, const uint8_t *base, uint64_t r0, uint64_t nrows,
+                        uint8_t *dst)
 {
     size_t es = graft_dtype_size(t->dtype);
     int64_t idx[GRAFT_MAX_NDIM] = {0};
     uint32_t nd = t->ndim;
     int64_t inner = nd ? t->shape[nd - 1] : 1;
     int64_t inner_stride = nd ? t->strides[nd - 1] : 1;
-    uint64_t rows = inner ? t->numel / (uint64_t)inner : 0;
 
-    for (uint64_t r = 0; r < rows; r++) {
+    for (uint32_t d = nd ? nd - 1 : 0; d-- > 0;) { /* r0 as indices of the outer dims */
+        idx[d] = (int64_t)(r0 % (uint64_t)t->shape[d]);
+        r0 /= (uint64_t)t->shape[d];
+    }
+    for (uint64_t r = 0; r < nrows; r++) {
         int64_t off = 0;
         for (uint32_t d = 0; d + 1 < nd; d++) off += idx[d] * t->strides[d];
         if (inner_stride == 1) {
@@ -303,6 +308,20 @@ static void byteswap(uint8_t *p, uint64_t nbytes, size_t unit)
             p[i + a] = p[i + b];
             p[i + b] = c;
         }
+}
+
+/* Bytes swapped together in a big-endian element: complex parts one by one. */
+static size_t swap_unit(const graft_tensor *t)
+{
+    size_t unit = graft_dtype_size(t->dtype);
+    return t->dtype == GRAFT_COMPLEX64 || t->dtype == GRAFT_COMPLEX128 ? unit / 2 : unit;
+}
+
+/* Rows of t (runs of its last dimension). */
+static uint64_t rows_of(const graft_tensor *t)
+{
+    int64_t inner = t->ndim ? t->shape[t->ndim - 1] : 1;
+    return inner ? t->numel / (uint64_t)inner : 0;
 }
 
 int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
@@ -331,18 +350,94 @@ int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
         }
     } else {
         if (t->strides)
-            gather(t, t->src->data + t->offset, buf);
+            gather_rows(t, t->src->data + t->offset, 0, rows_of(t), buf);
         else
             memcpy(buf, t->src->data + t->offset, (size_t)t->nbytes);
-        if (t->big_endian) {
-            size_t unit = graft_dtype_size(t->dtype);
-            if (t->dtype == GRAFT_COMPLEX64 || t->dtype == GRAFT_COMPLEX128) unit /= 2;
-            byteswap(buf, t->nbytes, unit);
-        }
+        if (t->big_endian) byteswap(buf, t->nbytes, swap_unit(t));
     }
     *out = buf;
     *owned = buf;
     return GRAFT_OK;
+}
+
+/* A strided or big-endian view, rows gathered into a buffer of about
+ * `step` bytes (at least one row) and handed on: never the whole tensor,
+ * unless it is one row. */
+static int view_pieces(const graft_tensor *t, size_t step, graft_piece_fn fn, void *arg,
+                       graft_ctx *ctx)
+{
+    uint64_t rows = rows_of(t), row_bytes = rows ? t->nbytes / rows : 0;
+    uint64_t per = row_bytes && row_bytes < step ? step / row_bytes : 1;
+    const uint8_t *base = t->src->data + t->offset;
+    uint8_t *buf;
+    int rc = GRAFT_OK;
+
+    if (!t->strides) { /* contiguous big-endian: any whole elements will do */
+        rows = t->nbytes / swap_unit(t);
+        row_bytes = swap_unit(t);
+        per = step / row_bytes;
+    }
+    if (per > rows) per = rows;
+    if (per * row_bytes > SIZE_MAX || !(buf = graft_malloc(ctx, (size_t)(per * row_bytes))))
+        return graft_error(ctx, GRAFT_ENOMEM, "tensor '%s': out of memory for %llu bytes",
+                           t->name, (unsigned long long)(per * row_bytes));
+    for (uint64_t r = 0; r < rows && rc == GRAFT_OK; r += per) {
+        uint64_t n = rows - r < per ? rows - r : per;
+        size_t len = (size_t)(n * row_bytes);
+        if (t->strides)
+            gather_rows(t, base, r, n, buf);
+        else
+            memcpy(buf, base + r * row_bytes, len);
+        if (t->big_endian) byteswap(buf, len, swap_unit(t));
+        rc = fn(arg, buf, len);
+        if (!t->strides) graft_source_release(t->src, t->offset + r * row_bytes, len);
+    }
+    free(buf);
+    return rc;
+}
+
+int graft_tensor__pieces(const graft_model *m, const graft_tensor *t, graft_piece_fn fn,
+                         void *arg, graft_ctx *ctx)
+{
+    const size_t step = 8u << 20;
+    const uint8_t *p;
+    void *owned;
+    int rc = GRAFT_OK;
+
+    if (t->nbytes == 0) return GRAFT_OK;
+    /* Decoded tensors that can stream (deflated members) come piece by piece. */
+    if (t->load && t->stream) return t->stream(m, t, fn, arg, ctx);
+    if (!t->load && (t->strides || t->big_endian)) return view_pieces(t, step, fn, arg, ctx);
+    GRAFT_TRY(graft_tensor_bytes(m, t, &p, &owned, ctx));
+    /* A mapped tensor in steps, each step's pages released after it. */
+    for (uint64_t off = 0; off < t->nbytes && rc == GRAFT_OK; off += step) {
+        size_t n = t->nbytes - off < step ? (size_t)(t->nbytes - off) : step;
+        rc = fn(arg, p + off, n);
+        if (!owned) graft_source_release(t->src, t->offset + off, n);
+    }
+    free(owned);
+    return rc;
+}
+
+bool graft_tensor_view(const graft_model *m, const graft_tensor *t, const uint8_t **data,
+                       int64_t *strides)
+{
+    int64_t es = (int64_t)graft_dtype_size(t->dtype), step = es;
+    (void)m;
+    *data = NULL;
+    if (t->load || t->big_endian || !t->src || es == 0 || t->numel == 0) return false;
+    for (uint32_t d = t->ndim; d-- > 0;) {
+        if (t->strides) {
+            /* A dimension of one element never steps: any stride will do. */
+            if (t->shape[d] < 2) strides[d] = 0;
+            else if (__builtin_mul_overflow(t->strides[d], es, &strides[d])) return false;
+        } else {
+            strides[d] = step;
+            if (__builtin_mul_overflow(step, t->shape[d], &step)) return false;
+        }
+    }
+    *data = t->src->data + t->offset;
+    return true;
 }
 
 static int sha_piece(void *arg, const uint8_t *p, size_t n)
@@ -354,27 +449,9 @@ static int sha_piece(void *arg, const uint8_t *p, size_t n)
 int graft_tensor_sha256(const graft_model *m, const graft_tensor *t,
                         uint8_t out[32], graft_ctx *ctx)
 {
-    const size_t step = 8u << 20;
-    const uint8_t *p;
-    void *owned;
     graft_sha256_ctx c;
     graft_sha256_init(&c);
-    /* Decoded tensors that can stream (deflated members) are hashed piece by
-     * piece: memory stays flat whatever the tensor's size. */
-    if (t->load && t->stream) {
-        GRAFT_TRY(t->stream(m, t, sha_piece, &c, ctx));
-        graft_sha256_final(&c, out);
-        return GRAFT_OK;
-    }
-    GRAFT_TRY(graft_tensor_bytes(m, t, &p, &owned, ctx));
-    /* Hash a mapped tensor in steps, releasing each step's pages, so hashing
-     * a whole model needs no more memory than one step. */
-    for (uint64_t off = 0; off < t->nbytes; off += step) {
-        size_t n = t->nbytes - off < step ? (size_t)(t->nbytes - off) : step;
-        graft_sha256_update(&c, p + off, n);
-        if (!owned) graft_source_release(t->src, t->offset + off, n);
-    }
+    GRAFT_TRY(graft_tensor__pieces(m, t, sha_piece, &c, ctx));
     graft_sha256_final(&c, out);
-    free(owned);
     return GRAFT_OK;
 }

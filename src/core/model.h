@@ -88,6 +88,13 @@ int graft_model__set_strides(graft_model *m, graft_tensor *t,
 int graft_model_validate(graft_model *m, graft_ctx *ctx);
 /* Keep only tensors under "prefix." and strip it; error if none. */
 int graft_model__select(graft_model *m, const char *prefix, graft_ctx *ctx);
+/* t's row-major little-endian bytes handed to fn in order, in pieces of a
+ * few MB, without holding the whole tensor: mapped bytes leave the resident
+ * set after each piece, strided and big-endian views are gathered piece by
+ * piece, decoded tensors stream when their format can (else they are
+ * decoded whole, as graft_tensor_bytes does).  fn's error stops it. */
+int graft_tensor__pieces(const graft_model *m, const graft_tensor *t, graft_piece_fn fn,
+                         void *arg, graft_ctx *ctx);
 /* Byte extent [lo, hi) of t's view relative to t->offset (hi=lo=0 if empty). */
 int graft_tensor__extent(const graft_tensor *t, int64_t *lo, int64_t *hi,
                          graft_ctx *ctx);

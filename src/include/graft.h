@@ -50,8 +50,6 @@
  * Stability: every option struct starts with a `version` set by its *_INIT
  * macro; later versions only add fields at the end, so code built against
  * an older header keeps working.  Status codes and dtype names only grow.
- * Still to come behind the same pattern: rule suggestions (one more
- * graft_* call and options struct).
  */
 #ifndef GRAFT_H
 #define GRAFT_H
@@ -227,6 +225,21 @@ GRAFT_EXTERN uint64_t graft_tensor_nbytes(const graft_tensor *t);
  */
 GRAFT_EXTERN int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
                        const uint8_t **out, void **owned, graft_ctx *ctx);
+
+/**
+ * Where t's elements lie in the mapped file, for callers that look at them in
+ * place without a copy (NumPy arrays over the file): *data receives element
+ * 0's address in read-only memory borrowed from the model (valid until
+ * graft_model_free; never write through it), and strides, an array of
+ * graft_tensor_ndim(t) entries the caller provides, each dimension's step in
+ * bytes (0 for dimensions of one element; negative steps are possible).
+ * Elements are of graft_tensor_dtype(t), little-endian, bool one byte each.
+ * @return true; false, with *data NULL, when t's elements are not stored
+ *         that way (compressed or decoded records, big-endian data, strings,
+ *         empty tensors): read them with graft_tensor_bytes
+ */
+GRAFT_EXTERN bool graft_tensor_view(const graft_model *m, const graft_tensor *t,
+                                    const uint8_t **data, int64_t *strides);
 
 /**
  * How t's bytes encode its values when they are not plain elements of its
@@ -601,6 +614,10 @@ typedef struct graft_diff_result {
     double max_abs;    /**< max |a - b|; INFINITY when a NaN meets a number */
     bool equal;        /**< every element equal (NaN == NaN) */
     uint64_t numel;    /**< elements compared */
+    /** numeric: max |a - b| / |b| over the elements where b != 0 (numpy's
+     * "max relative difference"); where every b is 0: 0 when equal, else
+     * INFINITY.  The elements of b == 0 count in max_abs. */
+    double max_rel;
 } graft_diff_result;
 
 /**
@@ -709,6 +726,139 @@ GRAFT_EXTERN int graft_convert(const char *source, const char *out_path,
 GRAFT_EXTERN void graft_convert_result_free(graft_convert_result *res);
 /** The target format's name for an output path's extension, or NULL. */
 GRAFT_EXTERN const char *graft_convert_format_for(const char *out_path);
+
+/* ------------------------------------------------------------------ */
+/* Statistics and the HTML report (`--html`).                          */
+
+/** Histogram bins of graft_stats. */
+#define GRAFT_STATS_BINS 32
+
+/** What graft_tensor_statistics measures of one tensor. */
+typedef struct graft_stats {
+    bool numeric;        /**< a real dtype (not string or complex): the rest is set */
+    uint64_t count;      /**< finite elements, which every figure below describes */
+    uint64_t nan;        /**< NaN elements */
+    uint64_t inf;        /**< infinite elements */
+    double min, max;     /**< 0 when count is 0 */
+    double mean;
+    double std;          /**< population standard deviation (numpy's default, ddof 0) */
+    /** numpy.histogram(x.astype(float64), GRAFT_STATS_BINS) of the finite
+     * elements: equal bins over [min, max] (the last closed; min == max:
+     * [min - 0.5, max + 0.5]) */
+    uint64_t hist[GRAFT_STATS_BINS];
+} graft_stats;
+
+/**
+ * Statistics of t's elements as numbers (floats exactly, integers and bool as
+ * doubles), read twice in pieces of a few MB: memory stays flat whatever the
+ * tensor's size (a decoded tensor of a format that cannot stream, HDF5 or a
+ * protobuf field, is decoded whole, as apply does).
+ * @return GRAFT_OK (out->numeric false for strings and complex); the
+ *         failure reading the tensor
+ */
+GRAFT_EXTERN int graft_tensor_statistics(const graft_model *m, const graft_tensor *t,
+                                         graft_stats *out, graft_ctx *ctx);
+
+/** What graft_plan_html puts on the page beyond the plan. */
+typedef struct graft_report_options {
+    unsigned int version;     /**< GRAFT_REPORT_OPTIONS_VERSION */
+    const char *title;        /**< the page's heading; NULL: "graft plan" (or "graft diff") */
+    const char *command;      /**< the command line shown under it; NULL: none */
+    bool stats;               /**< graft_tensor_statistics of every tensor of both models */
+    /** graft_plan_diff of every entry: max abs and max rel error per target,
+     * worst first (a "diff" page) */
+    bool diff;
+    /** One confidence in [0, 1] per entry (graft_plan_count), e.g. of rules
+     * suggested for the pair (graft_suggest's certain 1, likely 0.75, guess
+     * 0.25); NULL: none.  Borrowed for the call. */
+    const double *confidence;
+    /** Entries whose confidence is below this are "low-confidence"; 0: 0.5. */
+    double low_confidence;
+    /** One line per entry shown with it (e.g. why a suggestion was made),
+     * NULL or a NULL line: none.  Borrowed for the call. */
+    const char *const *notes;
+} graft_report_options;
+
+#define GRAFT_REPORT_OPTIONS_VERSION 1
+#define GRAFT_REPORT_OPTIONS_INIT {.version = GRAFT_REPORT_OPTIONS_VERSION}
+
+/**
+ * Write one self-contained HTML page describing the plan (atomically, to
+ * path): both models as collapsible trees of name segments with each
+ * tensor's dtype, shape, role and layout; each target linked to its sources;
+ * a status per tensor (ok, missing, unused, ignored, mismatch, layout
+ * finding, low-confidence) with colours, a legend, counts and a filter; per
+ * target the trace of graft_plan_explain; and, as the options ask,
+ * statistics with histograms and the diff of every entry.  The page loads
+ * nothing: no URL, no external file, no web font.
+ * @param opts  NULL: the plan alone
+ * @return GRAFT_OK; GRAFT_EIO when the page cannot be written; the failure
+ *         reading a tensor (stats, diff), named
+ */
+GRAFT_EXTERN int graft_plan_html(const graft_plan *p, const char *path,
+                                 const graft_report_options *opts, graft_ctx *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Drafting a rules file from the two models (`graft suggest`).        */
+
+typedef struct graft_suggest_options {
+    unsigned int version;         /**< GRAFT_SUGGEST_OPTIONS_VERSION */
+    const char *source_format;    /**< NULL = detect */
+    const char *skeleton_format;  /**< NULL = detect */
+} graft_suggest_options;
+
+#define GRAFT_SUGGEST_OPTIONS_VERSION 1
+#define GRAFT_SUGGEST_OPTIONS_INIT {.version = GRAFT_SUGGEST_OPTIONS_VERSION}
+
+/** How sure a draft is of one skeleton tensor ("certain", "likely", "guess",
+ * "unpaired" in JSON). */
+typedef enum graft_confidence {
+    /** one candidate consistent with names, shapes and structure (or a
+     * tensor known to stay out: optimizer slot, step counter) */
+    GRAFT_SUGGEST_CERTAIN = 0,
+    GRAFT_SUGGEST_LIKELY,    /**< one best candidate by a clear margin */
+    /** several candidates (paired by order alone), evidence that disagrees,
+     * or a square matrix whose transpose rests on naming conventions alone */
+    GRAFT_SUGGEST_GUESS,
+    GRAFT_SUGGEST_UNPAIRED,  /**< no source found: the skeleton's value is kept */
+} graft_confidence;
+
+/** A drafted rules file with what it decided per skeleton tensor. */
+typedef struct graft_suggestion graft_suggestion;
+
+/**
+ * Draft a rules file (format 1.1) that maps `skeleton` from `source`: pairs
+ * from names (one vocabulary for the frameworks' words), kinds, shapes under
+ * any layout change, file order and the files' structure; op chains from the
+ * two layouts (src/layout); renames generalised into regexes with index
+ * arithmetic, `pairs:` for the rest, `expect:` on every entry, a comment on
+ * every entry that is not certain; optimizer slots and known extras under
+ * `ignore:`.  The draft is checked before it is returned: it loads, the plan
+ * it gives is complete and pairs what was decided (else GRAFT_ERROR naming
+ * the first problem), and whether its renames are one to one and its
+ * reverse plan complete is recorded (JSON "one_to_one", "reversible").
+ * @param[out] out  free with graft_suggestion_free
+ * @return GRAFT_OK, or the failure opening a model
+ */
+GRAFT_EXTERN int graft_suggest(graft_suggestion **out, const char *source, const char *skeleton,
+                               const graft_suggest_options *opts, graft_ctx *ctx);
+GRAFT_EXTERN void graft_suggestion_free(graft_suggestion *s);
+/** The drafted rules file (YAML text); borrowed from the suggestion. */
+GRAFT_EXTERN const char *graft_suggestion_rules(const graft_suggestion *s);
+/** Skeleton tensors with confidence c (0 for an unknown c). */
+GRAFT_EXTERN size_t graft_suggestion_count(const graft_suggestion *s, graft_confidence c);
+/**
+ * The suggestion as JSON (what `graft suggest --json` prints):
+ * {"targets": [{"target", "sources": [...], "ops": [...], "confidence",
+ * "reason"}], "rules": "<the YAML>", "entries": {"rename", "pairs",
+ * "transforms"}, "one_to_one", "reversible"}; targets in skeleton order,
+ * ops as in graft_op_json.
+ * @param[out] out  free with free()
+ */
+GRAFT_EXTERN int graft_suggestion_json(char **out, const graft_suggestion *s, graft_ctx *ctx);
+/** Write the rules file to path, atomically (a temporary file renamed). */
+GRAFT_EXTERN int graft_suggestion_write(const graft_suggestion *s, const char *path,
+                                        graft_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
 /* JSON.                                                               */

@@ -8,7 +8,8 @@
  *   2. Each layout, applied to its tensor's shape, becomes a row-major list
  *      of factors: one letter and size per axis, an axis of gates x units as
  *      (G, U) with the side's gate order, the in-axis of a Dense after a
- *      Flatten as (c, s) or (s, c), a PyTorch depthwise O as (C, M).
+ *      Flatten as (c, s) or (s, c), a depthwise O (PyTorch / ONNX / Core ML
+ *      OIHW, TFLite 1HW(C*M)) as (C, M).
  *   3. Expected: target element p holds the source element with the same
  *      letter coordinates (gates matched by name: Keras c = PyTorch g,
  *      Keras h = PyTorch n).
@@ -156,9 +157,12 @@ bool graft_lview__build(const graft_layout *l, const graft_shape *s, const graft
             bool chw = !strcmp(l->flatten, "CHW");
             if (!push(v, chw ? 'c' : 's', chw ? c : sp) || !push(v, chw ? 's' : 'c', chw ? sp : c))
                 return false;
-        } else if (a == 'O' && l->role == GRAFT_ROLE_DEPTHWISE && !strcmp(l->axes, "OIHW")) {
+        } else if (a == '1') { /* an axis that is always 1 (TFLite depthwise 1HW(C*M)) */
+            if (d != 1) return false;
+        } else if (a == 'O' && l->role == GRAFT_ROLE_DEPTHWISE) { /* O = C * M, C-major */
             int64_t c = l->groups;
             const char *ca = strchr(other->axes, 'C');
+            if (!c && other->role == GRAFT_ROLE_DEPTHWISE) c = other->groups;
             if (!c && other->role == GRAFT_ROLE_DEPTHWISE && ca && oshape)
                 c = oshape->dim[ca - other->axes];
             if (c <= 0 || d % c) return false;

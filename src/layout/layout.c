@@ -53,9 +53,14 @@ void graft_layout_str(const graft_layout *l, char *buf, size_t n)
         return;
     }
     for (size_t i = 0; i < len && letters; i++)
-        letters = strchr("OIHWDCM", l->axes[i]) != NULL;
-    if (letters) {
-        snprintf(buf, n, "%s", l->axes);
+        letters = strchr("OIHWDCM1", l->axes[i]) != NULL;
+    if (letters) { /* a depthwise O after a unit axis is TFLite's C*M */
+        bool cm = l->role == GRAFT_ROLE_DEPTHWISE && strchr(l->axes, '1');
+        size_t k = 0;
+        for (size_t i = 0; i < len && k < n; i++) {
+            char one[2] = {l->axes[i], 0};
+            k += (size_t)snprintf(buf + k, n - k, "%s", cm && one[0] == 'O' ? "(C*M)" : one);
+        }
         return;
     }
     size_t k = (size_t)snprintf(buf, n, "(");

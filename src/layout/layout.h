@@ -8,7 +8,10 @@
  *     (graft_layout__keras);
  *   - ONNX graphs: the consuming node and input slot (graft_layout__onnx);
  *   - TF GraphDef / MetaGraph / SavedModel: the consuming op
- *     (graft_layout__tf).
+ *     (graft_layout__tf);
+ *   - TFLite: the consuming operator and input slot (graft_layout__tflite);
+ *   - Core ML NeuralNetwork: the layer's params message and weight
+ *     (graft_layout__coreml, per weight as the reader finds it).
  * Such a layout has certainty `structure`.  Every other tensor gets one from
  * naming conventions (`*.weight` of rank 4 is OIHW, Keras `kernel` of rank 2
  * is (in, out), ...), certainty `convention`, or none (`unknown`).
@@ -107,6 +110,14 @@ int graft_layout__keras_config(graft_model *m, const struct graft_json *root, gr
 int graft_layout__onnx(graft_model *m, const uint8_t *p, size_t n, graft_ctx *ctx);
 /* A serialized GraphDef (kind 0), MetaGraphDef (1) or SavedModel (2). */
 int graft_layout__tf(graft_model *m, const uint8_t *p, size_t n, int kind, graft_ctx *ctx);
+/* A TFLite FlatBuffer whose listed tensors carry tflite.c's aux. */
+int graft_layout__tflite(graft_model *m, const uint8_t *p, size_t n, graft_ctx *ctx);
+/* A Core ML NeuralNetwork weight: WeightParams `field` of the layer params
+ * message `params` ("convolution", "innerProduct", "batchnorm", "embedding")
+ * of layer `layer`; conv: nGroups, kernelChannels, isDeconvolution. */
+int graft_layout__coreml(graft_model *m, graft_tensor *t, const char *layer, const char *params,
+                         const char *field, int64_t groups, int64_t kernel_channels, bool deconv,
+                         graft_ctx *ctx);
 /* What a hook returns after a parse failure rc: GRAFT_ENOMEM is kept, any
  * other failure cleared (0). */
 int graft_layout__settle(int rc, graft_ctx *ctx);

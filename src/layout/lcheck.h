@@ -59,4 +59,9 @@ int graft_lcheck_plan(graft_plan *p, const graft_rules *rules, graft_ctx *ctx);
 int graft_layout_ops(const graft_layout *s, const graft_shape *ss, const graft_layout *t,
                      const graft_shape *ts, graft_op **out, size_t *nout, graft_ctx *ctx);
 
+/* Append op number *n to ops (room for it is the caller's): kind, a copy
+ * of the nv values v, axis. */
+int graft_layout__add_op(graft_op *ops, size_t *n, graft_op_kind kind, const int64_t *v,
+                         uint32_t nv, int32_t axis, graft_ctx *ctx);
+
 #endif

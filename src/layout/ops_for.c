@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int add_op(graft_op *ops, size_t *n, graft_op_kind kind, const int64_t *v, uint32_t nv,
+int graft_layout__add_op(graft_op *ops, size_t *n, graft_op_kind kind, const int64_t *v, uint32_t nv,
                   int32_t axis, graft_ctx *ctx)
 {
     graft_op *op = &ops[(*n)++];
@@ -69,7 +69,7 @@ int graft_layout_ops(const graft_layout *s, const graft_shape *ss, const graft_l
     /* 1. the source's factors */
     for (int i = 0; i < sv.nf; i++) dims[i] = sv.f[i].size;
     if (!same_dims(dims, (uint32_t)sv.nf, ss) &&
-        (rc = add_op(ops, &n, GRAFT_OP_RESHAPE, dims, (uint32_t)sv.nf, 0, ctx)) < 0)
+        (rc = graft_layout__add_op(ops, &n, GRAFT_OP_RESHAPE, dims, (uint32_t)sv.nf, 0, ctx)) < 0)
         goto fail;
     /* 2. gates into the target's order */
     int g = graft_lview__find(&sv, 'G');
@@ -83,21 +83,21 @@ int graft_layout_ops(const graft_layout *s, const graft_shape *ss, const graft_l
             order[k] = q - sv.gates;
             moved |= order[k] != (int64_t)k;
         }
-        if (moved && (rc = add_op(ops, &n, GRAFT_OP_CHUNKS, order, ng, g, ctx)) < 0) goto fail;
+        if (moved && (rc = graft_layout__add_op(ops, &n, GRAFT_OP_CHUNKS, order, ng, g, ctx)) < 0) goto fail;
     }
     /* 3. the factors into the target's order */
     bool identity = true;
     for (int i = 0; i < tv.nf; i++) identity &= perm[i] == i;
     if (!identity) {
         bool swap2 = tv.nf == 2;
-        if ((rc = add_op(ops, &n, swap2 ? GRAFT_OP_TRANSPOSE : GRAFT_OP_PERMUTE, perm,
+        if ((rc = graft_layout__add_op(ops, &n, swap2 ? GRAFT_OP_TRANSPOSE : GRAFT_OP_PERMUTE, perm,
                          swap2 ? 0 : (uint32_t)tv.nf, 0, ctx)) < 0)
             goto fail;
     }
     /* 4. the target's shape (after any op the tensor has the target's factors) */
     for (int i = 0; i < tv.nf; i++) dims[i] = tv.f[i].size;
     if (n ? !same_dims(dims, (uint32_t)tv.nf, ts) : !same_dims(ss->dim, ss->ndim, ts)) {
-        if ((rc = add_op(ops, &n, GRAFT_OP_RESHAPE, ts->dim, ts->ndim, 0, ctx)) < 0) goto fail;
+        if ((rc = graft_layout__add_op(ops, &n, GRAFT_OP_RESHAPE, ts->dim, ts->ndim, 0, ctx)) < 0) goto fail;
     }
     *out = ops;
     *nout = n;

@@ -62,7 +62,7 @@ static int source_only(const graft_plan *p, const char *name, graft_ctx *ctx)
 /* Levenshtein distance, capped: names longer than this are not compared. */
 #define MAX_HINT_LEN 512
 
-static size_t distance(const char *a, const char *b, size_t *row)
+size_t graft_rules__distance(const char *a, const char *b, size_t *row)
 {
     size_t la = strlen(a), lb = strlen(b);
     for (size_t j = 0; j <= lb; j++) row[j] = j;
@@ -88,7 +88,7 @@ static size_t nearest(const graft_plan *p, const char *key)
     if (strlen(key) > MAX_HINT_LEN) return SIZE_MAX;
     for (size_t j = 0; j < p->source->count; j++) {
         if (strlen(p->source_keys[j]) > MAX_HINT_LEN) continue;
-        size_t d = distance(key, p->source_keys[j], row);
+        size_t d = graft_rules__distance(key, p->source_keys[j], row);
         if (d < best_d) {
             best_d = d;
             best = j;

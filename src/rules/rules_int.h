@@ -17,4 +17,7 @@ int graft_rules__arith(graft_rules *r, graft_rename *rn, unsigned minor, graft_c
 int graft_rules__rename_count(const graft_rules *r, graft_side side, const char *name,
                               char **out, size_t *counts, graft_ctx *ctx);
 
+/* Levenshtein distance of a and b; row holds strlen(b) + 1 entries. */
+size_t graft_rules__distance(const char *a, const char *b, size_t *row);
+
 #endif

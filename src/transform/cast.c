@@ -595,6 +595,7 @@ void graft_xform__to_f64(const uint8_t *src, graft_dtype t, size_t n, double *ou
     for (size_t i = 0; i < n; i += 256) {
         size_t k = n - i < 256 ? n - i : 256;
         decode(src + i * esize, t, k, v);
+        to_double(v, k, carrier(t));
         for (size_t j = 0; j < k; j++) out[i + j] = v[j].f;
     }
 }

@@ -65,8 +65,8 @@ int graft_xform__permute(graft_xout *o, const uint8_t *src, size_t esize, uint32
 /* Convert numel elements; an element that does not fit reports its index. */
 int graft_xform__cast(graft_xout *o, const uint8_t *src, graft_dtype from, graft_dtype to,
                       uint64_t numel, graft_ctx *ctx);
-/* n float elements of dtype t (float16, bfloat16, float32, float64) to
- * double, exactly; and back, rounding once to nearest even. */
+/* n elements of a real dtype t (floats exactly; integers and bool as the
+ * nearest double) to double; and floats back, rounding once to nearest even. */
 void graft_xform__to_f64(const uint8_t *src, graft_dtype t, size_t n, double *out);
 void graft_xform__from_f64(uint8_t *dst, graft_dtype t, const double *v, size_t n);
 /* One element of dtype t holding x (complex: real part x); an integer

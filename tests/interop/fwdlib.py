@@ -69,6 +69,7 @@ WEIGHTS = {
     "Dense": ("kernel", "bias"),
     "BatchNormalization": ("gamma", "beta", "moving_mean", "moving_variance"),
     "LayerNormalization": ("gamma", "beta"),
+    "LayerScale": ("gamma",),  # keras applications/convnext.py; run by tests/js/keras_predict.mjs
 }
 ZEROS = {"class_name": "Zeros", "config": {}}
 ONES = {"class_name": "Ones", "config": {}}
@@ -115,14 +116,15 @@ class KerasNet:
         w = [(k, k, c, 1)] + ([(c,)] if bias else [])
         return self._add("DepthwiseConv2D", name, cfg, [x], c, w)
 
-    def bn(self, x, name, eps):
-        cfg = {"axis": -1, "momentum": 0.99, "epsilon": eps, "center": True, "scale": True,
+    def bn(self, x, name, eps, scale=True):
+        """BatchNormalization; scale=False: no gamma (beta, moving_mean, moving_variance)."""
+        cfg = {"axis": -1, "momentum": 0.99, "epsilon": eps, "center": True, "scale": scale,
                "beta_initializer": ZEROS, "gamma_initializer": ONES,
                "moving_mean_initializer": ZEROS, "moving_variance_initializer": ONES,
                "beta_regularizer": None, "gamma_regularizer": None,
                "beta_constraint": None, "gamma_constraint": None}
         c = self.ch[x]
-        return self._add("BatchNormalization", name, cfg, [x], c, [(c,)] * 4)
+        return self._add("BatchNormalization", name, cfg, [x], c, [(c,)] * (4 if scale else 3))
 
     def ln(self, x, name, eps):
         cfg = {"axis": [-1], "epsilon": eps, "center": True, "scale": True,
@@ -130,6 +132,11 @@ class KerasNet:
                "gamma_regularizer": None, "beta_constraint": None, "gamma_constraint": None}
         c = self.ch[x]
         return self._add("LayerNormalization", name, cfg, [x], c, [(c,)] * 2)
+
+    def layer_scale(self, x, name):
+        """convnext.py's LayerScale: x * gamma (gamma of shape (C,))."""
+        c = self.ch[x]
+        return self._add("LayerScale", name, {"init_values": 1e-6, "projection_dim": c}, [x], c, [(c,)])
 
     def dense(self, x, name, units, act="linear", inputs=None):
         cfg = {"units": units, "activation": act, "use_bias": True, "kernel_initializer": GLOROT,
@@ -142,7 +149,15 @@ class KerasNet:
         return self._add("Activation", name, {"activation": fn}, [x], self.ch[x])
 
     def relu6(self, x, name):
-        return self._add("ReLU", name, {"max_value": 6.0, "negative_slope": 0.0, "threshold": 0.0}, [x], self.ch[x])
+        return self.relu(x, name, 6.0)
+
+    def relu(self, x, name, max_value=None):
+        return self._add("ReLU", name, {"max_value": max_value, "negative_slope": 0.0, "threshold": 0.0}, [x],
+                         self.ch[x])
+
+    def rescale(self, x, name, scale, offset):
+        """Rescaling: x * scale + offset."""
+        return self._add("Rescaling", name, {"scale": scale, "offset": offset}, [x], self.ch[x])
 
     def pad(self, x, name, p):
         return self._add("ZeroPadding2D", name, {"padding": [[p, p], [p, p]], "data_format": "channels_last"},
@@ -181,12 +196,13 @@ class KerasNet:
             "input_layers": [["input_1", 0, 0]], "output_layers": [[output, 0, 0]]},
             "keras_version": "2.12.0", "backend": "tensorflow"}
 
-    def write(self, path, output, seed=1, empty=False, trained=False, values=None):
+    def write(self, path, output, seed=1, empty=False, trained=False, values=None, keras3=False):
         """Keras 2 `model.save` layout; random weights (a skeleton), or zeros
         (empty: written by libhdf5 alone, for plans), or (trained) weights
         that keep activations in range: kernels scaled by fan-in, positive
         variances, as a source model trained in Keras.  values: {layer name:
-        [arrays]} to write instead."""
+        [arrays]} to write instead.  keras3: weight names as Keras 3's legacy
+        .h5 writes them, <model>/<layer>/<weight> without ':0'."""
         rng = np.random.default_rng(seed)
         with h5py.File(path, "w") as f:
             f.attrs["keras_version"] = "2.12.0"
@@ -196,13 +212,17 @@ class KerasNet:
             mw.attrs["layer_names"] = [lay["name"].encode() for lay in self.layers]
             mw.attrs["backend"] = b"tensorflow"
             mw.attrs["keras_version"] = b"2.12.0"
-            for lay in self.layers:
+            # groups by name (a layer "a/b" after "a/b/pad" would collide: tf.keras
+            # cannot save MobileNetV3 to .h5 in model order), layer_names in model order
+            for lay in sorted(self.layers, key=lambda lay: lay["name"]):
                 n, cls = lay["name"], lay["class_name"]
                 g = mw.create_group(n)
                 shapes = self.shapes[n]
-                names = [f"{n}/{w}:0" for w in WEIGHTS.get(cls, ())]
+                names = [f"{self.name}/{n}/{w}" if keras3 else f"{n}/{w}:0" for w in WEIGHTS.get(cls, ())]
                 if cls in ("Conv2D", "DepthwiseConv2D", "Dense") and len(shapes) == 1:
                     names = names[:1]  # use_bias: False
+                if cls == "BatchNormalization" and len(shapes) == 3:
+                    names = names[1:]  # scale: False
                 assert len(names) == len(shapes), n
                 g.attrs["weight_names"] = [w.encode() for w in names] if names else np.zeros((0,), "f8")
                 for i, (w, s) in enumerate(zip(names, shapes)):
@@ -312,9 +332,28 @@ def keras_weights(path):
     return cfg, out
 
 
+def _depthwise_groups(cfg, weights):
+    """tfjs-layers' Conv2D has no groups: a Conv2D with groups == filters ==
+    its input channels (ConvNeXt's 7x7) is the DepthwiseConv2D with the kernel
+    (k, k, 1, C) stored as (k, k, C, 1); the same function, rewritten."""
+    renamed = {}
+    for lay in cfg["config"]["layers"]:
+        c = lay["config"]
+        if lay["class_name"] == "Conv2D" and c.get("groups", 1) > 1:
+            assert c["groups"] == c["filters"], lay["name"]
+            lay["class_name"] = "DepthwiseConv2D"
+            c["depth_multiplier"] = 1
+            c["depthwise_initializer"] = c.pop("kernel_initializer")
+            for key in ("filters", "groups"):
+                c.pop(key)
+            renamed[lay["name"] + "/kernel"] = lay["name"] + "/depthwise_kernel"
+    return [(renamed.get(n, n), a.transpose(0, 1, 3, 2) if n in renamed else a) for n, a in weights]
+
+
 def tfjs_predict(path, x, workdir):
     """Load the Keras HDF5 file into tfjs-layers and run it on x (NHWC)."""
     cfg, weights = keras_weights(path)
+    weights = _depthwise_groups(cfg, weights)
     os.makedirs(workdir, exist_ok=True)
     specs = [{"name": n, "shape": list(a.shape), "dtype": "float32"} for n, a in weights]
     with open(os.path.join(workdir, "model.json"), "w") as f:
@@ -355,3 +394,108 @@ def apply(rules, src, skel, out, *extra, allow=("matched no",), strict=True):
 def plan_complete(rules, src, skel):
     """graft plan --strict must fill every target (no warning either)."""
     return run("plan", "--strict", "-r", rules, src, skel)
+
+
+# ---- whole proofs ----------------------------------------------------------------
+
+
+def sparse_state_dict(model, path):
+    """The model's real state dict (names, shapes, dtypes) saved with one
+    element per tensor (stride 0), for plans of the big depths."""
+    import torch
+    sd = {k: v.flatten()[:1].expand(v.shape) if v.dim() else v for k, v in model.state_dict().items()}
+    torch.save(sd, path)
+    return path
+
+
+def _torch_run(model, hw, seed=5):
+    """(NCHW input, PyTorch's output) on a random input."""
+    import torch
+    x = torch.randn(2, 3, hw, hw, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return x, model(x).numpy()
+
+
+def keras_forward(R, tag, model, rules, keras, hw, extra=(), picks=None, strict=True, keras3=False):
+    """Calibrate the PyTorch model, transplant its state dict into the Keras 2
+    skeleton keras = (KerasNet, output) (keras3: with Keras 3 legacy .h5
+    weight names), run both, compare.  rules 'auto': graft must pick the
+    shipped file `picks`."""
+    import torch
+    model = calibrate(model, (16, 3, hw, hw))
+    src, skel, out = R.path(tag + ".pth"), R.path(tag + "_skel.h5"), R.path(tag + ".h5")
+    torch.save(model.state_dict(), src)
+    k, output = keras
+    k.write(skel, output, keras3=keras3)
+    p = apply(rules, src, skel, out, *extra, strict=strict)
+    if picks:
+        assert f"-r auto: {picks} (" in p.stderr, p.stderr
+    x, want = _torch_run(model, hw)
+    got = tfjs_predict(out, x.permute(0, 2, 3, 1).numpy(), R.path(tag + "_js"))
+    return close(tag, got, want)
+
+
+def keras3_forward(R, tag, model, rules, keras, hw):
+    """The same proof into a Keras 3 .keras archive, read with --skeleton-format
+    keras-named (Keras' own layer names from config.json)."""
+    import torch
+    model = calibrate(model, (16, 3, hw, hw))
+    src, skel, out = R.path(tag + ".pth"), R.path(tag + "_skel.keras"), R.path(tag + ".keras")
+    torch.save(model.state_dict(), src)
+    k, output = keras
+    write_keras3(k, skel, output)
+    apply(rules, src, skel, out, "--skeleton-format", "keras-named")
+    x, want = _torch_run(model, hw)
+    got = tfjs_predict_keras3(k, output, out, x.permute(0, 2, 3, 1).numpy(), R.path(tag + "_js"))
+    return close(tag, got, want)
+
+
+def keras_plan(R, tag, model, rules, keras):
+    """The rules must fill the Keras skeleton completely (--strict) from the
+    model's real state dict."""
+    src, skel = R.path(tag + "_plan.pth"), R.path(tag + "_plan.h5")
+    sparse_state_dict(model, src)
+    k, output = keras
+    k.write(skel, output, empty=True)
+    plan_complete(rules, src, skel)
+    os.remove(src)
+    os.remove(skel)
+
+
+def onnx_forward(R, arch, hw, rules, branch_gain=None, **kw):
+    """The skeleton is torchvision's `arch` (kw: its constructor's options)
+    exported by torch.onnx.export in eval mode from other random weights; graft
+    fills it from a calibrated state dict, onnxruntime-node runs the result.
+    branch_gain: the last BatchNorm of each bottleneck scaled by it, as a
+    trained deep ResNet's residual branches are small (at random, a hundred
+    blocks amplify float32 rounding past the tolerance on either side)."""
+    import io
+
+    import torch
+    import torchvision
+    import sys
+    gen = os.path.join(SOURCE_ROOT, "rules", "gen")
+    if gen not in sys.path:
+        sys.path.insert(0, gen)
+    from torch_onnx_fold import randomize
+    torch.manual_seed(11)
+    f = io.BytesIO()
+    torch.onnx.export(randomize(getattr(torchvision.models, arch)(num_classes=10, **kw)), torch.randn(2, 3, hw, hw), f)
+    skel = R.path(arch + "_skel.onnx")
+    with open(skel, "wb") as out:
+        out.write(f.getvalue())
+    torch.manual_seed(12)
+    model = calibrate(getattr(torchvision.models, arch)(num_classes=10, **kw), (4, 3, hw, hw))
+    if branch_gain:
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, torchvision.models.resnet.Bottleneck):
+                    m.bn3.weight.mul_(branch_gain)
+                    m.bn3.bias.mul_(branch_gain)
+    src, out = R.path(arch + ".pth"), R.path(arch + ".onnx")
+    torch.save(model.state_dict(), src)
+    apply(rules, src, skel, out)
+    x = torch.randn(2, 3, hw, hw, generator=torch.Generator().manual_seed(13))
+    with torch.no_grad():
+        want = model(x).numpy()
+    return close(arch + " in onnxruntime", onnx_predict(out, x.numpy(), R.path(arch + "_ort")), want)

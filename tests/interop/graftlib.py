@@ -65,6 +65,32 @@ def sha256_of_torch(t):
     return sha256_of_array(t.numpy())
 
 
+def flatten(obj, prefix=""):
+    """Every torch tensor of a torch.load result under its dotted key path, as
+    graft names them (nested dicts, lists and tuples)."""
+    import torch
+    if isinstance(obj, torch.Tensor):
+        yield (prefix or "tensor"), obj
+        return
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    else:
+        return
+    for k, v in items:
+        if isinstance(k, bool) or not isinstance(k, (str, int)):
+            continue
+        yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
+
+
+def torch_as_numpy(t):
+    """A torch tensor's values as NumPy, bfloat16 as its raw bits (uint16)."""
+    import torch
+    t = t.detach().contiguous().cpu()
+    return t.view(torch.int16).numpy().view("<u2") if t.dtype == torch.bfloat16 else t.numpy()
+
+
 TORCH_DTYPE_NAMES = {
     "torch.float16": "float16", "torch.bfloat16": "bfloat16", "torch.float32": "float32",
     "torch.float64": "float64", "torch.int8": "int8", "torch.int16": "int16",

@@ -15,7 +15,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 import ggufref  # noqa: E402
-from graftlib import FIXTURES, Results, run  # noqa: E402
+from graftlib import FIXTURES, Results, flatten, run  # noqa: E402
+from graftlib import torch_as_numpy as as_numpy  # noqa: E402
 
 R = Results()
 ST_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I8": "i1", "I16": "<i2", "I32": "<i4",
@@ -32,22 +33,6 @@ def st_decode(path):
         b, e = info["data_offsets"]
         out[name] = np.frombuffer(data[8 + n + b:8 + n + e], ST_DTYPES[info["dtype"]]).reshape(info["shape"])
     return meta, out
-
-
-def flatten(obj, prefix=""):
-    if isinstance(obj, torch.Tensor):
-        yield (prefix or "tensor"), obj
-        return
-    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
-    for k, v in items:
-        if isinstance(k, bool) or not isinstance(k, (str, int)):
-            continue
-        yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
-
-
-def as_numpy(t):
-    t = t.detach().contiguous()
-    return t.view(torch.int16).numpy().view("<u2") if t.dtype == torch.bfloat16 else t.numpy()
 
 
 def pytorch_fixtures():

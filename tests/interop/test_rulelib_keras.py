@@ -8,12 +8,12 @@ completely."""
 import os
 import sys
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import kerasapps  # noqa: E402
-from fwdlib import (apply, calibrate, close, plan_complete, rules_path, tfjs_predict,  # noqa: E402
-                    tfjs_predict_keras3, write_keras3)
+import torchapps  # noqa: E402
+from fwdlib import (apply, close, keras3_forward, keras_forward, keras_plan, rules_path,  # noqa: E402
+                    tfjs_predict)
 from graftlib import Results  # noqa: E402
 
 import torch  # noqa: E402
@@ -22,122 +22,76 @@ import torchvision  # noqa: E402
 R = Results()
 
 
-def sparse_state_dict(model, path):
-    """The model's real state dict (names, shapes, dtypes) saved with one
-    element per tensor (stride 0), for plans of the big depths."""
-    sd = {k: v.flatten()[:1].expand(v.shape) if v.dim() else v for k, v in model.state_dict().items()}
-    torch.save(sd, path)
-    return path
-
-
-def forward(tag, model, rules, keras, hw, extra=(), picks=None, strict=True):
-    """Calibrate, transplant, run both, compare.  rules 'auto': graft must pick
-    the shipped file `picks`."""
-    model = calibrate(model, (16, 3, hw, hw))
-    src, skel, out = R.path(tag + ".pth"), R.path(tag + "_skel.h5"), R.path(tag + ".h5")
-    torch.save(model.state_dict(), src)
-    k, output = keras
-    k.write(skel, output)
-    p = apply(rules, src, skel, out, *extra, strict=strict)
-    if picks:
-        assert f"-r auto: {picks} (" in p.stderr, p.stderr
-    x = torch.randn(2, 3, hw, hw, generator=torch.Generator().manual_seed(5))
-    with torch.no_grad():
-        want = model(x).numpy()
-    got = tfjs_predict(out, x.permute(0, 2, 3, 1).numpy(), R.path(tag + "_js"))
-    return close(tag, got, want)
-
-
-def forward_keras3(tag, model, rules, keras, hw):
-    """The same proof into a Keras 3 .keras archive, read with --skeleton-format
-    keras-named (Keras' own layer names from config.json)."""
-    model = calibrate(model, (16, 3, hw, hw))
-    src, skel, out = R.path(tag + ".pth"), R.path(tag + "_skel.keras"), R.path(tag + ".keras")
-    torch.save(model.state_dict(), src)
-    k, output = keras
-    write_keras3(k, skel, output)
-    apply(rules, src, skel, out, "--skeleton-format", "keras-named")
-    x = torch.randn(2, 3, hw, hw, generator=torch.Generator().manual_seed(5))
-    with torch.no_grad():
-        want = model(x).numpy()
-    got = tfjs_predict_keras3(k, output, out, x.permute(0, 2, 3, 1).numpy(), R.path(tag + "_js"))
-    return close(tag, got, want)
-
-
-def plan_depth(tag, model, rules, keras):
-    src, skel = R.path(tag + "_plan.pth"), R.path(tag + "_plan.h5")
-    sparse_state_dict(model, src)
-    k, output = keras
-    k.write(skel, output, empty=True)
-    plan_complete(rules, src, skel)
-    os.remove(src)
-    os.remove(skel)
-
-
 def resnet18():
+    """The quick start's bias-free Keras ResNet18: -r auto takes resnet18.yaml
+    (resnet.yaml fills it too, with warnings for its bias rules)."""
     torch.manual_seed(0)
-    # no conv biases in this skeleton: the rename that zeroes them matches nothing
-    forward("resnet18", torchvision.models.resnet18(num_classes=10), rules_path("torch-to-keras", "resnet"),
-            kerasapps.resnet(18, 64, 10), 64, strict=False)
+    keras_forward(R, "resnet18", torchvision.models.resnet18(num_classes=10), "auto",
+                  kerasapps.resnet(18, 64, 10, bias=False), 64, picks="torch-to-keras/resnet18")
+
+
+def resnet18_bias():
+    """resnet.yaml on basic blocks, with Keras Applications' conv biases."""
+    torch.manual_seed(7)
+    keras_forward(R, "resnet18 (conv biases)", torchvision.models.resnet18(num_classes=10),
+                  rules_path("torch-to-keras", "resnet"), kerasapps.resnet(18, 64, 10, bias=True), 64)
 
 
 def resnet50():
     torch.manual_seed(1)
-    forward("resnet50", torchvision.models.resnet50(num_classes=10), "auto", kerasapps.resnet(50, 32, 10), 32,
+    keras_forward(R, "resnet50", torchvision.models.resnet50(num_classes=10), "auto", kerasapps.resnet(50, 32, 10), 32,
             picks="torch-to-keras/resnet")
 
 
 def keras3():
     torch.manual_seed(6)
-    forward_keras3("resnet50 .keras", torchvision.models.resnet50(num_classes=10), rules_path("torch-to-keras", "resnet"),
-                   kerasapps.resnet(50, 32, 10), 32)
-    forward_keras3("mobilenet_v2 .keras", torchvision.models.mobilenet_v2(num_classes=10),
+    keras3_forward(R, "resnet50 .keras", torchvision.models.resnet50(num_classes=10),
+                   rules_path("torch-to-keras", "resnet"), kerasapps.resnet(50, 32, 10), 32)
+    keras3_forward(R, "mobilenet_v2 .keras", torchvision.models.mobilenet_v2(num_classes=10),
                    rules_path("torch-to-keras", "mobilenet_v2"), kerasapps.mobilenet_v2(32, 10), 32)
 
 
 def resnet_depths():
     for d in (34, 101, 152):
-        plan_depth(f"resnet{d}", getattr(torchvision.models, f"resnet{d}")(), rules_path("torch-to-keras", "resnet"),
+        keras_plan(R, f"resnet{d}", getattr(torchvision.models, f"resnet{d}")(), rules_path("torch-to-keras", "resnet"),
                    kerasapps.resnet(d, 224, 1000, bias=True))
 
 
 def mobilenet_v2():
     torch.manual_seed(2)
-    forward("mobilenet_v2", torchvision.models.mobilenet_v2(num_classes=10),
+    keras_forward(R, "mobilenet_v2", torchvision.models.mobilenet_v2(num_classes=10),
             rules_path("torch-to-keras", "mobilenet_v2"), kerasapps.mobilenet_v2(64, 10), 64)
 
 
 def densenet():
     torch.manual_seed(3)
-    forward("densenet121", torchvision.models.densenet121(num_classes=10),
+    keras_forward(R, "densenet121", torchvision.models.densenet121(num_classes=10),
             rules_path("torch-to-keras", "densenet"), kerasapps.densenet(121, 32, 10), 32)
 
 
 def densenet_depths():
     for d in (161, 169, 201):
-        plan_depth(f"densenet{d}", getattr(torchvision.models, f"densenet{d}")(),
+        keras_plan(R, f"densenet{d}", getattr(torchvision.models, f"densenet{d}")(),
                    rules_path("torch-to-keras", "densenet"), kerasapps.densenet(d, 224, 1000))
 
 
 def efficientnet():
     torch.manual_seed(4)
-    forward("efficientnet_b0", torchvision.models.efficientnet_b0(num_classes=10),
+    keras_forward(R, "efficientnet_b0", torchvision.models.efficientnet_b0(num_classes=10),
             rules_path("torch-to-keras", "efficientnet"), kerasapps.efficientnet(0, 64, 10), 64)
 
 
 def efficientnet_eps3():
-    """efficientnet_b5_b7.yaml, for torchvision's epsilon-1e-3 builds, on the
-    smallest network built that way (B0 with B5-B7's BatchNorm)."""
-    from functools import partial
+    """efficientnet_b5_b7.yaml, for torchvision's epsilon-1e-3 builds, on B5's
+    depths (39 blocks, three in stage 1 as only B5-B7 have) at width 0.5."""
     torch.manual_seed(5)
-    model = torchvision.models.efficientnet_b0(num_classes=10, norm_layer=partial(torch.nn.BatchNorm2d, eps=1e-3))
-    forward("efficientnet_b0_eps3", model, rules_path("torch-to-keras", "efficientnet_b5_b7"),
-            kerasapps.efficientnet(0, 64, 10), 64)
+    keras_forward(R, "efficientnet_b5_eps3 (width 0.5)", torchapps.efficientnet(5, 0.5, 1e-3),
+                  rules_path("torch-to-keras", "efficientnet_b5_b7"), kerasapps.efficientnet(5, 64, 10, width=0.5), 64)
 
 
 def efficientnet_depths():
     for b in range(1, 8):
-        plan_depth(f"efficientnet_b{b}", getattr(torchvision.models, f"efficientnet_b{b}")(),
+        keras_plan(R, f"efficientnet_b{b}", getattr(torchvision.models, f"efficientnet_b{b}")(),
                    rules_path("torch-to-keras", "efficientnet" if b < 5 else "efficientnet_b5_b7"),
                    kerasapps.efficientnet(b, 224, 1000))
 
@@ -169,7 +123,8 @@ def keras_to_torch_densenet():
 
 
 if __name__ == "__main__":
-    R.check("resnet18 -> Keras (tfjs forward pass)", resnet18)
+    R.check("resnet18 -> bias-free Keras ResNet18 through -r auto = resnet18.yaml (tfjs forward pass)", resnet18)
+    R.check("resnet18 -> Keras ResNet names with conv biases through resnet.yaml (tfjs forward pass)", resnet18_bias)
     R.check("resnet50 -> Keras Applications ResNet50 names with conv biases, -r auto (tfjs forward pass)", resnet50)
     R.check("resnet50 and mobilenet_v2 -> Keras 3 .keras archives through keras-named (tfjs forward passes)", keras3)
     R.check("resnet34/101/152 -> Keras names: complete plans", resnet_depths)
@@ -177,7 +132,7 @@ if __name__ == "__main__":
     R.check("densenet121 -> Keras Applications DenseNet (tfjs forward pass)", densenet)
     R.check("densenet161/169/201 -> Keras names: complete plans", densenet_depths)
     R.check("efficientnet_b0 -> Keras Applications EfficientNet (tfjs forward pass)", efficientnet)
-    R.check("efficientnet (epsilon 1e-3 build) -> Keras through efficientnet_b5_b7.yaml (tfjs forward pass)",
+    R.check("efficientnet_b5 (epsilon 1e-3, width 0.5) -> Keras through efficientnet_b5_b7.yaml (tfjs forward pass)",
             efficientnet_eps3)
     R.check("efficientnet_b1..b7 -> Keras names: complete plans", efficientnet_depths)
     R.check("Keras MobileNetV2 -> torchvision mobilenet_v2 (tfjs and PyTorch forward passes)",

@@ -6,9 +6,10 @@ skeletons (h5py), the shipped rules files and what --strict refuses.
   (tests/interop/data/resnet18_v1.0.yaml, kept verbatim).
 - A whole torchvision ResNet-50 (random weights) fills a skeleton with
   keras.applications.ResNet50's layer names through
-  rules/torch-to-keras/resnet50.yaml (at most 12 rename entries); every value
-  is checked against torch, and --reverse gives the PyTorch tensors back
-  exactly.
+  tests/interop/data/resnet50_keep_bias.yaml (the shipped resnet50.yaml of
+  rules 1.1, kept here when rules/torch-to-keras/resnet.yaml superseded it;
+  at most 12 rename entries); every value is checked against torch, and
+  --reverse gives the PyTorch tensors back exactly.
 - --strict turns the shared-source mistake (moving_mean and moving_variance
   both renamed to running_mean) into exit 1 with nothing written; without it
   the file is written and the warning stands.
@@ -69,7 +70,7 @@ def test_resnet18_rewrite_same_bytes():
 
 
 def test_resnet50_fills_keras_names_and_reverses_exactly():
-    rules = os.path.join(RULES, "resnet50.yaml")
+    rules = os.path.join(SOURCE_ROOT, "tests", "interop", "data", "resnet50_keep_bias.yaml")
     out = run("check", rules).stdout
     nrename = int(out.split(" target renames")[0].split()[-1])
     assert nrename <= 12, out

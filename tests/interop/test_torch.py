@@ -30,21 +30,7 @@ REWRITE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(GRAFT))),
 torch.manual_seed(0)
 
 
-def flatten(obj, prefix=""):
-    """Every tensor under its dotted key path, as graft names them."""
-    if isinstance(obj, torch.Tensor):
-        yield (prefix or "tensor"), obj
-        return
-    if isinstance(obj, dict):
-        items = obj.items()
-    elif isinstance(obj, (list, tuple)):
-        items = enumerate(obj)
-    else:
-        return
-    for k, v in items:
-        if isinstance(k, bool) or not isinstance(k, (str, int)):
-            continue
-        yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
+flatten = graftlib.flatten
 
 
 def expected(obj):

@@ -262,11 +262,14 @@ class Builder:
         return bytes(self.b)
 
 
-def build(subgraphs, buffers, external=()):
-    """A model: subgraphs = [(name or None, [tensor dicts])], a tensor dict has
-    name, type, shape, buffer, optional quant {scale, zero_point, axis};
-    buffers = [bytes] (buffer 0 should be b""); indices in `external` are
-    stored after the FlatBuffer with offset/size."""
+def build(subgraphs, buffers, external=(), opcodes=(3,)):
+    """A model: subgraphs = [(name or None, [tensor dicts])] or (name,
+    tensors, operators, inputs, outputs), a tensor dict has name, type,
+    shape, buffer, optional quant {scale, zero_point, axis}; an operator dict
+    opcode (index into `opcodes`, BuiltinOperator codes), inputs, outputs,
+    optional options_type (BuiltinOptions union index) and options {field id:
+    (struct fmt, value)}; buffers = [bytes] (buffer 0 should be b"");
+    indices in `external` are stored after the FlatBuffer with offset/size."""
     bufs = []
     for i, data in enumerate(buffers):
         if i in external:
@@ -276,7 +279,8 @@ def build(subgraphs, buffers, external=()):
         else:
             bufs.append(T())
     sgs = []
-    for name, tensors in subgraphs:
+    for sg in subgraphs:
+        name, tensors, ops, ins, outs = (tuple(sg) + ((), (), ()))[:5]
         ts = []
         for t in tensors:
             f = {"_0": V("i", t["shape"]), "_1": ("b", TYPE_ID[t["type"]]),
@@ -286,11 +290,14 @@ def build(subgraphs, buffers, external=()):
                 f["_4"] = T(_2=V("f", q["scale"]), _3=V("q", q["zero_point"]),
                             _6=("i", q.get("axis", 0)))
             ts.append(T(**f))
-        sf = {"_0": V(None, ts), "_1": V("i", []), "_2": V("i", [])}
+        sf = {"_0": V(None, ts), "_1": V("i", list(ins)), "_2": V("i", list(outs))}
+        if ops:
+            sf["_3"] = V(None, [operator(o) for o in ops])
         if name is not None:
             sf["_4"] = S(name)
         sgs.append(T(**sf))
-    model = T(_0=("I", 3), _1=V(None, [T(_0=("b", 3), _2=("i", 1), _3=("i", 3))]), _2=V(None, sgs),
+    codes = [T(_0=("b", min(c, 127)), _2=("i", 1), _3=("i", c)) for c in opcodes]
+    model = T(_0=("I", 3), _1=V(None, codes), _2=V(None, sgs),
               _3=S("graft test model"), _4=V(None, bufs))
     b = Builder()
     data = bytearray(b.finish(model))
@@ -305,3 +312,15 @@ def build(subgraphs, buffers, external=()):
             struct.pack_into("<Q", data, r.field(bt, 1), len(data))
             data += buffers[i]
     return bytes(data)
+
+
+def operator(o):
+    """An Operator table: opcode_index 0, inputs 1, outputs 2, builtin_options
+    (union: type 3, table 4)."""
+    f = {"_0": ("I", o["opcode"]), "_1": V("i", o["inputs"]), "_2": V("i", o["outputs"])}
+    if o.get("options_type"):
+        opt = T()
+        opt.f = dict(o.get("options", {}))
+        f["_3"] = ("B", o["options_type"])
+        f["_4"] = opt
+    return T(**f)

@@ -9,6 +9,29 @@ import * as tf from '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
 
+// LayerScale of keras/src/applications/convnext.py (a custom Keras layer that
+// tfjs-layers lacks), as written there: x * gamma, gamma of shape (projection_dim,).
+class LayerScale extends tf.layers.Layer {
+  constructor(config) {
+    super(config);
+    this.projectionDim = config.projectionDim;
+    this.initValues = config.initValues;
+  }
+  build(inputShape) {
+    this.gamma = this.addWeight('gamma', [this.projectionDim], 'float32', tf.initializers.zeros());
+    this.built = true;
+  }
+  call(inputs) {
+    return tf.tidy(() => tf.mul(Array.isArray(inputs) ? inputs[0] : inputs, this.gamma.read()));
+  }
+  computeOutputShape(inputShape) { return inputShape; }
+  getConfig() {
+    return { ...super.getConfig(), projectionDim: this.projectionDim, initValues: this.initValues };
+  }
+  static get className() { return 'LayerScale'; }
+}
+tf.serialization.registerClass(LayerScale);
+
 const dir = process.argv[2];
 const meta = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
 const buf = fs.readFileSync(path.join(dir, 'weights.bin'));

@@ -220,6 +220,69 @@ START_TEST(diff_and_json_of_an_identity_plan)
 }
 END_TEST
 
+/* A .npy file of 2x3 float32 0..5 stored as `descr` in `order`. */
+static const char *write_npy(const char *name, const char *descr, bool fortran)
+{
+    static const float le[6] = {0, 1, 2, 3, 4, 5};
+    uint8_t buf[128 + 24], *d;
+    char dict[118];
+    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': %s, 'shape': (2, 3), }",
+                     descr, fortran ? "True" : "False");
+    memset(dict + n, ' ', sizeof dict - 1 - (size_t)n);
+    dict[sizeof dict - 1] = '\n';
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = sizeof dict;
+    buf[9] = 0;
+    memcpy(buf + 10, dict, sizeof dict);
+    d = buf + 128;
+    for (int i = 0; i < 6; i++) {
+        /* element (r, c) at r*3+c (C order) or c*2+r (Fortran order) */
+        int r = i / 3, c = i % 3, at = fortran ? c * 2 + r : i;
+        uint8_t b[4];
+        memcpy(b, &le[i], 4);
+        for (int k = 0; k < 4; k++) d[at * 4 + k] = descr[0] == '>' ? b[3 - k] : b[k];
+    }
+    return tu_write_temp(name, buf, sizeof buf);
+}
+
+START_TEST(tensor_view_points_into_the_file_or_declines)
+{
+    const struct { const char *descr; bool fortran, viewed; int64_t s0, s1; } cases[] = {
+        {"<f4", false, true, 12, 4}, {"<f4", true, true, 4, 8}, {">f4", false, false, 0, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        graft_model *m = NULL;
+        const uint8_t *data = (const uint8_t *)1, *bytes;
+        void *owned;
+        int64_t strides[2] = {-1, -1};
+        const char *path = write_npy(cases[k].fortran ? "f.npy" : "c.npy", cases[k].descr,
+                                     cases[k].fortran);
+        ck_assert_int_eq(graft_model_open(&m, path, NULL, ctx), GRAFT_OK);
+        const graft_tensor *t = graft_model_tensor(m, 0);
+        ck_assert(graft_tensor_view(m, t, &data, strides) == cases[k].viewed);
+        ck_assert_int_eq(graft_tensor_bytes(m, t, &bytes, &owned, ctx), GRAFT_OK);
+        if (cases[k].viewed) {
+            ck_assert_int_eq(strides[0], cases[k].s0);
+            ck_assert_int_eq(strides[1], cases[k].s1);
+            for (int r = 0; r < 2; r++)
+                for (int c = 0; c < 3; c++) {
+                    float v;
+                    memcpy(&v, data + r * strides[0] + c * strides[1], 4);
+                    ck_assert(v == (float)(r * 3 + c));
+                }
+        } else {
+            ck_assert_ptr_null(data);
+            ck_assert_ptr_nonnull(owned); /* swapped into a buffer instead */
+            float v[6];
+            memcpy(v, bytes, sizeof v);
+            for (int i = 0; i < 6; i++) ck_assert(v[i] == (float)i);
+        }
+        graft_free(owned);
+        graft_model_free(m);
+    }
+}
+END_TEST
+
 static size_t nproblems;
 static void problem(const char *msg, void *payload)
 {
@@ -288,6 +351,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, diff_and_json_of_an_identity_plan);
     tcase_add_test(tc, freeze_refuses_missing_outputs_and_empty_lists);
     tcase_add_test(tc, every_allocation_failure_is_reported);
+    tcase_add_test(tc, tensor_view_points_into_the_file_or_declines);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -27,6 +27,7 @@
  * not change), so identity apply gives the same file.
  */
 #include "format.h"
+#include "layout.h"
 #include "pb.h"
 
 #include "NeuralNetwork.pb-c.h"
@@ -132,6 +133,34 @@ static int shape_of(graft_rd parent, const ProtobufCMessageDescriptor *pd, const
     return rc;
 }
 
+/* The role and layout the layer's params message gives weight t (layout/coreml_nn.c). */
+static int layout_of(graft_model *m, graft_tensor *t, graft_rd parent,
+                     const ProtobufCMessageDescriptor *pd, const char *name, const char *field,
+                     graft_ctx *ctx)
+{
+    static const struct { const ProtobufCMessageDescriptor *d; const char *params; } kinds[] = {
+        {&core_ml__specification__convolution_layer_params__descriptor, "convolution"},
+        {&core_ml__specification__inner_product_layer_params__descriptor, "innerProduct"},
+        {&core_ml__specification__embedding_layer_params__descriptor, "embedding"},
+        {&core_ml__specification__batchnorm_layer_params__descriptor, "batchnorm"},
+    };
+    char layer[1024];
+    size_t nl = strlen(name), nf = strlen(field);
+    int rc = GRAFT_OK;
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        if (pd != kinds[k].d) continue;
+        uint64_t groups = uint_or(parent, pd, "nGroups", 1, &rc);
+        uint64_t kc = rc < 0 ? 0 : uint_or(parent, pd, "kernelChannels", 0, &rc);
+        bool deconv = rc >= 0 && uint_or(parent, pd, "isDeconvolution", 0, &rc) != 0;
+        GRAFT_TRY(rc);
+        snprintf(layer, sizeof layer, "%.*s", (int)(nl > nf ? nl - nf - 1 : 0), name);
+        return graft_layout__coreml(m, t, layer, kinds[k].params, field,
+                                    groups > INT64_MAX ? 0 : (int64_t)groups,
+                                    kc > INT64_MAX ? 0 : (int64_t)kc, deconv, ctx);
+    }
+    return GRAFT_OK;
+}
+
 /* One WeightParams: the tensor of its stored values, if any. */
 static int add_weights(graft_model *m, graft_rd wp, graft_rd parent,
                        const ProtobufCMessageDescriptor *pd, const char *name, const char *field,
@@ -179,7 +208,7 @@ static int add_weights(graft_model *m, graft_rd wp, graft_rd parent,
     if (!t) return ctx->status;
     t->src = m->sources[0];
     t->offset = hit.sub.origin;
-    return GRAFT_OK;
+    return layout_of(m, t, parent, pd, name, field, ctx);
 }
 
 static int walk_layer(graft_model *m, graft_rd r, int depth, graft_ctx *ctx);

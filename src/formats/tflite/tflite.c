@@ -23,6 +23,7 @@
 #include "tflite.h"
 
 #include "fb.h"
+#include "layout.h"
 #include "rd.h"
 #include "strmap.h"
 
@@ -277,6 +278,7 @@ static int tfl_open(graft_model *m, const graft_open_options *opts, graft_ctx *c
     for (uint32_t i = 0; i < sgs.len && rc == GRAFT_OK; i++)
         rc = read_subgraph(m, &b, st, &ns, &sgs, i, ctx);
     graft_strmap_free(&ns);
+    if (rc == GRAFT_OK) rc = graft_layout__tflite(m, src->data, src->size, ctx); /* roles from the operators */
     return rc;
 }
 
