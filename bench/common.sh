@@ -1,6 +1,6 @@
 # Shared by the bench/*.sh scripts: medians of repeated runs, peak RSS.
 # measure LABEL RUNS CMD...: prints "LABEL median_s peak_MB" and sets
-# LAST_MEDIAN / LAST_PEAK.
+# LAST_MEDIAN / LAST_PEAK / LAST_CPU (user + sys seconds).
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH")
 PY=${PY:-/usr/bin/python3}
@@ -15,15 +15,17 @@ build_release() {
 
 measure() {
   local label=$1 runs=$2; shift 2
-  local times=() peaks=()
+  local times=() peaks=() cpus=()
   for _ in $(seq "$runs"); do
     local line
-    /usr/bin/time -o "$OUT/.time" -f '%e %M' "$@" >/dev/null 2>"$OUT/.stderr" ||
+    /usr/bin/time -o "$OUT/.time" -f '%e %M %U %S' "$@" >/dev/null 2>"$OUT/.stderr" ||
       { echo "$label: failed: $(tail -n 1 "$OUT/.stderr")" >&2; return 1; }
-    line=$(tail -n 1 "$OUT/.time")
-    times+=("${line% *}"); peaks+=("${line#* }")
+    read -r e m u s < <(tail -n 1 "$OUT/.time")
+    times+=("$e"); peaks+=("$m"); cpus+=("$(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}')")
   done
+  # CPU seconds (user + sys): on a loaded machine wall time also counts waiting
+  LAST_CPU=$(printf '%s\n' "${cpus[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
   LAST_MEDIAN=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
   LAST_PEAK=$(printf '%s\n' "${peaks[@]}" | sort -g | awk '{a[NR]=$1} END {printf "%.1f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)/1024}')
-  printf '%-34s median %7.3f s   peak %8s MB   (%d runs)\n' "$label" "$LAST_MEDIAN" "$LAST_PEAK" "$runs"
+  printf '%-34s median %7.3f s (cpu %6.2f s)   peak %8s MB   (%d runs)\n' "$label" "$LAST_MEDIAN" "$LAST_CPU" "$LAST_PEAK" "$runs"
 }

@@ -52,7 +52,7 @@ class ApplyStats(ctypes.Structure):
 
 class DiffResult(ctypes.Structure):
     _fields_ = [("numeric", c_bool), ("max_abs", c_double), ("equal", c_bool),
-                ("numel", c_uint64), ("max_rel", c_double)]
+                ("numel", c_uint64), ("max_rel", c_double)]  # as graft.h's graft_diff_result
 
 
 class Extras(ctypes.Structure):

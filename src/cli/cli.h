@@ -80,6 +80,8 @@ int cmd_suggest(int argc, char **argv);
 char *cli_command_line(int argc, char **argv);
 
 /* "graft: <message>" on stderr. */
+/* "5GB" -> 5e9, "1GiB" -> 2^30, "64MB"; -1 for anything else. */
+int cli_parse_size(const char *s, uint64_t *out);
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print the text a library call returned in *text (graft_plan_json...) on

@@ -29,7 +29,9 @@ static const char usage[] =
     "  --json              {\"output\", \"format\", \"files\", \"source\", \"skeleton\",\n"
     "                      \"rules\", \"transplanted\", \"kept\", \"entries\": [{\"target\",\n"
     "                      \"status\", \"from\"}], ...} (schemas/cli/apply.schema.json)\n"
-    "  --source-format NAME, --skeleton-format NAME   read as this format\n";
+    "  --source-format NAME, --skeleton-format NAME   read as this format\n"
+    "  --memory-budget SIZE  a tensor larger than SIZE that an op chain reads out of\n"
+    "                      order goes through a temporary file (default 64MiB)\n";
 
 /* Print the plan's warnings and errors. */
 static void report_plan(const graft_plan *p)
@@ -52,11 +54,14 @@ static void report_plan(const graft_plan *p)
     }
 }
 
+enum { OPT_BUDGET = 301 };
+
 const cli_option apply_options[] = {
     PLAN_INPUT_OPTIONS,
     {"output", 'o', 'o', CLI_FILE},
     {"manifest", 0, 'm', CLI_FILE},
     {"no-clobber", 0, OPT_NO_CLOBBER, CLI_FLAG},
+    {"memory-budget", 0, OPT_BUDGET, CLI_TEXT},
     {"quiet", 'q', 'q', CLI_FLAG},
     {"json", 0, OPT_JSON, CLI_FLAG},
     {"help", 'h', 'h', CLI_FLAG},
@@ -65,6 +70,7 @@ const cli_option apply_options[] = {
 
 typedef struct apply_flags {
     bool quiet, json, no_clobber;
+    uint64_t budget; /* --memory-budget; 0: the library's default */
 } apply_flags;
 
 static int parse(plan_inputs *a, const char **out, const char **manifest, apply_flags *fl,
@@ -77,6 +83,12 @@ static int parse(plan_inputs *a, const char **out, const char **manifest, apply_
         switch (c) {
         case 'o': *out = optarg; break;
         case 'm': *manifest = optarg; break;
+        case OPT_BUDGET:
+            if (cli_parse_size(optarg, &fl->budget) < 0) {
+                errorf("--memory-budget %s: not a size such as 64MB or 1GiB", optarg);
+                return -1;
+            }
+            break;
         case 'q': fl->quiet = true; break;
         case OPT_JSON: fl->json = true; break;
         case OPT_NO_CLOBBER: fl->no_clobber = true; break;
@@ -113,6 +125,7 @@ int cmd_apply(int argc, char **argv)
     if ((k = parse(&in, &out_opt, &ao.manifest, &fl, argc, argv)) != 0)
         return k > 0 ? EXIT_OK : EXIT_BAD;
     if ((rc = plan_inputs_load(&in)) != EXIT_OK) goto cleanup;
+    graft_ctx_set_memory_budget(in.ctx, fl.budget);
     rc = EXIT_BAD;
     if (out_opt ? !(out = strdup(out_opt)) : graft_default_output(&out, in.skeleton, in.ctx) < 0) {
         if (out_opt) errorf("out of memory allocating the output path");

@@ -30,11 +30,13 @@ static const char usage[] =
     "  -q, --quiet           no progress line (shown only when stderr is a terminal)\n"
     "  --source-format NAME  read SOURCE as this format\n"
     "  --no-clobber          refuse to replace an existing OUT\n"
+    "  --memory-budget SIZE  a tensor larger than SIZE that an op chain reads out of\n"
+    "                        order goes through a temporary file (default 64MiB)\n"
     "  --json                {\"output\", \"format\", \"source\", \"tensors\", \"bytes\",\n"
     "                        \"ignored\", \"quantized\", \"dropped\", ...}\n"
     "                        (schemas/cli/convert.schema.json)\n";
 
-enum { O_TO = 256, O_SELECT, O_SHARD, O_META, O_QUANT, O_STRICT, O_MANIFEST, O_SRCFMT, O_DEQUANT };
+enum { O_TO = 256, O_SELECT, O_SHARD, O_META, O_QUANT, O_STRICT, O_MANIFEST, O_SRCFMT, O_DEQUANT, O_BUDGET };
 
 const cli_option convert_options[] = {
     {"output", 'o', 'o', CLI_FILE},           {"to", 0, O_TO, CLI_WRITE_FORMAT},
@@ -44,35 +46,14 @@ const cli_option convert_options[] = {
     {"strict", 0, O_STRICT, CLI_FLAG},        {"manifest", 0, O_MANIFEST, CLI_FILE},
     {"source-format", 0, O_SRCFMT, CLI_FORMAT},
     {"no-clobber", 0, OPT_NO_CLOBBER, CLI_FLAG},
+    {"memory-budget", 0, O_BUDGET, CLI_TEXT},
     {"quiet", 'q', 'q', CLI_FLAG},            {"json", 0, OPT_JSON, CLI_FLAG},
     {"help", 'h', 'h', CLI_FLAG},             {NULL, 0, 0, 0},
 };
 
-/* "5GB" -> 5e9, "1GiB" -> 2^30, as huggingface_hub's parse_size_to_int. */
-static int parse_size(const char *s, uint64_t *out)
-{
-    static const struct { const char *unit; uint64_t mul; } units[] = {
-        {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40},
-        {"KB", 1000ull}, {"MB", 1000000ull}, {"GB", 1000000000ull}, {"TB", 1000000000000ull},
-        {"B", 1}, {"", 1},
-    };
-    char *end;
-    double v;
-    errno = 0;
-    v = strtod(s, &end);
-    if (end == s || errno || v <= 0) return -1;
-    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
-        if (strcmp(end, units[i].unit) == 0) {
-            double b = v * (double)units[i].mul;
-            if (b < 1 || b > 1.8e19) return -1;
-            *out = (uint64_t)b;
-            return 0;
-        }
-    return -1;
-}
-
 typedef struct convert_flags {
     bool quiet, json, no_clobber;
+    uint64_t budget; /* --memory-budget; 0: the library's default */
 } convert_flags;
 
 static int parse(graft_convert_options *o, const char **out, const char ***meta,
@@ -87,7 +68,7 @@ static int parse(graft_convert_options *o, const char **out, const char ***meta,
         case O_TO: o->to = optarg; break;
         case O_SELECT: o->select = optarg; break;
         case O_SHARD:
-            if (parse_size(optarg, &o->shard_size) < 0) {
+            if (cli_parse_size(optarg, &o->shard_size) < 0) {
                 errorf("--shard-size %s: not a size such as 5GB, 500MB or 1GiB", optarg);
                 return -1;
             }
@@ -98,6 +79,12 @@ static int parse(graft_convert_options *o, const char **out, const char ***meta,
         case O_DEQUANT: o->dequantize = true; break;
         case O_MANIFEST: o->manifest = optarg; break;
         case O_SRCFMT: o->source_format = optarg; break;
+        case O_BUDGET:
+            if (cli_parse_size(optarg, &fl->budget) < 0) {
+                errorf("--memory-budget %s: not a size such as 64MB or 1GiB", optarg);
+                return -1;
+            }
+            break;
         case 'q': fl->quiet = true; break;
         case OPT_JSON: fl->json = true; break;
         case OPT_NO_CLOBBER: fl->no_clobber = true; break;
@@ -132,6 +119,7 @@ int cmd_convert(int argc, char **argv)
         goto cleanup;
     }
     o.meta = meta;
+    graft_ctx_set_memory_budget(ctx, fl.budget);
     if (fl.no_clobber && refuse_existing(NULL, out)) goto cleanup;
     if (o.to) warn_extension(out, o.to);
     if (!fl.quiet && isatty(STDERR_FILENO)) {

@@ -1,8 +1,10 @@
 /* msg.c - user-facing messages and small output helpers of the CLI. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 
 void errorf(const char *fmt, ...)
 {
@@ -40,4 +42,27 @@ int print_owned(int rc, char **text)
     free(*text);
     *text = NULL;
     return 0;
+}
+
+/* "5GB" -> 5e9, "1GiB" -> 2^30, as huggingface_hub's parse_size_to_int. */
+int cli_parse_size(const char *s, uint64_t *out)
+{
+    static const struct { const char *unit; uint64_t mul; } units[] = {
+        {"KiB", 1ull << 10}, {"MiB", 1ull << 20}, {"GiB", 1ull << 30}, {"TiB", 1ull << 40},
+        {"KB", 1000ull}, {"MB", 1000000ull}, {"GB", 1000000000ull}, {"TB", 1000000000000ull},
+        {"B", 1}, {"", 1},
+    };
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || errno || v <= 0) return -1;
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (strcmp(end, units[i].unit) == 0) {
+            double b = v * (double)units[i].mul;
+            if (b < 1 || b > 1.8e19) return -1;
+            *out = (uint64_t)b;
+            return 0;
+        }
+    return -1;
 }

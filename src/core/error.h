@@ -17,6 +17,7 @@ struct graft_ctx {
     char msg[GRAFT_MSG_MAX];    /* one line, NUL-terminated */
     long fail_alloc_at;         /* tests: make the Nth allocation fail (0 = never) */
     long alloc_count;           /* allocations made through graft_malloc */
+    uint64_t mem_budget;        /* graft_ctx_set_memory_budget; 0: the default */
 };
 
 /* Set status and message; returns `code` so callers can `return graft_error(...)`. */

@@ -150,6 +150,16 @@ GRAFT_EXTERN const char *graft_ctx_message(const graft_ctx *ctx);
 GRAFT_EXTERN int graft_ctx_status(const graft_ctx *ctx);
 /** Forget the last failure. */
 GRAFT_EXTERN void graft_ctx_clear(graft_ctx *ctx);
+/**
+ * Memory budget of the op chains run with this context (apply, convert):
+ * a permute (or a chain that composes to one) that reads a source tensor
+ * larger than half of `bytes` out of order runs in column bands or in two
+ * passes through a temporary file beside the output, so that only a few
+ * blocks of it are resident; smaller tensors are permuted from the mapped
+ * file (the other half is for the buffers).  0 (the default):
+ * 64 MiB.  Peak memory does not grow with tensor size either way.
+ */
+GRAFT_EXTERN void graft_ctx_set_memory_budget(graft_ctx *ctx, uint64_t bytes);
 
 /**
  * Remove the named temporary files of outputs being written right now.

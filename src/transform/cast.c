@@ -492,6 +492,10 @@ CONVERT_FN(conv_f32_bf16, st16(dst + 2 * j, f32_to_bf16(ld32(src + 4 * j))))
 CONVERT_FN(conv_f32_f16, st16(dst + 2 * j, f32_to_f16(ld32(src + 4 * j))))
 CONVERT_FN(conv_bf16_f32, st32(dst + 4 * j, (uint32_t)ld16(src + 2 * j) << 16))
 CONVERT_FN(conv_f16_f32, st32(dst + 4 * j, f16_to_f32(ld16(src + 2 * j))))
+/* Between the 16-bit floats through float32, which holds both exactly: one
+ * rounding, as the direct conversion. */
+CONVERT_FN(conv_bf16_f16, st16(dst + 2 * j, f32_to_f16((uint32_t)ld16(src + 2 * j) << 16)))
+CONVERT_FN(conv_f16_bf16, st16(dst + 2 * j, f32_to_bf16(f16_to_f32(ld16(src + 2 * j)))))
 /* IEEE conversions (C11 Annex F): exact widening, and narrowing rounded by
  * the current mode, which is round-to-nearest-even unless the caller changed
  * it; overflow gives Inf. */
@@ -510,6 +514,10 @@ static bool convert_fast(uint8_t *dst, const uint8_t *src, graft_dtype from, gra
         conv_bf16_f32(dst, src, n);
     else if (from == GRAFT_FLOAT16 && to == GRAFT_FLOAT32)
         conv_f16_f32(dst, src, n);
+    else if (from == GRAFT_BFLOAT16 && to == GRAFT_FLOAT16)
+        conv_bf16_f16(dst, src, n);
+    else if (from == GRAFT_FLOAT16 && to == GRAFT_BFLOAT16)
+        conv_f16_bf16(dst, src, n);
     else if (from == GRAFT_FLOAT64 && to == GRAFT_FLOAT32)
         conv_f64_f32(dst, src, n);
     else if (from == GRAFT_FLOAT32 && to == GRAFT_FLOAT64)

@@ -20,6 +20,9 @@ typedef struct graft_xout {
     void (*release)(void *payload); /* optional, sink only: see graft_ops_run_released */
     void *payload;
     uint64_t unreleased;            /* bytes emitted since the last release */
+    /* optional: takes what is emitted instead of sink / mem (gather.c's value
+     * ops on a kernel's output); sink may still name where the output goes */
+    int (*filter)(struct graft_xout *self, const void *p, size_t n);
 } graft_xout;
 
 /* Append n bytes. */
@@ -51,7 +54,7 @@ void graft_xform__gather2(uint8_t *dst, const uint8_t *src, size_t esize, uint32
 int graft_xform__permute_ooc(graft_xout *o, const uint8_t *src, size_t esize, uint32_t m,
                              const int64_t *d, const int64_t *s);
 /* Tests only: the smallest tensor (bytes) taken out of core and the block
- * size; 0 restores the defaults (64 MiB, 8 MiB). */
+ * size; 0 restores the defaults (32 MiB, 8 MiB). */
 void graft_xform__set_ooc(uint64_t min_bytes, size_t block_bytes);
 
 /* Permute a contiguous tensor of shape dim[0..n): out dim i = in dim axes[i]

@@ -11,6 +11,7 @@
  * Everything is computed in float64 and rounded once to the dtype of W (of b,
  * or of gamma without b).  It has no reverse.
  */
+#include "gather.h"
 #include "optab.h"
 
 #include <inttypes.h>
@@ -72,35 +73,12 @@ static int infer_fold_bn(const graft_op *op, const graft_shape *in, size_t nin, 
     return GRAFT_OK;
 }
 
-typedef struct fold {
-    const double *scale; /* gamma / sqrt(var + eps), per channel */
-    const double *mean, *beta;
-    uint64_t per;        /* weight: elements per channel */
-    bool bias, has_b;
-} fold;
-
-static void fold_block(const void *payload, double *const *x, size_t nin, uint64_t first,
-                       double *out, size_t n)
-{
-    const fold *f = payload;
-    (void)nin;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t e = first + i;
-        if (!f->bias)
-            out[i] = x[0][i] * f->scale[e / f->per];
-        else
-            out[i] = ((f->has_b ? x[0][i] : 0) - f->mean[e]) * f->scale[e] + f->beta[e];
-    }
-}
-
-static int run_fold_bn(const graft_op *op, const graft_shape *s, const uint8_t *src,
-                       const graft_tview *in, size_t nin, graft_xout *o, graft_ctx *ctx)
+int graft_fold__prepare(const graft_op *op, const graft_tview *in, size_t nin, graft_fold *f,
+                        graft_ctx *ctx)
 {
     size_t g = first_bn(op, nin);
-    uint64_t c = (uint64_t)in[g].shape.dim[0], numel = graft_op__numel(s);
+    uint64_t c = (uint64_t)in[g].shape.dim[0], numel = graft_op__numel(&in[0].shape);
     double *v = graft_malloc(ctx, (c ? c : 1) * 4 * sizeof *v);
-    int rc;
-    (void)src;
     if (!v) return graft_error_oom(ctx, "fold_bn factors");
     double *scale = v, *beta = v + c, *mean = v + 2 * c, *var = v + 3 * c;
     graft_xform__to_f64(in[g].data, in[g].shape.dtype, (size_t)c, scale); /* gamma, for now */
@@ -108,12 +86,46 @@ static int run_fold_bn(const graft_op *op, const graft_shape *s, const uint8_t *
     graft_xform__to_f64(in[g + 2].data, in[g + 2].shape.dtype, (size_t)c, mean);
     graft_xform__to_f64(in[g + 3].data, in[g + 3].shape.dtype, (size_t)c, var);
     for (uint64_t i = 0; i < c; i++) scale[i] /= sqrt(var[i] + op->eps);
-    fold f = {.scale = scale, .mean = mean, .beta = beta, .per = c ? numel / c : 1,
-              .bias = op->part == GRAFT_BN_BIAS, .has_b = g == 1};
+    *f = (graft_fold){.scale = scale, .mean = mean, .beta = beta, .per = c ? numel / c : 1,
+                      .bias = op->part == GRAFT_BN_BIAS, .has_b = g == 1, .first_bn = g};
+    return GRAFT_OK;
+}
+
+void graft_fold__at(const graft_fold *f, const double *x, const int64_t *ch, uint64_t first,
+                    double *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t e = ch ? (uint64_t)ch[i] : f->bias ? first + i : (first + i) / f->per;
+        if (!f->bias)
+            out[i] = x[i] * f->scale[e];
+        else
+            out[i] = ((f->has_b ? x[i] : 0) - f->mean[e]) * f->scale[e] + f->beta[e];
+    }
+}
+
+void graft_fold__free(graft_fold *f)
+{
+    free(f->scale);
+    f->scale = NULL;
+}
+
+static void fold_block(const void *payload, double *const *x, size_t nin, uint64_t first,
+                       double *out, size_t n)
+{
+    (void)nin;
+    graft_fold__at(payload, x[0], NULL, first, out, n);
+}
+
+static int run_fold_bn(const graft_op *op, const graft_shape *s, const uint8_t *src,
+                       const graft_tview *in, size_t nin, graft_xout *o, graft_ctx *ctx)
+{
+    graft_fold f;
+    (void)src;
+    GRAFT_TRY(graft_fold__prepare(op, in, nin, &f, ctx));
     /* without b the map still needs an input: gamma stands in, unread */
-    rc = graft_op__map_f64(o, &in[0].data, &in[0].shape.dtype, 1, numel, s->dtype, fold_block, &f,
-                           ctx);
-    free(v);
+    int rc = graft_op__map_f64(o, &in[0].data, &in[0].shape.dtype, 1, graft_op__numel(s),
+                               s->dtype, fold_block, &f, ctx);
+    graft_fold__free(&f);
     return rc;
 }
 

@@ -2,11 +2,13 @@
  * ops.c - op chains: shape inference with rule-located messages, running a
  * chain into memory or a sink, and inverting a chain for `apply --reverse`.
  *
- * Running: reshape moves no data; every other op is a kernel pass.  The last
- * data-moving op writes straight into the destination, earlier ones into
- * intermediate buffers, so a lone permute or cast of a 400 MB tensor into a
- * sink needs only a slab-sized buffer.
+ * Running: reshape moves no data; a lone data-moving op is its kernel,
+ * writing straight into the destination; a chain of several runs as one
+ * gather plan (gather.c), block by block, so no intermediate holds a whole
+ * tensor (a chain the plan does not take runs op by op through
+ * intermediates).
  */
+#include "gather.h"
 #include "op_json.h"
 #include "optab.h"
 
@@ -381,6 +383,11 @@ int graft_ops_infer(const graft_op *ops, size_t nops, const graft_shape *in, siz
 int graft_xform__emit(graft_xout *o, const void *p, size_t n)
 {
     if (n == 0) return GRAFT_OK;
+    if (o->filter) {
+        GRAFT_TRY(o->filter(o, p, n));
+        o->pos += n;
+        return GRAFT_OK;
+    }
     if (o->mem)
         memcpy(o->mem + o->pos, p, n);
     else
@@ -410,9 +417,18 @@ static int run_chain(const graft_op *ops, size_t nops, const graft_tview *in, si
     rc = infer_alloc(ops, nops, ins, nin, &shapes, ctx);
     if (rc < 0) goto cleanup;
 
-    size_t last = nops;
+    size_t last = nops, moving = 0;
     for (size_t i = 0; i < nops; i++)
-        if (graft_op_def_of(ops[i].kind)->run) last = i;
+        if (graft_op_def_of(ops[i].kind)->run) last = i, moving++;
+    if (moving > 1) { /* one gather plan rather than whole intermediates */
+        graft_gplan g;
+        rc = graft_gplan_build(&g, ops, nops, ins, nin, ctx);
+        if (rc == 0) {
+            rc = graft_gplan_run(&g, in, nin, out, ctx);
+            graft_gplan_free(&g);
+        }
+        if (rc != 1) goto cleanup;
+    }
     if (last == nops) { /* reshapes only: the bytes do not change */
         uint64_t n = graft_op__numel(&ins[0]) * graft_dtype_size(ins[0].dtype);
         rc = graft_xform__emit(out, in[0].data, (size_t)n);

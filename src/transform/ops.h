@@ -70,8 +70,11 @@ int graft_ops_infer(const graft_op *ops, size_t nops, const graft_shape *in, siz
 /* Shape after the first k ops (for `explain`); k <= nops. */
 int graft_ops_infer_prefix(const graft_op *ops, size_t nops, size_t k, const graft_shape *in,
                            size_t nin, graft_shape *out, graft_ctx *ctx);
-/* Run the chain and write the result's bytes to `out`.  Intermediate buffers
- * are allocated only for chains of more than one data-moving op. */
+/* Run the chain and write the result's bytes to `out`.  A chain of several
+ * data-moving ops runs as one gather plan (gather.h), block by block; only
+ * a chain the plan does not take (a quantize before other ops, a dequantize
+ * before a layout op, a reshape the plan's axes cannot regroup) runs op by
+ * op through whole intermediates. */
 int graft_ops_run(const graft_op *ops, size_t nops, const graft_tview *in, size_t nin,
                   graft_sink *out, graft_ctx *ctx);
 /* The same, calling release(payload) after every GRAFT_OPS_RELEASE bytes of

@@ -351,7 +351,8 @@ void graft_xform__gather2(uint8_t *dst, const uint8_t *src, size_t esize, uint32
  */
 #define BAND_STAGE ((size_t)16 << 20) /* staging buffer */
 #define BAND_GROUP ((size_t)4 << 20)  /* source bytes mapped between releases */
-#define BAND_MIN ((uint64_t)64 << 20) /* smaller sources may stay resident */
+#define BAND_MIN ((uint64_t)32 << 20) /* smaller sources may stay resident: half of
+                                       * graft_ctx_set_memory_budget's default */
 static int banded_transpose(graft_xout *o, const uint8_t *src, size_t esize, int64_t rows,
                             int64_t cols)
 {
@@ -415,7 +416,8 @@ int graft_xform__permute(graft_xout *o, const uint8_t *src, size_t esize, uint32
     if (o->release) {
         int64_t d[GRAFT_MAX_NDIM], s[GRAFT_MAX_NDIM];
         uint32_t m = simplify(n, odim, ost, d, s);
-        if (numel * esize >= BAND_MIN && m == 2 && s[0] == 1 && s[1] == d[0]) {
+        uint64_t budget = o->ctx && o->ctx->mem_budget ? o->ctx->mem_budget / 2 : BAND_MIN;
+        if (numel * esize >= budget && m == 2 && s[0] == 1 && s[1] == d[0]) {
             int rc = banded_transpose(o, src, esize, d[1], d[0]);
             if (rc != 1) return rc;
         }

@@ -176,6 +176,9 @@ int graft_h5__rewrite(const graft_model *m, graft_sink *out, graft_fill *fill, g
         const graft_tensor *t = &m->tensors[fast[k]];
         uint64_t off = t->offset - h->base;
         if ((rc = graft_sink_write(dst, image + pos, (size_t)(off - pos))) < 0) goto cleanup;
+        /* the object headers copied: their pages (and the folio around
+         * each) would otherwise stay resident, a few per dataset */
+        if (!h->image) graft_source_release(h->src, h->base + pos, off - pos);
         if ((rc = emit_exact(m, fast[k], dst, fill, ctx)) < 0) goto cleanup;
         pos = off + t->nbytes;
     }
