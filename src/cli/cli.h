@@ -79,9 +79,11 @@ int cmd_suggest(int argc, char **argv);
 /* "graft ARGV..." as typed (html.c), for a report page; NULL when out of memory. */
 char *cli_command_line(int argc, char **argv);
 
-/* "graft: <message>" on stderr. */
 /* "5GB" -> 5e9, "1GiB" -> 2^30, "64MB"; -1 for anything else. */
 int cli_parse_size(const char *s, uint64_t *out);
+/* The size argument of option --NAME, or -1 after saying on stderr why not. */
+int cli_size_option(const char *name, const char *arg, uint64_t *out);
+/* "graft: <message>" on stderr. */
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print the text a library call returned in *text (graft_plan_json...) on

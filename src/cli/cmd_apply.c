@@ -84,10 +84,7 @@ static int parse(plan_inputs *a, const char **out, const char **manifest, apply_
         case 'o': *out = optarg; break;
         case 'm': *manifest = optarg; break;
         case OPT_BUDGET:
-            if (cli_parse_size(optarg, &fl->budget) < 0) {
-                errorf("--memory-budget %s: not a size such as 64MB or 1GiB", optarg);
-                return -1;
-            }
+            if (cli_size_option("memory-budget", optarg, &fl->budget) < 0) return -1;
             break;
         case 'q': fl->quiet = true; break;
         case OPT_JSON: fl->json = true; break;

@@ -68,10 +68,7 @@ static int parse(graft_convert_options *o, const char **out, const char ***meta,
         case O_TO: o->to = optarg; break;
         case O_SELECT: o->select = optarg; break;
         case O_SHARD:
-            if (cli_parse_size(optarg, &o->shard_size) < 0) {
-                errorf("--shard-size %s: not a size such as 5GB, 500MB or 1GiB", optarg);
-                return -1;
-            }
+            if (cli_size_option("shard-size", optarg, &o->shard_size) < 0) return -1;
             break;
         case O_META: (*meta)[o->nmeta++] = optarg; break;
         case O_QUANT: o->quantize = optarg; break;
@@ -80,10 +77,7 @@ static int parse(graft_convert_options *o, const char **out, const char ***meta,
         case O_MANIFEST: o->manifest = optarg; break;
         case O_SRCFMT: o->source_format = optarg; break;
         case O_BUDGET:
-            if (cli_parse_size(optarg, &fl->budget) < 0) {
-                errorf("--memory-budget %s: not a size such as 64MB or 1GiB", optarg);
-                return -1;
-            }
+            if (cli_size_option("memory-budget", optarg, &fl->budget) < 0) return -1;
             break;
         case 'q': fl->quiet = true; break;
         case OPT_JSON: fl->json = true; break;

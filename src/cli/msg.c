@@ -66,3 +66,10 @@ int cli_parse_size(const char *s, uint64_t *out)
         }
     return -1;
 }
+
+int cli_size_option(const char *name, const char *arg, uint64_t *out)
+{
+    if (cli_parse_size(arg, out) == 0) return 0;
+    errorf("--%s %s: not a size such as 64MB, 5GB or 1GiB", name, arg);
+    return -1;
+}
