@@ -145,6 +145,7 @@ def t_gpt2():
     run_case("gpt2", sd, "gpt2.yaml", "gpt2", modify, GPT2_MAP, GPT2_BLOCK, ["transformer."])
 
 
-R.check("rules/hf-to-gguf/llama.yaml: llama.cpp names, Q/K RoPE permute, GQA", t_llama)
-R.check("rules/hf-to-gguf/gpt2.yaml: llama.cpp names, Conv1D transposes, masks dropped", t_gpt2)
-R.close()
+if __name__ == "__main__":
+    R.check("rules/hf-to-gguf/llama.yaml: llama.cpp names, Q/K RoPE permute, GQA", t_llama)
+    R.check("rules/hf-to-gguf/gpt2.yaml: llama.cpp names, Conv1D transposes, masks dropped", t_gpt2)
+    R.close()
