@@ -47,7 +47,17 @@ extern const size_t cli_ncommands;
 int cli_getopt(int argc, char **argv, const cli_option *opts);
 
 /* The option values shared by several commands (those beside 'h' and 'j'). */
-enum { OPT_JSON = 'j', OPT_NO_CLOBBER = 300 };
+enum { OPT_JSON = 'j', OPT_NO_CLOBBER = 300, OPT_BUDGET };
+
+/* The flags of the commands that write a model (apply, convert): -q, --json,
+ * --no-clobber, --memory-budget. */
+typedef struct cli_write_flags {
+    bool quiet, json, no_clobber;
+    uint64_t budget; /* --memory-budget; 0: the library's default */
+} cli_write_flags;
+/* Take option c into fl: 1 when it is one of them, 0 when not, -1 after
+ * saying on stderr why its value is wrong. */
+int cli_write_flag(int c, const char *arg, cli_write_flags *fl);
 
 int cmd_apply(int argc, char **argv);
 int cmd_diff(int argc, char **argv);

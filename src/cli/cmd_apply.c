@@ -54,8 +54,6 @@ static void report_plan(const graft_plan *p)
     }
 }
 
-enum { OPT_BUDGET = 301 };
-
 const cli_option apply_options[] = {
     PLAN_INPUT_OPTIONS,
     {"output", 'o', 'o', CLI_FILE},
@@ -68,27 +66,20 @@ const cli_option apply_options[] = {
     {NULL, 0, 0, 0},
 };
 
-typedef struct apply_flags {
-    bool quiet, json, no_clobber;
-    uint64_t budget; /* --memory-budget; 0: the library's default */
-} apply_flags;
-
-static int parse(plan_inputs *a, const char **out, const char **manifest, apply_flags *fl,
+static int parse(plan_inputs *a, const char **out, const char **manifest, cli_write_flags *fl,
                  int argc, char **argv)
 {
-    int c;
+    int c, k;
     optind = 1;
     while ((c = cli_getopt(argc, argv, apply_options)) != -1) {
         if (plan_inputs_option(a, c, optarg)) continue;
+        if ((k = cli_write_flag(c, optarg, fl)) != 0) {
+            if (k < 0) return -1;
+            continue;
+        }
         switch (c) {
         case 'o': *out = optarg; break;
         case 'm': *manifest = optarg; break;
-        case OPT_BUDGET:
-            if (cli_size_option("memory-budget", optarg, &fl->budget) < 0) return -1;
-            break;
-        case 'q': fl->quiet = true; break;
-        case OPT_JSON: fl->json = true; break;
-        case OPT_NO_CLOBBER: fl->no_clobber = true; break;
         case 'h': fputs(usage, stdout); return 1;
         default: fputs(usage, stderr); return -1;
         }
@@ -115,7 +106,7 @@ int cmd_apply(int argc, char **argv)
     const char *out_opt = NULL;
     char *out = NULL;
     cli_progress prog = {.command = "apply"};
-    apply_flags fl = {0};
+    cli_write_flags fl = {0};
     char **files = NULL, *text = NULL;
     int rc, k;
 

@@ -36,7 +36,7 @@ static const char usage[] =
     "                        \"ignored\", \"quantized\", \"dropped\", ...}\n"
     "                        (schemas/cli/convert.schema.json)\n";
 
-enum { O_TO = 256, O_SELECT, O_SHARD, O_META, O_QUANT, O_STRICT, O_MANIFEST, O_SRCFMT, O_DEQUANT, O_BUDGET };
+enum { O_TO = 256, O_SELECT, O_SHARD, O_META, O_QUANT, O_STRICT, O_MANIFEST, O_SRCFMT, O_DEQUANT };
 
 const cli_option convert_options[] = {
     {"output", 'o', 'o', CLI_FILE},           {"to", 0, O_TO, CLI_WRITE_FORMAT},
@@ -46,22 +46,21 @@ const cli_option convert_options[] = {
     {"strict", 0, O_STRICT, CLI_FLAG},        {"manifest", 0, O_MANIFEST, CLI_FILE},
     {"source-format", 0, O_SRCFMT, CLI_FORMAT},
     {"no-clobber", 0, OPT_NO_CLOBBER, CLI_FLAG},
-    {"memory-budget", 0, O_BUDGET, CLI_TEXT},
+    {"memory-budget", 0, OPT_BUDGET, CLI_TEXT},
     {"quiet", 'q', 'q', CLI_FLAG},            {"json", 0, OPT_JSON, CLI_FLAG},
     {"help", 'h', 'h', CLI_FLAG},             {NULL, 0, 0, 0},
 };
 
-typedef struct convert_flags {
-    bool quiet, json, no_clobber;
-    uint64_t budget; /* --memory-budget; 0: the library's default */
-} convert_flags;
-
 static int parse(graft_convert_options *o, const char **out, const char ***meta,
-                 convert_flags *fl, int argc, char **argv)
+                 cli_write_flags *fl, int argc, char **argv)
 {
-    int c;
+    int c, k;
     optind = 1;
     while ((c = cli_getopt(argc, argv, convert_options)) != -1) {
+        if ((k = cli_write_flag(c, optarg, fl)) != 0) {
+            if (k < 0) return -1;
+            continue;
+        }
         switch (c) {
         case 'r': o->rules_path = rules_named(optarg); break;
         case 'o': *out = optarg; break;
@@ -76,12 +75,6 @@ static int parse(graft_convert_options *o, const char **out, const char ***meta,
         case O_DEQUANT: o->dequantize = true; break;
         case O_MANIFEST: o->manifest = optarg; break;
         case O_SRCFMT: o->source_format = optarg; break;
-        case O_BUDGET:
-            if (cli_size_option("memory-budget", optarg, &fl->budget) < 0) return -1;
-            break;
-        case 'q': fl->quiet = true; break;
-        case OPT_JSON: fl->json = true; break;
-        case OPT_NO_CLOBBER: fl->no_clobber = true; break;
         case 'h': fputs(usage, stdout); return 1;
         default: fputs(usage, stderr); return -1;
         }
@@ -100,7 +93,7 @@ int cmd_convert(int argc, char **argv)
     cli_progress prog = {.command = "convert"};
     const char *out = NULL, **meta = calloc((size_t)argc + 1, sizeof *meta);
     graft_ctx *ctx = graft_ctx_new();
-    convert_flags fl = {0};
+    cli_write_flags fl = {0};
     char *text = NULL;
     int rc = EXIT_BAD, k;
 

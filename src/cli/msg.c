@@ -73,3 +73,14 @@ int cli_size_option(const char *name, const char *arg, uint64_t *out)
     errorf("--%s %s: not a size such as 64MB, 5GB or 1GiB", name, arg);
     return -1;
 }
+
+int cli_write_flag(int c, const char *arg, cli_write_flags *fl)
+{
+    switch (c) {
+    case 'q': fl->quiet = true; return 1;
+    case OPT_JSON: fl->json = true; return 1;
+    case OPT_NO_CLOBBER: fl->no_clobber = true; return 1;
+    case OPT_BUDGET: return cli_size_option("memory-budget", arg, &fl->budget) < 0 ? -1 : 1;
+    default: return 0;
+    }
+}
