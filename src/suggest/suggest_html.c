@@ -34,11 +34,10 @@ int graft_suggestion_html(const graft_suggestion *s, const char *path, const cha
         goto cleanup;
     }
     for (size_t i = 0; i < n; i++) {
-        const graft_tensor *t = graft_plan_entry_target(p, i);
-        const sg_t *x = NULL;
+        /* the plan's targets are the skeleton's tensors, as dst.v is (collect.c) */
+        size_t k = (size_t)(graft_plan_entry_target(p, i) - s->dst.m->tensors);
+        const sg_t *x = k < s->dst.n ? &s->dst.v[k] : NULL;
         conf[i] = 1.0; /* a tensor the draft left out on purpose (ignore:) */
-        for (size_t k = 0; k < s->dst.n && !x; k++)
-            if (s->dst.v[k].t == t) x = &s->dst.v[k];
         if (!x || x->ignore || x->conf < 0 || x->conf > GRAFT_SUGGEST_UNPAIRED) continue;
         conf[i] = conf_value[x->conf];
         if (x->reason) {
