@@ -20,15 +20,16 @@
 #include "gguf.h"
 #include "optab.h"
 #include "rules.h"
+#include "tf_bundle.h"
+#include "torch_walk.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 extern const graft_format graft_format_npz, graft_format_npy;
+/* safetensors.c has no header of its own */
 int graft_safetensors__prepare(graft_model *m, uint64_t max_shard, const char *out_path,
                                char **final_path, graft_ctx *ctx);
-int graft_torch__new_state_dict(graft_model *m, graft_ctx *ctx);
-int graft_tf__bundle_new(graft_model *m, const char *prefix, graft_ctx *ctx);
 
 static const struct {
     const char *suffix, *format;
