@@ -70,6 +70,24 @@ START_TEST(pickle_keeps_big_longs_opaque)
 }
 END_TEST
 
+START_TEST(pickle_memo_is_sparse_and_overwritable)
+{
+    /* 7 at memo 2^22-1 (the cap - 1), 8 then 9 at memo 1, MEMOIZE 10 at
+     * len(memo) = 2; get all three: (7, 9, 10).  A dense memo would spend
+     * 32 MB on the first PUT of this 30-byte pickle. */
+    static const char p[] =
+        "K\x07r\xff\xff\x3f\x00" "K\x08q\x01" "K\x09q\x01" "K\x0a\x94"
+        "(j\xff\xff\x3f\x00" "h\x01" "h\x02" "t.";
+    graft_pk *v;
+    ck_assert_int_eq(LOAD(v, p), 0);
+    ck_assert_int_eq(v->kind, PK_TUPLE);
+    ck_assert_uint_eq(v->len, 3);
+    ck_assert_int_eq(v->v[0]->i, 7);
+    ck_assert_int_eq(v->v[1]->i, 9);
+    ck_assert_int_eq(v->v[2]->i, 10);
+}
+END_TEST
+
 static const struct {
     const char *pickle;
     size_t n;
@@ -189,6 +207,7 @@ static Suite *pickle_suite(void)
                         (int)(sizeof unsafe / sizeof *unsafe));
     tcase_add_test(tc, pickle_keeps_unknown_classes_opaque_and_never_runs_them);
     tcase_add_test(tc, pickle_calls_a_legacy_module_class_through_its_persistent_id);
+    tcase_add_test(tc, pickle_memo_is_sparse_and_overwritable);
     tcase_add_loop_test(tc, pickle_rejects_malformed_input_cleanly, 0,
                         (int)(sizeof bad / sizeof *bad));
     suite_add_tcase(s, tc);

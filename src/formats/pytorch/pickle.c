@@ -17,12 +17,18 @@
 
 #include "pickle_globals.h"
 #include "rd.h"
+#include "strmap.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+typedef struct pk_memo_entry {
+    uint64_t idx;             /* the pickle's memo index */
+    graft_pk *value;
+} pk_memo_entry;
 
 typedef struct pk_state {
     graft_ctx *ctx;
@@ -34,8 +40,9 @@ typedef struct pk_state {
     size_t sp, stack_cap;
     size_t *marks;            /* malloc; stack heights */
     size_t nmarks, marks_cap;
-    graft_pk **memo;          /* malloc; memo_cap slots, NULL = unset */
+    pk_memo_entry *memo;      /* malloc; memo_count entries, memo_cap allocated */
     size_t memo_cap, memo_count;
+    graft_strmap memo_map;    /* memo index (its 8 bytes) -> entry in memo */
     size_t nodes;
 } pk_state;
 
@@ -213,34 +220,49 @@ static int do_global(pk_state *st, const char *module, size_t mlen, const char *
     return push(st, v);
 }
 
+/* The memo is sparse, as Python's dict is: a 6-byte LONG_BINPUT of index
+ * 2^22 - 1 must not cost a dense table of 4M slots. */
+static const char *memo_key(const void *owner, size_t i, size_t *len)
+{
+    *len = sizeof(uint64_t);
+    return (const char *)&((const pk_memo_entry *)owner)[i].idx;
+}
+
 static int memo_put(pk_state *st, uint64_t idx)
 {
+    size_t have;
     if (!st->sp) return fail(st, GRAFT_ECORRUPT, "memo store with an empty stack");
     if (idx >= GRAFT_PK_MAX_MEMO)
         return fail(st, GRAFT_ELIMIT, "memo index %llu exceeds the cap of %u",
                     (unsigned long long)idx, GRAFT_PK_MAX_MEMO);
-    if (idx >= st->memo_cap) {
-        size_t cap = st->memo_cap ? st->memo_cap : 64;
-        graft_pk **m;
-        while (cap <= idx) cap *= 2;
-        m = graft_realloc(st->ctx, st->memo, cap * sizeof *m);
+    have = graft_strmap_find(&st->memo_map, (const char *)&idx, sizeof idx);
+    if (have != GRAFT_STRMAP_NONE) {
+        st->memo[have].value = st->stack[st->sp - 1];
+        return GRAFT_OK;
+    }
+    if (st->memo_count == st->memo_cap) {
+        size_t cap = st->memo_cap ? st->memo_cap * 2 : 64;
+        pk_memo_entry *m = graft_realloc(st->ctx, st->memo, cap * sizeof *m);
         if (!m) return graft_error_oom(st->ctx, "the pickle memo");
-        memset(m + st->memo_cap, 0, (cap - st->memo_cap) * sizeof *m);
         st->memo = m;
         st->memo_cap = cap;
+        st->memo_map.owner = m;     /* the map reads keys from the moved array */
     }
-    if (!st->memo[idx]) st->memo_count++;
-    st->memo[idx] = st->stack[st->sp - 1];
+    GRAFT_TRY(graft_strmap_reserve(&st->memo_map, st->memo_count + 1, st->ctx));
+    st->memo[st->memo_count].idx = idx;
+    st->memo[st->memo_count].value = st->stack[st->sp - 1];
+    (void)graft_strmap_put(&st->memo_map, st->memo_count++);
     return GRAFT_OK;
 }
 
 static int memo_get(pk_state *st, uint64_t idx)
 {
-    if (idx >= st->memo_cap || !st->memo[idx])
+    size_t at = graft_strmap_find(&st->memo_map, (const char *)&idx, sizeof idx);
+    if (at == GRAFT_STRMAP_NONE)
         return fail(st, GRAFT_ECORRUPT, "memo index %llu was never stored",
                     (unsigned long long)idx);
     /* Containers are shared, not copied: a cycle stays a finite graph. */
-    return push(st, st->memo[idx]);
+    return push(st, st->memo[at].value);
 }
 
 /* Parse a decimal operand of a text opcode (INT, LONG, PUT, GET). */
@@ -557,6 +579,7 @@ int graft_pickle__load(graft_pk **out, size_t *consumed, graft_arena *arena,
     bool stop = false;
     int rc = GRAFT_OK;
 
+    graft_strmap_init(&st.memo_map, memo_key, NULL);
     graft_rd_init(&st.r, p, n, origin, ctx);
     *out = NULL;
     while (!stop) {
@@ -574,6 +597,7 @@ cleanup:
     free(st.stack);
     free(st.marks);
     free(st.memo);
+    graft_strmap_free(&st.memo_map);
     return rc;
 }
 
