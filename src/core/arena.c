@@ -57,7 +57,7 @@ char *graft_arena_strndup(graft_arena *a, const char *s, size_t n)
     if (n == SIZE_MAX) return NULL;
     char *d = graft_arena_alloc(a, n + 1);
     if (d) {
-        memcpy(d, s, n);
+        if (n) memcpy(d, s, n);  /* an empty span may have no pointer (an unnamed node) */
         d[n] = '\0';
     }
     return d;
