@@ -248,6 +248,17 @@ int graft_sink_pwrite(graft_sink *s, uint64_t off, const void *data, size_t n)
     return GRAFT_OK;
 }
 
+int graft_sink_reserve(graft_sink *s, uint64_t n, uint64_t *off)
+{
+    if (s->in_memory || s->crc_on || s->crc32c_on) return 1;
+    GRAFT_TRY(flush(s));
+    *off = s->flushed;
+    if (lseek(s->fd, (off_t)(s->flushed + n), SEEK_SET) < 0)
+        return graft_error(s->ctx, GRAFT_EIO, "%s: seek failed: %s", s->path, strerror(errno));
+    s->flushed += n;
+    return GRAFT_OK;
+}
+
 uint64_t graft_sink_tell(const graft_sink *s) { return s->flushed + s->fill; }
 const char *graft_sink_path(const graft_sink *s) { return s->path; }
 /* An unnamed file gets a name here, for libraries that reopen it by path

@@ -25,6 +25,10 @@ int graft_sink_write(graft_sink *s, const void *p, size_t n);
 int graft_sink_fill(graft_sink *s, uint8_t b, uint64_t n);
 /* Overwrite bytes already written (header fix-ups); does not move the end. */
 int graft_sink_pwrite(graft_sink *s, uint64_t off, const void *p, size_t n);
+/* Set aside the next n bytes of the file, for graft_sink_pwrite in any order
+ * (what is never written reads as zeros); *off is where they start.  1 when
+ * this sink cannot: in memory, or a running checksum would miss them. */
+int graft_sink_reserve(graft_sink *s, uint64_t n, uint64_t *off);
 /* Bytes written so far. */
 uint64_t graft_sink_tell(const graft_sink *s);
 /* Running checksums over bytes passed to graft_sink_write/fill from now on. */

@@ -56,6 +56,9 @@ int graft_xform__permute_ooc(graft_xout *o, const uint8_t *src, size_t esize, ui
 /* Tests only: the smallest tensor (bytes) taken out of core and the block
  * size; 0 restores the defaults (32 MiB, 8 MiB). */
 void graft_xform__set_ooc(uint64_t min_bytes, size_t block_bytes);
+/* Tests only: how many permutes the out-of-core path wrote in place (pwrite
+ * at the output's offsets) rather than through a temporary file. */
+uint64_t graft_xform__ooc_in_place(void);
 
 /* Permute a contiguous tensor of shape dim[0..n): out dim i = in dim axes[i]
  * (axes already validated, non-negative). */
