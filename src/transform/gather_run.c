@@ -122,6 +122,12 @@ static void vf_release(void *payload)
     if (f->next->release) f->next->release(f->next->payload);
 }
 
+static int vf_read(void *payload, const uint8_t *at, void *dst, size_t n)
+{
+    vfilter *f = payload;
+    return f->next->read(f->next->payload, at, dst, n);
+}
+
 static int vf_open(vfilter *f, const graft_gplan *g, bool vals, graft_xout *next, graft_ctx *ctx)
 {
     memset(f, 0, sizeof *f);
@@ -141,6 +147,7 @@ static int vf_open(vfilter *f, const graft_gplan *g, bool vals, graft_xout *next
     if (next->release) {
         f->x.release = vf_release;
         f->x.payload = f;
+        if (next->read) f->x.read = vf_read;
     }
     return GRAFT_OK;
 }

@@ -20,6 +20,10 @@ typedef struct graft_xout {
     void (*release)(void *payload); /* optional, sink only: see graft_ops_run_released */
     void *payload;
     uint64_t unreleased;            /* bytes emitted since the last release */
+    /* optional, with release: copy n bytes at `at` (inside a source of the
+     * chain) into dst without mapping them (pread), for kernels that read a
+     * large source in scattered pieces; < 0 on error, with ctx set */
+    int (*read)(void *payload, const uint8_t *at, void *dst, size_t n);
     /* optional: takes what is emitted instead of sink / mem (gather.c's value
      * ops on a kernel's output); sink may still name where the output goes */
     int (*filter)(struct graft_xout *self, const void *p, size_t n);

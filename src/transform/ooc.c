@@ -127,8 +127,10 @@ static int read_at(int fd, uint8_t *p, size_t n, uint64_t off)
  * run at its offset in the space graft_sink_reserve set aside.  For the
  * flatten reorder [O,C,HW] -> [HW,C,O]: channels c0..c1 are columns
  * c*HW.. of each source row, and output rows hw*C+c0.. are one run per hw.
- * The staged rows are released in groups, so the mapped source never
- * becomes resident as a whole.  Returns 1 when the shape does not suit
+ * The segments are read with o->read (pread) where the caller offers it:
+ * touching them through the mapping would fault every page of the source
+ * in again for each block; without it the staged rows are released in
+ * groups, so the mapped source never becomes resident as a whole.  Returns 1 when the shape does not suit
  * (a block of one X index over the budget, runs too short to write one by
  * one) or the sink cannot take positioned writes.
  */
@@ -146,34 +148,46 @@ static int positioned(graft_xout *o, const uint8_t *src, size_t esize, uint32_t 
     uint64_t es = esize, so = (uint64_t)s[io], sx = (uint64_t)s[ix];
     uint64_t nrow = (uint64_t)d[io], nx = (uint64_t)d[ix];
     if (so != nx * sx) return 1; /* not a contiguous source */
-    uint64_t slice = nrow * sx * es; /* one X index, all rows */
-    uint64_t bx = ooc_block / slice;
-    if (bx < 1) return 1;
-    if (bx > nx) bx = nx;
     uint64_t inner = 1, outer = 1; /* output elements inside one X row; positions before X */
     for (uint32_t i = ix + 1; i < m; i++) inner *= (uint64_t)d[i];
     for (uint32_t i = 0; i < ix; i++) outer *= (uint64_t)d[i];
-    if (bx * inner * es < ooc_block / 128) return 1; /* runs this short: the two passes */
-    uint64_t total = nrow * so * es, cap = bx * slice, base = 0;
+    uint64_t slice = nrow * sx * es; /* one X index, all rows */
+    uint64_t bx = ooc_block / slice;
+    if (bx > nx) bx = nx;
+    if (bx < 1) return 1;
+    uint64_t run = bx * inner * es;
+    if (run < ooc_block / 128) return 1; /* runs this short: the two passes */
+    uint64_t total = nrow * so * es, base = 0, cap = bx * slice;
     uint64_t group = POS_GROUP / (so * es) ? POS_GROUP / (so * es) : 1;
     uint8_t *in = graft_malloc(o->ctx, (size_t)cap), *out = graft_malloc(o->ctx, (size_t)cap);
     int rc = !in || !out ? graft_error_oom(o->ctx, "permute buffers") : GRAFT_OK;
     if (rc == GRAFT_OK) rc = graft_sink_reserve(o->sink, total, &base);
     for (uint64_t x0 = 0; rc == GRAFT_OK && x0 < nx; x0 += bx) {
         uint64_t nb = nx - x0 < bx ? nx - x0 : bx, seg = nb * sx * es;
-        for (uint64_t r = 0; r < nrow; r++) {
-            memcpy(in + r * seg, src + (r * so + x0 * sx) * es, (size_t)seg);
+        for (uint64_t r = 0; rc == GRAFT_OK && r < nrow; r++) {
+            const uint8_t *at = src + (r * so + x0 * sx) * es;
+            if (o->read) { /* a pread: no fault, nothing resident */
+                rc = o->read(o->payload, at, in + r * seg, (size_t)seg);
+                continue;
+            }
+            memcpy(in + r * seg, at, (size_t)seg);
             if ((r + 1) % group == 0 || r + 1 == nrow) o->release(o->payload);
         }
+        if (rc < 0) break;
         int64_t bd[GRAFT_MAX_NDIM], bs[GRAFT_MAX_NDIM];
         for (uint32_t i = 0; i < m; i++) bd[i] = d[i], bs[i] = s[i];
         bd[ix] = (int64_t)nb;
         bs[io] = (int64_t)(nb * sx);
-        graft_xform__gather2(out, in, esize, m, bd, bs, nb * nrow * sx * es / (uint64_t)bd[0]);
-        uint64_t run = nb * inner * es;
-        for (uint64_t p = 0; rc == GRAFT_OK && p < outer; p++)
-            rc = graft_sink_pwrite(o->sink, base + (p * nx + x0) * inner * es, out + p * run,
-                                   (size_t)run);
+        /* the whole block at once: its tiles keep the staged rows' stride-1 axis */
+        graft_xform__gather2(out, in, esize, m, bd, bs, nb * slice / (uint64_t)bd[0]);
+        uint64_t len = nb * inner * es;
+        for (uint64_t p = 0; rc == GRAFT_OK && p < outer; p++) {
+            int err = graft_sink_pwrite_reserved(o->sink, base + (p * nx + x0) * inner * es,
+                                                 out + p * len, (size_t)len);
+            if (err)
+                rc = graft_error(o->ctx, GRAFT_EIO, "%s: write failed: %s",
+                                 graft_sink_path(o->sink), strerror(err));
+        }
     }
     if (rc == GRAFT_OK) {
         o->pos += total;
