@@ -67,6 +67,12 @@ extern unsigned graft_h5__base_cpu;
 void graft_h5__doing(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* In a child: open an in-memory image in place (no copy, no file opened). */
 hid_t graft_h5__open_image(const uint8_t *p, size_t size, bool writable, graft_ctx *ctx);
+/* In a child: drop the pages of a read-only, file-mapped image from the
+ * resident set.  libhdf5 keeps what it parsed in its own cache, but every
+ * header it touched mapped the page-cache folio around it (up to 2 MiB for
+ * a file just written), which over hundreds of datasets grew the child by
+ * ~200 KB a dataset.  Never for a heap image: it would read back zeros. */
+void graft_h5__drop_pages(const uint8_t *p, size_t size);
 /* In a child: open m's image and its access property lists into m->state. */
 int graft_h5__child_open(const graft_model *m, graft_ctx *ctx);
 /*
