@@ -175,6 +175,54 @@ def check_npz_kept():
     expect_refused(p, "tensor 'b'", "CRC-32", "skel.npz")
 
 
+# ---- Keras 3 .keras (one CRC-32 over the whole weights member) -----------------
+
+KERAS = os.path.join(graftlib.FIXTURES, "keras3", "keras_zip_keras3.10_churn", "model.keras")
+
+
+def keras_case(tag, keep_one):
+    """A copy of the fixture with a byte flipped inside one dataset of its
+    stored model.weights.h5, and a source .weights.h5 holding every dataset
+    (or all but that one, which the plan then keeps)."""
+    import h5py
+    d, rules, _ = setup(tag)
+    skel, src = os.path.join(d, "skel.keras"), os.path.join(d, "src.weights.h5")
+    shutil.copy(KERAS, skel)
+    with zipfile.ZipFile(skel) as z:
+        open(src, "wb").write(z.read("model.weights.h5"))
+    names = []
+    with h5py.File(src, "r") as f:
+        f.visititems(lambda k, o: names.append(k) if isinstance(o, h5py.Dataset) and o.size > 4 else None)
+        victim = names[0]
+        at = f[victim].id.get_offset()
+    assert at is not None, "the fixture's dataset is not contiguous"
+    with h5py.File(src, "r+") as f:
+        for k in names:
+            f[k][...] = np.asarray(f[k][()]) + 1  # new values, same layout
+        if keep_one:
+            del f[victim]
+    flip(skel, zip_data_offset(skel, "model.weights.h5") + at + 1)
+    return d, rules, skel, src, victim
+
+
+def check_keras_replaced():
+    d, rules, skel, src, _ = keras_case("keras_replaced", False)
+    p = graftlib.run("ls", skel, check=False)
+    assert p.returncode != 0 and "CRC-32" in p.stderr, p.stderr
+    out = os.path.join(d, "out.keras")
+    p = apply(rules, src, skel, out)
+    assert p.returncode == 0, p.stderr
+    with zipfile.ZipFile(out) as z:
+        assert z.testzip() is None
+
+
+def check_keras_kept():
+    d, rules, skel, src, victim = keras_case("keras_kept", True)
+    p = apply(rules, src, skel, os.path.join(d, "out.keras"))
+    expect_refused(p, "CRC-32", "skel.keras", "model.weights.h5")
+    assert "tensor '" in p.stderr, p.stderr
+
+
 def main():
     R.check("tf checkpoint: a corrupt replaced tensor applies", check_tf_replaced)
     R.check("tf checkpoint: a corrupt kept tensor is refused, named", check_tf_kept)
@@ -182,6 +230,8 @@ def main():
     R.check("torch zip: a corrupt kept record is refused, named", check_torch_kept)
     R.check("npz: a corrupt replaced member applies", check_npz_replaced)
     R.check("npz: a corrupt kept member is refused, named", check_npz_kept)
+    R.check(".keras: a corrupt replaced dataset applies", check_keras_replaced)
+    R.check(".keras: a corrupt kept dataset is refused, named", check_keras_kept)
     R.close()
 
 

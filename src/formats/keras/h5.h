@@ -29,6 +29,10 @@ typedef struct graft_h5_file {
     uint64_t base;           /* offset of the HDF5 image inside src */
     uint64_t size;           /* bytes of the image */
     uint8_t *image;          /* owned copy of an image no source holds, or NULL */
+    /* An image stored in a zip member opened as a skeleton's: the member's
+     * CRC-32, checked the first time a tensor is read (keras3.c). */
+    bool crc_due;
+    uint32_t crc;
 } graft_h5_file;
 
 /* The HDF5 datasets behind a model's tensors: t->aux_ptr is the dataset's
