@@ -84,7 +84,11 @@ static int vf_process(vfilter *f, bool last)
     keep = f->have - n * f->esize;
     const uint8_t *p = f->in;
     graft_dtype dt = f->vals ? g->vdt[0] : g->vdt[g->nvals];
-    if (f->vals) {
+    if (f->vals && g->nvals == 1) { /* one op reads `in` as it is: no copy */
+        p = run_vals(g, 0, f->in, f->b, n, ctx, &rc);
+        if (!p) return rc;
+        dt = g->vdt[g->nvals];
+    } else if (f->vals) { /* a second op would write over `in`, tail and all */
         memcpy(f->a, f->in, n * f->esize);
         p = run_vals(g, 0, f->a, f->b, n, ctx, &rc);
         if (!p) return rc;
