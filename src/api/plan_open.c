@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "format.h"
 #include "library.h"
 #include "rules.h"
 
@@ -80,7 +81,7 @@ static int plan_subtree(graft_plan *p, const graft_rules *rules, const char *ske
     graft_plan_options po = *o;
     oo.format = o->skeleton_format;
     oo.select = rules->select;
-    GRAFT_TRY(graft_model_open(&p->own_sel, skeleton, &oo, ctx));
+    GRAFT_TRY(graft_model__open_skeleton(&p->own_sel, skeleton, &oo, ctx));
     return graft_plan_build(&p->sub, rules, p->source, p->own_sel, &po, ctx);
 }
 
@@ -101,7 +102,7 @@ int graft_plan_open(graft_plan **out, const graft_rules *rules, const char *sour
      * skeleton, which stays whole (apply writes all of it). */
     so.select = o->select ? o->select : rules && !o->reverse ? rules->select : NULL;
     if ((rc = graft_model_open(&src, source, &so, ctx)) < 0) goto cleanup;
-    if ((rc = graft_model_open(&skel, skeleton, &ko, ctx)) < 0) goto cleanup;
+    if ((rc = graft_model__open_skeleton(&skel, skeleton, &ko, ctx)) < 0) goto cleanup;
     if ((rc = graft_plan_build(&p, rules, src, skel, o, ctx)) < 0) goto cleanup;
     p->own_source = src;
     p->own_skeleton = skel;

@@ -195,6 +195,7 @@ typedef struct borrowed {
     const graft_model *m;
     const graft_apply_item *it;
     void **owned;
+    graft_ctx *ctx;
 } borrowed;
 
 /* Drop the mapped sources of an op chain from the resident set while it runs. */
@@ -205,6 +206,22 @@ static void release_sources(void *payload)
         const graft_tensor *st = &b->m->tensors[b->it->src[i]];
         if (!b->owned[i]) graft_source_release(st->src, st->offset, st->nbytes);
     }
+}
+
+/* Bytes of a mapped source read with pread: the kernel's scattered reads
+ * neither fault nor stay resident.  Owned (decoded) sources are memory. */
+static int read_source(void *payload, const uint8_t *at, void *dst, size_t n)
+{
+    const borrowed *b = payload;
+    for (size_t i = 0; i < b->it->nsrc; i++) {
+        const graft_tensor *st = &b->m->tensors[b->it->src[i]];
+        if (b->owned[i] || !st->src || !st->src->data) continue;
+        const uint8_t *lo = st->src->data + st->offset;
+        if (at >= lo && at + n <= lo + st->nbytes)
+            return graft_source_read(st->src, (uint64_t)(at - st->src->data), dst, n, b->ctx);
+    }
+    memcpy(dst, at, n);
+    return GRAFT_OK;
 }
 
 /* After a tensor: everything in its file up to its end, with the pages it
@@ -249,10 +266,11 @@ static int emit_item(apply_fill *f, const graft_apply_item *it, const graft_tens
     else if (it->nops == 0)
         rc = copy_bytes(&f->source->tensors[it->src[0]], views[0].data, !owned[0], out);
     else
-        rc = graft_ops_run_released(bound ? bound : it->ops, it->nops, views, it->nsrc, out,
-                                    release_sources, &(borrowed){f->source, it, owned}, ctx);
+        rc = graft_ops_run_io(bound ? bound : it->ops, it->nops, views, it->nsrc, out,
+                              release_sources, read_source,
+                              &(borrowed){f->source, it, owned, ctx}, ctx);
     /* An op reads its whole input: release it afterwards. */
-    if (rc == GRAFT_OK && it->nops) release_sources(&(borrowed){f->source, it, owned});
+    if (rc == GRAFT_OK && it->nops) release_sources(&(borrowed){f->source, it, owned, ctx});
 cleanup:
     if (owned) graft_apply__unviews(owned, it->nsrc);
     free(owned);
@@ -280,8 +298,10 @@ static int emit(graft_fill *base, size_t index, graft_sink *out, graft_ctx *ctx)
         return graft_error(ctx, GRAFT_ELIMIT, "tensor '%s': too large for memory", t->name);
     rc = it->nsrc == 0 ? emit_kept(f->skeleton, t, out, ctx) : emit_item(f, it, t, out, ctx);
     if (rc < 0) return graft_error_prefix(ctx, "target '%s'", t->name);
-    if (it->nsrc == 0)
-        release_done(t);
+    /* the skeleton's too when it was replaced: the writer copied the headers
+     * around it, and the pages those share with it (and the fault-around
+     * window) stayed mapped, ~20 KB a dataset (issue 19's L1 growth) */
+    release_done(t);
     for (size_t i = 0; i < it->nsrc; i++) release_done(&f->source->tensors[it->src[i]]);
     f->done++;
     f->bytes += t->nbytes;

@@ -109,8 +109,8 @@ static int open_source(graft_source **src, const char *path, graft_ctx *ctx)
     return rc;
 }
 
-int graft_model_open(graft_model **out, const char *path, const graft_open_options *opts,
-                     graft_ctx *ctx)
+static int open_path(graft_model **out, const char *path, const graft_open_options *opts,
+                     bool skeleton, graft_ctx *ctx)
 {
     graft_model *m = NULL;
     graft_source *src = NULL;
@@ -130,6 +130,7 @@ int graft_model_open(graft_model **out, const char *path, const graft_open_optio
         graft_source_free(src);
         return name_file(ctx, named);
     }
+    m->defer_checks = skeleton;
     rc = open_model(m, src, opts, ctx);
     if (rc < 0) {
         graft_model_free(m);
@@ -137,6 +138,18 @@ int graft_model_open(graft_model **out, const char *path, const graft_open_optio
     }
     *out = m;
     return GRAFT_OK;
+}
+
+int graft_model_open(graft_model **out, const char *path, const graft_open_options *opts,
+                     graft_ctx *ctx)
+{
+    return open_path(out, path, opts, false, ctx);
+}
+
+int graft_model__open_skeleton(graft_model **out, const char *path,
+                               const graft_open_options *opts, graft_ctx *ctx)
+{
+    return open_path(out, path, opts, true, ctx);
 }
 
 int graft_model_open_buffer(graft_model **out, const char *name, const uint8_t *data,

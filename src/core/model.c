@@ -357,8 +357,20 @@ static uint64_t rows_of(const graft_tensor *t)
     return inner ? t->numel / (uint64_t)inner : 0;
 }
 
+static int tensor_bytes(const graft_model *m, const graft_tensor *t, const uint8_t **out,
+                        void **owned, graft_ctx *ctx);
+
 int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
                        const uint8_t **out, void **owned, graft_ctx *ctx)
+{
+    *out = NULL;
+    *owned = NULL;
+    if (t->check && !t->unsupported && t->nbytes) GRAFT_TRY(t->check(m, t, ctx));
+    return tensor_bytes(m, t, out, owned, ctx);
+}
+
+static int tensor_bytes(const graft_model *m, const graft_tensor *t, const uint8_t **out,
+                        void **owned, graft_ctx *ctx)
 {
     static const uint8_t empty[1];
     uint8_t *buf;
@@ -440,10 +452,11 @@ int graft_tensor__pieces(const graft_model *m, const graft_tensor *t, graft_piec
 
     if (t->unsupported) return unreadable(t, ctx);
     if (t->nbytes == 0) return GRAFT_OK;
+    if (t->check) GRAFT_TRY(t->check(m, t, ctx));
     /* Decoded tensors that can stream (deflated members) come piece by piece. */
     if (t->load && t->stream) return t->stream(m, t, fn, arg, ctx);
     if (!t->load && (t->strides || t->big_endian)) return view_pieces(t, step, fn, arg, ctx);
-    GRAFT_TRY(graft_tensor_bytes(m, t, &p, &owned, ctx));
+    GRAFT_TRY(tensor_bytes(m, t, &p, &owned, ctx));
     /* A mapped tensor in steps, each step's pages released after it. */
     for (uint64_t off = 0; off < t->nbytes && rc == GRAFT_OK; off += step) {
         size_t n = t->nbytes - off < step ? (size_t)(t->nbytes - off) : step;
@@ -460,7 +473,8 @@ bool graft_tensor_view(const graft_model *m, const graft_tensor *t, const uint8_
     int64_t es = (int64_t)graft_dtype_size(t->dtype), step = es;
     (void)m;
     *data = NULL;
-    if (t->load || t->big_endian || !t->src || es == 0 || t->numel == 0) return false;
+    if (t->load || t->check || t->big_endian || !t->src || es == 0 || t->numel == 0)
+        return false;
     for (uint32_t d = t->ndim; d-- > 0;) {
         if (t->strides) {
             /* A dimension of one element never steps: any stride will do. */

@@ -29,6 +29,9 @@ typedef int (*graft_load_fn)(const graft_model *m, const graft_tensor *t,
 typedef int (*graft_piece_fn)(void *arg, const uint8_t *p, size_t n);
 typedef int (*graft_stream_fn)(const graft_model *m, const graft_tensor *t,
                                graft_piece_fn fn, void *arg, graft_ctx *ctx);
+/* A check of t's stored bytes (a CRC) that the format left for later: see
+ * graft_model.defer_checks. */
+typedef int (*graft_check_fn)(const graft_model *m, const graft_tensor *t, graft_ctx *ctx);
 
 struct graft_tensor {
     const char *name;        /* arena; unique within the model */
@@ -46,6 +49,9 @@ struct graft_tensor {
     /* ...or bytes the format produces on demand (then src may be NULL). */
     graft_load_fn load;
     graft_stream_fn stream;  /* optional with load: the bytes in pieces */
+    /* Optional: run before the bytes are handed out (graft_tensor_bytes,
+     * graft_tensor__pieces); graft_tensor_view refuses such a tensor. */
+    graft_check_fn check;
 
     uint64_t aux;            /* format-private: record index, file offset... */
     void *aux_ptr;           /* format-private; owned by the format state */
@@ -70,6 +76,11 @@ struct graft_model {
     size_t nsources, srccap;
     graft_strmap index;              /* tensor name -> index; owned */
     void *state;                     /* format-private, e.g. for writers; owned */
+    /* Opened as a skeleton (graft_model__open_skeleton): a format may leave
+     * the checksums of tensors' bytes to t->check, so that only the tensors
+     * a plan keeps are verified (they are read to be copied); the rest are
+     * replaced, and only their framing (bounds, sizes) is checked in open. */
+    bool defer_checks;
     void (*state_free)(void *state);
 };
 

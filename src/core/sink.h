@@ -25,6 +25,13 @@ int graft_sink_write(graft_sink *s, const void *p, size_t n);
 int graft_sink_fill(graft_sink *s, uint8_t b, uint64_t n);
 /* Overwrite bytes already written (header fix-ups); does not move the end. */
 int graft_sink_pwrite(graft_sink *s, uint64_t off, const void *p, size_t n);
+/* Set aside the next n bytes of the file, for graft_sink_pwrite in any order
+ * (what is never written reads as zeros); *off is where they start.  1 when
+ * this sink cannot: in memory, or a running checksum would miss them. */
+int graft_sink_reserve(graft_sink *s, uint64_t n, uint64_t *off);
+/* A pwrite into reserved space that touches nothing else of the sink, so
+ * threads may write disjoint ranges at once: 0, or an errno (no message). */
+int graft_sink_pwrite_reserved(const graft_sink *s, uint64_t off, const void *p, size_t n);
 /* Bytes written so far. */
 uint64_t graft_sink_tell(const graft_sink *s);
 /* Running checksums over bytes passed to graft_sink_write/fill from now on. */
@@ -52,8 +59,12 @@ void graft_sink_abort(graft_sink *s);
 
 /* CRC-32C (Castagnoli), as TensorFlow and LevelDB use; `crc` is the running value. */
 uint32_t graft_crc32c(uint32_t crc, const void *p, size_t n);
-/* Tests: allow (true) or forbid (false) the CPU's crc32 instruction, so the
- * portable tables are checked on machines that have it.  Returns the old value. */
+/* CRC-32 (zip, gzip), as zlib's crc32() computes it, by PCLMULQDQ where
+ * the CPU has it. */
+uint32_t graft_crc32(uint32_t crc, const void *p, size_t n);
+/* Tests: allow (true) or forbid (false) the CPU's crc32 and pclmul
+ * instructions, so the portable paths are checked on machines that have
+ * them.  Returns the old value. */
 bool graft_crc32c__use_hw(bool on);
 
 /* Copy file `from` to `to` atomically through a sink (skeleton members kept as they are). */

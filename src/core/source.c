@@ -13,6 +13,7 @@
 struct source_impl {
     graft_source pub;
     bool mapped;
+    int fd; /* mapped: kept open for graft_source_read; else -1 */
 };
 
 bool graft_path_is_dir(const char *path)
@@ -61,6 +62,7 @@ static int make(graft_source **out, const char *path, graft_ctx *ctx,
 {
     *impl = graft_calloc(ctx, 1, sizeof **impl);
     if (!*impl) return graft_error_oom(ctx, "a source");
+    (*impl)->fd = -1;
     (*impl)->pub.path = graft_strdup(ctx, path);
     if (!(*impl)->pub.path) {
         free(*impl);
@@ -96,6 +98,8 @@ int graft_source_open(graft_source **out, const char *path, graft_ctx *ctx)
         impl->pub.data = map;
         impl->pub.size = (size_t)st.st_size;
         impl->mapped = true;
+        impl->fd = fd;
+        return GRAFT_OK;
     }
     close(fd);
     return GRAFT_OK;
@@ -124,10 +128,33 @@ void graft_source_release(const graft_source *s, uint64_t off, uint64_t len)
     if (hi > lo) madvise((void *)(s->data + lo), (size_t)(hi - lo), MADV_DONTNEED);
 }
 
+int graft_source_read(const graft_source *s, uint64_t off, void *dst, size_t n, graft_ctx *ctx)
+{
+    const struct source_impl *impl = (const struct source_impl *)s;
+    uint8_t *d = dst;
+    if (off > s->size || n > s->size - off)
+        return graft_error(ctx, GRAFT_ERROR, "%s: read of %zu bytes at %llu past the end", s->path,
+                           n, (unsigned long long)off);
+    if (impl->fd < 0) {
+        memcpy(dst, s->data + off, n);
+        return GRAFT_OK;
+    }
+    while (n) {
+        ssize_t k = pread(impl->fd, d, n, (off_t)off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0)
+            return graft_error(ctx, GRAFT_EIO, "%s: read at %llu failed: %s", s->path,
+                               (unsigned long long)off, k < 0 ? strerror(errno) : "file shrank");
+        d += k, n -= (size_t)k, off += (uint64_t)k;
+    }
+    return GRAFT_OK;
+}
+
 void graft_source_free(graft_source *s)
 {
     struct source_impl *impl = (struct source_impl *)s;
     if (!s) return;
+    if (impl->fd >= 0) close(impl->fd);
     if (impl->mapped) munmap((void *)s->data, s->size);
     free(s->path);
     free(impl);

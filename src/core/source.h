@@ -26,6 +26,10 @@ void graft_source_free(graft_source *s);
  * and are read back if touched again), so streaming a model keeps memory flat.
  * Ranges are shrunk to whole pages; a buffer source is left alone. */
 void graft_source_release(const graft_source *s, uint64_t off, uint64_t len);
+/* n bytes at off into dst with pread from the file behind the mapping (a
+ * buffer source: memcpy): a scattered read of a large file that must not
+ * fault its pages into the resident set, nor pay a fault for each. */
+int graft_source_read(const graft_source *s, uint64_t off, void *dst, size_t n, graft_ctx *ctx);
 struct stat;
 /* Open `path` read-only as a regular file: O_NONBLOCK, then fstat, so a FIFO,
  * device or socket is refused (GRAFT_EFORMAT, naming its kind) instead of

@@ -13,6 +13,7 @@
 #include "zip.h"
 
 #include "rd.h"
+#include "sink.h"
 #include "source.h"
 
 #include <stdlib.h>
@@ -318,15 +319,9 @@ const graft_zip_entry *graft_zip_find(const graft_zip *z, const char *name)
     return NULL;
 }
 
-/* CRC-32 of n bytes in 1 GiB calls (zlib takes a uInt length). */
 static uint32_t crc32_of(uint32_t crc, const uint8_t *p, uint64_t n)
 {
-    for (uint64_t off = 0; off < n;) {
-        uInt k = n - off > (1u << 30) ? (1u << 30) : (uInt)(n - off);
-        crc = (uint32_t)crc32(crc, p + off, k);
-        off += k;
-    }
-    return crc;
+    return graft_crc32(crc, p, (size_t)n);
 }
 
 static int crc_mismatch(const graft_zip_entry *e, uint32_t crc, graft_ctx *ctx)
@@ -408,7 +403,7 @@ int graft_zip_stream(const graft_zip *z, const graft_zip_entry *e, uint64_t skip
                            "of %llu", e->name, (unsigned long long)skip, (unsigned long long)n,
                            (unsigned long long)e->usize);
     if (e->method == 0) {
-        const uint8_t *p;
+        const uint8_t *p = NULL;
         GRAFT_TRY(graft_zip_borrow(z, e, NULL, &p, ctx));
         for (uint64_t off = 0; off < n && rc == 0; off += CHUNK)
             rc = fn(arg, p + skip + off, (size_t)(n - off < CHUNK ? n - off : CHUNK));
@@ -431,7 +426,7 @@ int graft_zip_stream(const graft_zip *z, const graft_zip_entry *e, uint64_t skip
         zr = inflate(&st, Z_NO_FLUSH);
         in_left -= chunk_in - st.avail_in;
         size_t got = want - st.avail_out;
-        crc = (uint32_t)crc32(crc, out, (uInt)got);
+        crc = graft_crc32(crc, out, got);
         uint64_t lo = done, hi = done + got; /* this piece's place in the member */
         if (hi > skip && lo < skip + n) {
             uint64_t a = lo > skip ? lo : skip, b = hi < skip + n ? hi : skip + n;

@@ -225,7 +225,7 @@ int graft_zipw_write(graft_zipw *w, const void *p, size_t n)
     if (!w->deflating) return graft_sink_write(w->sink, p, n);
     while (n) {
         uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        w->crc = (uint32_t)crc32(w->crc, b, k);
+        w->crc = graft_crc32(w->crc, b, k);
         w->in_bytes += k;
         w->zs.next_in = (Bytef *)(uintptr_t)b;
         w->zs.avail_in = k;

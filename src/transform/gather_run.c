@@ -84,7 +84,11 @@ static int vf_process(vfilter *f, bool last)
     keep = f->have - n * f->esize;
     const uint8_t *p = f->in;
     graft_dtype dt = f->vals ? g->vdt[0] : g->vdt[g->nvals];
-    if (f->vals) {
+    if (f->vals && g->nvals == 1) { /* one op reads `in` as it is: no copy */
+        p = run_vals(g, 0, f->in, f->b, n, ctx, &rc);
+        if (!p) return rc;
+        dt = g->vdt[g->nvals];
+    } else if (f->vals) { /* a second op would write over `in`, tail and all */
         memcpy(f->a, f->in, n * f->esize);
         p = run_vals(g, 0, f->a, f->b, n, ctx, &rc);
         if (!p) return rc;
@@ -122,6 +126,12 @@ static void vf_release(void *payload)
     if (f->next->release) f->next->release(f->next->payload);
 }
 
+static int vf_read(void *payload, const uint8_t *at, void *dst, size_t n)
+{
+    vfilter *f = payload;
+    return f->next->read(f->next->payload, at, dst, n);
+}
+
 static int vf_open(vfilter *f, const graft_gplan *g, bool vals, graft_xout *next, graft_ctx *ctx)
 {
     memset(f, 0, sizeof *f);
@@ -141,6 +151,7 @@ static int vf_open(vfilter *f, const graft_gplan *g, bool vals, graft_xout *next
     if (next->release) {
         f->x.release = vf_release;
         f->x.payload = f;
+        if (next->read) f->x.read = vf_read;
     }
     return GRAFT_OK;
 }

@@ -20,6 +20,10 @@ typedef struct graft_xout {
     void (*release)(void *payload); /* optional, sink only: see graft_ops_run_released */
     void *payload;
     uint64_t unreleased;            /* bytes emitted since the last release */
+    /* optional, with release: copy n bytes at `at` (inside a source of the
+     * chain) into dst without mapping them (pread), for kernels that read a
+     * large source in scattered pieces; < 0 on error, with ctx set */
+    int (*read)(void *payload, const uint8_t *at, void *dst, size_t n);
     /* optional: takes what is emitted instead of sink / mem (gather.c's value
      * ops on a kernel's output); sink may still name where the output goes */
     int (*filter)(struct graft_xout *self, const void *p, size_t n);
@@ -56,6 +60,9 @@ int graft_xform__permute_ooc(graft_xout *o, const uint8_t *src, size_t esize, ui
 /* Tests only: the smallest tensor (bytes) taken out of core and the block
  * size; 0 restores the defaults (32 MiB, 8 MiB). */
 void graft_xform__set_ooc(uint64_t min_bytes, size_t block_bytes);
+/* Tests only: how many permutes the out-of-core path wrote in place (pwrite
+ * at the output's offsets) rather than through a temporary file. */
+uint64_t graft_xform__ooc_in_place(void);
 
 /* Permute a contiguous tensor of shape dim[0..n): out dim i = in dim axes[i]
  * (axes already validated, non-negative). */

@@ -15,6 +15,9 @@
  * needs that much space beside the output until the permute is done.
  * Memory is two buffers of about OOC_BLOCK bytes.
  *
+ * When the output is a file at known offsets (a sink with no running
+ * checksum), there is no temporary file: see positioned() below.
+ *
  * Temporary file layout: output axes are [A..., O, I...]; A has na rows
  * in all, one row of I is ni bytes.  Block k (source rows r_k .. r_k+b_k)
  * is stored from r_k * na * ni as [A..., b_k, I...], so output row P of
@@ -37,6 +40,12 @@
 
 static uint64_t ooc_min = OOC_MIN;
 static size_t ooc_block = OOC_BLOCK;
+static uint64_t in_place_runs; /* permutes done by positioned(), for tests */
+
+uint64_t graft_xform__ooc_in_place(void)
+{
+    return in_place_runs;
+}
 
 void graft_xform__set_ooc(uint64_t min_bytes, size_t block_bytes)
 {
@@ -108,6 +117,87 @@ static int read_at(int fd, uint8_t *p, size_t n, uint64_t off)
     return 0;
 }
 
+/*
+ * One pass, written in place.  Take X, the source axis just inside O (the
+ * second largest stride).  A block of X indices [x0, x1) is, in every source
+ * row of O, one contiguous segment (X and everything inside it); staged
+ * together those segments are a small tensor [O, x1-x0, ...] permuted like
+ * the whole, and in the output the block is, for each position of the
+ * output axes before X, one contiguous run of (x1-x0) X-rows: pwrite each
+ * run at its offset in the space graft_sink_reserve set aside.  For the
+ * flatten reorder [O,C,HW] -> [HW,C,O]: channels c0..c1 are columns
+ * c*HW.. of each source row, and output rows hw*C+c0.. are one run per hw.
+ * The segments are read with o->read (pread) where the caller offers it:
+ * touching them through the mapping would fault every page of the source
+ * in again for each block; without it the staged rows are released in
+ * groups, so the mapped source never becomes resident as a whole.  Returns 1 when the shape does not suit
+ * (a block of one X index over the budget, runs too short to write one by
+ * one) or the sink cannot take positioned writes.
+ */
+#define POS_GROUP ((uint64_t)4 << 20) /* source bytes staged between releases */
+
+static int positioned(graft_xout *o, const uint8_t *src, size_t esize, uint32_t m,
+                      const int64_t *d, const int64_t *s)
+{
+    if (o->filter || m < 2) return 1;
+    uint32_t io = 0, ix = m; /* output positions of O and X */
+    for (uint32_t i = 1; i < m; i++)
+        if (s[i] > s[io]) io = i;
+    for (uint32_t i = 0; i < m; i++)
+        if (i != io && (ix == m || s[i] > s[ix])) ix = i;
+    uint64_t es = esize, so = (uint64_t)s[io], sx = (uint64_t)s[ix];
+    uint64_t nrow = (uint64_t)d[io], nx = (uint64_t)d[ix];
+    if (so != nx * sx) return 1; /* not a contiguous source */
+    uint64_t inner = 1, outer = 1; /* output elements inside one X row; positions before X */
+    for (uint32_t i = ix + 1; i < m; i++) inner *= (uint64_t)d[i];
+    for (uint32_t i = 0; i < ix; i++) outer *= (uint64_t)d[i];
+    uint64_t slice = nrow * sx * es; /* one X index, all rows */
+    uint64_t bx = ooc_block / slice;
+    if (bx > nx) bx = nx;
+    if (bx < 1) return 1;
+    uint64_t run = bx * inner * es;
+    if (run < ooc_block / 128) return 1; /* runs this short: the two passes */
+    uint64_t total = nrow * so * es, base = 0, cap = bx * slice;
+    uint64_t group = POS_GROUP / (so * es) ? POS_GROUP / (so * es) : 1;
+    uint8_t *in = graft_malloc(o->ctx, (size_t)cap), *out = graft_malloc(o->ctx, (size_t)cap);
+    int rc = !in || !out ? graft_error_oom(o->ctx, "permute buffers") : GRAFT_OK;
+    if (rc == GRAFT_OK) rc = graft_sink_reserve(o->sink, total, &base);
+    for (uint64_t x0 = 0; rc == GRAFT_OK && x0 < nx; x0 += bx) {
+        uint64_t nb = nx - x0 < bx ? nx - x0 : bx, seg = nb * sx * es;
+        for (uint64_t r = 0; rc == GRAFT_OK && r < nrow; r++) {
+            const uint8_t *at = src + (r * so + x0 * sx) * es;
+            if (o->read) { /* a pread: no fault, nothing resident */
+                rc = o->read(o->payload, at, in + r * seg, (size_t)seg);
+                continue;
+            }
+            memcpy(in + r * seg, at, (size_t)seg);
+            if ((r + 1) % group == 0 || r + 1 == nrow) o->release(o->payload);
+        }
+        if (rc < 0) break;
+        int64_t bd[GRAFT_MAX_NDIM], bs[GRAFT_MAX_NDIM];
+        for (uint32_t i = 0; i < m; i++) bd[i] = d[i], bs[i] = s[i];
+        bd[ix] = (int64_t)nb;
+        bs[io] = (int64_t)(nb * sx);
+        /* the whole block at once: its tiles keep the staged rows' stride-1 axis */
+        graft_xform__gather2(out, in, esize, m, bd, bs, nb * slice / (uint64_t)bd[0]);
+        uint64_t len = nb * inner * es;
+        for (uint64_t p = 0; rc == GRAFT_OK && p < outer; p++) {
+            int err = graft_sink_pwrite_reserved(o->sink, base + (p * nx + x0) * inner * es,
+                                                 out + p * len, (size_t)len);
+            if (err)
+                rc = graft_error(o->ctx, GRAFT_EIO, "%s: write failed: %s",
+                                 graft_sink_path(o->sink), strerror(err));
+        }
+    }
+    if (rc == GRAFT_OK) {
+        o->pos += total;
+        in_place_runs++;
+    }
+    free(in);
+    free(out);
+    return rc;
+}
+
 int graft_xform__permute_ooc(graft_xout *o, const uint8_t *src, size_t esize, uint32_t m,
                              const int64_t *d, const int64_t *s)
 {
@@ -117,7 +207,10 @@ int graft_xform__permute_ooc(graft_xout *o, const uint8_t *src, size_t esize, ui
         if (s[i] > s[p]) p = i;
     uint64_t rowb = (uint64_t)s[p] * esize, total = (uint64_t)d[p] * rowb;
     uint64_t budget = o->ctx && o->ctx->mem_budget ? o->ctx->mem_budget / 2 : ooc_min;
-    if (p == 0 || total < budget || rowb > ooc_block) return 1;
+    if (p == 0 || total < budget) return 1;
+    int rc = positioned(o, src, esize, m, d, s);
+    if (rc != 1 || rowb > ooc_block) return rc;
+    rc = GRAFT_OK;
 
     uint64_t na = 1, ni = esize;
     for (uint32_t i = 0; i < p; i++)
@@ -134,7 +227,7 @@ int graft_xform__permute_ooc(graft_xout *o, const uint8_t *src, size_t esize, ui
     uint64_t slab = q > 1 ? q * rowp : 0;
     size_t cap = (size_t)((uint64_t)b * rowb > slab ? (uint64_t)b * rowb : slab);
 
-    int fd = -1, rc = GRAFT_OK;
+    int fd = -1;
     char *dir = sink_dir(o);
     uint8_t *buf = graft_malloc(o->ctx, cap), *out = slab ? graft_malloc(o->ctx, slab) : NULL;
     if (!dir || !buf || (slab && !out)) {

@@ -483,6 +483,16 @@ int graft_ops_run_released(const graft_op *ops, size_t nops, const graft_tview *
     return run_chain(ops, nops, in, nin, &o, ctx);
 }
 
+int graft_ops_run_io(const graft_op *ops, size_t nops, const graft_tview *in, size_t nin,
+                     graft_sink *out, void (*release)(void *payload),
+                     int (*read)(void *payload, const uint8_t *at, void *dst, size_t n),
+                     void *payload, graft_ctx *ctx)
+{
+    graft_xout o = {.sink = out, .ctx = ctx, .release = release, .read = read,
+                    .payload = payload};
+    return run_chain(ops, nops, in, nin, &o, ctx);
+}
+
 int graft_ops_run_mem(const graft_op *ops, size_t nops, const graft_tview *in, size_t nin,
                       uint8_t *dst, graft_ctx *ctx)
 {

@@ -84,6 +84,14 @@ int graft_ops_run(const graft_op *ops, size_t nops, const graft_tview *in, size_
 int graft_ops_run_released(const graft_op *ops, size_t nops, const graft_tview *in, size_t nin,
                            graft_sink *out, void (*release)(void *payload), void *payload,
                            graft_ctx *ctx);
+/* The same, with read(payload, at, dst, n): copies n bytes at `at`, inside
+ * one of the inputs, into dst without mapping them (a pread of the file
+ * behind it), for the kernels that read a large source in scattered pieces
+ * (the out-of-core permute, the banded transpose); < 0 with ctx set on error. */
+int graft_ops_run_io(const graft_op *ops, size_t nops, const graft_tview *in, size_t nin,
+                     graft_sink *out, void (*release)(void *payload),
+                     int (*read)(void *payload, const uint8_t *at, void *dst, size_t n),
+                     void *payload, graft_ctx *ctx);
 /* The same, into memory (dst holds the final shape's bytes and must not
  * overlap the inputs).  A cast that meets a value the target type cannot
  * hold fails with "<file>:<line>: cast: element 7: 300 does not fit in int8";

@@ -376,9 +376,14 @@ static int banded_transpose(graft_xout *o, const uint8_t *src, size_t esize, int
         size_t run = (size_t)bw * esize;
         for (int64_t r0 = 0; r0 < rows; r0 += g) {
             int64_t r1 = rows - r0 < g ? rows : r0 + g;
-            for (int64_t r = r0; r < r1; r++)
-                memcpy(stage + (size_t)r * run, src + (size_t)r * cbytes + (size_t)j * esize, run);
-            o->release(o->payload);
+            for (int64_t r = r0; r < r1; r++) {
+                const uint8_t *at = src + (size_t)r * cbytes + (size_t)j * esize;
+                if (!o->read)
+                    memcpy(stage + (size_t)r * run, at, run);
+                else if ((rc = o->read(o->payload, at, stage + (size_t)r * run, run)) < 0)
+                    goto cleanup;
+            }
+            if (!o->read) o->release(o->payload);
         }
         for (int64_t k = 0; k < bw; k += per_slab) {
             int64_t dims[2] = {bw - k < per_slab ? bw - k : per_slab, rows}, st[2] = {1, bw};

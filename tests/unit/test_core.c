@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static graft_ctx *ctx;
 static void setup(void) { ctx = graft_ctx_new(); }
@@ -77,6 +78,38 @@ START_TEST(crc32c_matches_known_values)
     crc32c_vectors();            /* the crc32 instruction when present */
     graft_crc32c__use_hw(false);
     crc32c_vectors();            /* the portable tables */
+    graft_crc32c__use_hw(true);
+}
+END_TEST
+
+/* graft_crc32 (folded by carry-less multiplication) against zlib's tables:
+ * every length to 300 from every alignment of 16, a running value carried
+ * over, large blocks; then again with the portable path. */
+static void crc32_against_zlib(void)
+{
+    static uint8_t buf[1 << 16];
+    uint64_t x = 0x243f6a8885a308d3ull;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        buf[i] = (uint8_t)x;
+    }
+    ck_assert_uint_eq(graft_crc32(0, "123456789", 9), 0xcbf43926u);
+    for (size_t off = 0; off < 16; off++)
+        for (size_t n = 0; n <= 300; n++) {
+            uint32_t seed = (uint32_t)(n * 2654435761u);
+            ck_assert_uint_eq(graft_crc32(seed, buf + off, n),
+                              (uint32_t)crc32(seed, buf + off, (uInt)n));
+        }
+    ck_assert_uint_eq(graft_crc32(0, buf, sizeof buf), (uint32_t)crc32(0, buf, sizeof buf));
+    ck_assert_uint_eq(graft_crc32(graft_crc32(0, buf, 1000), buf + 1000, sizeof buf - 1000),
+                      (uint32_t)crc32(0, buf, sizeof buf));
+}
+
+START_TEST(crc32_matches_zlib)
+{
+    crc32_against_zlib();        /* pclmul when present */
+    graft_crc32c__use_hw(false);
+    crc32_against_zlib();        /* zlib all the way */
     graft_crc32c__use_hw(true);
 }
 END_TEST
@@ -316,6 +349,7 @@ static Suite *core_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, sha256_matches_fips_vectors);
     tcase_add_test(tc, crc32c_matches_known_values);
+    tcase_add_test(tc, crc32_matches_zlib);
     tcase_add_test(tc, model_add_checks_overflow_and_duplicates);
     tcase_add_test(tc, model_gathers_strided_and_big_endian_views);
     tcase_add_test(tc, sink_commit_renames_and_abort_leaves_nothing);

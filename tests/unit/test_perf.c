@@ -98,7 +98,8 @@ static const graft_dtype dtypes[] = {GRAFT_UINT8, GRAFT_INT16, GRAFT_FLOAT32, GR
 /* Permute an n-d tensor of random bytes mapped from a file through
  * graft_ops_run_released, dropping the mapped pages at every release, and
  * compare with the naive permute. */
-static int run_released(size_t w, graft_dtype dt, uint32_t nd, const int64_t *d, int64_t *axes)
+static int run_released(size_t w, graft_dtype dt, uint32_t nd, const int64_t *d, int64_t *axes,
+                        bool checksum)
 {
     size_t n = w, got_n = 0;
     for (uint32_t i = 0; i < nd; i++) n *= (size_t)d[i];
@@ -117,8 +118,10 @@ static int run_released(size_t w, graft_dtype dt, uint32_t nd, const int64_t *d,
     snprintf(out, sizeof out, "%s/out%zu.bin", tu_temp_dir(), w);
     graft_sink *s = NULL;
     ck_assert_int_eq(graft_sink_open(&s, out, tu_ctx), 0);
+    if (checksum) graft_sink_crc32c_begin(s); /* no positioned writes: the two passes */
     int rc = graft_ops_run_released(&op, 1, &in, 1, s, drop_pages, &m, tu_ctx);
     ck_assert_msg(rc == 0, "%s", graft_ctx_message(tu_ctx));
+    if (checksum) graft_sink_crc32c_end(s);
     ck_assert_int_eq(graft_sink_commit(s), 0);
     ref_permute(want, src, w, nd, d, axes);
     uint8_t *got = tu_read_file(out, &got_n);
@@ -140,7 +143,7 @@ static int run_released(size_t w, graft_dtype dt, uint32_t nd, const int64_t *d,
 static void check_released(size_t w, graft_dtype dt, uint32_t nd, const int64_t *d,
                            int64_t *axes, bool banded)
 {
-    int releases = run_released(w, dt, nd, d, axes);
+    int releases = run_released(w, dt, nd, d, axes, false);
     size_t n = w;
     for (uint32_t i = 0; i < nd; i++) n *= (size_t)d[i];
     if (banded)
@@ -205,9 +208,13 @@ START_TEST(out_of_core_permute_matches_reference)
     int64_t axes[5];
     memcpy(axes, c->axes, sizeof axes);
     graft_xform__set_ooc(1, c->block * w);
-    int releases = run_released(w, dtypes[_i % 5], c->nd, c->d, axes);
+    int releases = run_released(w, dtypes[_i % 5], c->nd, c->d, axes, true);
+    /* into a sink that takes positioned writes: in one pass where it can */
+    int in_place = run_released(w, dtypes[_i % 5], c->nd, c->d, axes, false);
     graft_xform__set_ooc(0, 0);
     ck_assert_int_eq(releases, c->blocks);
+    if (c->blocks) ck_assert_int_gt(in_place, 0);
+    else ck_assert_int_eq(in_place, 0);
 }
 END_TEST
 
@@ -228,6 +235,7 @@ START_TEST(out_of_core_permute_without_temp_folder_fails_clearly)
     graft_sink *s = NULL;
     ck_assert_int_eq(graft_sink_open(&s, out, tu_ctx), 0);
     ck_assert_int_eq(rename(dir, moved), 0);
+    graft_sink_crc32c_begin(s); /* written in place otherwise, with no temporary file */
     mapped m = {0};
     graft_xform__set_ooc(1, 4096);
     int rc = graft_ops_run_released(&op, 1, &in, 1, s, drop_pages, &m, tu_ctx);

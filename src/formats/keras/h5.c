@@ -896,23 +896,28 @@ int graft_h5__add_tree(graft_model *m, const char *path, const char *prefix, gra
 
 /* ---- checking a rewritten copy ---------------------------------------- */
 
-static herr_t visit_object(hid_t o, const char *name, const H5O_info_t *info, void *data)
-{
-    (void)o, (void)name, (void)info, (void)data;
-    return 0;
-}
-
 typedef struct check_job {
     const graft_model *m;
-    const uint8_t *p;
+    const uint8_t *p; /* the copy, mapped read-only */
     size_t size;
+    size_t seen;      /* objects visited */
 } check_job;
+
+#define DROP_EVERY 16 /* objects between drops of the mapped copy's pages */
+
+static herr_t visit_object(hid_t o, const char *name, const H5O_info_t *info, void *data)
+{
+    check_job *j = data;
+    (void)o, (void)name, (void)info;
+    if (++j->seen % DROP_EVERY == 0) graft_h5__drop_pages(j->p, j->size);
+    return 0;
+}
 
 /* In a child: the copy reopens, every object is reachable, every dataset
  * opens with its shape. */
 static int check_child(void *arg, int fd, graft_ctx *ctx)
 {
-    const check_job *j = arg;
+    check_job *j = arg;
     const graft_model *m = j->m;
     hid_t f, dapl = H5Pcreate(H5P_DATASET_ACCESS);
     (void)fd;
@@ -920,7 +925,7 @@ static int check_child(void *arg, int fd, graft_ctx *ctx)
     if (dapl >= 0) H5Pset_elink_cb(dapl, deny_external_link, NULL);
     f = graft_h5__open_image(j->p, j->size, false, ctx);
     graft_h5__doing("visiting every object of the rewritten copy");
-    if (f < 0 || H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, visit_object, NULL,
+    if (f < 0 || H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, visit_object, j,
                            H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS) < 0)
         return graft_h5__fail(ctx, GRAFT_ECORRUPT, "%s: skeleton refused: its rewritten copy does "
                               "not reopen (a dataset's bytes overlap the file's metadata)",
@@ -938,6 +943,7 @@ static int check_child(void *arg, int fd, graft_ctx *ctx)
         same = nd == (int)t->ndim && nd >= 0 && nd <= GRAFT_MAX_NDIM &&
                H5Sget_simple_extent_dims(sp, dims, NULL) == nd;
         for (int k = 0; same && k < nd; k++) same = dims[k] == (hsize_t)t->shape[k];
+        if (i % DROP_EVERY == DROP_EVERY - 1) graft_h5__drop_pages(j->p, j->size);
         if (!same)
             return graft_h5__fail(ctx, GRAFT_ECORRUPT,
                                   "%s: skeleton refused: dataset '%s' is damaged in its rewritten "
@@ -957,7 +963,7 @@ static int no_records(void *arg, uint8_t kind, const uint8_t *p, size_t n)
  * own metadata, which the rewrite would then overwrite. */
 int graft_h5__check_copy(const graft_model *m, graft_sink *copy, graft_ctx *ctx)
 {
-    check_job j = {m, MAP_FAILED, 0};
+    check_job j = {m, MAP_FAILED, 0, 0};
     int fd, rc;
     GRAFT_TRY(graft_sink_reopen(copy, &fd, ctx));
     j.size = (size_t)graft_sink_tell(copy);

@@ -29,6 +29,10 @@ typedef struct graft_h5_file {
     uint64_t base;           /* offset of the HDF5 image inside src */
     uint64_t size;           /* bytes of the image */
     uint8_t *image;          /* owned copy of an image no source holds, or NULL */
+    /* An image stored in a zip member opened as a skeleton's: the member's
+     * CRC-32, checked the first time a tensor is read (keras3.c). */
+    bool crc_due;
+    uint32_t crc;
 } graft_h5_file;
 
 /* The HDF5 datasets behind a model's tensors: t->aux_ptr is the dataset's
@@ -67,6 +71,12 @@ extern unsigned graft_h5__base_cpu;
 void graft_h5__doing(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* In a child: open an in-memory image in place (no copy, no file opened). */
 hid_t graft_h5__open_image(const uint8_t *p, size_t size, bool writable, graft_ctx *ctx);
+/* In a child: drop the pages of a read-only, file-mapped image from the
+ * resident set.  libhdf5 keeps what it parsed in its own cache, but every
+ * header it touched mapped the page-cache folio around it (up to 2 MiB for
+ * a file just written), which over hundreds of datasets grew the child by
+ * ~200 KB a dataset.  Never for a heap image: it would read back zeros. */
+void graft_h5__drop_pages(const uint8_t *p, size_t size);
 /* In a child: open m's image and its access property lists into m->state. */
 int graft_h5__child_open(const graft_model *m, graft_ctx *ctx);
 /*

@@ -108,6 +108,13 @@ static herr_t img_free(void *ptr, H5FD_file_image_op_t op, void *ud)
 static void *ud_copy(void *ud) { return ud; }
 static herr_t ud_free(void *ud) { (void)ud; return 0; }
 
+void graft_h5__drop_pages(const uint8_t *p, size_t size)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + size) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 hid_t graft_h5__open_image(const uint8_t *p, size_t size, bool writable, graft_ctx *ctx)
 {
     H5FD_file_image_callbacks_t cb = {img_malloc, img_memcpy, img_realloc, img_free,

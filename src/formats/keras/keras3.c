@@ -87,6 +87,27 @@ static int open_weights(graft_model *m, const graft_open_options *opts, graft_ct
 
 static int layouts_from_config(graft_model *m, const graft_zip *z, graft_ctx *ctx);
 
+/* A skeleton's weights member (graft_model.defer_checks): one CRC-32 covers
+ * every dataset, so the first tensor read (one the plan keeps) checks it
+ * whole, once; a skeleton whose tensors are all replaced never reads it. */
+static int check_member(const graft_model *m, const graft_tensor *t, graft_ctx *ctx)
+{
+    graft_h5_file *h = m->state;
+    uint32_t crc = 0;
+    if (!h->crc_due) return GRAFT_OK;
+    for (uint64_t off = 0, step = 8u << 20; off < h->size; off += step) {
+        size_t n = (size_t)(h->size - off < step ? h->size - off : step);
+        crc = graft_crc32(crc, h->src->data + h->base + off, n);
+        graft_source_release(h->src, h->base + off, n);
+    }
+    if (crc != h->crc)
+        return graft_error(ctx, GRAFT_ECORRUPT,
+                           "tensor '%s': member " WEIGHTS_MEMBER ": CRC-32 %08x does not match "
+                           "the directory's %08x", t->name, crc, h->crc);
+    h->crc_due = false;
+    return GRAFT_OK;
+}
+
 static int open_archive(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
 {
     const graft_source *src = m->sources[0];
@@ -109,8 +130,15 @@ static int open_archive(graft_model *m, const graft_open_options *opts, graft_ct
         goto cleanup;
     }
     if (e->method == 0) {
-        if ((rc = graft_zip_borrow(z, e, src, &p, ctx)) < 0) goto cleanup;
+        /* a skeleton's member is checked when a tensor is read (check_member) */
+        p = src->data + e->data_offset;
+        if (!m->defer_checks && (rc = graft_zip_borrow(z, e, src, &p, ctx)) < 0) goto cleanup;
         rc = graft_h5__attach(m, src, (uint64_t)(p - src->data), e->usize, ctx);
+        if (rc == GRAFT_OK && m->defer_checks) {
+            graft_h5_file *h = m->state;
+            h->crc_due = true;
+            h->crc = e->crc32;
+        }
     } else {
         if (e->usize > SIZE_MAX || e->usize == 0) { /* the ratio: graft_zip_open */
             rc = graft_error(ctx, GRAFT_ECORRUPT, "member " WEIGHTS_MEMBER
@@ -133,6 +161,8 @@ static int open_archive(graft_model *m, const graft_open_options *opts, graft_ct
     rc = graft_h5__walk(m, walk_tree, NULL, NULL, NULL, ctx);
     if (rc < 0) graft_error_prefix(ctx, "member " WEIGHTS_MEMBER);
     else rc = layouts_from_config(m, z, ctx);
+    if (rc == GRAFT_OK && ((graft_h5_file *)m->state)->crc_due)
+        for (size_t i = 0; i < m->count; i++) m->tensors[i].check = check_member;
 cleanup:
     free(image);
     graft_zip_free(z);

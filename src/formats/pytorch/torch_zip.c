@@ -189,6 +189,18 @@ static int stream_compressed(const graft_model *m, const graft_tensor *t, graft_
     return rc;
 }
 
+/* A skeleton's stored record, its CRC-32 checked when a tensor over it is
+ * read (graft_model.defer_checks): a record only replaced is never read. */
+static int check_stored(const graft_model *m, const graft_tensor *t, graft_ctx *ctx)
+{
+    const graft_torch_state *st = m->state;
+    const graft_torch_storage *s = &st->refs.storages[st->refs.v[t->aux].storage];
+    const uint8_t *p;
+    if (graft_zip_borrow(st->zip, s->entry, m->sources[0], &p, ctx) < 0)
+        return graft_error_prefix(ctx, "tensor '%s'", t->name);
+    return GRAFT_OK;
+}
+
 static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
 {
     const graft_source *src = m->sources[0];
@@ -238,7 +250,9 @@ static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *c
         if (strncmp(e->name + plen, "/data/", 6) != 0) continue;
         s = graft_torch__find_storage(&st->refs, e->name + plen + 6);
         if (!s || s->entry) continue;
-        if (e->method == 0) GRAFT_TRY(graft_zip_borrow(st->zip, e, src, &pdata, ctx));
+        /* a skeleton's records are checked when read (check_stored) */
+        if (e->method == 0 && !m->defer_checks)
+            GRAFT_TRY(graft_zip_borrow(st->zip, e, src, &pdata, ctx));
         s->size = e->usize;
         s->data_off = e->data_offset;
         s->entry = e;
@@ -249,8 +263,11 @@ static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *c
             return graft_error(ctx, GRAFT_ECORRUPT, "storage record '%s/data/%s' is missing",
                                prefix, st->refs.storages[i].key);
     GRAFT_TRY(graft_torch__add_all(m, &st->refs, big, load_compressed, st, ctx));
-    for (size_t i = 0; i < m->count; i++)
-        if (m->tensors[i].load == load_compressed) m->tensors[i].stream = stream_compressed;
+    for (size_t i = 0; i < m->count; i++) {
+        graft_tensor *t = &m->tensors[i];
+        if (t->load == load_compressed) t->stream = stream_compressed;
+        else if (m->defer_checks) t->check = check_stored;
+    }
     return graft_torch__snapshot(m, st, ctx);
 }
 

@@ -13,7 +13,9 @@
  *     then the string bytes; its entry CRC runs over the lengths as uint32,
  *     the 4 stored checksum bytes and the strings.
  * Every tensor's CRC is verified once in open (so `graft ls` finds a corrupt
- * data file); the tensors are then zero-copy views into the mapped shards.
+ * data file), except in a skeleton's (graft_model.defer_checks), where a
+ * tensor is verified when it is read: the ones a plan replaces never are;
+ * the tensors are zero-copy views into the mapped shards.
  * String tensors (e.g. _CHECKPOINTABLE_OBJECT_GRAPH) are tensors of dtype
  * "string" whose bytes are the stored form above.
  */
@@ -198,6 +200,31 @@ static int string_crc(const graft_tensor *t, const uint8_t *p, uint32_t *out, gr
     return GRAFT_OK;
 }
 
+/* The CRC-32C of t's stored bytes against its entry's, in steps that drop
+ * the checked pages (they are read again only if used). */
+static int data_crc(const graft_tensor *t, const Tensorflow__BundleEntryProto *e, graft_ctx *ctx)
+{
+    uint32_t crc = 0;
+    for (uint64_t off = 0, step = 8u << 20; off < t->nbytes; off += step) {
+        size_t n = (size_t)(t->nbytes - off < step ? t->nbytes - off : step);
+        crc = graft_crc32c(crc, t->src->data + t->offset + off, n);
+        graft_source_release(t->src, t->offset + off, n);
+    }
+    if (crc != graft_tf_unmask(e->crc32c))
+        return graft_error(ctx, GRAFT_ECORRUPT,
+                           "tensor '%s': CRC-32C mismatch in %s at offset %llu (stored "
+                           "0x%08x, computed 0x%08x)", t->name, t->src->path,
+                           (unsigned long long)t->offset, graft_tf_unmask(e->crc32c), crc);
+    return GRAFT_OK;
+}
+
+/* A skeleton's tensor, checked when it is read (kept, not replaced). */
+static int check_deferred(const graft_model *m, const graft_tensor *t, graft_ctx *ctx)
+{
+    (void)m;
+    return data_crc(t, t->aux_ptr, ctx);
+}
+
 static int attach_data(graft_model *m, bundle *b, const char *prefix, graft_ctx *ctx)
 {
     for (size_t i = 0; i < m->count; i++) {
@@ -220,20 +247,19 @@ static int attach_data(graft_model *m, bundle *b, const char *prefix, graft_ctx 
                                "tensor '%s': data [%llu, %llu) lies past the end of the "
                                "%zu-byte file %s", t->name, (unsigned long long)t->offset,
                                (unsigned long long)(t->offset + t->nbytes), src->size, src->path);
-        if (t->dtype == GRAFT_STRING)
+        if (t->dtype == GRAFT_STRING) { /* framing and CRC together; small */
             GRAFT_TRY(string_crc(t, src->data + t->offset, &crc, ctx));
-        else
-            /* In steps, dropping checked pages: they are read again only if used. */
-            for (uint64_t off = 0, step = 8u << 20; off < t->nbytes; off += step) {
-                size_t n = (size_t)(t->nbytes - off < step ? t->nbytes - off : step);
-                crc = graft_crc32c(crc, src->data + t->offset + off, n);
-                graft_source_release(src, t->offset + off, n);
-            }
-        if (crc != graft_tf_unmask(e->crc32c))
-            return graft_error(ctx, GRAFT_ECORRUPT,
-                               "tensor '%s': CRC-32C mismatch in %s at offset %llu (stored "
-                               "0x%08x, computed 0x%08x)", t->name, src->path,
-                               (unsigned long long)t->offset, graft_tf_unmask(e->crc32c), crc);
+            if (crc != graft_tf_unmask(e->crc32c))
+                return graft_error(ctx, GRAFT_ECORRUPT,
+                                   "tensor '%s': CRC-32C mismatch in %s at offset %llu (stored "
+                                   "0x%08x, computed 0x%08x)", t->name, src->path,
+                                   (unsigned long long)t->offset, graft_tf_unmask(e->crc32c), crc);
+        } else if (m->defer_checks) {
+            t->aux_ptr = (void *)e;
+            t->check = check_deferred;
+        } else {
+            GRAFT_TRY(data_crc(t, e, ctx));
+        }
     }
     return GRAFT_OK;
 }
