@@ -187,8 +187,8 @@ static int add_layers(graft_model *m, const char *base, graft_ctx *ctx)
  * a model_weights group (model.save). */
 static bool keras2_layout(const graft_h5_file *h)
 {
-    return graft_h5__has_attr(h->file, "layer_names") ||
-           graft_h5__has_attr(h->file, "layer_names0") ||
+    return graft_h5__has_attr(h->file, "layer_names", "the file") ||
+           graft_h5__has_attr(h->file, "layer_names0", "the file") ||
            graft_h5__obj_type(h, h->file, "/model_weights") == H5O_TYPE_GROUP;
 }
 
@@ -206,7 +206,7 @@ static int send_config(graft_model *m, const graft_h5_file *h, int fd, graft_ctx
 {
     char **v;
     size_t n;
-    if (!graft_h5__has_attr(h->file, "model_config")) return 0;
+    if (!graft_h5__has_attr(h->file, "model_config", "the file")) return 0;
     if (graft_h5__name_list(m, h->file, "file", "model_config", &v, &n, ctx) < 0 || n != 1) {
         graft_ctx_clear(ctx); /* the weights do not depend on it */
         return 0;
@@ -266,7 +266,7 @@ static int walk_keras(graft_model *m, void *arg, int fd, graft_ctx *ctx)
 {
     const graft_h5_file *h = m->state;
     (void)arg;
-    if (graft_h5__has_attr(h->file, "layer_names") || graft_h5__has_attr(h->file, "layer_names0"))
+    if (graft_h5__has_attr(h->file, "layer_names", "the file") || graft_h5__has_attr(h->file, "layer_names0", "the file"))
         return add_layers(m, "/", ctx);
     if (graft_h5__obj_type(h, h->file, "/model_weights") == H5O_TYPE_GROUP) {
         GRAFT_TRY(add_layers(m, "/model_weights", ctx));
