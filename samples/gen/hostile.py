@@ -322,6 +322,22 @@ def npy_big_be(out):
     return path
 
 
+def keras_h5_big_chunked(out):
+    """Item 12: a Keras 2 HDF5 file whose 128 MiB kernel is stored in gzip
+    chunks of 64 rows (a ramp, so it compresses well), as h5py writes it;
+    libhdf5 reads it in a child, which must stream it in bounded slabs."""
+    import h5py
+    a = np.tile(np.arange(1000, dtype="<f4") * 0.5, 32 * 1024 * 1024 // 1000 + 1)[:1 << 25]
+    path = os.path.join(out, "big_chunked.h5")
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([b"dense"])
+        g = f.create_group("dense")
+        g.attrs["weight_names"] = np.array([b"dense/kernel:0"])
+        g.create_dataset("dense/kernel:0", data=a.reshape(8192, 4096), chunks=(64, 4096),
+                         compression="gzip", compression_opts=1)
+    return path
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)

@@ -175,6 +175,18 @@ def sha256_streams_everywhere():
     assert int(rss) < 48 * 1024, f"npy: peak RSS {rss} KiB"
 
 
+def sha256_streams_chunked_hdf5():
+    """Item 12: a 128 MiB gzip-chunked Keras kernel hashes, through the
+    libhdf5 child, to the values h5py reads, with flat memory in both."""
+    import h5py
+    p = hostile.keras_h5_big_chunked(R.tmp)
+    with h5py.File(p, "r") as f:
+        want = sha256_of_array(f["dense/dense/kernel:0"][()])
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0" and out.split("\t")[-1].strip() == want, out
+    assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
+
+
 def keras_shared_weight_names():
     import h5py
     skel = hostile.keras_h5_shared_weight_names(R.tmp)
