@@ -151,6 +151,84 @@ hid_t graft_h5__open_image(const uint8_t *p, size_t size, bool writable, graft_c
     return f;
 }
 
+/* ---- records --------------------------------------------------------------- */
+
+#ifdef GRAFT_H5_IN_PROCESS
+/* Measurement builds only (meson -Dhdf5_in_process=true, bench/h5_sandbox.sh):
+ * the job runs in this process and its records go straight to the caller. */
+static struct {
+    graft_h5_record_fn fn;
+    void *arg;
+    int rc;
+} direct;
+#endif
+
+int graft_h5__put(int fd, uint8_t kind, const void *p, size_t n)
+{
+    uint8_t head[5] = {kind};
+    const uint8_t *b = p;
+#ifdef GRAFT_H5_IN_PROCESS
+    if (direct.fn) {
+        if (direct.rc == GRAFT_OK) direct.rc = direct.fn(direct.arg, kind, p, n);
+        return direct.rc < 0 ? -1 : 0;
+    }
+#endif
+    if (n > UINT32_MAX) return -1;
+    graft_put_le32(head + 1, (uint32_t)n);
+    for (size_t done = 0, k; done < 5; done += k)
+        if ((k = (size_t)write(fd, head + done, 5 - done)) == (size_t)-1) return -1;
+    while (n) {
+        ssize_t k = write(fd, b, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        b += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+int graft_h5__put_error(int fd, const graft_ctx *ctx)
+{
+    const char *msg = graft_ctx_message(ctx);
+    uint8_t buf[4 + GRAFT_MSG_MAX];
+    size_t n = strlen(msg) > GRAFT_MSG_MAX ? GRAFT_MSG_MAX : strlen(msg);
+    graft_put_le32(buf, (uint32_t)graft_ctx_status(ctx));
+    memcpy(buf + 4, msg, n);
+    return graft_h5__put(fd, 'E', buf, 4 + n);
+}
+
+#ifdef GRAFT_H5_IN_PROCESS
+/* Close what a job left open (a child would just exit), objects first. */
+static void close_all(void)
+{
+    static const unsigned kinds[] = {H5F_OBJ_ATTR, H5F_OBJ_DATASET, H5F_OBJ_GROUP,
+                                     H5F_OBJ_DATATYPE, H5F_OBJ_FILE};
+    hid_t ids[64];
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        ssize_t n;
+        while ((n = H5Fget_obj_ids(H5F_OBJ_ALL, kinds[k], 64, ids)) > 0)
+            for (ssize_t i = 0; i < n; i++)
+                if (H5Idec_ref(ids[i]) < 0) return;
+    }
+    H5Eclear2(H5E_DEFAULT);
+}
+
+int graft_h5__sandbox(graft_h5_child_fn child, void *carg, const graft_h5_budget *budget,
+                      graft_h5_record_fn fn, void *arg, graft_ctx *ctx)
+{
+    int rc;
+    (void)budget;
+    direct.fn = fn;
+    direct.arg = arg;
+    direct.rc = GRAFT_OK;
+    rc = child(carg, -1, ctx);
+    close_all();
+    direct.fn = NULL;
+    return direct.rc < 0 ? direct.rc : rc;
+}
+#else
 /* ---- confinement ----------------------------------------------------------- */
 
 #ifdef HAVE_SECCOMP
@@ -221,38 +299,6 @@ static void confine(int fd, uint64_t job_bytes, unsigned cpu)
 #else
     (void)fd;
 #endif
-}
-
-/* ---- records --------------------------------------------------------------- */
-
-int graft_h5__put(int fd, uint8_t kind, const void *p, size_t n)
-{
-    uint8_t head[5] = {kind};
-    const uint8_t *b = p;
-    if (n > UINT32_MAX) return -1;
-    graft_put_le32(head + 1, (uint32_t)n);
-    for (size_t done = 0, k; done < 5; done += k)
-        if ((k = (size_t)write(fd, head + done, 5 - done)) == (size_t)-1) return -1;
-    while (n) {
-        ssize_t k = write(fd, b, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        b += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-int graft_h5__put_error(int fd, const graft_ctx *ctx)
-{
-    const char *msg = graft_ctx_message(ctx);
-    uint8_t buf[4 + GRAFT_MSG_MAX];
-    size_t n = strlen(msg) > GRAFT_MSG_MAX ? GRAFT_MSG_MAX : strlen(msg);
-    graft_put_le32(buf, (uint32_t)graft_ctx_status(ctx));
-    memcpy(buf + 4, msg, n);
-    return graft_h5__put(fd, 'E', buf, 4 + n);
 }
 
 /* ---- the runner ------------------------------------------------------------- */
@@ -401,3 +447,4 @@ cleanup:
     if (page != MAP_FAILED) munmap(page, CRUMB_BYTES);
     return rc;
 }
+#endif
