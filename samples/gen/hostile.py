@@ -322,6 +322,25 @@ def npy_big_be(out):
     return path
 
 
+def torch_big_permuted(out):
+    """Item 8: a 128 MiB torch tensor saved as a permuted view (strides
+    (1, 1024*512, 1024)): each row graft hashes is spread over the storage."""
+    import torch
+    t = torch.arange(1 << 25, dtype=torch.float32).reshape(64, 512, 1024).permute(2, 0, 1)
+    path = os.path.join(out, "big_permuted.pt")
+    torch.save({"w": t}, path)
+    return path
+
+
+def npy_big_fortran(out):
+    """Item 8: a 128 MiB Fortran-order big-endian .npy (a transposed,
+    byte-swapped view)."""
+    a = np.asfortranarray(np.arange(1 << 25, dtype=">f4").reshape(8192, 4096))
+    path = os.path.join(out, "big_fortran.npy")
+    np.save(path, a)
+    return path
+
+
 def keras_h5_big_chunked(out):
     """Item 12: a Keras 2 HDF5 file whose 128 MiB kernel is stored in gzip
     chunks of 64 rows (a ramp, so it compresses well), as h5py writes it;

@@ -175,6 +175,23 @@ def sha256_streams_everywhere():
     assert int(rss) < 48 * 1024, f"npy: peak RSS {rss} KiB"
 
 
+def sha256_streams_spread_views():
+    """Item 8: a permuted torch view and a Fortran-order big-endian .npy,
+    whose rows each reach over the whole storage, hash to the values torch
+    and numpy read with flat memory (144 MB peak before, for 128 MiB)."""
+    import torch
+    p = hostile.torch_big_permuted(R.tmp)
+    want = sha256_of_array(torch.load(p)["w"].numpy())
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0" and out.split("\t")[-1].strip() == want, out
+    assert int(rss) < 48 * 1024, f"torch: peak RSS {rss} KiB"
+    p = hostile.npy_big_fortran(R.tmp)
+    want = sha256_of_array(np.load(p))
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0" and out.split("\t")[-1].strip() == want, out
+    assert int(rss) < 48 * 1024, f"npy: peak RSS {rss} KiB"
+
+
 def sha256_streams_chunked_hdf5():
     """Item 12: a 128 MiB gzip-chunked Keras kernel hashes, through the
     libhdf5 child, to the values h5py reads, with flat memory in both."""
