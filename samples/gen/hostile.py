@@ -341,12 +341,31 @@ def npy_big_fortran(out):
     return path
 
 
+def onnx_big_typed(out, dtype="float"):
+    """Item 8: an ONNX initializer of 2^25 elements in its typed field, not
+    raw_data: float_data (128 MiB of float32) or, for float16, int32_data
+    (varints of the bit patterns), as onnx.helper.make_tensor writes them."""
+    import onnx
+    from onnx import TensorProto, helper
+    vals = (np.arange(1 << 25) % 1000).astype("<f4") * 0.25
+    kind = {"float": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}[dtype]
+    if dtype == "float16":
+        vals = vals.astype("<f2")
+    t = helper.make_tensor("w", kind, [8192, 4096], vals, raw=False)
+    g = helper.make_graph([], "g", [], [helper.make_tensor_value_info("w", kind, [8192, 4096])],
+                          [t])
+    path = os.path.join(out, f"big_typed_{dtype}.onnx")
+    onnx.save(helper.make_model(g), path)
+    return path
+
+
 def keras_h5_big_chunked(out):
     """Item 12: a Keras 2 HDF5 file whose 128 MiB kernel is stored in gzip
-    chunks of 64 rows (a ramp, so it compresses well), as h5py writes it;
-    libhdf5 reads it in a child, which must stream it in bounded slabs."""
+    chunks of 64 rows, as h5py writes it; random values, so the file is as
+    large as the data.  libhdf5 reads it in a child, which must stream it in
+    bounded slabs and let the chunks it has read go."""
     import h5py
-    a = np.tile(np.arange(1000, dtype="<f4") * 0.5, 32 * 1024 * 1024 // 1000 + 1)[:1 << 25]
+    a = np.random.default_rng(0).standard_normal(1 << 25, dtype=np.float32)
     path = os.path.join(out, "big_chunked.h5")
     with h5py.File(path, "w") as f:
         f.attrs["layer_names"] = np.array([b"dense"])

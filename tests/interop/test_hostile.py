@@ -192,6 +192,21 @@ def sha256_streams_spread_views():
     assert int(rss) < 48 * 1024, f"npy: peak RSS {rss} KiB"
 
 
+def sha256_streams_onnx_typed_fields():
+    """Item 8: initializers in float_data and in int32_data (float16 bit
+    patterns) hash to the values onnx.numpy_helper reads, decoded 1 MiB at a
+    time with the file's pages released behind."""
+    import onnx
+    from onnx import numpy_helper
+    for dtype in ("float", "float16"):
+        p = hostile.onnx_big_typed(R.tmp, dtype)
+        want = sha256_of_array(numpy_helper.to_array(onnx.load(p).graph.initializer[0]))
+        status, rss, out = peak_rss(["ls", "--sha256", p])
+        assert status == "0" and out.split("\t")[-1].strip() == want, (dtype, out)
+        assert int(rss) < 48 * 1024, f"{dtype}: peak RSS {rss} KiB"
+        os.unlink(p)
+
+
 def sha256_streams_chunked_hdf5():
     """Item 12: a 128 MiB gzip-chunked Keras kernel hashes, through the
     libhdf5 child, to the values h5py reads, with flat memory in both."""
