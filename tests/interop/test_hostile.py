@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from graftlib import SOURCE_ROOT, Results, ls_json, run, sha256_of_array  # noqa: E402
+from graftlib import SOURCE_ROOT, Results, ls_json, peak_rss, run, sha256_of_array  # noqa: E402
 
 sys.path.insert(0, os.path.join(SOURCE_ROOT, "samples", "gen"))
 import hostile  # noqa: E402
@@ -234,20 +234,6 @@ def keras_shared_weight_names():
             for w in f[layer].attrs["weight_names"]:
                 w = w.decode()
                 assert (f[layer][w][()] == g[layer][w][()]).all(), (layer, w)
-
-
-def peak_rss(args):
-    """graft ARGS: (exit status, peak RSS in KiB, stdout), measured from a small
-    parent (a child forked from this process would start with its RSS)."""
-    from graftlib import GRAFT
-    meter = ("import os, subprocess, sys\n"
-             "c = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n"
-             "out = c.stdout.read()\n"
-             "_, status, usage = os.wait4(c.pid, 0)\n"
-             "print(status, usage.ru_maxrss, out, sep='\\n')\n")
-    r = subprocess.run([sys.executable, "-c", meter, GRAFT, *args], capture_output=True,
-                       text=True, check=True)
-    return r.stdout.split("\n", 2)
 
 
 def sha256_streams_deflated_members():
