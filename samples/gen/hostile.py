@@ -359,6 +359,26 @@ def onnx_big_typed(out, dtype="float"):
     return path
 
 
+def tf_v1_big(out):
+    """Item 8: a TF V1 checkpoint (SavedTensorSlices table, as
+    tf.compat.v1.train.Saver wrote them) with two 64 MiB float32 tensors,
+    'f' in packed float_val and 'c' in tensor_content; returns the path and
+    the arrays."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from tf_fuzz_seeds import field
+    from tf_v1_fuzz_corpus import ckpt, record, tmeta
+    rng = np.random.default_rng(3)
+    f = rng.standard_normal(1 << 24).astype("<f4")
+    c = rng.standard_normal(1 << 24).astype("<f4")
+    data = ckpt([tmeta(b"f", 1, [4096, 4096]), tmeta(b"c", 1, [4096, 4096])],
+                [(b"f", record(b"f", field(5, 2, f.tobytes()))),
+                 (b"c", record(b"c", field(4, 2, c.tobytes())))])
+    path = os.path.join(out, "big_v1.ckpt")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    return path, {"f": f.reshape(4096, 4096), "c": c.reshape(4096, 4096)}
+
+
 def keras_h5_big_chunked(out):
     """Item 12: a Keras 2 HDF5 file whose 128 MiB kernel is stored in gzip
     chunks of 64 rows, as h5py writes it; random values, so the file is as

@@ -207,6 +207,18 @@ def sha256_streams_onnx_typed_fields():
         os.unlink(p)
 
 
+def sha256_streams_tf_v1():
+    """Item 8: a TF V1 checkpoint's tensors, in float_val and in
+    tensor_content, hash to the values written with flat memory (the table's
+    CRC checks let pages go too)."""
+    p, arrays = hostile.tf_v1_big(R.tmp)
+    status, rss, out = peak_rss(["ls", "--sha256", "--format", "tf-checkpoint-v1", p])
+    got = dict((ln.split("\t")[0], ln.split("\t")[-1]) for ln in out.strip().splitlines())
+    assert status == "0" and got == {k: sha256_of_array(a) for k, a in arrays.items()}, out
+    assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
+    os.unlink(p)
+
+
 def sha256_streams_chunked_hdf5():
     """Item 12: a 128 MiB gzip-chunked Keras kernel hashes, through the
     libhdf5 child, to the values h5py reads, with flat memory in both."""
