@@ -158,12 +158,24 @@ bool graft_h5__has_attr(hid_t loc, const char *name, const char *where)
     return r > 0;
 }
 
+/* Why the last object lookup failed, when not for want of the object. */
+static char lookup_error[320];
+
+const char *graft_h5__lookup_error(void) { return lookup_error; }
+
 H5O_type_t graft_h5__obj_type(const graft_h5_file *h, hid_t loc, const char *path)
 {
     H5O_info_t oi;
+    walk_err w = {{0}};
     graft_h5__doing("looking up object '%s'", path);
+    lookup_error[0] = '\0';
     if (H5Oget_info_by_name2(loc, path, &oi, H5O_INFO_BASIC, h->lapl) < 0) {
+        H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, &w);
         H5Eclear2(H5E_DEFAULT);
+        /* a damaged heap or header is not a missing object: say what broke */
+        if (w.desc[0] && !strstr(w.desc, "not found") && !strstr(w.desc, "doesn't exist") &&
+            !strstr(w.desc, "does not exist"))
+            snprintf(lookup_error, sizeof lookup_error, " (libhdf5: %.300s)", w.desc);
         return H5O_TYPE_UNKNOWN;
     }
     return oi.type;

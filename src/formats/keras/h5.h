@@ -113,6 +113,9 @@ H5O_type_t graft_h5__obj_type(const graft_h5_file *h, hid_t loc, const char *pat
 /* Is the last link of `path` an external link (never followed)? */
 bool graft_h5__is_external(const graft_h5_file *h, hid_t loc, const char *path);
 bool graft_h5__has_attr(hid_t loc, const char *name, const char *where);
+/* After graft_h5__obj_type gave H5O_TYPE_UNKNOWN: " (libhdf5: <why>)" when
+ * libhdf5 failed on the file rather than found nothing, else "". */
+const char *graft_h5__lookup_error(void);
 
 /*
  * Read a Keras name-list attribute of loc (`name`, or the chunked `name0`,

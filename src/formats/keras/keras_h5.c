@@ -70,11 +70,12 @@ static int add_weights(graft_model *m, const char *gpath, const char *what, cons
         ty = graft_h5__obj_type(h, h->file, dpath);
         if (ty != H5O_TYPE_DATASET)
             return graft_error(ctx, GRAFT_ECORRUPT,
-                               "%s: weight '%s' listed in weight_names: %s", where, names[i],
+                               "%s: weight '%s' listed in weight_names: %s%s", where, names[i],
                                graft_h5__is_external(h, h->file, dpath)
                                    ? "an external link to another file (refused)"
                                : ty == H5O_TYPE_UNKNOWN ? "no such dataset"
-                                                        : "not a dataset");
+                                                        : "not a dataset",
+                               ty == H5O_TYPE_UNKNOWN ? graft_h5__lookup_error() : "");
         GRAFT_TRY(graft_h5__add_dataset(m, dpath, name, ctx));
     }
     return GRAFT_OK;
@@ -154,8 +155,8 @@ static int add_layers(graft_model *m, const char *base, graft_ctx *ctx)
         if (!lpath || !what) rc = graft_error_oom(ctx, "a layer path");
         else if (graft_h5__obj_type(h, h->file, lpath) != H5O_TYPE_GROUP)
             rc = graft_error(ctx, GRAFT_ECORRUPT,
-                             "layer '%s' listed in layer_names of '%s': no such group",
-                             layers[i], base);
+                             "layer '%s' listed in layer_names of '%s': no such group%s",
+                             layers[i], base, graft_h5__lookup_error());
         if (rc < 0) break;
         top_listed |= strcmp(layers[i], "top_level_model_weights") == 0;
         size_t before = m->count;
