@@ -17,7 +17,7 @@ RUNS=${RUNS:-5}
 D=$OUT/run_all
 SRC=$OUT/vgg11.pth
 [ -f "$SRC" ] && [ -f "$D/vgg11_skel.h5" ] || { echo "run bench/run_all.sh once first" >&2; exit 1; }
-[ -x "$GRAFT" ] || build_release
+build_release
 IN=$ROOT/build-h5inproc/src/graft
 [ -f "$ROOT/build-h5inproc/build.ninja" ] ||
   meson setup "$ROOT/build-h5inproc" --buildtype=release -Dhdf5_in_process=true >/dev/null
@@ -43,13 +43,27 @@ with h5py.File(sys.argv[1], "r") as a, h5py.File(sys.argv[2], "w") as b:
 PYEOF
 cat "$SRC" "$D/vgg11_skel.h5" "$O/vgg11.h5" "$O/vgg11_gz.h5" >/dev/null
 
-# pair LABEL ARGS...: the case with the child, then in process; CPU ratio
+# pair LABEL ARGS...: RUNS runs of the case with the child and in process,
+# interleaved (a shared machine drifts); medians of CPU (user + sys), wall
+# and peak RSS of each, and the CPU and wall ratios.
 pair() {
   local label=$1; shift
-  measure "$label (child)" "$RUNS" "$GRAFT" "$@"; local c=$LAST_CPU w=$LAST_MEDIAN
-  measure "$label (in process)" "$RUNS" "$IN" "$@"; local i=$LAST_CPU v=$LAST_MEDIAN
-  awk -v c="$c" -v i="$i" -v w="$w" -v v="$v" 'BEGIN {
-    printf "  => child / in process: cpu %+.1f%%, wall %+.1f%%\n", (c / i - 1) * 100, (w / v - 1) * 100 }'
+  : >"$OUT/.child"; : >"$OUT/.inproc"
+  for _ in $(seq "$RUNS"); do
+    for b in child inproc; do
+      local exe=$GRAFT; [ $b = inproc ] && exe=$IN
+      /usr/bin/time -a -o "$OUT/.$b" -f '%e %U %S %M' "$exe" "$@" >/dev/null
+    done
+  done
+  med() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+  local cc cw cm ic iw im
+  cc=$(awk '{print $2 + $3}' "$OUT/.child" | med); cw=$(cut -d' ' -f1 "$OUT/.child" | med)
+  cm=$(cut -d' ' -f4 "$OUT/.child" | med); ic=$(awk '{print $2 + $3}' "$OUT/.inproc" | med)
+  iw=$(cut -d' ' -f1 "$OUT/.inproc" | med); im=$(cut -d' ' -f4 "$OUT/.inproc" | med)
+  awk -v l="$label" -v cc="$cc" -v cw="$cw" -v cm="$cm" -v ic="$ic" -v iw="$iw" -v im="$im" \
+      -v n="$RUNS" 'BEGIN {
+    printf "%-26s child: cpu %6.2f s wall %6.2f s peak %6.1f MB | in process: cpu %6.2f s wall %6.2f s peak %6.1f MB (%d runs each)\n", l, cc, cw, cm / 1024, ic, iw, im / 1024, n
+    printf "  => child / in process: cpu %+.1f%%, wall %+.1f%%\n", (cc / ic - 1) * 100, (cw / iw - 1) * 100 }'
 }
 echo "== B1: vgg11 .pth -> Keras 2 h5 skeleton"
 pair "apply -> keras h5" apply -q -r "$BENCH/vgg11_keras.yaml" -o "$O/b1.h5" "$SRC" "$D/vgg11_skel.h5"

@@ -405,7 +405,7 @@ static int scan_attr(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
     graft_onnx_state *st = m->state;
     uint64_t off = graft_rd_offset(msg), len = msg->len;
     graft_onnx_attr_value v;
-    graft_onnx_entry *e;
+    graft_onnx_entry *e = NULL;
     graft_tensor *t;
     int64_t dim;
 
