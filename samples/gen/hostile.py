@@ -322,6 +322,80 @@ def npy_big_be(out):
     return path
 
 
+def torch_big_permuted(out):
+    """Item 8: a 128 MiB torch tensor saved as a permuted view (strides
+    (1, 1024*512, 1024)): each row graft hashes is spread over the storage."""
+    import torch
+    t = torch.arange(1 << 25, dtype=torch.float32).reshape(64, 512, 1024).permute(2, 0, 1)
+    path = os.path.join(out, "big_permuted.pt")
+    torch.save({"w": t}, path)
+    return path
+
+
+def npy_big_fortran(out):
+    """Item 8: a 128 MiB Fortran-order big-endian .npy (a transposed,
+    byte-swapped view)."""
+    a = np.asfortranarray(np.arange(1 << 25, dtype=">f4").reshape(8192, 4096))
+    path = os.path.join(out, "big_fortran.npy")
+    np.save(path, a)
+    return path
+
+
+def onnx_big_typed(out, dtype="float"):
+    """Item 8: an ONNX initializer of 2^25 elements in its typed field, not
+    raw_data: float_data (128 MiB of float32) or, for float16, int32_data
+    (varints of the bit patterns), as onnx.helper.make_tensor writes them."""
+    import onnx
+    from onnx import TensorProto, helper
+    vals = (np.arange(1 << 25) % 1000).astype("<f4") * 0.25
+    kind = {"float": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}[dtype]
+    if dtype == "float16":
+        vals = vals.astype("<f2")
+    t = helper.make_tensor("w", kind, [8192, 4096], vals, raw=False)
+    g = helper.make_graph([], "g", [], [helper.make_tensor_value_info("w", kind, [8192, 4096])],
+                          [t])
+    path = os.path.join(out, f"big_typed_{dtype}.onnx")
+    onnx.save(helper.make_model(g), path)
+    return path
+
+
+def tf_v1_big(out):
+    """Item 8: a TF V1 checkpoint (SavedTensorSlices table, as
+    tf.compat.v1.train.Saver wrote them) with two 64 MiB float32 tensors,
+    'f' in packed float_val and 'c' in tensor_content; returns the path and
+    the arrays."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from tf_fuzz_seeds import field
+    from tf_v1_fuzz_corpus import ckpt, record, tmeta
+    rng = np.random.default_rng(3)
+    f = rng.standard_normal(1 << 24).astype("<f4")
+    c = rng.standard_normal(1 << 24).astype("<f4")
+    data = ckpt([tmeta(b"f", 1, [4096, 4096]), tmeta(b"c", 1, [4096, 4096])],
+                [(b"f", record(b"f", field(5, 2, f.tobytes()))),
+                 (b"c", record(b"c", field(4, 2, c.tobytes())))])
+    path = os.path.join(out, "big_v1.ckpt")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    return path, {"f": f.reshape(4096, 4096), "c": c.reshape(4096, 4096)}
+
+
+def keras_h5_big_chunked(out):
+    """Item 12: a Keras 2 HDF5 file whose 128 MiB kernel is stored in gzip
+    chunks of 64 rows, as h5py writes it; random values, so the file is as
+    large as the data.  libhdf5 reads it in a child, which must stream it in
+    bounded slabs and let the chunks it has read go."""
+    import h5py
+    a = np.random.default_rng(0).standard_normal(1 << 25, dtype=np.float32)
+    path = os.path.join(out, "big_chunked.h5")
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([b"dense"])
+        g = f.create_group("dense")
+        g.attrs["weight_names"] = np.array([b"dense/kernel:0"])
+        g.create_dataset("dense/kernel:0", data=a.reshape(8192, 4096), chunks=(64, 4096),
+                         compression="gzip", compression_opts=1)
+    return path
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)

@@ -406,6 +406,97 @@ static int tensor_bytes(const graft_model *m, const graft_tensor *t, const uint8
     return GRAFT_OK;
 }
 
+/* Does a strided view (strides >= 0) reach over more than 4 pieces' bytes? */
+static bool spread(const graft_tensor *t, size_t step)
+{
+    uint64_t es = graft_dtype_size(t->dtype), reach = es;
+    if (t->ndim == 0 || t->numel == 0) return false;
+    for (uint32_t d = 0; d < t->ndim; d++) {
+        if (t->strides[d] < 0) return false;
+        reach += (uint64_t)(t->shape[d] - 1) * (uint64_t)t->strides[d] * es;
+    }
+    return reach > 4 * (uint64_t)step;
+}
+
+/*
+ * A strided view spread over far more bytes than a piece (a transposed or
+ * permuted one): gathering rows in order would touch pages all over its
+ * extent for every piece, and the kernel maps 16 pages around each fault,
+ * so the whole extent would become resident.  Instead each piece is a
+ * product set (fixed leading indices, a range of dimension k, the trailing
+ * dimensions whole) of at most `step` bytes, walked in decreasing stride
+ * order so the mapping is read front to back, and the pages behind the
+ * walk are released as it goes.  All strides must be >= 0.
+ */
+static int spread_pieces(const graft_tensor *t, size_t step, graft_piece_fn fn, void *arg,
+                         graft_ctx *ctx)
+{
+    const uint32_t nd = t->ndim;
+    const uint64_t es = graft_dtype_size(t->dtype), rel = 1u << 20;
+    uint64_t suffix[GRAFT_MAX_NDIM + 1], dstr[GRAFT_MAX_NDIM], lead = 1, len;
+    int64_t pre[GRAFT_MAX_NDIM] = {0};
+    uint32_t k = 0, order[GRAFT_MAX_NDIM], no = 0;
+    uint8_t *buf;
+    int rc = GRAFT_OK;
+
+    suffix[nd] = es;
+    for (uint32_t d = nd; d-- > 0;) suffix[d] = suffix[d + 1] * (uint64_t)t->shape[d];
+    while (k + 1 < nd && suffix[k + 1] > step) k++;
+    len = step / suffix[k + 1] ? step / suffix[k + 1] : 1;
+    if (len > (uint64_t)t->shape[k]) len = (uint64_t)t->shape[k];
+    for (uint32_t d = 0; d < k; d++) lead *= (uint64_t)t->shape[d];
+    for (uint32_t d = k; d < nd; d++) { /* the piece's dimensions, largest stride first */
+        uint32_t at = no++;
+        while (at > 0 && t->strides[order[at - 1]] < t->strides[d]) order[at] = order[at - 1], at--;
+        order[at] = d;
+    }
+    if (!(buf = graft_malloc(ctx, (size_t)(len * suffix[k + 1]))))
+        return graft_error(ctx, GRAFT_ENOMEM, "tensor '%s': out of memory for %llu bytes", t->name,
+                           (unsigned long long)(len * suffix[k + 1]));
+    for (uint64_t l = 0; l < lead && rc == GRAFT_OK; l++) {
+        int64_t base = 0;
+        for (uint32_t d = 0; d < k; d++) base += pre[d] * t->strides[d];
+        for (uint64_t a = 0; a < (uint64_t)t->shape[k] && rc == GRAFT_OK; a += len) {
+            int64_t ext[GRAFT_MAX_NDIM], idx[GRAFT_MAX_NDIM] = {0}, src, dst = 0;
+            uint64_t n = (uint64_t)t->shape[k] - a < len ? (uint64_t)t->shape[k] - a : len;
+            uint64_t mark = t->offset + (uint64_t)(base + (int64_t)a * t->strides[k]) * es, count;
+            uint64_t top = mark;
+            for (uint32_t d = k; d < nd; d++) ext[d] = d == k ? (int64_t)n : t->shape[d];
+            dstr[nd - 1] = 1;
+            for (uint32_t d = nd - 1; d > k; d--) dstr[d - 1] = dstr[d] * (uint64_t)ext[d];
+            src = base + (int64_t)a * t->strides[k];
+            count = n * (suffix[k + 1] / es);
+            for (uint64_t e = 0; e < count; e++) {
+                uint64_t pos = t->offset + (uint64_t)src * es;
+                memcpy(buf + (uint64_t)dst * es, t->src->data + pos, es);
+                if (pos > top) top = pos;
+                if (pos > mark + 2 * rel) { /* behind the walk: done with */
+                    graft_source_release(t->src, mark, pos - rel - mark);
+                    mark = pos - rel;
+                }
+                for (uint32_t o = no; o-- > 0;) { /* odometer, smallest stride fastest */
+                    uint32_t d = order[o];
+                    src += t->strides[d];
+                    dst += (int64_t)dstr[d];
+                    if (++idx[d] < ext[d]) break;
+                    src -= ext[d] * t->strides[d];
+                    dst -= ext[d] * (int64_t)dstr[d];
+                    idx[d] = 0;
+                }
+            }
+            if (t->big_endian) byteswap(buf, n * suffix[k + 1], swap_unit(t));
+            rc = fn(arg, buf, (size_t)(n * suffix[k + 1]));
+            graft_source_release(t->src, mark, top + es - mark);
+        }
+        for (uint32_t d = k; d-- > 0;) { /* next leading indices */
+            if (++pre[d] < t->shape[d]) break;
+            pre[d] = 0;
+        }
+    }
+    free(buf);
+    return rc;
+}
+
 /* A strided or big-endian view, rows gathered into a buffer of about
  * `step` bytes (at least one row) and handed on: never the whole tensor,
  * unless it is one row. */
@@ -455,6 +546,7 @@ int graft_tensor__pieces(const graft_model *m, const graft_tensor *t, graft_piec
     if (t->check) GRAFT_TRY(t->check(m, t, ctx));
     /* Decoded tensors that can stream (deflated members) come piece by piece. */
     if (t->load && t->stream) return t->stream(m, t, fn, arg, ctx);
+    if (!t->load && t->strides && spread(t, step)) return spread_pieces(t, step, fn, arg, ctx);
     if (!t->load && (t->strides || t->big_endian)) return view_pieces(t, step, fn, arg, ctx);
     GRAFT_TRY(tensor_bytes(m, t, &p, &owned, ctx));
     /* A mapped tensor in steps, each step's pages released after it. */

@@ -65,7 +65,7 @@ static void check_round_trip(const graft_model *in, const char *path, graft_ctx 
 }
 
 /* Keras files go to libhdf5, whose own failures on hostile files
- * (tests/fuzz/corpora/keras/libhdf5-*, contained by the sandbox) would drown everything else here; fuzz_keras
+ * (tests/fuzz/known-libhdf5/, contained by the sandbox) would drown everything else here; fuzz_keras
  * covers them.  Same choice as the core: the first format that claims it. */
 static bool is_hdf5(const uint8_t *data, size_t size)
 {

@@ -48,6 +48,23 @@ def ls_layouts(path, *extra):
     return {t["name"]: t for t in json.loads(run("ls", "--json", *extra, path).stdout)}
 
 
+def peak_rss(args):
+    """graft ARGS: (exit status, peak RSS in KiB of graft and the children it
+    reaped, stdout), measured from a small parent (a child forked from the
+    test's own process would start with its RSS)."""
+    meter = ("import os, subprocess, sys\n"
+             "c = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n"
+             "out = c.stdout.read()\n"
+             "_, status, usage = os.wait4(c.pid, 0)\n"
+             "print(status, usage.ru_maxrss, out, sep='\\n')\n")
+    env = dict(os.environ)
+    if "ASAN_OPTIONS" in env:  # freed blocks ASan holds back are not graft's memory
+        env["ASAN_OPTIONS"] += ":quarantine_size_mb=8"
+    r = subprocess.run([sys.executable, "-c", meter, GRAFT, *args], capture_output=True,
+                       text=True, check=True, env=env)
+    return r.stdout.split("\n", 2)
+
+
 def sha256_of_array(a):
     """SHA-256 of a NumPy array's elements, row-major, little-endian, bool as 1 byte."""
     import numpy as np

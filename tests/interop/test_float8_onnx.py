@@ -3,8 +3,12 @@ a FLOAT8E4M3FN / FLOAT8E5M2 initializer is read (listed with its codes),
 written into a skeleton byte for byte (onnxruntime's Cast of graft's file
 equals its Cast of the same codes written by Python), and graft's `cast`
 from float32 rounds and saturates exactly as onnxruntime's Cast(saturate=1)
-(compared through Cast back to float32).  onnx 1.12 predates float8, so the
-models are built with the raw DataType numbers (17, 19) and IR version 9.
+(compared through Cast back to float32); codes kept in int32_data read and
+write the same; graft's cast from float8 to float32 and bfloat16 equals
+onnxruntime's Cast for all 256 codes.  onnx 1.12 predates float8 (no
+numpy_helper or onnx.reference support, and ml_dtypes is not installed), so
+the models are built with the raw DataType numbers (17, 19) and IR version 9
+and onnxruntime is the reference.
 Run with /usr/bin/python3.
 """
 import json
@@ -26,7 +30,7 @@ def model(path, name, dtype, raw, narrow_to=None):
     y = Cast(name, to=float) -- or y = Cast(Cast(name, to=narrow_to), to=float)."""
     import onnx
     from onnx import helper as h
-    n = len(raw) // (4 if dtype == 1 else 1)
+    n = len(raw) // {1: 4, 16: 2}.get(dtype, 1)  # float32, bfloat16, float8
     t = onnx.TensorProto()
     t.name, t.data_type, t.raw_data = name, dtype, raw
     t.dims.append(n)
@@ -78,6 +82,56 @@ def read_and_write(fmt):
     assert same(ort_y(out), ort_y(ref)), "onnxruntime reads other values from graft's file"
 
 
+def int32_data_read_and_written(fmt):
+    """float8 codes kept in int32_data (as onnx.helper.make_tensor writes
+    them without raw=True) read as the same codes, and a skeleton holding
+    them there takes new values that onnxruntime reads."""
+    import hashlib
+
+    import onnx
+    dt, st = TYPES[fmt]
+    codes = np.arange(256, dtype=np.uint8)
+    ref = model(R.path(f"{fmt}_i32ref.onnx"), "w", dt, codes.tobytes())
+    m = onnx.load(ref)
+    t = m.graph.initializer[0]
+    t.ClearField("raw_data")
+    t.int32_data.extend(int(c) for c in codes)
+    path = R.path(f"{fmt}_i32.onnx")
+    onnx.save(m, path)
+    got = {x["name"]: x for x in ls_json(path)}["w"]
+    assert got["dtype"] == fmt and got["sha256"] == hashlib.sha256(codes.tobytes()).hexdigest()
+    assert same(ort_y(path), ort_y(ref)), "onnxruntime reads the int32_data codes otherwise"
+    t.ClearField("int32_data")
+    t.int32_data.extend([0] * 256)
+    skel = R.path(f"{fmt}_i32skel.onnx")
+    onnx.save(m, skel)
+    src = R.path(f"{fmt}_i32.safetensors")
+    save_st(src, {"w": (st, [256], codes[::-1].tobytes())})
+    out = R.path(f"{fmt}_i32out.onnx")
+    run("apply", "-o", out, src, skel)
+    back = model(R.path(f"{fmt}_i32back.onnx"), "w", dt, codes[::-1].tobytes())
+    assert same(ort_y(out), ort_y(back)), "onnxruntime reads other values from graft's file"
+
+
+def cast_from_float8_matches_onnxruntime(fmt):
+    """graft's cast from float8 to float32 and to bfloat16 gives what
+    onnxruntime's Cast gives, for all 256 codes (NaN codes stay NaN)."""
+    dt, st = TYPES[fmt]
+    codes = np.arange(256, dtype=np.uint8)
+    want = ort_y(model(R.path(f"{fmt}_c8.onnx"), "w", dt, codes.tobytes()))
+    src = R.path(f"{fmt}_c8.safetensors")
+    save_st(src, {"w": (st, [256], codes.tobytes())})
+    for to, onnx_type, size in (("float32", 1, 4), ("bfloat16", 16, 2)):
+        skel = model(R.path(f"{fmt}_{to}_skel.onnx"), "w", onnx_type, bytes(256 * size))
+        rules = R.path(f"{fmt}_{to}.yaml")
+        open(rules, "w").write(f"graft: 1\ntransforms:\n  - target: '^w$'\n    ops: [{{cast: {to}}}]\n")
+        out = R.path(f"{fmt}_{to}_out.onnx")
+        run("apply", "-r", rules, "-o", out, src, skel)
+        got = ort_y(out)
+        bad = np.nonzero(~((got == want) | (np.isnan(got) & np.isnan(want))))[0]
+        assert not len(bad), (to, [(int(i), float(got[i]), float(want[i])) for i in bad[:8]])
+
+
 def cast_matches_onnxruntime(fmt):
     dt, _ = TYPES[fmt]
     xs = probes()
@@ -99,4 +153,7 @@ for fmt in TYPES:
             read_and_write, fmt)
     R.check(f"{fmt}: cast from float32 rounds and saturates as onnxruntime's Cast",
             cast_matches_onnxruntime, fmt)
+    R.check(f"{fmt}: codes in int32_data are read and written", int32_data_read_and_written, fmt)
+    R.check(f"{fmt}: cast to float32 and bfloat16 as onnxruntime's Cast",
+            cast_from_float8_matches_onnxruntime, fmt)
 R.close()

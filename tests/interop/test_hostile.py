@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from graftlib import SOURCE_ROOT, Results, ls_json, run, sha256_of_array  # noqa: E402
+from graftlib import SOURCE_ROOT, Results, ls_json, peak_rss, run, sha256_of_array  # noqa: E402
 
 sys.path.insert(0, os.path.join(SOURCE_ROOT, "samples", "gen"))
 import hostile  # noqa: E402
@@ -175,6 +175,62 @@ def sha256_streams_everywhere():
     assert int(rss) < 48 * 1024, f"npy: peak RSS {rss} KiB"
 
 
+def sha256_streams_spread_views():
+    """Item 8: a permuted torch view and a Fortran-order big-endian .npy,
+    whose rows each reach over the whole storage, hash to the values torch
+    and numpy read with flat memory (144 MB peak before, for 128 MiB)."""
+    import torch
+    p = hostile.torch_big_permuted(R.tmp)
+    want = sha256_of_array(torch.load(p)["w"].numpy())
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0" and out.split("\t")[-1].strip() == want, out
+    assert int(rss) < 48 * 1024, f"torch: peak RSS {rss} KiB"
+    p = hostile.npy_big_fortran(R.tmp)
+    want = sha256_of_array(np.load(p))
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0" and out.split("\t")[-1].strip() == want, out
+    assert int(rss) < 48 * 1024, f"npy: peak RSS {rss} KiB"
+
+
+def sha256_streams_onnx_typed_fields():
+    """Item 8: initializers in float_data and in int32_data (float16 bit
+    patterns) hash to the values onnx.numpy_helper reads, decoded 1 MiB at a
+    time with the file's pages released behind."""
+    import onnx
+    from onnx import numpy_helper
+    for dtype in ("float", "float16"):
+        p = hostile.onnx_big_typed(R.tmp, dtype)
+        want = sha256_of_array(numpy_helper.to_array(onnx.load(p).graph.initializer[0]))
+        status, rss, out = peak_rss(["ls", "--sha256", p])
+        assert status == "0" and out.split("\t")[-1].strip() == want, (dtype, out)
+        assert int(rss) < 48 * 1024, f"{dtype}: peak RSS {rss} KiB"
+        os.unlink(p)
+
+
+def sha256_streams_tf_v1():
+    """Item 8: a TF V1 checkpoint's tensors, in float_val and in
+    tensor_content, hash to the values written with flat memory (the table's
+    CRC checks let pages go too)."""
+    p, arrays = hostile.tf_v1_big(R.tmp)
+    status, rss, out = peak_rss(["ls", "--sha256", "--format", "tf-checkpoint-v1", p])
+    got = dict((ln.split("\t")[0], ln.split("\t")[-1]) for ln in out.strip().splitlines())
+    assert status == "0" and got == {k: sha256_of_array(a) for k, a in arrays.items()}, out
+    assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
+    os.unlink(p)
+
+
+def sha256_streams_chunked_hdf5():
+    """Item 12: a 128 MiB gzip-chunked Keras kernel hashes, through the
+    libhdf5 child, to the values h5py reads, with flat memory in both."""
+    import h5py
+    p = hostile.keras_h5_big_chunked(R.tmp)
+    with h5py.File(p, "r") as f:
+        want = sha256_of_array(f["dense/dense/kernel:0"][()])
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0" and out.split("\t")[-1].strip() == want, out
+    assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
+
+
 def keras_shared_weight_names():
     import h5py
     skel = hostile.keras_h5_shared_weight_names(R.tmp)
@@ -190,20 +246,6 @@ def keras_shared_weight_names():
             for w in f[layer].attrs["weight_names"]:
                 w = w.decode()
                 assert (f[layer][w][()] == g[layer][w][()]).all(), (layer, w)
-
-
-def peak_rss(args):
-    """graft ARGS: (exit status, peak RSS in KiB, stdout), measured from a small
-    parent (a child forked from this process would start with its RSS)."""
-    from graftlib import GRAFT
-    meter = ("import os, subprocess, sys\n"
-             "c = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, text=True)\n"
-             "out = c.stdout.read()\n"
-             "_, status, usage = os.wait4(c.pid, 0)\n"
-             "print(status, usage.ru_maxrss, out, sep='\\n')\n")
-    r = subprocess.run([sys.executable, "-c", meter, GRAFT, *args], capture_output=True,
-                       text=True, check=True)
-    return r.stdout.split("\n", 2)
 
 
 def sha256_streams_deflated_members():

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from graftlib import LAYOUT_FINDING, SOURCE_ROOT, Results, ls_json, ls_layouts, run  # noqa: E402
+from graftlib import LAYOUT_FINDING, SOURCE_ROOT, Results, ls_json, ls_layouts, peak_rss, run  # noqa: E402
 
 R = Results()
 JS = os.path.join(SOURCE_ROOT, "tests", "js")
@@ -177,6 +177,29 @@ def t_quantized_read_as_tfjs_decodes():
     compare_with_tfjs(quantized_model(R.path("quant")))
 
 
+def t_big_weights_hash_with_flat_memory():
+    """Issue 18 item 8: a 64 MiB float32 weight straddling two shards and a
+    uint8-quantized one of 2^24 elements (64 MiB as float32) hash, piece by
+    piece, to what tf.io.decodeWeights decodes, with flat memory."""
+    folder = R.path("big")
+    rng = np.random.default_rng(2)
+    f = rng.standard_normal(1 << 24).astype(np.float32).tobytes()
+    q = rng.integers(0, 256, 1 << 24, dtype=np.uint8).tobytes()
+    data = f + q
+    cut = [0, 40 << 20, 72 << 20, len(data)]
+    shards = [(f"g-shard{i + 1}of3.bin", data[cut[i]:cut[i + 1]]) for i in range(3)]
+    weights = [{"name": "d/f", "shape": [4096, 4096], "dtype": "float32"},
+               {"name": "d/q", "shape": [4096, 4096], "dtype": "float32",
+                "quantization": {"dtype": "uint8", "scale": 0.0123, "min": -1.5}}]
+    path = write_manifest(folder, "layers-model", [(shards, weights)], {"class_name": "Sequential"})
+    want = {w["name"]: w["sha256"] for w in json.loads(node("tfjs_decode.mjs", path, "--no-values"))}
+    status, rss, out = peak_rss(["ls", "--sha256", path])
+    got = dict((ln.split("\t")[0], ln.split("\t")[-1]) for ln in out.strip().splitlines())
+    assert status == "0" and got == want, (out, want)
+    assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
+    shutil.rmtree(folder)
+
+
 def t_graph_model_listed():
     rng = np.random.default_rng(2)
     a = rng.standard_normal((4, 2)).astype(np.float32)
@@ -245,6 +268,8 @@ R.check("PyTorch CNN into a TF.js layers skeleton runs in tfjs with PyTorch's ou
 R.check("the model.json topology gives structure layouts; mutants are layout findings",
         t_topology_gives_layouts)
 R.check("quantized manifests read as tf.io.decodeWeights decodes them", t_quantized_read_as_tfjs_decodes)
+R.check("big weights across shards, quantized or not, hash with flat memory",
+        t_big_weights_hash_with_flat_memory)
 R.check("graph-model weights listed", t_graph_model_listed)
 R.check("writing into a quantized skeleton re-quantizes with its scale and min", t_write_into_quantized_skeleton)
 R.check("malformed manifests refused with one-line errors", t_malformed)

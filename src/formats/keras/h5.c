@@ -146,21 +146,36 @@ bool graft_h5__is_external(const graft_h5_file *h, hid_t loc, const char *path)
     return li.type == H5L_TYPE_EXTERNAL;
 }
 
-bool graft_h5__has_attr(hid_t loc, const char *name)
+bool graft_h5__has_attr(hid_t loc, const char *name, const char *where)
 {
     htri_t r;
-    graft_h5__doing("looking for attribute '%s'", name);
+    if (where)
+        graft_h5__doing("checking attribute '%s' of %s", name, where);
+    else
+        graft_h5__doing("checking attribute '%s'", name);
     r = H5Aexists(loc, name);
     if (r < 0) H5Eclear2(H5E_DEFAULT);
     return r > 0;
 }
 
+/* Why the last object lookup failed, when not for want of the object. */
+static char lookup_error[320];
+
+const char *graft_h5__lookup_error(void) { return lookup_error; }
+
 H5O_type_t graft_h5__obj_type(const graft_h5_file *h, hid_t loc, const char *path)
 {
     H5O_info_t oi;
+    walk_err w = {{0}};
     graft_h5__doing("looking up object '%s'", path);
+    lookup_error[0] = '\0';
     if (H5Oget_info_by_name2(loc, path, &oi, H5O_INFO_BASIC, h->lapl) < 0) {
+        H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, &w);
         H5Eclear2(H5E_DEFAULT);
+        /* a damaged heap or header is not a missing object: say what broke */
+        if (w.desc[0] && !strstr(w.desc, "not found") && !strstr(w.desc, "doesn't exist") &&
+            !strstr(w.desc, "does not exist"))
+            snprintf(lookup_error, sizeof lookup_error, " (libhdf5: %.300s)", w.desc);
         return H5O_TYPE_UNKNOWN;
     }
     return oi.type;
@@ -312,13 +327,13 @@ int graft_h5__name_list(graft_model *m, hid_t loc, const char *where, const char
     *out = none;
     *count = 0;
     if (strlen(name) > 64) return graft_error(ctx, GRAFT_ERROR, "attribute name too long");
-    if (graft_h5__has_attr(loc, name)) {
+    if (graft_h5__has_attr(loc, name, where)) {
         GRAFT_TRY(read_names(m, loc, where, name, &l, ctx));
     } else {
         /* Keras splits long lists into name0, name1, ... (object header limit). */
         for (unsigned k = 0;; k++) {
             snprintf(chunk, sizeof chunk, "%s%u", name, k);
-            if (!graft_h5__has_attr(loc, chunk)) {
+            if (!graft_h5__has_attr(loc, chunk, where)) {
                 if (k == 0)
                     return graft_error(ctx, GRAFT_ENOTFOUND, "%s: no '%s' attribute", where,
                                        name);
@@ -339,7 +354,7 @@ static void string_attr(hid_t obj, const char *name, char *buf, size_t n)
 {
     hid_t a, t, mt;
     buf[0] = '\0';
-    if (!graft_h5__has_attr(obj, name)) return;
+    if (!graft_h5__has_attr(obj, name, NULL)) return;
     if ((a = H5Aopen(obj, name, H5P_DEFAULT)) < 0) goto out;
     t = H5Aget_type(a);
     if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
@@ -475,38 +490,95 @@ typedef struct load_job {
     const graft_tensor *t;
 } load_job;
 
-/* In the child: the dataset read whole, then written to the pipe in pieces. */
+/* In the child: the dataset read in slabs of whole rows (dimension 0) of
+ * about PIECE_BYTES, a whole number of chunk rows when it is chunked so that
+ * each chunk is inflated once, and each slab written to the pipe in 1 MiB
+ * records: memory stays near one slab (or one row of chunks) at any size. */
+#define PIECE_BYTES (8u << 20)
+
+static int send_bytes(int fd, const uint8_t *p, uint64_t n, const char *path, graft_ctx *ctx)
+{
+    for (uint64_t off = 0; off < n; off += 1u << 20) {
+        size_t k = n - off < (1u << 20) ? (size_t)(n - off) : 1u << 20;
+        if (graft_h5__put(fd, 'D', p + off, k) < 0)
+            return graft_error(ctx, GRAFT_EIO, "dataset '%s': pipe closed", path);
+    }
+    return GRAFT_OK;
+}
+
+/* Rows of dimension 0 per slab: a multiple of the chunk's rows, at least one. */
+static uint64_t slab_rows(hid_t d, const graft_tensor *t)
+{
+    uint64_t row = t->ndim ? t->nbytes / (uint64_t)t->shape[0] : t->nbytes, step = 1, rows;
+    hid_t dcpl = H5Dget_create_plist(d);
+    hsize_t cdims[H5S_MAX_RANK];
+    if (dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED &&
+        H5Pget_chunk(dcpl, H5S_MAX_RANK, cdims) == (int)t->ndim && t->ndim && cdims[0])
+        step = cdims[0];
+    if (dcpl >= 0) H5Pclose(dcpl);
+    H5Eclear2(H5E_DEFAULT);
+    rows = row ? PIECE_BYTES / row / step * step : 0;
+    return rows ? rows : step;
+}
+
 static int load_child(void *arg, int fd, graft_ctx *ctx)
 {
     const load_job *j = arg;
     const h5_state *h = j->m->state;
     const graft_tensor *t = j->t;
     const char *path = t->aux_ptr;
-    hid_t d, ft = H5I_INVALID_HID;
-    uint8_t *dst;
+    hid_t d, ft = H5I_INVALID_HID, fs = H5I_INVALID_HID, ms = H5I_INVALID_HID;
+    uint64_t rows_total = t->ndim ? (uint64_t)t->shape[0] : 1, row, rows;
+    uint8_t *buf = NULL;
+    size_t unit;
     int rc = GRAFT_OK;
 
     GRAFT_TRY(graft_h5__child_open(j->m, ctx));
-    if (!(dst = malloc(t->nbytes ? (size_t)t->nbytes : 1)))
-        return graft_error_oom(ctx, "a dataset");
     graft_h5__doing("reading dataset '%s'", path);
     d = H5Dopen2(h->pub.file, path, h->pub.dapl);
     if (d < 0) return graft_h5__fail(ctx, GRAFT_ECORRUPT, "dataset '%s'", path);
     ft = H5Dget_type(d);
-    if (ft < 0 || H5Tget_size(ft) != graft_dtype_size(t->dtype) ||
-        H5Dread(d, ft, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
+    if (ft < 0 || H5Tget_size(ft) != graft_dtype_size(t->dtype) || (fs = H5Dget_space(d)) < 0) {
         rc = graft_h5__fail(ctx, GRAFT_ECORRUPT, "dataset '%s'", path);
-    } else {
-        graft_h5__byteswap(dst, t->nbytes, graft_h5__swap_unit(ft));
-        if (t->dtype == GRAFT_BOOL)
-            for (uint64_t i = 0; i < t->nbytes; i++) dst[i] = dst[i] != 0;
-        graft_h5__doing("sending dataset '%s'", path);
-        for (uint64_t off = 0; rc == GRAFT_OK && off < t->nbytes; off += 1u << 20) {
-            size_t n = t->nbytes - off < (1u << 20) ? (size_t)(t->nbytes - off) : 1u << 20;
-            if (graft_h5__put(fd, 'D', dst + off, n) < 0)
-                rc = graft_error(ctx, GRAFT_EIO, "dataset '%s': pipe closed", path);
-        }
+        goto cleanup;
     }
+    if (t->nbytes == 0) goto cleanup;
+    unit = graft_h5__swap_unit(ft);
+    row = t->nbytes / rows_total;
+    rows = slab_rows(d, t);
+    if (rows > rows_total) rows = rows_total;
+    if (!(buf = malloc((size_t)(rows * row)))) {
+        rc = graft_error_oom(ctx, "a dataset slab");
+        goto cleanup;
+    }
+    for (uint64_t r0 = 0; r0 < rows_total && rc == GRAFT_OK; r0 += rows) {
+        hsize_t start[H5S_MAX_RANK] = {0}, count[H5S_MAX_RANK];
+        uint64_t n = rows_total - r0 < rows ? rows_total - r0 : rows;
+        for (uint32_t k = 0; k < t->ndim; k++) count[k] = (hsize_t)t->shape[k];
+        start[0] = r0;
+        if (t->ndim) count[0] = n;
+        if (ms >= 0) H5Sclose(ms);
+        ms = t->ndim ? H5Screate_simple((int)t->ndim, count, NULL) : H5Screate(H5S_SCALAR);
+        if (ms < 0 ||
+            (t->ndim && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0) ||
+            H5Dread(d, ft, ms, fs, H5P_DEFAULT, buf) < 0) {
+            rc = graft_h5__fail(ctx, GRAFT_ECORRUPT, "dataset '%s'", path);
+            break;
+        }
+        graft_h5__byteswap(buf, n * row, unit);
+        if (t->dtype == GRAFT_BOOL)
+            for (uint64_t i = 0; i < n * row; i++) buf[i] = buf[i] != 0;
+        rc = send_bytes(fd, buf, n * row, path, ctx);
+        /* the chunks just read stay mapped in this child: let them go (a
+         * no-op on an image that is not a mapped file) */
+        if (h->pub.src) graft_source_release(h->pub.src, h->pub.base, h->pub.size);
+    }
+cleanup:
+    free(buf);
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    if (ft >= 0) H5Tclose(ft);
+    H5Dclose(d);
     return rc;
 }
 
@@ -533,9 +605,12 @@ static int take_piece(void *arg, uint8_t kind, const uint8_t *p, size_t n)
 static int run_load(const graft_model *m, const graft_tensor *t, load_sink *ls, graft_ctx *ctx)
 {
     load_job j = {m, t};
+    /* memory: a slab or a row of chunks, which libhdf5 inflates whole */
+    graft_h5_budget b = {t->nbytes < (4ull << 30) ? t->nbytes : 4ull << 30, t->nbytes,
+                         ((const h5_state *)m->state)->pub.size};
     ls->t = t;
     ls->ctx = ctx;
-    GRAFT_TRY(graft_h5__sandbox(load_child, &j, t->nbytes, take_piece, ls, ctx));
+    GRAFT_TRY(graft_h5__sandbox(load_child, &j, &b, take_piece, ls, ctx));
     if (ls->got != t->nbytes)
         return graft_error(ctx, GRAFT_ECORRUPT, "dataset '%s': %llu bytes of %llu",
                            (const char *)t->aux_ptr, (unsigned long long)ls->got,
@@ -617,6 +692,9 @@ static int take_tensor(void *arg, uint8_t kind, const uint8_t *p, size_t n)
     graft_rd r;
 
     if (kind != 'T') return j->extra ? j->extra(j->xarg, kind, p, n) : GRAFT_OK;
+#ifdef GRAFT_H5_IN_PROCESS
+    return GRAFT_OK; /* measurement builds: the walk added its tensors to m itself */
+#endif
     graft_rd_init(&r, p, n, 0, ctx);
     GRAFT_TRY(graft_rd_u8(&r, &dt));
     GRAFT_TRY(graft_rd_u8(&r, &flags));
@@ -653,7 +731,8 @@ int graft_h5__walk(graft_model *m, graft_h5_walk_fn walk, void *arg, graft_h5_re
     const h5_state *h = m->state;
     if (!h || m->state_free != graft_h5__state_free)
         return graft_error(ctx, GRAFT_ERROR, "not an HDF5 model");
-    return graft_h5__sandbox(walk_child, &j, 0, take_tensor, &j, ctx);
+    graft_h5_budget b = {0, 0, h->pub.size};
+    return graft_h5__sandbox(walk_child, &j, &b, take_tensor, &j, ctx);
 }
 
 int graft_h5__add_dataset(graft_model *m, const char *path, const char *name, graft_ctx *ctx)
@@ -715,6 +794,7 @@ int graft_h5__add_dataset(graft_model *m, const char *path, const char *name, gr
     }
     gt->aux_ptr = apath;
     gt->load = load_dataset;
+    gt->stream = stream_dataset;
     /* Declared shapes are free; stored bytes are not.  Compression expands at
      * most ~1032x (deflate); never-written datasets read as small fills. */
     {
@@ -972,7 +1052,8 @@ int graft_h5__check_copy(const graft_model *m, graft_sink *copy, graft_ctx *ctx)
     if (j.p == MAP_FAILED)
         return graft_error(ctx, GRAFT_EIO, "%s: cannot map the rewritten copy",
                            graft_sink_path(copy));
-    rc = graft_h5__sandbox(check_child, &j, 0, no_records, NULL, ctx);
+    rc = graft_h5__sandbox(check_child, &j, &(graft_h5_budget){0, 0, j.size}, no_records, NULL,
+                           ctx);
     munmap((void *)j.p, j.size);
     return rc;
 }

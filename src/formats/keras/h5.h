@@ -52,21 +52,29 @@ const uint8_t *graft_h5__image(const graft_h5_file *h);
 
 /*
  * The libhdf5 sandbox (h5_sandbox.c).  graft_h5__sandbox() forks; the child
- * limits its address space (its own plus 1 GiB plus job_bytes) and CPU time
- * (10 s plus 1 s per 64 MiB of job_bytes), installs a seccomp filter (read,
- * mmap, write to its pipe), runs child(carg, fd, ctx), which writes records
- * with graft_h5__put(), and exits; its error (ctx) goes back as an 'E'
- * record.  The parent hands every other record to fn(arg, kind, payload, n)
- * and turns a crash, a limit or silence into one line naming the signal
- * and what the child was doing (graft_h5__doing()).
+ * limits its address space (its own plus 1 GiB plus budget->mem) and CPU
+ * time (graft_h5__limits), installs a seccomp filter (read, mmap, write to
+ * its pipe), runs child(carg, fd, ctx), which writes records with
+ * graft_h5__put(), and exits; its error (ctx) goes back as an 'E' record.
+ * The parent hands every other record to fn(arg, kind, payload, n) and
+ * turns a crash, a limit or silence into one line naming the signal and
+ * what the child was doing (graft_h5__doing()).
  */
+typedef struct graft_h5_budget {
+    uint64_t mem;   /* bytes the job itself must hold at once */
+    uint64_t work;  /* bytes it reads or writes (its CPU allowance) */
+    uint64_t file;  /* bytes of the HDF5 image: work counts up to 16x these */
+} graft_h5_budget;
 typedef int (*graft_h5_child_fn)(void *arg, int fd, graft_ctx *ctx);
 typedef int (*graft_h5_record_fn)(void *arg, uint8_t kind, const uint8_t *p, size_t n);
-int graft_h5__sandbox(graft_h5_child_fn child, void *carg, uint64_t job_bytes,
+int graft_h5__sandbox(graft_h5_child_fn child, void *carg, const graft_h5_budget *budget,
                       graft_h5_record_fn fn, void *arg, graft_ctx *ctx);
 int graft_h5__put(int fd, uint8_t kind, const void *p, size_t n);
-/* Seconds of CPU a child gets before its job's share (10; tests lower it). */
-extern unsigned graft_h5__base_cpu;
+/* A child's CPU seconds (base + 1 s per 64 MiB of work, work capped at 16x
+ * the file's bytes) and seconds of silence on the pipe (2 x CPU + base). */
+void graft_h5__limits(const graft_h5_budget *b, unsigned *cpu, unsigned *wall);
+/* The bases: 10 s of CPU and 10 s of slack (tests lower them). */
+extern unsigned graft_h5__base_cpu, graft_h5__base_wall;
 /* In a child: say what it is doing, for the parent's message if it dies. */
 void graft_h5__doing(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* In a child: open an in-memory image in place (no copy, no file opened). */
@@ -109,11 +117,15 @@ int graft_h5__fail(graft_ctx *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* The type of the object at `path` (relative to loc), H5O_TYPE_UNKNOWN when
- * there is none; is there an attribute `name` on loc? */
+ * there is none; is there an attribute `name` on loc (`where` names loc in
+ * the child's note, or NULL)? */
 H5O_type_t graft_h5__obj_type(const graft_h5_file *h, hid_t loc, const char *path);
 /* Is the last link of `path` an external link (never followed)? */
 bool graft_h5__is_external(const graft_h5_file *h, hid_t loc, const char *path);
-bool graft_h5__has_attr(hid_t loc, const char *name);
+bool graft_h5__has_attr(hid_t loc, const char *name, const char *where);
+/* After graft_h5__obj_type gave H5O_TYPE_UNKNOWN: " (libhdf5: <why>)" when
+ * libhdf5 failed on the file rather than found nothing, else "". */
+const char *graft_h5__lookup_error(void);
 
 /*
  * Read a Keras name-list attribute of loc (`name`, or the chunked `name0`,

@@ -124,8 +124,12 @@ static int rewrite_slow(const graft_model *m, graft_sink *copy, graft_sink *out,
     if ((rc = map_sink(scratch, &j.bytes, &bytes_size, ctx)) < 0 ||
         (rc = map_sink(copy, &j.copy, &j.copy_size, ctx)) < 0)
         goto cleanup;
-    rc = graft_h5__sandbox(slow_child, &j, 2 * (uint64_t)j.copy_size + bytes_size, put_image, out,
-                           ctx);
+    {
+        /* the image is copied once by libhdf5 and grows by the new bytes */
+        graft_h5_budget b = {2 * (uint64_t)j.copy_size + bytes_size, j.copy_size + bytes_size,
+                             j.copy_size + bytes_size};
+        rc = graft_h5__sandbox(slow_child, &j, &b, put_image, out, ctx);
+    }
     if (rc < 0) graft_error_prefix(ctx, "%s", graft_sink_path(out));
 cleanup:
     if (j.copy != MAP_FAILED) munmap(j.copy, j.copy_size);

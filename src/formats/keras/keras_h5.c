@@ -70,11 +70,12 @@ static int add_weights(graft_model *m, const char *gpath, const char *what, cons
         ty = graft_h5__obj_type(h, h->file, dpath);
         if (ty != H5O_TYPE_DATASET)
             return graft_error(ctx, GRAFT_ECORRUPT,
-                               "%s: weight '%s' listed in weight_names: %s", where, names[i],
+                               "%s: weight '%s' listed in weight_names: %s%s", where, names[i],
                                graft_h5__is_external(h, h->file, dpath)
                                    ? "an external link to another file (refused)"
                                : ty == H5O_TYPE_UNKNOWN ? "no such dataset"
-                                                        : "not a dataset");
+                                                        : "not a dataset",
+                               ty == H5O_TYPE_UNKNOWN ? graft_h5__lookup_error() : "");
         GRAFT_TRY(graft_h5__add_dataset(m, dpath, name, ctx));
     }
     return GRAFT_OK;
@@ -154,8 +155,8 @@ static int add_layers(graft_model *m, const char *base, graft_ctx *ctx)
         if (!lpath || !what) rc = graft_error_oom(ctx, "a layer path");
         else if (graft_h5__obj_type(h, h->file, lpath) != H5O_TYPE_GROUP)
             rc = graft_error(ctx, GRAFT_ECORRUPT,
-                             "layer '%s' listed in layer_names of '%s': no such group",
-                             layers[i], base);
+                             "layer '%s' listed in layer_names of '%s': no such group%s",
+                             layers[i], base, graft_h5__lookup_error());
         if (rc < 0) break;
         top_listed |= strcmp(layers[i], "top_level_model_weights") == 0;
         size_t before = m->count;
@@ -187,8 +188,8 @@ static int add_layers(graft_model *m, const char *base, graft_ctx *ctx)
  * a model_weights group (model.save). */
 static bool keras2_layout(const graft_h5_file *h)
 {
-    return graft_h5__has_attr(h->file, "layer_names") ||
-           graft_h5__has_attr(h->file, "layer_names0") ||
+    return graft_h5__has_attr(h->file, "layer_names", "the file") ||
+           graft_h5__has_attr(h->file, "layer_names0", "the file") ||
            graft_h5__obj_type(h, h->file, "/model_weights") == H5O_TYPE_GROUP;
 }
 
@@ -206,7 +207,7 @@ static int send_config(graft_model *m, const graft_h5_file *h, int fd, graft_ctx
 {
     char **v;
     size_t n;
-    if (!graft_h5__has_attr(h->file, "model_config")) return 0;
+    if (!graft_h5__has_attr(h->file, "model_config", "the file")) return 0;
     if (graft_h5__name_list(m, h->file, "file", "model_config", &v, &n, ctx) < 0 || n != 1) {
         graft_ctx_clear(ctx); /* the weights do not depend on it */
         return 0;
@@ -266,7 +267,7 @@ static int walk_keras(graft_model *m, void *arg, int fd, graft_ctx *ctx)
 {
     const graft_h5_file *h = m->state;
     (void)arg;
-    if (graft_h5__has_attr(h->file, "layer_names") || graft_h5__has_attr(h->file, "layer_names0"))
+    if (graft_h5__has_attr(h->file, "layer_names", "the file") || graft_h5__has_attr(h->file, "layer_names0", "the file"))
         return add_layers(m, "/", ctx);
     if (graft_h5__obj_type(h, h->file, "/model_weights") == H5O_TYPE_GROUP) {
         GRAFT_TRY(add_layers(m, "/model_weights", ctx));

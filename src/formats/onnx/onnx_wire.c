@@ -35,8 +35,12 @@ static int push_dim(graft_rd *r, graft_onnx_tensor *t, uint64_t v)
     return GRAFT_OK;
 }
 
-/* Elements in one occurrence of a numeric repeated field, packed or not. */
-static int count_elems(graft_rd *r, const graft_pbf *f, int want_wt, uint64_t *n)
+/* Elements in one occurrence of a numeric repeated field, packed or not.
+ * Varints must be read to be counted: with `src` (the mapped file holding
+ * them) their pages are released every MiB, so a large field is counted
+ * with flat memory. */
+static int count_elems(graft_rd *r, const graft_pbf *f, int want_wt, const graft_source *src,
+                       uint64_t *n)
 {
     graft_rd b = f->sub;
     uint64_t v;
@@ -55,10 +59,16 @@ static int count_elems(graft_rd *r, const graft_pbf *f, int want_wt, uint64_t *n
         *n = b.len / w;
         return GRAFT_OK;
     }
+    uint64_t mark = graft_rd_offset(&b);
     while (graft_rd_left(&b)) {
         GRAFT_TRY(graft_rd_varint(&b, &v));
         (*n)++;
+        if (src && graft_rd_offset(&b) - mark >= (1u << 20)) {
+            graft_source_release(src, mark, graft_rd_offset(&b) - mark);
+            mark = graft_rd_offset(&b);
+        }
     }
+    if (src) graft_source_release(src, mark, graft_rd_offset(&b) - mark);
     return GRAFT_OK;
 }
 
@@ -91,7 +101,7 @@ static int parse_entry(graft_onnx_tensor *t, graft_rd *b)
     return GRAFT_OK;
 }
 
-int graft_onnx__parse_tensor(graft_rd *msg, graft_onnx_tensor *t)
+int graft_onnx__parse_tensor(graft_rd *msg, const graft_source *src, graft_onnx_tensor *t)
 {
     graft_pbf f;
     uint64_t n;
@@ -124,7 +134,7 @@ int graft_onnx__parse_tensor(graft_rd *msg, graft_onnx_tensor *t)
             break;
         case ONNX_T_FLOAT: case ONNX_T_INT32: case ONNX_T_INT64:
         case ONNX_T_DOUBLE: case ONNX_T_UINT64:
-            GRAFT_TRY(count_elems(msg, &f, want_wire_type(f.num), &n));
+            GRAFT_TRY(count_elems(msg, &f, want_wire_type(f.num), src, &n));
             t->count[f.num] += n; /* packed runs may repeat; they concatenate */
             break;
         case ONNX_T_STRING:
@@ -192,8 +202,17 @@ const char *graft_onnx__type_name(int64_t data_type)
     return names[data_type];
 }
 
+/* Where decoded elements go: a buffer of cap units, handed to flush (when
+ * set) each time it fills and at the end, with the message offset reached. */
+typedef struct decode_sink {
+    uint8_t *buf;
+    uint64_t cap;
+    graft_onnx_flush_fn flush;
+    void *arg;
+} decode_sink;
+
 static int decode_field(graft_rd *msg, int field, int want, graft_dtype dt, size_t unit,
-                        uint64_t units, uint8_t *dst);
+                        uint64_t units, const decode_sink *out);
 
 static void put_unit(uint8_t *dst, graft_dtype dt, size_t unit, uint64_t v)
 {
@@ -204,12 +223,33 @@ static void put_unit(uint8_t *dst, graft_dtype dt, size_t unit, uint64_t v)
 int graft_onnx__decode(graft_rd *msg, int field, graft_dtype dt, size_t unit,
                        uint64_t units, uint8_t *dst)
 {
-    return decode_field(msg, field, want_wire_type((uint32_t)field), dt, unit, units, dst);
+    decode_sink out = {dst, units, NULL, NULL};
+    return decode_field(msg, field, want_wire_type((uint32_t)field), dt, unit, units, &out);
+}
+
+int graft_onnx__decode_pieces(graft_rd *msg, int field, graft_dtype dt, size_t unit,
+                              uint64_t units, uint8_t *buf, uint64_t cap,
+                              graft_onnx_flush_fn flush, void *arg)
+{
+    decode_sink out = {buf, cap, flush, arg};
+    return decode_field(msg, field, want_wire_type((uint32_t)field), dt, unit, units, &out);
+}
+
+/* One element in: flush the sink's buffer when it is full (at: the message
+ * offset the decoding has reached). */
+static int put_elem(const decode_sink *out, uint64_t *done, graft_dtype dt, size_t unit,
+                    uint64_t v, uint64_t at)
+{
+    uint64_t i = *done % out->cap;
+    put_unit(out->buf + i * unit, dt, unit, v);
+    ++*done;
+    if (out->flush && i + 1 == out->cap) return out->flush(out->arg, out->buf, out->cap * unit, at);
+    return GRAFT_OK;
 }
 
 /* Elements of field `field` (wire type `want` each, or packed runs). */
 static int decode_field(graft_rd *msg, int field, int want, graft_dtype dt, size_t unit,
-                        uint64_t units, uint8_t *dst)
+                        uint64_t units, const decode_sink *out)
 {
     graft_pbf f;
     uint64_t done = 0, v;
@@ -219,7 +259,7 @@ static int decode_field(graft_rd *msg, int field, int want, graft_dtype dt, size
         if ((int)f.num != field) continue;
         if ((int)f.wt == want) {
             if (done == units) break;
-            put_unit(dst + done++ * unit, dt, unit, f.v);
+            GRAFT_TRY(put_elem(out, &done, dt, unit, f.v, graft_rd_offset(msg)));
             continue;
         }
         if (f.wt != GRAFT_PB_LEN)
@@ -235,12 +275,14 @@ static int decode_field(graft_rd *msg, int field, int want, graft_dtype dt, size
             } else {
                 GRAFT_TRY(graft_rd_varint(&b, &v));
             }
-            put_unit(dst + done++ * unit, dt, unit, v);
+            GRAFT_TRY(put_elem(out, &done, dt, unit, v, graft_rd_offset(&b)));
         }
     }
     if (done != units)
         return graft_rd_fail(msg, "TensorProto field %d: %llu elements, expected %llu", field,
                              (unsigned long long)done, (unsigned long long)units);
+    if (out->flush && done % out->cap)
+        return out->flush(out->arg, out->buf, (done % out->cap) * unit, graft_rd_offset(msg));
     return GRAFT_OK;
 }
 
@@ -278,7 +320,7 @@ int graft_onnx__parse_attr_value(graft_rd *msg, uint32_t field, graft_onnx_attr_
             out->nbytes += f.span;
             continue;
         }
-        GRAFT_TRY(count_elems(msg, &f, out->wt, &n));
+        GRAFT_TRY(count_elems(msg, &f, out->wt, NULL, &n));
         out->count += n;
     }
     if (out->ndim == 0 && out->count != 1)
@@ -293,7 +335,7 @@ int graft_onnx__decode_attr_value(graft_rd *msg, const graft_onnx_attr_value *v,
     graft_pbf f;
     if (v->dtype != GRAFT_STRING)
         return decode_field(msg, (int)v->field, v->wt, v->dtype, graft_dtype_size(v->dtype),
-                            v->count, dst);
+                            v->count, &(decode_sink){dst, v->count ? v->count : 1, NULL, NULL});
     while (graft_rd_left(msg)) {
         GRAFT_TRY(graft_pb_next(msg, &f));
         if (f.num != v->field) continue;

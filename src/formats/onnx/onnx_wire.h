@@ -59,7 +59,9 @@ typedef struct graft_onnx_tensor {
     graft_onnx_str location, offset, length; /* external_data keys (p NULL if absent) */
 } graft_onnx_tensor;
 
-int graft_onnx__parse_tensor(graft_rd *msg, graft_onnx_tensor *out);
+/* src: the mapped file holding msg, whose pages counting varint runs may
+ * release (or NULL). */
+int graft_onnx__parse_tensor(graft_rd *msg, const graft_source *src, graft_onnx_tensor *out);
 /* The *_data field holding elements of ONNX type `data_type`, and graft's
  * dtype; 0 / GRAFT_DTYPE_INVALID when graft cannot hold the type. */
 int graft_onnx__typed_field(int64_t data_type, graft_dtype *dt);
@@ -68,6 +70,13 @@ const char *graft_onnx__type_name(int64_t data_type);
  * little-endian values of `unit` bytes (complex numbers count two units). */
 int graft_onnx__decode(graft_rd *msg, int field, graft_dtype dt, size_t unit,
                        uint64_t units, uint8_t *dst);
+/* The same through a buffer of cap units, handed to flush(arg, buf, bytes,
+ * at) whenever it fills and at the end; `at` is the message offset the
+ * decoding has reached (bytes before it are done with). */
+typedef int (*graft_onnx_flush_fn)(void *arg, const uint8_t *p, size_t n, uint64_t at);
+int graft_onnx__decode_pieces(graft_rd *msg, int field, graft_dtype dt, size_t unit,
+                              uint64_t units, uint8_t *buf, uint64_t cap,
+                              graft_onnx_flush_fn flush, void *arg);
 
 /*
  * A Constant value held in an AttributeProto field: value_float and

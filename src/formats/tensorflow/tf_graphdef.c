@@ -215,10 +215,7 @@ int graft_tf__parse_tensor(graft_rd r, int dtype, tproto *tp)
 /* Decode the typed values of a Const into its N elements (dst, nbytes). */
 int graft_tf__decode_typed(graft_rd r, const tproto *tp, const graft_tensor *t, uint8_t *dst)
 {
-    size_t es = graft_dtype_size(t->dtype), unit = es;
-    uint64_t have = 0, want = t->numel, pos = 0;
     graft_pbf f;
-    if (tp->vfield == 9 || tp->vfield == 12) unit = es / 2, want *= 2;
     if (t->dtype == GRAFT_STRING) {
         /* varint32 lengths, then the strings, the last one repeated */
         uint8_t *lp = dst, *sp;
@@ -252,43 +249,90 @@ int graft_tf__decode_typed(graft_rd r, const tproto *tp, const graft_tensor *t, 
         }
         return GRAFT_OK;
     }
-    memset(dst, 0, (size_t)t->nbytes);
-    while (graft_rd_left(&r) && have < want) {
+    return graft_tf__decode_pieces(r, tp, t, dst, (size_t)t->nbytes, NULL, NULL);
+}
+
+/* Where decoded numbers go: buf of cap bytes, flushed when full (and at the
+ * end) if flush is set; `emitted` counts bytes flushed before buf. */
+typedef struct tsink {
+    uint8_t *buf;
+    size_t cap, pos;
+    uint64_t emitted;
+    graft_tf_flush_fn flush;
+    void *arg;
+} tsink;
+
+static int tsink_put(tsink *o, const uint8_t *p, size_t n, uint64_t at)
+{
+    memcpy(o->buf + o->pos, p, n);
+    o->pos += n;
+    if (o->pos == o->cap && o->flush) {
+        GRAFT_TRY(o->flush(o->arg, o->buf, o->pos, at));
+        o->emitted += o->pos;
+        o->pos = 0;
+    }
+    return GRAFT_OK;
+}
+
+/* One element (unit bytes) in; `last` keeps the last whole value (a
+ * complex pair is one), `pair` the half of one. */
+typedef struct tvals {
+    uint64_t have;
+    size_t unit, step;
+    uint8_t pair[16], last[16];
+    bool any;
+} tvals;
+
+static int tvals_put(tvals *v, tsink *o, const uint8_t *b, uint64_t at)
+{
+    memcpy(v->pair + (v->have * v->unit) % v->step, b, v->unit);
+    if (++v->have % (v->step / v->unit) == 0) {
+        memcpy(v->last, v->pair, v->step);
+        v->any = true;
+    }
+    return tsink_put(o, b, v->unit, at);
+}
+
+int graft_tf__decode_pieces(graft_rd r, const tproto *tp, const graft_tensor *t, uint8_t *buf,
+                            size_t cap, graft_tf_flush_fn flush, void *arg)
+{
+    bool cplx = tp->vfield == 9 || tp->vfield == 12;
+    size_t es = graft_dtype_size(t->dtype);
+    uint64_t want = t->numel * (cplx ? 2 : 1);
+    tvals v = {.unit = cplx ? es / 2 : es, .step = es};
+    tsink o = {buf, cap, 0, 0, flush, arg};
+    graft_pbf f;
+
+    while (graft_rd_left(&r) && v.have < want) {
         GRAFT_TRY(graft_pb_next(&r, &f));
         if (f.num != tp->vfield) continue;
         unsigned w = fixed_width(f.num);
+        uint8_t le[8];
+        const uint8_t *b;
         if (f.wt != 2) {
-            uint8_t le[8];
             graft_put_le64(le, f.v);
-            memcpy(dst + pos, le, unit);
-            pos += unit;
-            have++;
+            GRAFT_TRY(tvals_put(&v, &o, le, graft_rd_offset(&r)));
             continue;
         }
-        while (graft_rd_left(&f.sub) && have < want) {
-            uint64_t v;
-            const uint8_t *b;
+        while (graft_rd_left(&f.sub) && v.have < want) {
+            uint64_t x;
             if (w) {
                 GRAFT_TRY(graft_rd_take(&f.sub, w, &b));
-                memcpy(dst + pos, b, w);
             } else {
-                uint8_t le[8];
-                GRAFT_TRY(graft_rd_varint(&f.sub, &v));
-                graft_put_le64(le, v);
-                memcpy(dst + pos, le, unit);
+                GRAFT_TRY(graft_rd_varint(&f.sub, &x));
+                graft_put_le64(le, x);
+                b = le;
             }
-            pos += unit;
-            have++;
+            GRAFT_TRY(tvals_put(&v, &o, b, graft_rd_offset(&f.sub)));
         }
     }
-    /* fewer values than elements: the last one repeats */
-    if (have > 0 && pos < t->nbytes) {
-        size_t step = (tp->vfield == 9 || tp->vfield == 12) ? es : unit;
-        if (have % 2 && step != unit) pos -= unit; /* an incomplete complex pair */
-        if (pos >= step)
-            for (uint64_t at = pos; at + step <= t->nbytes; at += step)
-                memcpy(dst + at, dst + pos - step, step);
-    }
+    /* Fewer values than elements: the last whole one repeats, or zeros when
+     * there is none.  An incomplete complex pair is dropped; it is in buf,
+     * as buf only fills (cap is a multiple of es) at a pair's end. */
+    if (v.have % (v.step / v.unit)) o.pos -= v.unit;
+    if (!v.any) memset(v.last, 0, sizeof v.last);
+    while (o.emitted + o.pos < t->nbytes) GRAFT_TRY(tsink_put(&o, v.last, v.step, graft_rd_offset(&r)));
+    if (o.pos && o.flush) return o.flush(o.arg, o.buf, o.pos, graft_rd_offset(&r));
     return GRAFT_OK;
 }
 

@@ -70,7 +70,14 @@ static int load_block(graft_tf_table *t, const uint8_t *data, size_t size, handl
                            (unsigned long long)h.off, (unsigned long long)h.size, size);
     p = data + h.off;
     stored = graft_le32(p + h.size + 1);
-    crc = graft_crc32c(graft_crc32c(0, p, (size_t)h.size), p + h.size, 1);
+    /* in steps, each step's pages let go when the table knows its source */
+    crc = 0;
+    for (uint64_t at = 0; at < h.size; at += 1u << 20) {
+        size_t n = h.size - at < (1u << 20) ? (size_t)(h.size - at) : 1u << 20;
+        crc = graft_crc32c(crc, p + at, n);
+        if (t->src) graft_source_release(t->src, h.off + at, n);
+    }
+    crc = graft_crc32c(crc, p + h.size, 1);
     if (graft_tf_unmask(stored) != crc)
         return graft_error(ctx, GRAFT_ECORRUPT,
                            "block at 0x%llx: checksum mismatch (stored 0x%08x, computed 0x%08x)",
@@ -273,14 +280,15 @@ static int read_all(graft_tf_table *t, const uint8_t *data, size_t size, graft_c
     return rc;
 }
 
-int graft_tf_table_open(graft_tf_table **out, const uint8_t *data, size_t size,
-                        graft_ctx *ctx)
+static int table_open(graft_tf_table **out, const graft_source *src, const uint8_t *data,
+                      size_t size, graft_ctx *ctx)
 {
     graft_tf_table *t;
     int rc;
     *out = NULL;
     t = graft_calloc(ctx, 1, sizeof *t);
     if (!t) return graft_error_oom(ctx, "a table");
+    t->src = src;
     rc = read_all(t, data, size, ctx);
     if (rc < 0) {
         graft_tf_table_free(t);
@@ -288,6 +296,17 @@ int graft_tf_table_open(graft_tf_table **out, const uint8_t *data, size_t size,
     }
     *out = t;
     return GRAFT_OK;
+}
+
+int graft_tf_table_open(graft_tf_table **out, const uint8_t *data, size_t size,
+                        graft_ctx *ctx)
+{
+    return table_open(out, NULL, data, size, ctx);
+}
+
+int graft_tf_table_open_source(graft_tf_table **out, const graft_source *src, graft_ctx *ctx)
+{
+    return table_open(out, src, src->data, src->size, ctx);
 }
 
 /* ---- writing ------------------------------------------------------------ */

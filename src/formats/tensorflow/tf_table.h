@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "sink.h"
+#include "source.h"
 
 #define GRAFT_TF_TABLE_MAGIC 0xdb4775248b80fb57ull
 #define GRAFT_TF_FOOTER_SIZE 48
@@ -30,11 +31,15 @@ typedef struct graft_tf_table {
     uint8_t **blocks;      /* decompressed Snappy blocks; owned */
     size_t nblocks, blocks_cap;
     bool snappy;           /* some block was Snappy-compressed */
+    const graft_source *src; /* the mapped file, whose checked pages are let go, or NULL */
 } graft_tf_table;
 
 /* Parse and check a whole table: footer, every block's CRC, key order. */
 int graft_tf_table_open(graft_tf_table **out, const uint8_t *data, size_t size,
                         graft_ctx *ctx);
+/* The same over a whole mapped source, letting its pages go once checked
+ * (values stay readable: they are faulted in again when used). */
+int graft_tf_table_open_source(graft_tf_table **out, const graft_source *src, graft_ctx *ctx);
 void graft_tf_table_free(graft_tf_table *t);
 
 /* CRC masking as TensorFlow and LevelDB store every checksum. */

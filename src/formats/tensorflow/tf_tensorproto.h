@@ -28,5 +28,11 @@ int graft_tf__parse_tensor(graft_rd r, int dtype, graft_tf_tproto *tp);
 /* Decode its typed values into t's numel elements at dst (t->nbytes). */
 int graft_tf__decode_typed(graft_rd r, const graft_tf_tproto *tp, const graft_tensor *t,
                            uint8_t *dst);
+/* The same for a number tensor through buf (cap bytes, a multiple of the
+ * element size), handed to flush(arg, buf, bytes, at) whenever it fills and
+ * at the end; `at` is the offset the decoding has reached in r. */
+typedef int (*graft_tf_flush_fn)(void *arg, const uint8_t *p, size_t n, uint64_t at);
+int graft_tf__decode_pieces(graft_rd r, const graft_tf_tproto *tp, const graft_tensor *t,
+                            uint8_t *buf, size_t cap, graft_tf_flush_fn flush, void *arg);
 
 #endif

@@ -96,26 +96,29 @@ static void group_read(const tj_group *g, uint64_t off, uint64_t n, uint8_t *dst
     }
 }
 
-static int tj_load(const graft_model *m, const graft_tensor *t, uint8_t *dst, graft_ctx *ctx)
+/* Let go of the shard pages behind group bytes [off, off+n). */
+static void group_release(const tj_group *g, uint64_t off, uint64_t n)
 {
-    const tj_state *st = m->state;
-    const tj_weight *w = &st->w[t->aux];
-    const tj_group *g = &st->groups[w->group];
-    uint8_t *q;
-    if (w->quant == Q_NONE) {
-        group_read(g, w->off, w->size, dst);
-        return GRAFT_OK;
+    for (size_t s = 0; s < g->nshards && n; s++) {
+        uint64_t lo = g->start[s], hi = lo + g->shards[s]->size, take;
+        if (off >= hi) continue;
+        take = hi - off < n ? hi - off : n;
+        graft_source_release(g->shards[s], off - lo, take);
+        off += take;
+        n -= take;
     }
-    q = graft_malloc(ctx, (size_t)w->size + 1);
-    if (!q) return graft_error_oom(ctx, "a quantized weight");
-    group_read(g, w->off, w->size, q);
+}
+
+/* n stored elements q (uint8, uint16 or float16) of weight w into dst as
+ * t's dtype. */
+static int dequantize(const tj_weight *w, const graft_tensor *t, const uint8_t *q, uint64_t n,
+                      uint8_t *dst, graft_ctx *ctx)
+{
     if (w->quant == Q_F16) {
         graft_xout o = {.mem = dst, .ctx = ctx};
-        int rc = graft_xform__cast(&o, q, GRAFT_FLOAT16, GRAFT_FLOAT32, t->numel, ctx);
-        free(q);
-        return rc;
+        return graft_xform__cast(&o, q, GRAFT_FLOAT16, GRAFT_FLOAT32, n, ctx);
     }
-    for (uint64_t i = 0; i < t->numel; i++) {
+    for (uint64_t i = 0; i < n; i++) {
         /* tfjs decodeWeight: v * scale + min in doubles, then Float32Array
          * (or Math.round into Int32Array) */
         double v = (w->quant == Q_U8 ? q[i] : graft_le16(q + 2 * i)) * w->scale + w->min;
@@ -127,8 +130,55 @@ static int tj_load(const graft_model *m, const graft_tensor *t, uint8_t *dst, gr
             memcpy(dst + 4 * i, &f, 4);
         }
     }
-    free(q);
     return GRAFT_OK;
+}
+
+static int tj_load(const graft_model *m, const graft_tensor *t, uint8_t *dst, graft_ctx *ctx)
+{
+    const tj_state *st = m->state;
+    const tj_weight *w = &st->w[t->aux];
+    const tj_group *g = &st->groups[w->group];
+    uint8_t *q;
+    int rc;
+    if (w->quant == Q_NONE) {
+        group_read(g, w->off, w->size, dst);
+        return GRAFT_OK;
+    }
+    q = graft_malloc(ctx, (size_t)w->size + 1);
+    if (!q) return graft_error_oom(ctx, "a quantized weight");
+    group_read(g, w->off, w->size, q);
+    rc = dequantize(w, t, q, t->numel, dst, ctx);
+    free(q);
+    return rc;
+}
+
+/* The same 256 Ki elements at a time, shard pages released behind:
+ * hashing a weight split across shards or quantized keeps memory flat. */
+static int tj_stream(const graft_model *m, const graft_tensor *t, graft_piece_fn fn, void *arg,
+                     graft_ctx *ctx)
+{
+    const tj_state *st = m->state;
+    const tj_weight *w = &st->w[t->aux];
+    const tj_group *g = &st->groups[w->group];
+    const uint64_t per = 1u << 18, unit = t->numel ? w->size / t->numel : 0;
+    size_t es = graft_dtype_size(t->dtype);
+    uint8_t *q = graft_malloc(ctx, (size_t)(per * unit) + 1), *out = graft_malloc(ctx, per * es);
+    int rc = GRAFT_OK;
+
+    if (!q || !out) rc = graft_error_oom(ctx, "a weight piece");
+    for (uint64_t e = 0; e < t->numel && rc == GRAFT_OK; e += per) {
+        uint64_t n = t->numel - e < per ? t->numel - e : per;
+        group_read(g, w->off + e * unit, n * unit, q);
+        if (w->quant == Q_NONE) {
+            rc = fn(arg, q, (size_t)(n * unit));
+        } else if ((rc = dequantize(w, t, q, n, out, ctx)) == GRAFT_OK) {
+            rc = fn(arg, out, (size_t)n * es);
+        }
+        group_release(g, w->off + e * unit, n * unit);
+    }
+    free(q);
+    free(out);
+    return rc;
 }
 
 static bool plain_file_name(const char *s, size_t n)
@@ -252,6 +302,7 @@ static int add_weight(graft_model *m, tj_state *st, size_t gi, const graft_json 
             return GRAFT_OK;
         }
     t->load = tj_load;
+    t->stream = tj_stream;
     return GRAFT_OK;
 }
 
