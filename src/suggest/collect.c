@@ -104,9 +104,8 @@ static bool stop_word(const char *w)
            !strcmp(w, "depthwise") || !strcmp(w, "onnx");
 }
 
-static int tokenize(sg_t *x, graft_ctx *ctx)
+static int tokenize(sg_t *x, const char *s, graft_ctx *ctx)
 {
-    const char *s = x->name;
     size_t n = strlen(s), cap = 8;
     if (ends_with(s, ":0")) n -= 2;
     if (!(x->tok = graft_calloc(ctx, cap, sizeof *x->tok))) return graft_error_oom(ctx, "tokens");
@@ -134,6 +133,38 @@ static int tokenize(sg_t *x, graft_ctx *ctx)
         if (!(x->tok[x->ntok++] = graft_strdup(ctx, v))) return graft_error_oom(ctx, "tokens");
     }
     return 0;
+}
+
+/* An exporter's counter name (onnx::Conv_193) says nothing; the node that
+ * consumes it does: torch.onnx.export names it by the module's scopes,
+ * /layer1/layer1.0/conv1/Conv or /features/features.1/conv/conv.0/Conv,
+ * a child of a Sequential written after its parent's scope.  The module
+ * path (layer1.0.conv1) into buf, or NULL. */
+static const char *node_module(const sg_t *x, char *buf, size_t cap)
+{
+    const char *node = x->lay.layer, *prev = NULL;
+    size_t len = 0, prev_n = 0;
+    if (x->lay.certainty != GRAFT_CERT_STRUCTURE || !node || node[0] != '/' || !strstr(x->name, "::"))
+        return NULL;
+    buf[0] = '\0';
+    for (const char *p = node + 1; *p;) {
+        const char *e = strchr(p, '/');
+        if (!e) break;  /* the last component is the op */
+        size_t n = (size_t)(e - p);
+        const char *dot = NULL;
+        for (const char *q = p; q < e; q++)
+            if (*q == '.') dot = q;
+        const char *part = p;
+        if (dot && prev && (size_t)(dot - p) == prev_n && !strncmp(p, prev, prev_n)) part = dot + 1;
+        size_t k = n - (size_t)(part - p);
+        if (len + k + 2 >= cap) return NULL;
+        if (len) buf[len++] = '.';
+        memcpy(buf + len, part, k);
+        buf[len += k] = '\0';
+        prev = p, prev_n = n;
+        p = e + 1;
+    }
+    return len ? buf : NULL;
 }
 
 static sg_kind kind_of(const sg_t *x)
@@ -200,6 +231,7 @@ int sg_collect(sg_side *s, const graft_model *m, bool is_source, graft_ctx *ctx)
         x->t = &m->tensors[i];
         x->name = x->t->name;
         x->pair = -1;
+        x->fold = -1;
         x->conf = -1;
         graft_layout_of(m, x->t, &x->lay);
         x->kind = kind_of(x);
@@ -208,7 +240,9 @@ int sg_collect(sg_side *s, const graft_model *m, bool is_source, graft_ctx *ctx)
         if (x->nd <= SG_MAXD) qsort(x->sd, x->nd, sizeof *x->sd, cmp_i64);
         x->ignore = known_out(x->name, is_source, &x->ignore_why);
         if (!x->ignore && x->ignore_why) x->ignore = ""; /* exact name */
-        if (tokenize(x, ctx) < 0) return -1;
+        char mod[512];
+        const char *words = node_module(x, mod, sizeof mod);
+        if (tokenize(x, words ? words : x->name, ctx) < 0) return -1;
     }
     return is_source ? tied_copies(s, ctx) : 0;
 }

@@ -346,16 +346,6 @@ static int candidates(learner *L, clist *cl, int phase)
 
 /* ---- running a candidate ------------------------------------------------ */
 
-void sg_yaml_quote(graft_jsonw *w, const char *s)
-{
-    graft_jsonw_raw(w, "'", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '\'') graft_jsonw_raw(w, "''", 2);
-        else graft_jsonw_raw(w, p, 1);
-    }
-    graft_jsonw_raw(w, "'", 1);
-}
-
 /* "    - {match: '...', to: '...'" (the caller closes the brace). */
 void sg_rename_line(graft_jsonw *w, const sg_rename *rn)
 {
@@ -563,6 +553,8 @@ static int learn_side(graft_suggestion *s, graft_side side, bool splits, learner
         const sg_t *x = &me->v[i];
         if (!(L->cur[i] = graft_strdup(ctx, x->name))) return graft_error_oom(ctx, "renames");
         L->goal[i] = x->pair >= 0 ? other->v[x->pair].name : NULL;
+        /* a folded BatchNorm is a pairs entry of several sources whatever the names */
+        if (x->fold >= 0 || (x->pair >= 0 && other->v[x->pair].fold >= 0)) L->goal[i] = NULL;
     }
     if ((rc = learn(L)) < 0) return rc;
     *entries = L->nren;

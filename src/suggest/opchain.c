@@ -176,7 +176,7 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
     size_t n = 0, nl = 0, choices = 1;
     bool from_layouts = false, simpler = false;
     graft_jsonw w;
-    int rc = -1;
+    int rc = -1, part = sg_fold_part(s, t);
     shape_of(y->t, &ss);
     shape_of(t->t, &ts);
     graft_jsonw_init(&w, ctx);
@@ -201,6 +201,8 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
         /* the layouts' chain, written as one permute when one does the same */
         int64_t p[6];
         for (uint32_t i = 0; i < ss.ndim; i++) p[i] = i;
+        /* no op at all when the layouts' chain moves nothing (a 1x1 kernel) */
+        simpler = !memcmp(ss.dim, ts.dim, ss.ndim * sizeof *ss.dim) && same_mapping(ops, 0, lops, nl, &ss, ctx);
         while (!simpler && next_perm(p, ss.ndim)) {
             bool fits = true;
             for (uint32_t i = 0; i < ss.ndim; i++) fits &= ss.dim[p[i]] == ts.dim[i];
@@ -224,20 +226,33 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
         ops[n - 1].dtype = ts.dtype;
     }
     graft_jsonw_raw(&w, "[", 1);
+    if (part >= 0) {
+        /* fold_bn first: it joins the sources and keeps the kernel's shape */
+        graft_op fold = {.kind = GRAFT_OP_FOLD_BN, .part = part ? GRAFT_BN_BIAS : GRAFT_BN_WEIGHT,
+                         .eps = strtod(SG_FOLD_EPS, NULL)};
+        graft_op__json(&w, &fold);
+        if (n) graft_jsonw_raw(&w, ", ", 2);
+    }
     graft_op__json_chain(&w, ops, n);
     graft_jsonw_raw(&w, "]", 1);
+    size_t nj = n + (part >= 0);
     if (w.rc < 0) goto cleanup;
-    t->ops = n ? w.p : NULL;
-    if (!n) graft_jsonw_free(&w);
+    t->ops = nj ? w.p : NULL;
+    if (!nj) graft_jsonw_free(&w);
     w.p = NULL;
     if (!t->ops && !(t->ops = graft_strdup(ctx, ""))) {
         graft_error_oom(ctx, "ops");
         goto cleanup;
     }
-    t->nops = (long)n;
+    t->nops = (long)nj;
     bool square = ts.ndim == 2 && ts.dim[0] == ts.dim[1] && ts.dim[0] > 1;
     bool structure = t->lay.certainty == GRAFT_CERT_STRUCTURE || y->lay.certainty == GRAFT_CERT_STRUCTURE;
     rc = 0;
+    if (part >= 0 && t->conf == GRAFT_SUGGEST_CERTAIN)
+        rc = sg_set_conf(t, GRAFT_SUGGEST_LIKELY,
+                         "BatchNorm folded in with eps " SG_FOLD_EPS " (PyTorch's default; a state "
+                         "dict does not keep eps: check the model's)", false, ctx);
+    if (rc < 0) goto cleanup;
     if (!from_layouts && choices == 0)
         rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS, "no layout change turns its source's shape into its own",
                          false, ctx);

@@ -266,7 +266,11 @@ int sg_pair(graft_suggestion *s, graft_ctx *ctx)
         sg_t *t = &s->dst.v[i];
         int rc = 0;
         if (!t->ignore && t->pair < 0 && (!sg_is_float(t->t->dtype) || t->t->ndim == 0)) {
-            t->ignore = "";
+            /* torch.onnx.export's Constant nodes (a Clip's bounds): one pattern */
+            const char *c = strstr(t->name, "Constant");
+            bool node_const = c && (c == t->name || c[-1] == '/') && strstr(c, "_output_0") &&
+                              !strcmp(strstr(c, "_output_0"), "_output_0");
+            t->ignore = node_const && t->t->ndim == 0 ? "(?:^|/)Constant(?:_\\d+)?_output_0$" : "";
             t->ignore_why = t->t->ndim ? "an integer tensor without a source: not a weight"
                                        : "a scalar without a source: a graph constant, not a weight";
         }

@@ -7,6 +7,9 @@
  *                 var), sorted dims, layout, name tokens in one vocabulary,
  *                 and whether it is known to stay out (optimizer slots,
  *                 num_batches_tracked, tied copies, global_step);
+ *   fold.c        BatchNorms the skeleton's structure shows folded into the
+ *                 convolution before them (fold_bn): each becomes two
+ *                 stand-ins, the conv weight and the BN bias, the rest hidden;
  *   pair.c        pairing: equal names, unique shapes, then a sequence
  *                 alignment of the two files' orders, leftovers by name
  *                 similarity; each target's confidence and reason;
@@ -43,6 +46,8 @@ typedef struct sg_t {
                            * the suggestion), NULL = takes part */
     const char *ignore_why;
     long pair;            /* index on the other side, -1 = none */
+    long fold;            /* sources: the sg_fold it stands for or belongs to, -1 */
+    bool hidden;          /* sources: in a fold and not its stand-in: never paired alone */
     /* targets only */
     int conf;             /* graft_confidence */
     const char *reason;   /* static text or owned (reason_owned) */
@@ -57,6 +62,13 @@ typedef struct sg_side {
     size_t n;
 } sg_side;
 
+/* A BatchNorm folded into the convolution before it (source indices; cb
+ * the conv's own bias, -1 when it has none).  Stand-ins: w for the folded
+ * weight, b for the folded bias. */
+typedef struct sg_fold {
+    long w, cb, g, b, m, v;
+} sg_fold;
+
 /* One learned rename. */
 typedef struct sg_rename {
     char *match, *to;
@@ -70,6 +82,8 @@ struct graft_suggestion {
     int ren_side;         /* graft_side whose names the renames rewrite */
     sg_rename *ren;
     size_t nren;
+    sg_fold *folds;
+    size_t nfolds;
     char **renamed;       /* each name of that side after the renames */
     char *yaml;
     size_t nrename_entries, npairs_entries;
@@ -93,8 +107,19 @@ void sg_link(graft_suggestion *s, size_t ti, size_t si);
  * large a table (over 4 M cells) aligns nothing. */
 int sg_align(size_t na, size_t nb, float (*score)(void *, size_t, size_t),
              void (*match)(void *, size_t, size_t), void *arg, graft_ctx *ctx);
-static inline bool sg_live(const sg_t *x) { return !x->ignore && x->nd <= SG_MAXD; }
+static inline bool sg_live(const sg_t *x) { return !x->ignore && !x->hidden && x->nd <= SG_MAXD; }
 static inline bool sg_unpaired(const sg_t *x) { return sg_live(x) && x->pair < 0; }
+
+/* fold.c */
+#define SG_FOLD_EPS "1.0e-5"  /* PyTorch's BatchNorm default; a state dict does not keep it */
+int sg_folds(graft_suggestion *s, graft_ctx *ctx);
+/* The sources of target t in a pairs entry's order (1, or 4-5 for a fold):
+ * how many, into out[0..5). */
+size_t sg_sources(const graft_suggestion *s, const sg_t *t, long out[5]);
+/* Whether target t takes a folded BatchNorm, and which part (0 weight, 1 bias). */
+int sg_fold_part(const graft_suggestion *s, const sg_t *t);
+/* Whether source j feeds a target (directly or folded into one). */
+bool sg_src_used(const graft_suggestion *s, size_t j);
 
 /* layers.c: whole layers (tensors sharing a name prefix) paired */
 int sg_pair_layers(graft_suggestion *s, graft_ctx *ctx);
@@ -105,8 +130,10 @@ int sg_opchains(graft_suggestion *s, graft_ctx *ctx);
 /* generalise.c: the renames that pair as many targets as possible */
 int sg_generalise(graft_suggestion *s, graft_ctx *ctx);
 
-/* A YAML single-quoted scalar. */
+/* draft.c: the one writer of the draft's YAML scalars (quoted as the text
+ * needs) and comments ("# text", what a comment cannot hold as '?'). */
 void sg_yaml_quote(graft_jsonw *w, const char *s);
+void sg_yaml_comment(graft_jsonw *w, const char *text);
 /* One rename entry's line, without its closing brace. */
 void sg_rename_line(graft_jsonw *w, const sg_rename *rn);
 /* Rules holding only the target renames ren[0..n). */
