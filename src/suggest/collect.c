@@ -236,6 +236,7 @@ int sg_collect(sg_side *s, const graft_model *m, bool is_source, graft_ctx *ctx)
         graft_layout_of(m, x->t, &x->lay);
         x->kind = kind_of(x);
         x->nd = x->t->ndim;
+        x->numel = x->t->numel;
         for (uint32_t k = 0; k < x->nd && k < SG_MAXD; k++) x->sd[k] = x->t->shape[k];
         if (x->nd <= SG_MAXD) qsort(x->sd, x->nd, sizeof *x->sd, cmp_i64);
         x->ignore = known_out(x->name, is_source, &x->ignore_why);
@@ -266,7 +267,7 @@ bool sg_is_float(graft_dtype t)
 
 bool sg_compatible(const sg_t *a, const sg_t *b)
 {
-    if (a->nd > SG_MAXD || a->kind != b->kind || a->t->numel != b->t->numel) return false;
+    if (a->nd > SG_MAXD || a->kind != b->kind || a->numel != b->numel) return false;
     if (a->t->dtype != b->t->dtype && !(sg_is_float(a->t->dtype) && sg_is_float(b->t->dtype)))
         return false;
     /* a rank may differ only by axes of 1 (a conv kernel against a dense one) */

@@ -1,5 +1,12 @@
 /*
- * fold.c - BatchNorms folded into the convolution before them, where the
+ * fold.c - sources joined into one target, where the skeleton shows it.
+ *
+ * A PyTorch recurrent layer's bias_ih_lN and bias_hh_lN into a skeleton
+ * whose recurrent layers keep one bias (Keras): their sum when it has the
+ * size of one (LSTM; GRU reset_after=False), stacked when it is (2, n)
+ * (GRU reset_after=True); bias_ih stands in, bias_hh is hidden.
+ *
+ * BatchNorms folded into the convolution before them, where the
  * skeleton's structure shows it: the skeleton has convolutions with a bias
  * (an ONNX Conv node's B input) and no BatchNorm statistics at all, as
  * torch.onnx.export writes an eval-mode model; the source has BatchNorm
@@ -96,9 +103,66 @@ static bool conv_before(const sg_side *s, sg_fold *f)
     return false;
 }
 
+static int add(graft_suggestion *s, const sg_fold *f, graft_ctx *ctx)
+{
+    sg_fold *nf = graft_realloc(ctx, s->folds, (s->nfolds + 1) * sizeof *nf);
+    if (!nf) return graft_error_oom(ctx, "folds");
+    s->folds = nf;
+    s->folds[s->nfolds++] = *f;
+    return 0;
+}
+
+/* The join a target recurrent bias of n gates x units per side calls for:
+ * one (n) the sum, two stacked (2, n); -1 none. */
+static int rnn_join(const sg_side *d, uint64_t n)
+{
+    int op = -1;
+    for (size_t i = 0; i < d->n; i++) {
+        const sg_t *x = &d->v[i];
+        if (!sg_live(x) || x->lay.role != GRAFT_ROLE_RNN_BIAS) continue;
+        if (x->t->ndim == 2 && x->t->shape[0] == 2 && (uint64_t)x->t->shape[1] == n) return SG_JOIN_STACK;
+        if (x->t->ndim == 1 && x->t->numel == n) op = SG_JOIN_SUM;
+    }
+    return op;
+}
+
+/* A PyTorch recurrent layer's bias_ih / bias_hh into a skeleton with one
+ * bias per layer (Keras): summed, or stacked as GRU reset_after keeps them. */
+static int rnn_biases(graft_suggestion *s, graft_ctx *ctx)
+{
+    sg_side *src = &s->src;
+    for (size_t i = 0; i < src->n; i++) {
+        sg_t *x = &src->v[i];
+        const char *ih = strstr(x->name, "bias_ih");
+        if (!sg_live(x) || x->fold >= 0 || x->lay.role != GRAFT_ROLE_RNN_INPUT_BIAS || !ih) continue;
+        int op = rnn_join(&s->dst, x->t->numel);
+        if (op < 0) continue;
+        for (size_t j = 0; j < src->n; j++) {
+            sg_t *y = &src->v[j];
+            size_t at = (size_t)(ih - x->name);
+            if (j == i || !sg_live(y) || y->fold >= 0 || y->lay.role != GRAFT_ROLE_RNN_HIDDEN_BIAS ||
+                strlen(y->name) != strlen(x->name) || strncmp(y->name, x->name, at) ||
+                strncmp(y->name + at, "bias_hh", 7) || strcmp(y->name + at + 7, ih + 7) ||
+                y->t->numel != x->t->numel || y->t->dtype != x->t->dtype)
+                continue;
+            sg_fold f = {.op = (sg_join)op, .w = -1, .cb = -1, .g = (long)j, .b = (long)i, .m = -1, .v = -1};
+            if (add(s, &f, ctx) < 0) return -1;
+            x->fold = y->fold = (long)s->nfolds - 1;
+            y->hidden = true;
+            if (op == SG_JOIN_STACK) {  /* the stand-in pairs as the stacked tensor */
+                x->nd = 2, x->sd[0] = 2, x->sd[1] = (int64_t)x->t->numel, x->numel = 2 * x->t->numel;
+                if (x->sd[1] < 2) x->sd[0] = x->sd[1], x->sd[1] = 2;
+            }
+            break;
+        }
+    }
+    return 0;
+}
+
 int sg_folds(graft_suggestion *s, graft_ctx *ctx)
 {
     sg_side *src = &s->src;
+    if (rnn_biases(s, ctx) < 0) return -1;
     if (!target_folds(&s->dst)) return 0;
     for (size_t i = 0; i < src->n; i++) {
         sg_fold f;
@@ -106,11 +170,9 @@ int sg_folds(graft_suggestion *s, graft_ctx *ctx)
         if (x->kind != SG_MEAN || x->fold >= 0 || !vector_of(x, x->t->shape[0]) || !bn_group(src, i, &f) ||
             !conv_before(src, &f))
             continue;
-        sg_fold *nf = graft_realloc(ctx, s->folds, (s->nfolds + 1) * sizeof *nf);
-        if (!nf) return graft_error_oom(ctx, "folds");
-        s->folds = nf;
+        f.op = SG_JOIN_BN;
         long k = (long)s->nfolds;
-        s->folds[s->nfolds++] = f;
+        if (add(s, &f, ctx) < 0) return -1;
         /* the folded bias is the conv's output: it goes by the conv's words */
         sg_t *b = &src->v[f.b], *w = &src->v[f.w];
         char **tok = graft_calloc(ctx, w->ntok + 1, sizeof *tok);
@@ -138,7 +200,9 @@ int sg_fold_part(const graft_suggestion *s, const sg_t *t)
 {
     if (t->pair < 0 || s->src.v[t->pair].fold < 0) return -1;
     const sg_fold *f = &s->folds[s->src.v[t->pair].fold];
-    return t->pair == f->w ? 0 : t->pair == f->b ? 1 : -1;
+    if (f->op == SG_JOIN_SUM || f->op == SG_JOIN_STACK)
+        return t->pair != f->b ? -1 : f->op == SG_JOIN_SUM ? SG_PART_SUM : SG_PART_STACK;
+    return t->pair == f->w ? SG_PART_BN_WEIGHT : t->pair == f->b ? SG_PART_BN_BIAS : -1;
 }
 
 size_t sg_sources(const graft_suggestion *s, const sg_t *t, long out[5])
@@ -150,7 +214,11 @@ size_t sg_sources(const graft_suggestion *s, const sg_t *t, long out[5])
         return t->pair >= 0;
     }
     const sg_fold *f = &s->folds[s->src.v[t->pair].fold];
-    if (part == 0) out[n++] = f->w;
+    if (part >= SG_PART_SUM) {
+        out[0] = f->b, out[1] = f->g;
+        return 2;
+    }
+    if (part == SG_PART_BN_WEIGHT) out[n++] = f->w;
     else if (f->cb >= 0) out[n++] = f->cb;
     out[n++] = f->g, out[n++] = f->b, out[n++] = f->m, out[n++] = f->v;
     return n;
@@ -161,5 +229,5 @@ bool sg_src_used(const graft_suggestion *s, size_t j)
     const sg_t *y = &s->src.v[j];
     if (!y->hidden) return y->pair >= 0;
     const sg_fold *f = &s->folds[y->fold];
-    return s->src.v[f->w].pair >= 0 || s->src.v[f->b].pair >= 0;
+    return (f->w >= 0 && s->src.v[f->w].pair >= 0) || s->src.v[f->b].pair >= 0;
 }

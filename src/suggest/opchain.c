@@ -177,11 +177,18 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
     bool from_layouts = false, simpler = false;
     graft_jsonw w;
     int rc = -1, part = sg_fold_part(s, t);
+    graft_layout ylay = y->lay;
     shape_of(y->t, &ss);
     shape_of(t->t, &ts);
+    if (part == SG_PART_STACK) {
+        /* the chain after the stack: from (input|recurrent, gates*units) */
+        ss.ndim = 2, ss.dim[0] = 2, ss.dim[1] = y->t->shape[0];
+        ylay.role = GRAFT_ROLE_RNN_BIAS;
+        snprintf(ylay.axes, sizeof ylay.axes, "%s", graft_layout__axes_for(ylay.family, ylay.role, 2));
+    }
     graft_jsonw_init(&w, ctx);
-    if (t->lay.axes[0] && y->lay.axes[0]) {
-        graft_layout sl = y->lay, tl = t->lay;
+    if (t->lay.axes[0] && ylay.axes[0]) {
+        graft_layout sl = ylay, tl = t->lay;
         for (int attempt = 0; attempt < 2 && !from_layouts; attempt++) {
             if (attempt && !as_depthwise(&sl, &tl, ss.ndim) && !as_depthwise(&tl, &sl, ts.ndim)) break;
             graft_ops_free(lops, nl);
@@ -214,7 +221,26 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
             else clear_ops(ops, &n);
         }
     }
-    if (from_layouts && !simpler) {
+    bool gates_known = true;
+    if (part >= SG_PART_SUM) {
+        /* a recurrent bias joined from two: only its gate order can change
+         * (the layout check's own ops refuse a joined bias) */
+        const char *sg = ylay.gates, *tg = t->lay.gates;
+        size_t ng = strlen(tg);
+        int64_t order[5];
+        bool moved = false;
+        gates_known = sg[0] && ng && strlen(sg) == ng;
+        for (size_t k = 0; gates_known && k < ng; k++) {
+            const char *q = sg;
+            while (*q && graft_lview__gate(*q) != graft_lview__gate(tg[k])) q++;
+            gates_known = *q != '\0';
+            order[k] = q - sg;
+            moved |= order[k] != (int64_t)k;
+        }
+        if (gates_known && moved &&
+            graft_layout__add_op(ops, &n, GRAFT_OP_CHUNKS, order, (uint32_t)ng, part == SG_PART_STACK, ctx) < 0)
+            goto cleanup;
+    } else if (from_layouts && !simpler) {
         for (size_t k = 0; k < nl; k++)
             if (push(ops, &n, lops[k].kind, lops[k].v, lops[k].n, ctx) < 0) goto cleanup;
             else ops[n - 1].axis = lops[k].axis;
@@ -227,10 +253,12 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
     }
     graft_jsonw_raw(&w, "[", 1);
     if (part >= 0) {
-        /* fold_bn first: it joins the sources and keeps the kernel's shape */
-        graft_op fold = {.kind = GRAFT_OP_FOLD_BN, .part = part ? GRAFT_BN_BIAS : GRAFT_BN_WEIGHT,
+        /* the op joining the sources comes first */
+        graft_op join = {.kind = GRAFT_OP_FOLD_BN, .part = part ? GRAFT_BN_BIAS : GRAFT_BN_WEIGHT,
                          .eps = strtod(SG_FOLD_EPS, NULL)};
-        graft_op__json(&w, &fold);
+        if (part == SG_PART_SUM) join = (graft_op){.kind = GRAFT_OP_SUM};
+        if (part == SG_PART_STACK) join = (graft_op){.kind = GRAFT_OP_STACK, .axis = 0};
+        graft_op__json(&w, &join);
         if (n) graft_jsonw_raw(&w, ", ", 2);
     }
     graft_op__json_chain(&w, ops, n);
@@ -248,7 +276,10 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
     bool square = ts.ndim == 2 && ts.dim[0] == ts.dim[1] && ts.dim[0] > 1;
     bool structure = t->lay.certainty == GRAFT_CERT_STRUCTURE || y->lay.certainty == GRAFT_CERT_STRUCTURE;
     rc = 0;
-    if (part >= 0 && t->conf == GRAFT_SUGGEST_CERTAIN)
+    if (!gates_known)
+        rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS, "a joined recurrent bias whose gate orders are not both known",
+                         false, ctx);
+    else if (part >= 0 && part <= SG_PART_BN_BIAS && t->conf == GRAFT_SUGGEST_CERTAIN)
         rc = sg_set_conf(t, GRAFT_SUGGEST_LIKELY,
                          "BatchNorm folded in with eps " SG_FOLD_EPS " (PyTorch's default; a state "
                          "dict does not keep eps: check the model's)", false, ctx);

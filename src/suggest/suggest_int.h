@@ -7,9 +7,11 @@
  *                 var), sorted dims, layout, name tokens in one vocabulary,
  *                 and whether it is known to stay out (optimizer slots,
  *                 num_batches_tracked, tied copies, global_step);
- *   fold.c        BatchNorms the skeleton's structure shows folded into the
- *                 convolution before them (fold_bn): each becomes two
- *                 stand-ins, the conv weight and the BN bias, the rest hidden;
+ *   fold.c        sources the skeleton's structure shows joined: BatchNorms
+ *                 folded into the convolution before them (fold_bn: two
+ *                 stand-ins, the conv weight and the BN bias, the rest
+ *                 hidden), a recurrent layer's two biases summed or stacked
+ *                 (the input-side bias stands in);
  *   pair.c        pairing: equal names, unique shapes, then a sequence
  *                 alignment of the two files' orders, leftovers by name
  *                 similarity; each target's confidence and reason;
@@ -40,6 +42,7 @@ typedef struct sg_t {
     sg_kind kind;
     uint32_t nd;          /* rank; > SG_MAXD: never paired */
     int64_t sd[SG_MAXD];  /* dims sorted ascending */
+    uint64_t numel;       /* (a stacking stand-in: of the joined tensor) */
     char **tok;           /* name tokens in one vocabulary, stop words left out */
     size_t ntok;
     const char *ignore;   /* the ignore pattern that drops it (static or owned by
@@ -62,10 +65,16 @@ typedef struct sg_side {
     size_t n;
 } sg_side;
 
-/* A BatchNorm folded into the convolution before it (source indices; cb
- * the conv's own bias, -1 when it has none).  Stand-ins: w for the folded
- * weight, b for the folded bias. */
+/* Several sources joined into one target (source indices):
+ *   SG_JOIN_BN: a BatchNorm folded into the convolution before it (cb the
+ *     conv's own bias, -1 when it has none); stand-ins w for the folded
+ *     weight, b for the folded bias;
+ *   SG_JOIN_SUM, SG_JOIN_STACK: a recurrent layer's two biases (b input
+ *     side, the stand-in; g recurrent side) as one bias, their sum (Keras
+ *     LSTM) or stacked (Keras GRU, reset_after); w, cb, m, v unused (-1). */
+typedef enum sg_join { SG_JOIN_BN, SG_JOIN_SUM, SG_JOIN_STACK } sg_join;
 typedef struct sg_fold {
+    sg_join op;
     long w, cb, g, b, m, v;
 } sg_fold;
 
@@ -113,10 +122,13 @@ static inline bool sg_unpaired(const sg_t *x) { return sg_live(x) && x->pair < 0
 /* fold.c */
 #define SG_FOLD_EPS "1.0e-5"  /* PyTorch's BatchNorm default; a state dict does not keep it */
 int sg_folds(graft_suggestion *s, graft_ctx *ctx);
-/* The sources of target t in a pairs entry's order (1, or 4-5 for a fold):
+/* The sources of target t in a pairs entry's order (1, 2 for a sum or a
+ * stack, 4-5 for a fold):
  * how many, into out[0..5). */
 size_t sg_sources(const graft_suggestion *s, const sg_t *t, long out[5]);
-/* Whether target t takes a folded BatchNorm, and which part (0 weight, 1 bias). */
+/* How target t joins its sources: -1 not at all, 0 / 1 the weight / bias
+ * of a folded BatchNorm, 2 a sum, 3 a stack. */
+enum { SG_PART_BN_WEIGHT, SG_PART_BN_BIAS, SG_PART_SUM, SG_PART_STACK };
 int sg_fold_part(const graft_suggestion *s, const sg_t *t);
 /* Whether source j feeds a target (directly or folded into one). */
 bool sg_src_used(const graft_suggestion *s, size_t j);

@@ -663,6 +663,140 @@ def fold_wrong_eps_is_flagged():
     assert len(folded) == 4 and all(t["confidence"] != "certain" and "eps" in t["reason"] for t in folded), folded
 
 
+# ---- recurrent layers: PyTorch's two biases into Keras' one (sum, stack), gate orders ----
+
+class LstmNet(nn.Module):
+    """The PyTorch twin of keras2_h5/full_keras2.3.1_lstm (LSTM 56 -> 50, Dense 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(56, 50, batch_first=True)
+        self.fc = nn.Linear(50, 1)
+
+
+def keras_lstm(x, kernel, rkernel, bias):
+    """Keras LSTMCell in NumPy: gates i, f, c, o; kernel (in, 4u), one bias."""
+    u = rkernel.shape[0]
+    h = c = np.zeros((x.shape[0], u))
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    for t in range(x.shape[1]):
+        z = x[:, t] @ kernel + h @ rkernel + bias
+        i, f, g, o = sig(z[:, :u]), sig(z[:, u:2 * u]), np.tanh(z[:, 2 * u:3 * u]), sig(z[:, 3 * u:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+    return h
+
+
+def lstm_to_keras():
+    """A torch LSTM into the real Keras LSTM h5 (Adam slots of the same
+    shapes as decoys): bias = bias_ih + bias_hh (sum), kernels transposed
+    (gates i,f,g,o and i,f,c,o agree); then the Keras cell on the filled
+    weights against PyTorch's forward pass."""
+    from fwdlib import close
+    skel = os.path.join(FIXTURES, "keras2_h5", "full_keras2.3.1_lstm", "model.h5")
+    torch.manual_seed(3)
+    net = LstmNet().eval()
+    src = R.path("lstm.pth")
+    torch.save(net.state_dict(), src)
+    sd = {k: v.detach().double().numpy() for k, v in net.state_dict().items()}
+    known = {"lstm_1/kernel:0": sd["lstm.weight_ih_l0"].T, "lstm_1/recurrent_kernel:0": sd["lstm.weight_hh_l0"].T,
+             "lstm_1/bias:0": sd["lstm.bias_ih_l0"] + sd["lstm.bias_hh_l0"],
+             "dense_1/kernel:0": sd["fc.weight"].T, "dense_1/bias:0": sd["fc.bias"]}
+    d = score("torch LSTM -> Keras LSTM h5 fixture (sum)", src, skel,
+              lambda n: KEEP if n.startswith("optimizer_weights/") else known[n].astype(np.float32),
+              keras_tensors, ".h5")
+    t = {x["target"]: x for x in d["targets"]}["lstm_1/bias:0"]
+    assert t["ops"] == ["sum"] and t["sources"] == ["lstm.bias_ih_l0", "lstm.bias_hh_l0"], t
+    out = [p for p in os.listdir(R.tmp) if p.startswith("torch_LSTM") and p.endswith("_out.h5")][0]
+    w = keras_tensors(os.path.join(R.tmp, out))
+    x = torch.randn(3, 6, 56)
+    with torch.no_grad():
+        want = net.lstm(x)[0][:, -1].numpy()
+    close("Keras LSTM cell (NumPy) on the draft's output vs PyTorch LSTM",
+          keras_lstm(x.numpy().astype(np.float64), w["lstm_1/kernel:0"], w["lstm_1/recurrent_kernel:0"],
+                     w["lstm_1/bias:0"]), want)
+
+
+def keras_gru(x, kernel, rkernel, bias):
+    """Keras GRUCell, reset_after=True, in NumPy: gates z, r, h; bias[0] input side, bias[1] recurrent."""
+    u = rkernel.shape[0]
+    h = np.zeros((x.shape[0], u))
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    for t in range(x.shape[1]):
+        xi, hr = x[:, t] @ kernel + bias[0], h @ rkernel + bias[1]
+        z = sig(xi[:, :u] + hr[:, :u])
+        r = sig(xi[:, u:2 * u] + hr[:, u:2 * u])
+        hh = np.tanh(xi[:, 2 * u:] + r * hr[:, 2 * u:])
+        h = z * h + (1 - z) * hh
+    return h
+
+
+def keras_layer(cls, name, **kw):
+    return {"class_name": cls, "config": dict({"name": name, "trainable": True, "dtype": "float32"}, **kw)}
+
+
+def write_keras_h5(path, cfg, weights):
+    """A Keras 2 model.save file: model_config + model_weights/<layer>/<layer>/<w>:0."""
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = "2.3.1"
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["model_config"] = json.dumps(cfg)
+        mw = f.create_group("model_weights")
+        mw.attrs["layer_names"] = [n.encode() for n, _ in weights]
+        for lname, ws in weights:
+            g = mw.create_group(lname)
+            g.attrs["weight_names"] = [f"{lname}/{w}:0".encode() for w, _ in ws]
+            for w, a in ws:
+                g.create_dataset(f"{lname}/{w}:0", data=np.asarray(a, dtype="<f4"))
+
+
+class GruNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(6, 4, batch_first=True)
+        self.fc = nn.Linear(4, 3)
+
+
+def gru_to_keras():
+    """A torch GRU into a Keras GRU skeleton (reset_after=True: one (2, 3u)
+    bias): bias = stack(bias_ih, bias_hh) with gates r,z,n -> z,r,h, kernels
+    gate-reordered and transposed; then the Keras GRU cell on the filled
+    weights against PyTorch's forward pass."""
+    from fwdlib import close
+    torch.manual_seed(6)
+    net = GruNet().eval()
+    src, skel = R.path("gru.pth"), R.path("gru_skel.h5")
+    torch.save(net.state_dict(), src)
+    cfg = {"class_name": "Sequential", "config": {"name": "seq", "layers": [
+        keras_layer("GRU", "gru_3", units=4, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+              reset_after=True, return_sequences=False, batch_input_shape=[None, 5, 6]),
+        keras_layer("Dense", "dense_7", units=3, activation="linear", use_bias=True)]}}
+    rng = np.random.default_rng(1)
+    write_keras_h5(skel, cfg, [("gru_3", [("kernel", rng.normal(size=(6, 12))), ("recurrent_kernel", rng.normal(size=(4, 12))),
+                                          ("bias", rng.normal(size=(2, 12)))]),
+                               ("dense_7", [("kernel", rng.normal(size=(4, 3))), ("bias", rng.normal(size=3))])])
+    sd = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+
+    def zrh(a, axis):  # PyTorch r, z, n -> Keras z, r, h
+        r, z, n = np.split(a, 3, axis=axis)
+        return np.concatenate([z, r, n], axis=axis)
+    known = {"gru_3/kernel:0": zrh(sd["gru.weight_ih_l0"], 0).T, "gru_3/recurrent_kernel:0": zrh(sd["gru.weight_hh_l0"], 0).T,
+             "gru_3/bias:0": zrh(np.stack([sd["gru.bias_ih_l0"], sd["gru.bias_hh_l0"]]), 1),
+             "dense_7/kernel:0": sd["fc.weight"].T, "dense_7/bias:0": sd["fc.bias"]}
+    d = score("torch GRU -> Keras GRU reset_after (stack, gates r,z,n -> z,r,h)", src, skel, lambda n: known[n],
+              keras_tensors, ".h5")
+    t = {x["target"]: x for x in d["targets"]}["gru_3/bias:0"]
+    assert t["ops"][0] == {"stack": {"axis": 0}} and t["sources"] == ["gru.bias_ih_l0", "gru.bias_hh_l0"], t
+    out = [p for p in os.listdir(R.tmp) if p.startswith("torch_GRU") and p.endswith("_out.h5")][0]
+    w = keras_tensors(os.path.join(R.tmp, out))
+    x = torch.randn(3, 5, 6)
+    with torch.no_grad():
+        want = net.gru(x)[0][:, -1].numpy()
+    close("Keras GRU cell (NumPy) on the draft's output vs PyTorch GRU",
+          keras_gru(x.numpy().astype(np.float64), w["gru_3/kernel:0"], w["gru_3/recurrent_kernel:0"], w["gru_3/bias:0"]),
+          want)
+
+
 # ---- hostile names -----------------------------------------------------------------
 
 HOSTILE = ["it's.weight", 'say "hi".weight', "#hash.weight", "key: value.weight", "-lead.weight",
@@ -780,6 +914,8 @@ if __name__ == "__main__":
     R.check("fold_bn: blocks run in another order than defined, paired by the Conv nodes' scopes",
             onnx_fold_swapped)
     R.check("fold_bn: eps is PyTorch's default, never certain", fold_wrong_eps_is_flagged)
+    R.check("torch LSTM -> Keras LSTM (sum of the two biases, NumPy Keras cell)", lstm_to_keras)
+    R.check("torch GRU -> Keras GRU reset_after (stack, gate order, NumPy Keras cell)", gru_to_keras)
     R.check("hostile names give valid YAML and right values", hostile_names)
     print("per-case figures:")
     for line in FIGURES:
