@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Inputs of bench/suggest.sh (not a test): large (source, skeleton) pairs
 for graft suggest, whose cost grows with the tensor count.
+  gen_suggest.py scale DIR N   DIR/scaleN.pth, DIR/scaleN_skel.pth (see scale())
   gen_suggest.py DIR    writes into DIR:
     r152.pth, r152_skel.h5     torchvision resnet152 state dict (931 tensors)
                                -> a Keras-Applications-named skeleton
@@ -56,5 +57,27 @@ def main(d):
         f.write("graft: 1\n" + names + "\n")
 
 
+def scale(d, n):
+    """n tensors (n/4 blocks of conv, BN weight and bias, dense) of one shape
+    per kind, PyTorch-named, into Keras auto names (conv2d_i, ...): nothing
+    pairs by name, everything by order and layers, and the renames are
+    learned over every name: the growth with the tensor count."""
+    src, dst = {}, {}
+    for i in range(n // 4):
+        src[f"blocks.{i}.conv.weight"] = torch.zeros(8, 8, 3, 3)
+        src[f"blocks.{i}.bn.weight"] = torch.zeros(8)
+        src[f"blocks.{i}.bn.bias"] = torch.zeros(8)
+        src[f"blocks.{i}.fc.weight"] = torch.zeros(8, 16)
+        dst[f"conv2d_{i}/kernel:0"] = torch.zeros(3, 3, 8, 8)
+        dst[f"batch_normalization_{i}/gamma:0"] = torch.zeros(8)
+        dst[f"batch_normalization_{i}/beta:0"] = torch.zeros(8)
+        dst[f"dense_{i}/kernel:0"] = torch.zeros(16, 8)
+    torch.save(src, os.path.join(d, f"scale{n}.pth"))
+    torch.save(dst, os.path.join(d, f"scale{n}_skel.pth"))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "scale":
+        scale(sys.argv[2], int(sys.argv[3]))
+    else:
+        main(sys.argv[1])

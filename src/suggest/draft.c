@@ -207,9 +207,15 @@ static bool one_transform(draft *d)
 {
     graft_suggestion *s = d->s;
     xsel best = {0};
+    const char *seen[64];  /* chains tried: each once, not once per target */
+    size_t nseen = 0;
     for (size_t i = 0; i < s->dst.n; i++) {
         const sg_t *t = &s->dst.v[i];
         if (t->pair < 0 || d->taken[i] || !t->ops[0]) continue;
+        size_t k = 0;
+        while (k < nseen && strcmp(seen[k], t->ops)) k++;
+        if (k < nseen) continue;
+        if (nseen < sizeof seen / sizeof *seen) seen[nseen++] = t->ops;
         xsel x = best_for(d, i);
         if (x.cover > best.cover) best = x;
     }
