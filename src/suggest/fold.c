@@ -4,7 +4,8 @@
  * A PyTorch recurrent layer's bias_ih_lN and bias_hh_lN into a skeleton
  * whose recurrent layers keep one bias (Keras): their sum when it has the
  * size of one (LSTM; GRU reset_after=False), stacked when it is (2, n)
- * (GRU reset_after=True); bias_ih stands in, bias_hh is hidden.
+ * (GRU reset_after=True); bias_ih stands in, bias_hh is hidden.  And the
+ * other way, a Keras GRU's (2, n) bias split into bias_ih and bias_hh (take).
  *
  * BatchNorms folded into the convolution before them, where the
  * skeleton's structure shows it: the skeleton has convolutions with a bias
@@ -159,10 +160,65 @@ static int rnn_biases(graft_suggestion *s, graft_ctx *ctx)
     return 0;
 }
 
+/* A Keras GRU bias (2, n) (reset_after) into a skeleton with PyTorch's
+ * bias_ih_lN / bias_hh_lN of n: it stands in as one of n and pairs with a
+ * bias_ih; its bias_hh is hidden and follows (sg_split_follow). */
+static int rnn_splits(graft_suggestion *s, graft_ctx *ctx)
+{
+    sg_side *src = &s->src, *dst = &s->dst;
+    for (size_t i = 0; i < dst->n; i++) {
+        sg_t *x = &dst->v[i];
+        const char *ih = strstr(x->name, "bias_ih");
+        if (!sg_live(x) || x->fold >= 0 || x->lay.role != GRAFT_ROLE_RNN_INPUT_BIAS || !ih) continue;
+        size_t at = (size_t)(ih - x->name);
+        bool any = false;
+        for (size_t j = 0; j < src->n && !any; j++) {
+            const sg_t *y = &src->v[j];
+            any = sg_live(y) && y->lay.role == GRAFT_ROLE_RNN_BIAS && y->t->ndim == 2 && y->t->shape[0] == 2 &&
+                  (uint64_t)y->t->shape[1] == x->t->numel;
+        }
+        for (size_t j = 0; any && j < dst->n; j++) {
+            sg_t *y = &dst->v[j];
+            if (j == i || !sg_live(y) || y->fold >= 0 || y->lay.role != GRAFT_ROLE_RNN_HIDDEN_BIAS ||
+                strlen(y->name) != strlen(x->name) || strncmp(y->name, x->name, at) ||
+                strncmp(y->name + at, "bias_hh", 7) || strcmp(y->name + at + 7, ih + 7) ||
+                y->t->numel != x->t->numel)
+                continue;
+            sg_fold f = {.op = SG_JOIN_SPLIT, .w = -1, .cb = -1, .b = -1, .g = (long)i, .m = (long)j, .v = -1};
+            if (add(s, &f, ctx) < 0) return -1;
+            x->fold = y->fold = (long)s->nfolds - 1;
+            y->hidden = true;
+            break;
+        }
+    }
+    /* the Keras biases stand in as one half */
+    for (size_t j = 0; s->nfolds && j < src->n; j++) {
+        sg_t *y = &src->v[j];
+        if (!sg_live(y) || y->lay.role != GRAFT_ROLE_RNN_BIAS || y->t->ndim != 2 || y->t->shape[0] != 2) continue;
+        y->split = true;
+        y->nd = 1, y->sd[0] = y->t->shape[1], y->numel = (uint64_t)y->t->shape[1];
+    }
+    return 0;
+}
+
+int sg_split_follow(graft_suggestion *s, graft_ctx *ctx)
+{
+    for (size_t k = 0; k < s->nfolds; k++) {
+        const sg_fold *f = &s->folds[k];
+        if (f->op != SG_JOIN_SPLIT) continue;
+        const sg_t *ih = &s->dst.v[f->g];
+        sg_t *hh = &s->dst.v[f->m];
+        if (ih->pair < 0 || !s->src.v[ih->pair].split) continue;
+        hh->pair = ih->pair;  /* the source keeps pointing at its first target */
+        if (sg_set_conf(hh, ih->conf, ih->reason, true, ctx) < 0) return -1;
+    }
+    return 0;
+}
+
 int sg_folds(graft_suggestion *s, graft_ctx *ctx)
 {
     sg_side *src = &s->src;
-    if (rnn_biases(s, ctx) < 0) return -1;
+    if (rnn_biases(s, ctx) < 0 || rnn_splits(s, ctx) < 0) return -1;
     if (!target_folds(&s->dst)) return 0;
     for (size_t i = 0; i < src->n; i++) {
         sg_fold f;
@@ -198,6 +254,8 @@ int sg_folds(graft_suggestion *s, graft_ctx *ctx)
 
 int sg_fold_part(const graft_suggestion *s, const sg_t *t)
 {
+    if (t->pair >= 0 && s->src.v[t->pair].split && t->fold >= 0)
+        return t == &s->dst.v[s->folds[t->fold].g] ? SG_PART_SPLIT0 : SG_PART_SPLIT1;
     if (t->pair < 0 || s->src.v[t->pair].fold < 0) return -1;
     const sg_fold *f = &s->folds[s->src.v[t->pair].fold];
     if (f->op == SG_JOIN_SUM || f->op == SG_JOIN_STACK)
@@ -209,7 +267,7 @@ size_t sg_sources(const graft_suggestion *s, const sg_t *t, long out[5])
 {
     int part = sg_fold_part(s, t);
     size_t n = 0;
-    if (part < 0) {
+    if (part < 0 || part >= SG_PART_SPLIT0) {
         out[0] = t->pair;
         return t->pair >= 0;
     }

@@ -230,6 +230,10 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
         int64_t order[5];
         bool moved = false;
         gates_known = sg[0] && ng && strlen(sg) == ng;
+        if (part >= SG_PART_SPLIT0) {  /* one half of the (2, n) source first */
+            if (graft_layout__add_op(ops, &n, GRAFT_OP_TAKE, NULL, 0, 0, ctx) < 0) goto cleanup;
+            ops[n - 1].count = 2, ops[n - 1].index = part - SG_PART_SPLIT0;
+        }
         for (size_t k = 0; gates_known && k < ng; k++) {
             const char *q = sg;
             while (*q && graft_lview__gate(*q) != graft_lview__gate(tg[k])) q++;
@@ -237,8 +241,11 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
             order[k] = q - sg;
             moved |= order[k] != (int64_t)k;
         }
+        /* the gates run along the (2, n) tensor's axis 1, the half's too (1, n) */
         if (gates_known && moved &&
-            graft_layout__add_op(ops, &n, GRAFT_OP_CHUNKS, order, (uint32_t)ng, part == SG_PART_STACK, ctx) < 0)
+            graft_layout__add_op(ops, &n, GRAFT_OP_CHUNKS, order, (uint32_t)ng, part != SG_PART_SUM, ctx) < 0)
+            goto cleanup;
+        if (part >= SG_PART_SPLIT0 && graft_layout__add_op(ops, &n, GRAFT_OP_RESHAPE, ts.dim, ts.ndim, 0, ctx) < 0)
             goto cleanup;
     } else if (from_layouts && !simpler) {
         for (size_t k = 0; k < nl; k++)
@@ -252,7 +259,8 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
         ops[n - 1].dtype = ts.dtype;
     }
     graft_jsonw_raw(&w, "[", 1);
-    if (part >= 0) {
+    bool joins = part >= 0 && part <= SG_PART_STACK;
+    if (joins) {
         /* the op joining the sources comes first */
         graft_op join = {.kind = GRAFT_OP_FOLD_BN, .part = part ? GRAFT_BN_BIAS : GRAFT_BN_WEIGHT,
                          .eps = strtod(SG_FOLD_EPS, NULL)};
@@ -263,7 +271,7 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
     }
     graft_op__json_chain(&w, ops, n);
     graft_jsonw_raw(&w, "]", 1);
-    size_t nj = n + (part >= 0);
+    size_t nj = n + joins;
     if (w.rc < 0) goto cleanup;
     t->ops = nj ? w.p : NULL;
     if (!nj) graft_jsonw_free(&w);
@@ -279,6 +287,11 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
     if (!gates_known)
         rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS, "a joined recurrent bias whose gate orders are not both known",
                          false, ctx);
+    else if (part < 0 && y->lay.role == GRAFT_ROLE_RNN_BIAS &&
+             (t->lay.role == GRAFT_ROLE_RNN_INPUT_BIAS || t->lay.role == GRAFT_ROLE_RNN_HIDDEN_BIAS))
+        rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS,
+                         "one recurrent bias (the sum of two) into one of two: a sum has no inverse, the "
+                         "other half must be zero for it to hold", false, ctx);
     else if (part >= 0 && part <= SG_PART_BN_BIAS && t->conf == GRAFT_SUGGEST_CERTAIN)
         rc = sg_set_conf(t, GRAFT_SUGGEST_LIKELY,
                          "BatchNorm folded in with eps " SG_FOLD_EPS " (PyTorch's default; a state "

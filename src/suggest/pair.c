@@ -284,6 +284,7 @@ int sg_pair(graft_suggestion *s, graft_ctx *ctx)
             rc = judge(s, i, ctx);
         if (rc < 0) return -1;
     }
+    if (sg_split_follow(s, ctx) < 0) return -1;
     for (size_t j = 0; j < s->src.n; j++) {
         sg_t *y = &s->src.v[j];
         if (!y->ignore && y->pair < 0 && !sg_is_float(y->t->dtype)) {

@@ -49,8 +49,10 @@ typedef struct sg_t {
                            * the suggestion), NULL = takes part */
     const char *ignore_why;
     long pair;            /* index on the other side, -1 = none */
-    long fold;            /* sources: the sg_fold it stands for or belongs to, -1 */
-    bool hidden;          /* sources: in a fold and not its stand-in: never paired alone */
+    long fold;            /* the sg_fold it stands for or belongs to, -1 */
+    bool split;           /* sources: a (2, n) recurrent bias standing in as one of n */
+    bool hidden;          /* in a fold and not its stand-in: never paired alone (a
+                           * split's second target follows its first, fold.c) */
     /* targets only */
     int conf;             /* graft_confidence */
     const char *reason;   /* static text or owned (reason_owned) */
@@ -71,8 +73,11 @@ typedef struct sg_side {
  *     weight, b for the folded bias;
  *   SG_JOIN_SUM, SG_JOIN_STACK: a recurrent layer's two biases (b input
  *     side, the stand-in; g recurrent side) as one bias, their sum (Keras
- *     LSTM) or stacked (Keras GRU, reset_after); w, cb, m, v unused (-1). */
-typedef enum sg_join { SG_JOIN_BN, SG_JOIN_SUM, SG_JOIN_STACK } sg_join;
+ *     LSTM) or stacked (Keras GRU, reset_after); w, cb, m, v unused (-1);
+ *   SG_JOIN_SPLIT, the other way: a Keras GRU's (2, n) bias (b, the
+ *     source) into PyTorch's bias_ih and bias_hh (targets g and m; m hidden,
+ *     it takes the source its bias_ih pairs with). */
+typedef enum sg_join { SG_JOIN_BN, SG_JOIN_SUM, SG_JOIN_STACK, SG_JOIN_SPLIT } sg_join;
 typedef struct sg_fold {
     sg_join op;
     long w, cb, g, b, m, v;
@@ -127,9 +132,12 @@ int sg_folds(graft_suggestion *s, graft_ctx *ctx);
  * how many, into out[0..5). */
 size_t sg_sources(const graft_suggestion *s, const sg_t *t, long out[5]);
 /* How target t joins its sources: -1 not at all, 0 / 1 the weight / bias
- * of a folded BatchNorm, 2 a sum, 3 a stack. */
-enum { SG_PART_BN_WEIGHT, SG_PART_BN_BIAS, SG_PART_SUM, SG_PART_STACK };
+ * of a folded BatchNorm, 2 a sum, 3 a stack, 4 / 5 the first / second half
+ * of a split. */
+enum { SG_PART_BN_WEIGHT, SG_PART_BN_BIAS, SG_PART_SUM, SG_PART_STACK, SG_PART_SPLIT0, SG_PART_SPLIT1 };
 int sg_fold_part(const graft_suggestion *s, const sg_t *t);
+/* After the pairing: each split's second target takes its first's source. */
+int sg_split_follow(graft_suggestion *s, graft_ctx *ctx);
 /* Whether source j feeds a target (directly or folded into one). */
 bool sg_src_used(const graft_suggestion *s, size_t j);
 

@@ -797,6 +797,60 @@ def gru_to_keras():
           want)
 
 
+def gru_reverse():
+    """Reverse: a Keras GRU h5 (reset_after, values) into a torch GRU
+    skeleton: its (2, 3u) bias split into bias_ih and bias_hh (take) with
+    gates z,r,h -> r,z,n, kernels reordered and transposed; then PyTorch's
+    GRU on the filled state dict against the Keras cell on the source."""
+    from fwdlib import close
+    rng = np.random.default_rng(2)
+    cfg = {"class_name": "Sequential", "config": {"name": "seq", "layers": [
+        keras_layer("GRU", "gru_1", units=4, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                    reset_after=True, return_sequences=False, batch_input_shape=[None, 5, 6]),
+        keras_layer("Dense", "dense_2", units=3, activation="linear", use_bias=True)]}}
+    kv = {"kernel": rng.normal(size=(6, 12)), "recurrent_kernel": rng.normal(size=(4, 12)), "bias": rng.normal(size=(2, 12))}
+    src, skel = R.path("kgru.h5"), R.path("kgru_skel.pth")
+    write_keras_h5(src, cfg, [("gru_1", list(kv.items())), ("dense_2", [("kernel", rng.normal(size=(4, 3))),
+                                                                      ("bias", rng.normal(size=3))])])
+    torch.manual_seed(7)
+    net = GruNet().eval()
+    torch.save(net.state_dict(), skel)
+    w = keras_tensors(src)
+
+    def rzn(a, axis):  # Keras z, r, h -> PyTorch r, z, n
+        z, r, n = np.split(a, 3, axis=axis)
+        return np.concatenate([r, z, n], axis=axis)
+    known = {"gru.weight_ih_l0": rzn(w["gru_1/kernel:0"], 1).T, "gru.weight_hh_l0": rzn(w["gru_1/recurrent_kernel:0"], 1).T,
+             "gru.bias_ih_l0": rzn(w["gru_1/bias:0"], 1)[0], "gru.bias_hh_l0": rzn(w["gru_1/bias:0"], 1)[1],
+             "fc.weight": w["dense_2/kernel:0"].T, "fc.bias": w["dense_2/bias:0"]}
+    d = score("Keras GRU reset_after -> torch GRU (reverse: take, gates z,r,h -> r,z,n)", src, skel,
+              lambda n: known[n], torch_tensors, ".pth")
+    t = {x["target"]: x for x in d["targets"]}
+    assert t["gru.bias_hh_l0"]["ops"][0] == {"take": {"axis": 0, "count": 2, "index": 1}}, t["gru.bias_hh_l0"]
+    out = [p for p in os.listdir(R.tmp) if p.startswith("Keras_GRU") and p.endswith("_out.pth")][0]
+    net.load_state_dict(torch.load(os.path.join(R.tmp, out)))
+    x = torch.randn(3, 5, 6)
+    with torch.no_grad():
+        got = net.gru(x)[0][:, -1].numpy()
+    close("PyTorch GRU on the draft's output vs the Keras GRU cell (NumPy) on the source", got,
+          keras_gru(x.numpy().astype(np.float64), w["gru_1/kernel:0"], w["gru_1/recurrent_kernel:0"], w["gru_1/bias:0"]))
+
+
+def lstm_reverse_is_a_guess():
+    """Keras' one LSTM bias (a sum) into PyTorch's two has no inverse: the
+    target it goes to is a guess, never certain or likely."""
+    skel = R.path("lstm_rev_skel.pth")
+    torch.manual_seed(8)
+    torch.save(LstmNet().state_dict(), skel)
+    src = os.path.join(FIXTURES, "keras2_h5", "full_keras2.3.1_lstm", "model.h5")
+    p = run("suggest", "--json", src, skel, check=False)
+    assert p.returncode == 1, p.returncode
+    d = json.loads(p.stdout)
+    for t in d["targets"]:
+        if t["target"].startswith("lstm.bias_"):
+            assert t["confidence"] in ("guess", "unpaired"), t
+
+
 # ---- hostile names -----------------------------------------------------------------
 
 HOSTILE = ["it's.weight", 'say "hi".weight', "#hash.weight", "key: value.weight", "-lead.weight",
@@ -916,6 +970,8 @@ if __name__ == "__main__":
     R.check("fold_bn: eps is PyTorch's default, never certain", fold_wrong_eps_is_flagged)
     R.check("torch LSTM -> Keras LSTM (sum of the two biases, NumPy Keras cell)", lstm_to_keras)
     R.check("torch GRU -> Keras GRU reset_after (stack, gate order, NumPy Keras cell)", gru_to_keras)
+    R.check("reverse: Keras GRU reset_after -> torch GRU (take, gate order, torch forward)", gru_reverse)
+    R.check("reverse: Keras LSTM's one bias into torch's two is a guess", lstm_reverse_is_a_guess)
     R.check("hostile names give valid YAML and right values", hostile_names)
     print("per-case figures:")
     for line in FIGURES:
