@@ -31,7 +31,7 @@ def main(d):
     os.makedirs(d, exist_ok=True)
     torch.manual_seed(0)
     torch.save(torchvision.models.resnet152(num_classes=10).state_dict(), os.path.join(d, "r152.pth"))
-    k, out = kerasapps.resnet(152, 32, 10)
+    k, out = kerasapps.resnet(152, 32, 10, bias=False)  # torchvision convs have none
     k.write(os.path.join(d, "r152_skel.h5"), out)
     big = dict(vocab=30522, h=1024, layers=24, inter=4096, pos=512)
     torch.save(hfmodels.BertForPreTraining(heads=16, **big).state_dict(), os.path.join(d, "bertl.pth"))

@@ -265,11 +265,31 @@ bool sg_is_float(graft_dtype t)
     return t == GRAFT_FLOAT16 || t == GRAFT_BFLOAT16 || t == GRAFT_FLOAT32 || t == GRAFT_FLOAT64;
 }
 
+/* When both layouts name the same axes (OIHW and HWIO, (out,in) and
+ * (in,out)): does every axis have one size on both sides?  A 1x1 kernel
+ * (256, 64) is not one (64, 256) transposed.  true when they cannot tell. */
+static bool axes_agree(const sg_t *a, const sg_t *b)
+{
+    const char *x = a->lay.axes, *y = b->lay.axes;
+    size_t n = strlen(x);
+    if (!n || n != strlen(y) || n != a->t->ndim || n != b->t->ndim || a->numel != a->t->numel ||
+        b->numel != b->t->numel)
+        return true;
+    for (size_t i = 0; i < n; i++) {
+        const char *j = strchr(y, x[i]);
+        if (!j || strchr(x + i + 1, x[i])) return true;  /* other letters: nothing to compare */
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a->t->shape[i] != b->t->shape[strchr(y, x[i]) - y]) return false;
+    return true;
+}
+
 bool sg_compatible(const sg_t *a, const sg_t *b)
 {
     if (a->nd > SG_MAXD || a->kind != b->kind || a->numel != b->numel) return false;
     if (a->t->dtype != b->t->dtype && !(sg_is_float(a->t->dtype) && sg_is_float(b->t->dtype)))
         return false;
+    if (!axes_agree(a, b)) return false;
     /* a rank may differ only by axes of 1 (a conv kernel against a dense one) */
     int64_t da[SG_MAXD], db[SG_MAXD];
     uint32_t na = 0, nb = 0;

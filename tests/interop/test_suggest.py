@@ -868,10 +868,11 @@ def hostile_names():
     torch.manual_seed(17)
     names = HOSTILE
     # sources renamed arbitrarily (pairs), every other one transposed (a transform by names)
-    def scramble(i, n):
+    def scramble(i, n):  # the transposed ones Keras-named: (in, out) kernels
         stem, leaf = n.rsplit(".", 1)
-        return f"{stem[::-1]}{i}.{leaf}"
-    src = {scramble(i, n): torch.randn(2, 3 + i) if i % 2 else torch.randn(3 + i, 2) for i, n in enumerate(names)}
+        return f"{stem[::-1]}{i}/kernel" if i % 2 and leaf == "weight" else f"{stem[::-1]}{i}.{leaf}"
+    src = {scramble(i, n): torch.randn(2, 3 + i) if scramble(i, n).endswith("/kernel") else torch.randn(3 + i, 2)
+           for i, n in enumerate(names)}
     src[names[0] + " unused"] = torch.randn(97)
     skel = {n: torch.zeros(3 + names.index(n), 2) for n in reversed(names)}
     skel[names[0] + " counter"] = torch.zeros(5, dtype=torch.int64)
@@ -885,7 +886,7 @@ def hostile_names():
             return KEEP
         i = names.index(name)
         a = sv[scramble(i, name)]
-        return a.T if i % 2 else a
+        return a.T if scramble(i, name).endswith("/kernel") else a
     d = score("hostile names (quotes, #, :, -, unicode, control characters)", sp, kp, known, torch_tensors,
               ".pth", limit=len(names))
     rules = d["rules"]  # the names went through pairs, a transform's target and both ignore lists
