@@ -284,6 +284,15 @@ def resnet18():
                    resnet_layers, 32)
 
 
+def resnet101():
+    """A deep stage of 23 identical bottlenecks (conv4 / layer3), Keras
+    counting blocks from 1 where torchvision counts from 0: names one apart
+    must not pull the alignment one block off."""
+    torch.manual_seed(18)
+    torch_to_keras("resnet101 (23 alike blocks) -> Keras", torchvision.models.resnet101(num_classes=10),
+                   kerasapps.resnet(101, 32, 10, bias=False), resnet_layers, 32)
+
+
 def vgg():
     torch.manual_seed(1)
     torch_to_keras("vgg (flatten) -> Keras", SmallVGG(), keras_vgg(), vgg_layers, 32,
@@ -951,6 +960,7 @@ if __name__ == "__main__":
     R.check("suggest: output, --json shape, check, one line errors", contract)
     R.check("eight heads paired by order alone are guesses", heads_by_order)
     R.check("resnet18 -> Keras Applications names", resnet18)
+    R.check("resnet101 (deep stage of alike blocks) -> Keras Applications names", resnet101)
     R.check("vgg with a flatten -> Keras names", vgg)
     R.check("mobilenet_v2 (depthwise) -> Keras Applications names", mobilenet_v2)
     R.check("densenet -> Keras Applications names", densenet)
