@@ -309,18 +309,18 @@ bool sg_same_tokens(const sg_t *a, const sg_t *b)
     return true;
 }
 
-/* Words, or numbers equal or one apart (PyTorch counts from 0 where Keras
- * and TF count from 1: layer3.0 is conv4_block1). */
-static bool same_word(const char *a, const char *b)
+/* The same word; with near, numbers one apart too (PyTorch counts from 0
+ * where Keras and TF count from 1: layer3.0 is conv4_block1). */
+static bool same_word(const char *a, const char *b, bool near)
 {
-    if (!isdigit((unsigned char)a[0]) || !isdigit((unsigned char)b[0]) || strlen(a) > 9 || strlen(b) > 9)
+    if (!near || !isdigit((unsigned char)a[0]) || !isdigit((unsigned char)b[0]) || strlen(a) > 9 || strlen(b) > 9)
         return !strcmp(a, b);
     long d = strtol(a, NULL, 10) - strtol(b, NULL, 10);
     return d >= -1 && d <= 1;
 }
 
 /* 2 * LCS / (len a + len b) over the tokens: 1 for the same words in order. */
-double sg_similarity(const sg_t *a, const sg_t *b)
+double sg_similarity(const sg_t *a, const sg_t *b, bool near)
 {
     size_t n = a->ntok, m = b->ntok;
     if (!n && !m) return 1.0;
@@ -329,7 +329,7 @@ double sg_similarity(const sg_t *a, const sg_t *b)
     for (size_t i = 1; i <= n; i++) {
         cur[0] = 0;
         for (size_t j = 1; j <= m; j++) {
-            if (same_word(a->tok[i - 1], b->tok[j - 1])) cur[j] = (unsigned short)(prev[j - 1] + 1);
+            if (same_word(a->tok[i - 1], b->tok[j - 1], near)) cur[j] = (unsigned short)(prev[j - 1] + 1);
             else cur[j] = prev[j] > cur[j - 1] ? prev[j] : cur[j - 1];
         }
         memcpy(prev, cur, sizeof cur);

@@ -110,7 +110,10 @@ int sg_collect(sg_side *s, const graft_model *m, bool is_source, graft_ctx *ctx)
 void sg_side_free(sg_side *s);
 bool sg_is_float(graft_dtype t);
 bool sg_compatible(const sg_t *a, const sg_t *b);
-double sg_similarity(const sg_t *a, const sg_t *b);
+/* Name similarity in [0, 1]; near: numbers one apart count as the same
+ * (for the alignments, where an index base must not pull them one block
+ * off; the confidences use the exact one). */
+double sg_similarity(const sg_t *a, const sg_t *b, bool near);
 bool sg_same_tokens(const sg_t *a, const sg_t *b);
 
 /* pair.c */
