@@ -657,6 +657,32 @@ def onnx_fold_swapped():
           onnx_tensors, ".onnx", rtol=1e-5)
 
 
+class ConvBiasBn(nn.Module):
+    """A convolution with its own bias before its BatchNorm: the folded bias
+    is fold_bn over [b, gamma, beta, mean, var]."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.conv2, self.bn2 = nn.Conv2d(8, 4, 3, bias=False), nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+
+
+def onnx_fold_conv_bias():
+    skel, real, src = R.path("cbb_skel.onnx"), R.path("cbb_real.onnx"), R.path("cbb.pth")
+    torch.manual_seed(19)
+    torch.onnx.export(calibrate(ConvBiasBn(), (2, 3, 8, 8), seed=5), torch.randn(1, 3, 8, 8), skel)
+    model = calibrate(ConvBiasBn(), (2, 3, 8, 8), seed=6)
+    torch.save(model.state_dict(), src)
+    torch.onnx.export(model, torch.randn(1, 3, 8, 8), real)
+    rv = onnx_tensors(real)
+    d = score("conv with its own bias + BN -> ONNX (fold_bn over 5 sources)", src, skel, lambda n: rv[n],
+              onnx_tensors, ".onnx", rtol=1e-5)
+    assert any(t["sources"][:1] == ["conv1.bias"] and len(t["sources"]) == 5 for t in d["targets"]), d["targets"]
+
+
 def fold_wrong_eps_is_flagged():
     """A BatchNorm of eps 1e-3 (not PyTorch's default, and not in the state
     dict): the fold is right but for eps, and no folded target is certain."""
@@ -978,6 +1004,7 @@ if __name__ == "__main__":
             lambda: onnx_fold("mobilenet_v2"))
     R.check("fold_bn: blocks run in another order than defined, paired by the Conv nodes' scopes",
             onnx_fold_swapped)
+    R.check("fold_bn: a conv's own bias folded with its BatchNorm", onnx_fold_conv_bias)
     R.check("fold_bn: eps is PyTorch's default, never certain", fold_wrong_eps_is_flagged)
     R.check("torch LSTM -> Keras LSTM (sum of the two biases, NumPy Keras cell)", lstm_to_keras)
     R.check("torch GRU -> Keras GRU reset_after (stack, gate order, NumPy Keras cell)", gru_to_keras)
