@@ -3,8 +3,9 @@
  *
  * A PyTorch recurrent layer's bias_ih_lN and bias_hh_lN into a skeleton
  * whose recurrent layers keep one bias (Keras): their sum when it has the
- * size of one (LSTM; GRU reset_after=False), stacked when it is (2, n)
- * (GRU reset_after=True); bias_ih stands in, bias_hh is hidden.  And the
+ * size of one (LSTM; a GRU with reset_after=False computes otherwise and
+ * is a guess, opchain.c), stacked when it is (2, n) (GRU reset_after=True);
+ * bias_ih stands in, bias_hh is hidden.  And the
  * other way, a Keras GRU's (2, n) bias split into bias_ih and bias_hh (take).
  *
  * BatchNorms folded into the convolution before them, where the

@@ -287,6 +287,10 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
     if (!gates_known)
         rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS, "a joined recurrent bias whose gate orders are not both known",
                          false, ctx);
+    else if (part == SG_PART_SUM && strlen(t->lay.gates) == 3)
+        rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS,
+                         "a GRU with one bias (reset_after=False) resets before the recurrent product, "
+                         "PyTorch's after: no exact mapping", false, ctx);
     else if (part < 0 && !from_layouts && t->lay.axes[0] && ylay.axes[0] && t->lay.role == ylay.role &&
              t->lay.role != GRAFT_ROLE_BIAS && t->lay.role != GRAFT_ROLE_OTHER)
         rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS,

@@ -832,6 +832,26 @@ def gru_to_keras():
           want)
 
 
+def gru_no_reset_after_is_a_guess():
+    """A Keras GRU with one bias (reset_after=False) resets before the
+    recurrent product, PyTorch after: no exact mapping, so its bias is a
+    guess however well the shapes fit."""
+    torch.manual_seed(6)
+    src, skel = R.path("gru_nra.pth"), R.path("gru_nra_skel.h5")
+    torch.save(GruNet().state_dict(), src)
+    cfg = {"class_name": "Sequential", "config": {"name": "seq", "layers": [
+        keras_layer("GRU", "gru_3", units=4, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                    reset_after=False, return_sequences=False, batch_input_shape=[None, 5, 6]),
+        keras_layer("Dense", "dense_7", units=3, activation="linear", use_bias=True)]}}
+    write_keras_h5(skel, cfg, [("gru_3", [("kernel", np.zeros((6, 12))), ("recurrent_kernel", np.zeros((4, 12))),
+                                          ("bias", np.zeros(12))]),
+                               ("dense_7", [("kernel", np.zeros((4, 3))), ("bias", np.zeros(3))])])
+    p = run("suggest", "--json", src, skel, check=False)
+    assert p.returncode == 1, p.returncode
+    t = {x["target"]: x for x in json.loads(p.stdout)["targets"]}["gru_3/bias:0"]
+    assert t["confidence"] == "guess" and "reset_after" in t["reason"], t
+
+
 def gru_reverse():
     """Reverse: a Keras GRU h5 (reset_after, values) into a torch GRU
     skeleton: its (2, 3u) bias split into bias_ih and bias_hh (take) with
@@ -1008,6 +1028,7 @@ if __name__ == "__main__":
     R.check("fold_bn: eps is PyTorch's default, never certain", fold_wrong_eps_is_flagged)
     R.check("torch LSTM -> Keras LSTM (sum of the two biases, NumPy Keras cell)", lstm_to_keras)
     R.check("torch GRU -> Keras GRU reset_after (stack, gate order, NumPy Keras cell)", gru_to_keras)
+    R.check("torch GRU -> Keras GRU reset_after=False is a guess (no exact mapping)", gru_no_reset_after_is_a_guess)
     R.check("reverse: Keras GRU reset_after -> torch GRU (take, gate order, torch forward)", gru_reverse)
     R.check("reverse: Keras LSTM's one bias into torch's two is a guess", lstm_reverse_is_a_guess)
     R.check("hostile names give valid YAML and right values", hostile_names)
