@@ -301,7 +301,9 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
                          "one recurrent bias (the sum of two) into one of two: a sum has no inverse, the "
                          "other half must be zero for it to hold", false, ctx);
     else if (part >= 0 && part <= SG_PART_BN_BIAS && t->conf == GRAFT_SUGGEST_CERTAIN)
-        rc = sg_set_conf(t, GRAFT_SUGGEST_LIKELY,
+        /* eps is a convention here, not evidence (efficientnet uses 1e-3):
+         * a fold resting on it is a guess, as a square transpose on names is */
+        rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS,
                          "BatchNorm folded in with eps " SG_FOLD_EPS " (PyTorch's default; a state "
                          "dict does not keep eps: check the model's)", false, ctx);
     if (rc < 0) goto cleanup;
