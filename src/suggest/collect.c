@@ -104,9 +104,8 @@ static bool stop_word(const char *w)
            !strcmp(w, "depthwise") || !strcmp(w, "onnx");
 }
 
-static int tokenize(sg_t *x, graft_ctx *ctx)
+static int tokenize(sg_t *x, const char *s, graft_ctx *ctx)
 {
-    const char *s = x->name;
     size_t n = strlen(s), cap = 8;
     if (ends_with(s, ":0")) n -= 2;
     if (!(x->tok = graft_calloc(ctx, cap, sizeof *x->tok))) return graft_error_oom(ctx, "tokens");
@@ -134,6 +133,38 @@ static int tokenize(sg_t *x, graft_ctx *ctx)
         if (!(x->tok[x->ntok++] = graft_strdup(ctx, v))) return graft_error_oom(ctx, "tokens");
     }
     return 0;
+}
+
+/* An exporter's counter name (onnx::Conv_193) says nothing; the node that
+ * consumes it does: torch.onnx.export names it by the module's scopes,
+ * /layer1/layer1.0/conv1/Conv or /features/features.1/conv/conv.0/Conv,
+ * a child of a Sequential written after its parent's scope.  The module
+ * path (layer1.0.conv1) into buf, or NULL. */
+static const char *node_module(const sg_t *x, char *buf, size_t cap)
+{
+    const char *node = x->lay.layer, *prev = NULL;
+    size_t len = 0, prev_n = 0;
+    if (x->lay.certainty != GRAFT_CERT_STRUCTURE || !node || node[0] != '/' || !strstr(x->name, "::"))
+        return NULL;
+    buf[0] = '\0';
+    for (const char *p = node + 1; *p;) {
+        const char *e = strchr(p, '/');
+        if (!e) break;  /* the last component is the op */
+        size_t n = (size_t)(e - p);
+        const char *dot = NULL;
+        for (const char *q = p; q < e; q++)
+            if (*q == '.') dot = q;
+        const char *part = p;
+        if (dot && prev && (size_t)(dot - p) == prev_n && !strncmp(p, prev, prev_n)) part = dot + 1;
+        size_t k = n - (size_t)(part - p);
+        if (len + k + 2 >= cap) return NULL;
+        if (len) buf[len++] = '.';
+        memcpy(buf + len, part, k);
+        buf[len += k] = '\0';
+        prev = p, prev_n = n;
+        p = e + 1;
+    }
+    return len ? buf : NULL;
 }
 
 static sg_kind kind_of(const sg_t *x)
@@ -200,15 +231,19 @@ int sg_collect(sg_side *s, const graft_model *m, bool is_source, graft_ctx *ctx)
         x->t = &m->tensors[i];
         x->name = x->t->name;
         x->pair = -1;
+        x->fold = -1;
         x->conf = -1;
         graft_layout_of(m, x->t, &x->lay);
         x->kind = kind_of(x);
         x->nd = x->t->ndim;
+        x->numel = x->t->numel;
         for (uint32_t k = 0; k < x->nd && k < SG_MAXD; k++) x->sd[k] = x->t->shape[k];
         if (x->nd <= SG_MAXD) qsort(x->sd, x->nd, sizeof *x->sd, cmp_i64);
         x->ignore = known_out(x->name, is_source, &x->ignore_why);
         if (!x->ignore && x->ignore_why) x->ignore = ""; /* exact name */
-        if (tokenize(x, ctx) < 0) return -1;
+        char mod[512];
+        const char *words = node_module(x, mod, sizeof mod);
+        if (tokenize(x, words ? words : x->name, ctx) < 0) return -1;
     }
     return is_source ? tied_copies(s, ctx) : 0;
 }
@@ -230,11 +265,31 @@ bool sg_is_float(graft_dtype t)
     return t == GRAFT_FLOAT16 || t == GRAFT_BFLOAT16 || t == GRAFT_FLOAT32 || t == GRAFT_FLOAT64;
 }
 
+/* When both layouts name the same axes (OIHW and HWIO, (out,in) and
+ * (in,out)): does every axis have one size on both sides?  A 1x1 kernel
+ * (256, 64) is not one (64, 256) transposed.  true when they cannot tell. */
+static bool axes_agree(const sg_t *a, const sg_t *b)
+{
+    const char *x = a->lay.axes, *y = b->lay.axes;
+    size_t n = strlen(x);
+    if (!n || n != strlen(y) || n != a->t->ndim || n != b->t->ndim || a->numel != a->t->numel ||
+        b->numel != b->t->numel)
+        return true;
+    for (size_t i = 0; i < n; i++) {
+        const char *j = strchr(y, x[i]);
+        if (!j || strchr(x + i + 1, x[i])) return true;  /* other letters: nothing to compare */
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a->t->shape[i] != b->t->shape[strchr(y, x[i]) - y]) return false;
+    return true;
+}
+
 bool sg_compatible(const sg_t *a, const sg_t *b)
 {
-    if (a->nd > SG_MAXD || a->kind != b->kind || a->t->numel != b->t->numel) return false;
+    if (a->nd > SG_MAXD || a->kind != b->kind || a->numel != b->numel) return false;
     if (a->t->dtype != b->t->dtype && !(sg_is_float(a->t->dtype) && sg_is_float(b->t->dtype)))
         return false;
+    if (!axes_agree(a, b)) return false;
     /* a rank may differ only by axes of 1 (a conv kernel against a dense one) */
     int64_t da[SG_MAXD], db[SG_MAXD];
     uint32_t na = 0, nb = 0;
@@ -254,8 +309,18 @@ bool sg_same_tokens(const sg_t *a, const sg_t *b)
     return true;
 }
 
+/* The same word; with near, numbers one apart too (PyTorch counts from 0
+ * where Keras and TF count from 1: layer3.0 is conv4_block1). */
+static bool same_word(const char *a, const char *b, bool near)
+{
+    if (!near || !isdigit((unsigned char)a[0]) || !isdigit((unsigned char)b[0]) || strlen(a) > 9 || strlen(b) > 9)
+        return !strcmp(a, b);
+    long d = strtol(a, NULL, 10) - strtol(b, NULL, 10);
+    return d >= -1 && d <= 1;
+}
+
 /* 2 * LCS / (len a + len b) over the tokens: 1 for the same words in order. */
-double sg_similarity(const sg_t *a, const sg_t *b)
+double sg_similarity(const sg_t *a, const sg_t *b, bool near)
 {
     size_t n = a->ntok, m = b->ntok;
     if (!n && !m) return 1.0;
@@ -264,7 +329,7 @@ double sg_similarity(const sg_t *a, const sg_t *b)
     for (size_t i = 1; i <= n; i++) {
         cur[0] = 0;
         for (size_t j = 1; j <= m; j++) {
-            if (!strcmp(a->tok[i - 1], b->tok[j - 1])) cur[j] = (unsigned short)(prev[j - 1] + 1);
+            if (same_word(a->tok[i - 1], b->tok[j - 1], near)) cur[j] = (unsigned short)(prev[j - 1] + 1);
             else cur[j] = prev[j] > cur[j - 1] ? prev[j] : cur[j - 1];
         }
         memcpy(prev, cur, sizeof cur);

@@ -50,6 +50,7 @@ typedef struct learner {
     size_t n;
     char **cur;
     const char **goal;     /* the paired tensor's name on the other side, NULL */
+    long cur_dups;         /* duplicates(cur) */
     const char **sources;  /* the other side's names, sorted */
     size_t nsources;
     graft_ctx *ctx;
@@ -346,16 +347,6 @@ static int candidates(learner *L, clist *cl, int phase)
 
 /* ---- running a candidate ------------------------------------------------ */
 
-void sg_yaml_quote(graft_jsonw *w, const char *s)
-{
-    graft_jsonw_raw(w, "'", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '\'') graft_jsonw_raw(w, "''", 2);
-        else graft_jsonw_raw(w, p, 1);
-    }
-    graft_jsonw_raw(w, "'", 1);
-}
-
 /* "    - {match: '...', to: '...'" (the caller closes the brace). */
 void sg_rename_line(graft_jsonw *w, const sg_rename *rn)
 {
@@ -388,20 +379,27 @@ static size_t lev(const char *a, const char *b)
     return graft_rules__distance(a, b, row);
 }
 
+/* Names given to more than one tensor in names[0..n) (-1: out of memory). */
+static long duplicates(char *const *names, size_t n)
+{
+    const char **v = malloc((n + 1) * sizeof *v);
+    long dup = 0;
+    if (!v) return -1;
+    memcpy(v, names, n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_str);
+    for (size_t i = 1; i < n; i++) dup += !strcmp(v[i], v[i - 1]);
+    free(v);
+    return dup;
+}
+
 /* Names that out[] gives to two tensors of the side while cur[] did not
- * (two tensors renamed alike cannot both be paired by name). */
+ * (two tensors renamed alike cannot both be paired by name); cur's own
+ * count is kept per round (cur_dups). */
 static long new_duplicates(const learner *L, char *const *out)
 {
-    const char **v = malloc((L->n + 1) * sizeof *v);
-    long dup = 0;
-    if (!v) return 0;
-    for (size_t i = 0; i < L->n; i++) v[i] = out[i];
-    qsort(v, L->n, sizeof *v, cmp_str);
-    for (size_t i = 1; i < L->n; i++) dup += !strcmp(v[i], v[i - 1]);
-    for (size_t i = 0; i < L->n; i++) v[i] = L->cur[i];
-    qsort(v, L->n, sizeof *v, cmp_str);
-    for (size_t i = 1; i < L->n; i++) dup -= !strcmp(v[i], v[i - 1]);
-    free(v);
+    long dup = duplicates(out, L->n);
+    if (dup < 0) return 0;
+    dup -= L->cur_dups;
     return dup > 0 ? dup : 0;
 }
 
@@ -458,6 +456,10 @@ static int learn(learner *L)
         long top = 0;
         size_t pick = 0;
         cl_free(&cl);
+        if ((L->cur_dups = duplicates(L->cur, L->n)) < 0) {
+            rc = graft_error_oom(L->ctx, "renames");
+            goto cleanup;
+        }
         if ((rc = candidates(L, &cl, phase)) < 0) goto cleanup;
         for (size_t k = 0; k < cl.n; k++) {
             long sc = score(L, &cl.v[k], trial);
@@ -563,6 +565,8 @@ static int learn_side(graft_suggestion *s, graft_side side, bool splits, learner
         const sg_t *x = &me->v[i];
         if (!(L->cur[i] = graft_strdup(ctx, x->name))) return graft_error_oom(ctx, "renames");
         L->goal[i] = x->pair >= 0 ? other->v[x->pair].name : NULL;
+        /* a folded BatchNorm is a pairs entry of several sources whatever the names */
+        if (x->fold >= 0 || (x->pair >= 0 && other->v[x->pair].fold >= 0)) L->goal[i] = NULL;
     }
     if ((rc = learn(L)) < 0) return rc;
     *entries = L->nren;

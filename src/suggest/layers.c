@@ -134,9 +134,9 @@ static size_t count_sig(const lside *L, const char *sig, bool only_free)
     return n;
 }
 
-static double layer_sim(const lctx *c, size_t a, size_t b)
+static double layer_sim(const lctx *c, size_t a, size_t b, bool near)
 {
-    return sg_similarity(&c->s->dst.v[c->t.v[a].mem[0]], &c->s->src.v[c->src.v[b].mem[0]]);
+    return sg_similarity(&c->s->dst.v[c->t.v[a].mem[0]], &c->s->src.v[c->src.v[b].mem[0]], near);
 }
 
 /* Pair layer a with b, and their tensors by kind and shape in order. */
@@ -205,7 +205,7 @@ static float layer_score(void *arg, size_t a, size_t b)
     lctx *c = arg;
     size_t x = c->ft[a], y = c->fs[b];
     if (strcmp(c->t.v[x].sig, c->src.v[y].sig)) return -1.0f;
-    return (float)(1.0 + 3.0 * layer_sim(c, x, y));
+    return (float)(1.0 + 3.0 * layer_sim(c, x, y, true));
 }
 
 static void layer_match(void *arg, size_t a, size_t b)
@@ -251,12 +251,12 @@ static bool in_place(const lctx *c, size_t a, size_t b)
 static int settle(lctx *c, size_t a)
 {
     size_t b = (size_t)c->t.v[a].pair, cands = count_sig(&c->src, c->t.v[a].sig, false);
-    double mine = layer_sim(c, a, b), alt = -1;
+    double mine = layer_sim(c, a, b, false), alt = -1;
     char why[256];
     int conf = GRAFT_SUGGEST_GUESS;
     for (size_t q = 0; q < c->src.n; q++)
-        if (q != b && !strcmp(c->src.v[q].sig, c->t.v[a].sig) && layer_sim(c, a, q) > alt)
-            alt = layer_sim(c, a, q);
+        if (q != b && !strcmp(c->src.v[q].sig, c->t.v[a].sig) && layer_sim(c, a, q, false) > alt)
+            alt = layer_sim(c, a, q, false);
     if (cands == 1) {
         conf = GRAFT_SUGGEST_CERTAIN;
         snprintf(why, sizeof why, "its layer is the only source layer of its kinds and shapes");
@@ -296,8 +296,8 @@ static int align_rest(lctx *c)
         double best = -1;
         for (size_t b = 0; b < c->src.n; b++)
             if (c->src.v[b].pair < 0 && !strcmp(c->src.v[b].sig, c->t.v[a].sig) &&
-                layer_sim(c, a, b) > best)
-                best = layer_sim(c, a, b), pick = (long)b;
+                layer_sim(c, a, b, true) > best)
+                best = layer_sim(c, a, b, true), pick = (long)b;
         if (pick >= 0) c->t.v[a].pair = pick, c->src.v[pick].pair = (long)a;
     }
     for (size_t k = 0; k < nt; k++)

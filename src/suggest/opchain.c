@@ -176,12 +176,19 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
     size_t n = 0, nl = 0, choices = 1;
     bool from_layouts = false, simpler = false;
     graft_jsonw w;
-    int rc = -1;
+    int rc = -1, part = sg_fold_part(s, t);
+    graft_layout ylay = y->lay;
     shape_of(y->t, &ss);
     shape_of(t->t, &ts);
+    if (part == SG_PART_STACK) {
+        /* the chain after the stack: from (input|recurrent, gates*units) */
+        ss.ndim = 2, ss.dim[0] = 2, ss.dim[1] = y->t->shape[0];
+        ylay.role = GRAFT_ROLE_RNN_BIAS;
+        snprintf(ylay.axes, sizeof ylay.axes, "%s", graft_layout__axes_for(ylay.family, ylay.role, 2));
+    }
     graft_jsonw_init(&w, ctx);
-    if (t->lay.axes[0] && y->lay.axes[0]) {
-        graft_layout sl = y->lay, tl = t->lay;
+    if (t->lay.axes[0] && ylay.axes[0]) {
+        graft_layout sl = ylay, tl = t->lay;
         for (int attempt = 0; attempt < 2 && !from_layouts; attempt++) {
             if (attempt && !as_depthwise(&sl, &tl, ss.ndim) && !as_depthwise(&tl, &sl, ts.ndim)) break;
             graft_ops_free(lops, nl);
@@ -201,6 +208,8 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
         /* the layouts' chain, written as one permute when one does the same */
         int64_t p[6];
         for (uint32_t i = 0; i < ss.ndim; i++) p[i] = i;
+        /* no op at all when the layouts' chain moves nothing (a 1x1 kernel) */
+        simpler = !memcmp(ss.dim, ts.dim, ss.ndim * sizeof *ss.dim) && same_mapping(ops, 0, lops, nl, &ss, ctx);
         while (!simpler && next_perm(p, ss.ndim)) {
             bool fits = true;
             for (uint32_t i = 0; i < ss.ndim; i++) fits &= ss.dim[p[i]] == ts.dim[i];
@@ -212,7 +221,33 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
             else clear_ops(ops, &n);
         }
     }
-    if (from_layouts && !simpler) {
+    bool gates_known = true;
+    if (part >= SG_PART_SUM) {
+        /* a recurrent bias joined from two: only its gate order can change
+         * (the layout check's own ops refuse a joined bias) */
+        const char *sg = ylay.gates, *tg = t->lay.gates;
+        size_t ng = strlen(tg);
+        int64_t order[5];
+        bool moved = false;
+        gates_known = sg[0] && ng && strlen(sg) == ng;
+        if (part >= SG_PART_SPLIT0) {  /* one half of the (2, n) source first */
+            if (graft_layout__add_op(ops, &n, GRAFT_OP_TAKE, NULL, 0, 0, ctx) < 0) goto cleanup;
+            ops[n - 1].count = 2, ops[n - 1].index = part - SG_PART_SPLIT0;
+        }
+        for (size_t k = 0; gates_known && k < ng; k++) {
+            const char *q = sg;
+            while (*q && graft_lview__gate(*q) != graft_lview__gate(tg[k])) q++;
+            gates_known = *q != '\0';
+            order[k] = q - sg;
+            moved |= order[k] != (int64_t)k;
+        }
+        /* the gates run along the (2, n) tensor's axis 1, the half's too (1, n) */
+        if (gates_known && moved &&
+            graft_layout__add_op(ops, &n, GRAFT_OP_CHUNKS, order, (uint32_t)ng, part != SG_PART_SUM, ctx) < 0)
+            goto cleanup;
+        if (part >= SG_PART_SPLIT0 && graft_layout__add_op(ops, &n, GRAFT_OP_RESHAPE, ts.dim, ts.ndim, 0, ctx) < 0)
+            goto cleanup;
+    } else if (from_layouts && !simpler) {
         for (size_t k = 0; k < nl; k++)
             if (push(ops, &n, lops[k].kind, lops[k].v, lops[k].n, ctx) < 0) goto cleanup;
             else ops[n - 1].axis = lops[k].axis;
@@ -224,20 +259,54 @@ static int one(graft_suggestion *s, sg_t *t, graft_ctx *ctx)
         ops[n - 1].dtype = ts.dtype;
     }
     graft_jsonw_raw(&w, "[", 1);
+    bool joins = part >= 0 && part <= SG_PART_STACK;
+    if (joins) {
+        /* the op joining the sources comes first */
+        graft_op join = {.kind = GRAFT_OP_FOLD_BN, .part = part ? GRAFT_BN_BIAS : GRAFT_BN_WEIGHT,
+                         .eps = strtod(SG_FOLD_EPS, NULL)};
+        if (part == SG_PART_SUM) join = (graft_op){.kind = GRAFT_OP_SUM};
+        if (part == SG_PART_STACK) join = (graft_op){.kind = GRAFT_OP_STACK, .axis = 0};
+        graft_op__json(&w, &join);
+        if (n) graft_jsonw_raw(&w, ", ", 2);
+    }
     graft_op__json_chain(&w, ops, n);
     graft_jsonw_raw(&w, "]", 1);
+    size_t nj = n + joins;
     if (w.rc < 0) goto cleanup;
-    t->ops = n ? w.p : NULL;
-    if (!n) graft_jsonw_free(&w);
+    t->ops = nj ? w.p : NULL;
+    if (!nj) graft_jsonw_free(&w);
     w.p = NULL;
     if (!t->ops && !(t->ops = graft_strdup(ctx, ""))) {
         graft_error_oom(ctx, "ops");
         goto cleanup;
     }
-    t->nops = (long)n;
+    t->nops = (long)nj;
     bool square = ts.ndim == 2 && ts.dim[0] == ts.dim[1] && ts.dim[0] > 1;
     bool structure = t->lay.certainty == GRAFT_CERT_STRUCTURE || y->lay.certainty == GRAFT_CERT_STRUCTURE;
     rc = 0;
+    if (!gates_known)
+        rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS, "a joined recurrent bias whose gate orders are not both known",
+                         false, ctx);
+    else if (part == SG_PART_SUM && strlen(t->lay.gates) == 3)
+        rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS,
+                         "a GRU with one bias (reset_after=False) resets before the recurrent product, "
+                         "PyTorch's after: no exact mapping", false, ctx);
+    else if (part < 0 && !from_layouts && t->lay.axes[0] && ylay.axes[0] && t->lay.role == ylay.role &&
+             t->lay.role != GRAFT_ROLE_BIAS && t->lay.role != GRAFT_ROLE_OTHER)
+        rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS,
+                         "its layout and its source's, of one role, call for another shape", false, ctx);
+    else if (part < 0 && y->lay.role == GRAFT_ROLE_RNN_BIAS &&
+             (t->lay.role == GRAFT_ROLE_RNN_INPUT_BIAS || t->lay.role == GRAFT_ROLE_RNN_HIDDEN_BIAS))
+        rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS,
+                         "one recurrent bias (the sum of two) into one of two: a sum has no inverse, the "
+                         "other half must be zero for it to hold", false, ctx);
+    else if (part >= 0 && part <= SG_PART_BN_BIAS && t->conf == GRAFT_SUGGEST_CERTAIN)
+        /* eps is a convention here, not evidence (efficientnet uses 1e-3):
+         * a fold resting on it is a guess, as a square transpose on names is */
+        rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS,
+                         "BatchNorm folded in with eps " SG_FOLD_EPS " (PyTorch's default; a state "
+                         "dict does not keep eps: check the model's)", false, ctx);
+    if (rc < 0) goto cleanup;
     if (!from_layouts && choices == 0)
         rc = sg_set_conf(t, GRAFT_SUGGEST_GUESS, "no layout change turns its source's shape into its own",
                          false, ctx);

@@ -139,7 +139,7 @@ static float tensor_score(void *arg, size_t a, size_t b)
 {
     const tensor_lists *x = arg;
     const sg_t *t = &x->s->dst.v[x->ft[a]], *y = &x->s->src.v[x->fs[b]];
-    return sg_compatible(t, y) ? (float)(1.0 + 3.0 * sg_similarity(t, y)) : -1.0f;
+    return sg_compatible(t, y) ? (float)(1.0 + 3.0 * sg_similarity(t, y, true)) : -1.0f;
 }
 
 static void tensor_match(void *arg, size_t a, size_t b)
@@ -187,7 +187,7 @@ static void leftovers(graft_suggestion *s)
         for (size_t j = 0; j < s->src.n; j++) {
             const sg_t *y = &s->src.v[j];
             if (!sg_unpaired(y) || !sg_compatible(t, y)) continue;
-            double sc = sg_similarity(t, y);
+            double sc = sg_similarity(t, y, true);
             long k = prev_src + 1;
             while (k >= 0 && (size_t)k < s->src.n && !sg_live(&s->src.v[k])) k++;
             if (k == (long)j) sc += 0.5;
@@ -223,7 +223,7 @@ static int judge(graft_suggestion *s, size_t i, graft_ctx *ctx)
     const sg_t *y = &s->src.v[t->pair];
     size_t any = 0, cands = count_compatible(t, &s->src, false, false, &any);
     size_t same = count_compatible(t, &s->src, true, false, &any);
-    double mine = sg_similarity(t, y), alt = -1;
+    double mine = sg_similarity(t, y, false), alt = -1;
     const char *alt_name = NULL;
     char why[512];
     if (cands == 1)
@@ -234,7 +234,7 @@ static int judge(graft_suggestion *s, size_t i, graft_ctx *ctx)
     for (size_t j = 0; j < s->src.n; j++) {
         const sg_t *z = &s->src.v[j];
         if ((long)j == t->pair || !sg_live(z) || !sg_compatible(t, z)) continue;
-        double sim = sg_similarity(t, z);
+        double sim = sg_similarity(t, z, false);
         if (sim > alt) alt = sim, alt_name = z->name;
     }
     if (mine - alt >= 0.2) {
@@ -266,7 +266,11 @@ int sg_pair(graft_suggestion *s, graft_ctx *ctx)
         sg_t *t = &s->dst.v[i];
         int rc = 0;
         if (!t->ignore && t->pair < 0 && (!sg_is_float(t->t->dtype) || t->t->ndim == 0)) {
-            t->ignore = "";
+            /* torch.onnx.export's Constant nodes (a Clip's bounds): one pattern */
+            const char *c = strstr(t->name, "Constant");
+            bool node_const = c && (c == t->name || c[-1] == '/') && strstr(c, "_output_0") &&
+                              !strcmp(strstr(c, "_output_0"), "_output_0");
+            t->ignore = node_const && t->t->ndim == 0 ? "(?:^|/)Constant(?:_\\d+)?_output_0$" : "";
             t->ignore_why = t->t->ndim ? "an integer tensor without a source: not a weight"
                                        : "a scalar without a source: a graph constant, not a weight";
         }
@@ -280,6 +284,7 @@ int sg_pair(graft_suggestion *s, graft_ctx *ctx)
             rc = judge(s, i, ctx);
         if (rc < 0) return -1;
     }
+    if (sg_split_follow(s, ctx) < 0) return -1;
     for (size_t j = 0; j < s->src.n; j++) {
         sg_t *y = &s->src.v[j];
         if (!y->ignore && y->pair < 0 && !sg_is_float(y->t->dtype)) {

@@ -21,7 +21,8 @@ int graft_suggest(graft_suggestion **out, const char *source, const char *skelet
         (rc = graft_model_open(&s->own_dst, skeleton, &ko, ctx)) < 0)
         goto fail;
     if ((rc = sg_collect(&s->src, s->own_src, true, ctx)) < 0 ||
-        (rc = sg_collect(&s->dst, s->own_dst, false, ctx)) < 0 || (rc = sg_pair(s, ctx)) < 0 ||
+        (rc = sg_collect(&s->dst, s->own_dst, false, ctx)) < 0 || (rc = sg_folds(s, ctx)) < 0 ||
+        (rc = sg_pair(s, ctx)) < 0 ||
         (rc = sg_opchains(s, ctx)) < 0 || (rc = sg_generalise(s, ctx)) < 0 ||
         (rc = sg_draft(s, ctx)) < 0)
         goto fail;
@@ -37,6 +38,7 @@ void graft_suggestion_free(graft_suggestion *s)
     if (!s) return;
     for (size_t k = 0; k < s->nren; k++) free(s->ren[k].match), free(s->ren[k].to);
     free(s->ren);
+    free(s->folds);
     size_t nnames = s->ren_side == GRAFT_SIDE_SOURCE ? s->src.n : s->dst.n;
     for (size_t i = 0; s->renamed && i < nnames; i++) free(s->renamed[i]);
     free(s->renamed);

@@ -7,6 +7,11 @@
  *                 var), sorted dims, layout, name tokens in one vocabulary,
  *                 and whether it is known to stay out (optimizer slots,
  *                 num_batches_tracked, tied copies, global_step);
+ *   fold.c        sources the skeleton's structure shows joined: BatchNorms
+ *                 folded into the convolution before them (fold_bn: two
+ *                 stand-ins, the conv weight and the BN bias, the rest
+ *                 hidden), a recurrent layer's two biases summed or stacked
+ *                 (the input-side bias stands in);
  *   pair.c        pairing: equal names, unique shapes, then a sequence
  *                 alignment of the two files' orders, leftovers by name
  *                 similarity; each target's confidence and reason;
@@ -37,12 +42,17 @@ typedef struct sg_t {
     sg_kind kind;
     uint32_t nd;          /* rank; > SG_MAXD: never paired */
     int64_t sd[SG_MAXD];  /* dims sorted ascending */
+    uint64_t numel;       /* (a stacking stand-in: of the joined tensor) */
     char **tok;           /* name tokens in one vocabulary, stop words left out */
     size_t ntok;
     const char *ignore;   /* the ignore pattern that drops it (static or owned by
                            * the suggestion), NULL = takes part */
     const char *ignore_why;
     long pair;            /* index on the other side, -1 = none */
+    long fold;            /* the sg_fold it stands for or belongs to, -1 */
+    bool split;           /* sources: a (2, n) recurrent bias standing in as one of n */
+    bool hidden;          /* in a fold and not its stand-in: never paired alone (a
+                           * split's second target follows its first, fold.c) */
     /* targets only */
     int conf;             /* graft_confidence */
     const char *reason;   /* static text or owned (reason_owned) */
@@ -57,6 +67,22 @@ typedef struct sg_side {
     size_t n;
 } sg_side;
 
+/* Several sources joined into one target (source indices):
+ *   SG_JOIN_BN: a BatchNorm folded into the convolution before it (cb the
+ *     conv's own bias, -1 when it has none); stand-ins w for the folded
+ *     weight, b for the folded bias;
+ *   SG_JOIN_SUM, SG_JOIN_STACK: a recurrent layer's two biases (b input
+ *     side, the stand-in; g recurrent side) as one bias, their sum (Keras
+ *     LSTM) or stacked (Keras GRU, reset_after); w, cb, m, v unused (-1);
+ *   SG_JOIN_SPLIT, the other way: a Keras GRU's (2, n) bias (b, the
+ *     source) into PyTorch's bias_ih and bias_hh (targets g and m; m hidden,
+ *     it takes the source its bias_ih pairs with). */
+typedef enum sg_join { SG_JOIN_BN, SG_JOIN_SUM, SG_JOIN_STACK, SG_JOIN_SPLIT } sg_join;
+typedef struct sg_fold {
+    sg_join op;
+    long w, cb, g, b, m, v;
+} sg_fold;
+
 /* One learned rename. */
 typedef struct sg_rename {
     char *match, *to;
@@ -70,6 +96,8 @@ struct graft_suggestion {
     int ren_side;         /* graft_side whose names the renames rewrite */
     sg_rename *ren;
     size_t nren;
+    sg_fold *folds;
+    size_t nfolds;
     char **renamed;       /* each name of that side after the renames */
     char *yaml;
     size_t nrename_entries, npairs_entries;
@@ -82,7 +110,10 @@ int sg_collect(sg_side *s, const graft_model *m, bool is_source, graft_ctx *ctx)
 void sg_side_free(sg_side *s);
 bool sg_is_float(graft_dtype t);
 bool sg_compatible(const sg_t *a, const sg_t *b);
-double sg_similarity(const sg_t *a, const sg_t *b);
+/* Name similarity in [0, 1]; near: numbers one apart count as the same
+ * (for the alignments, where an index base must not pull them one block
+ * off; the confidences use the exact one). */
+double sg_similarity(const sg_t *a, const sg_t *b, bool near);
 bool sg_same_tokens(const sg_t *a, const sg_t *b);
 
 /* pair.c */
@@ -93,8 +124,25 @@ void sg_link(graft_suggestion *s, size_t ti, size_t si);
  * large a table (over 4 M cells) aligns nothing. */
 int sg_align(size_t na, size_t nb, float (*score)(void *, size_t, size_t),
              void (*match)(void *, size_t, size_t), void *arg, graft_ctx *ctx);
-static inline bool sg_live(const sg_t *x) { return !x->ignore && x->nd <= SG_MAXD; }
+static inline bool sg_live(const sg_t *x) { return !x->ignore && !x->hidden && x->nd <= SG_MAXD; }
 static inline bool sg_unpaired(const sg_t *x) { return sg_live(x) && x->pair < 0; }
+
+/* fold.c */
+#define SG_FOLD_EPS "1.0e-5"  /* PyTorch's BatchNorm default; a state dict does not keep it */
+int sg_folds(graft_suggestion *s, graft_ctx *ctx);
+/* The sources of target t in a pairs entry's order (1, 2 for a sum or a
+ * stack, 4-5 for a fold):
+ * how many, into out[0..5). */
+size_t sg_sources(const graft_suggestion *s, const sg_t *t, long out[5]);
+/* How target t joins its sources: -1 not at all, 0 / 1 the weight / bias
+ * of a folded BatchNorm, 2 a sum, 3 a stack, 4 / 5 the first / second half
+ * of a split. */
+enum { SG_PART_BN_WEIGHT, SG_PART_BN_BIAS, SG_PART_SUM, SG_PART_STACK, SG_PART_SPLIT0, SG_PART_SPLIT1 };
+int sg_fold_part(const graft_suggestion *s, const sg_t *t);
+/* After the pairing: each split's second target takes its first's source. */
+int sg_split_follow(graft_suggestion *s, graft_ctx *ctx);
+/* Whether source j feeds a target (directly or folded into one). */
+bool sg_src_used(const graft_suggestion *s, size_t j);
 
 /* layers.c: whole layers (tensors sharing a name prefix) paired */
 int sg_pair_layers(graft_suggestion *s, graft_ctx *ctx);
@@ -105,8 +153,10 @@ int sg_opchains(graft_suggestion *s, graft_ctx *ctx);
 /* generalise.c: the renames that pair as many targets as possible */
 int sg_generalise(graft_suggestion *s, graft_ctx *ctx);
 
-/* A YAML single-quoted scalar. */
+/* draft.c: the one writer of the draft's YAML scalars (quoted as the text
+ * needs) and comments ("# text", what a comment cannot hold as '?'). */
 void sg_yaml_quote(graft_jsonw *w, const char *s);
+void sg_yaml_comment(graft_jsonw *w, const char *text);
 /* One rename entry's line, without its closing brace. */
 void sg_rename_line(graft_jsonw *w, const sg_rename *rn);
 /* Rules holding only the target renames ren[0..n). */
