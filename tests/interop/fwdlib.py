@@ -295,6 +295,21 @@ def tfjs_predict_keras3(net, output, path, x, workdir):
     return tfjs_predict(h5, x, workdir)
 
 
+def write_keras_h5(path, cfg, weights):
+    """A Keras 2 model.save file: model_config + model_weights/<layer>/<layer>/<w>:0."""
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = "2.3.1"
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["model_config"] = json.dumps(cfg)
+        mw = f.create_group("model_weights")
+        mw.attrs["layer_names"] = [n.encode() for n, _ in weights]
+        for lname, ws in weights:
+            g = mw.create_group(lname)
+            g.attrs["weight_names"] = [f"{lname}/{w}:0".encode() for w, _ in ws]
+            for w, a in ws:
+                g.create_dataset(f"{lname}/{w}:0", data=np.asarray(a, dtype="<f4"))
+
+
 def _early_alloc():
     """Storage allocated and filled at creation (graft refuses datasets with
     no stored bytes), written by libhdf5 without a NumPy buffer."""

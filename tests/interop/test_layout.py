@@ -29,6 +29,7 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 from graftlib import FIXTURES, SOURCE_ROOT, Results, run  # noqa: E402
+from fwdlib import write_keras_h5  # noqa: E402
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
@@ -126,21 +127,6 @@ def cnn_config():
         layer("Dense", "fc1", units=32, activation="relu", use_bias=True),
         layer("Dense", "fc2", units=32, activation="relu", use_bias=True),
         layer("Dense", "fc3", units=5, activation="linear", use_bias=True)]}}
-
-
-def write_keras_h5(path, cfg, weights):
-    """A Keras 2 model.save file: model_config + model_weights/<layer>/<layer>/<w>:0."""
-    with h5py.File(path, "w") as f:
-        f.attrs["keras_version"] = "2.3.1"
-        f.attrs["backend"] = "tensorflow"
-        f.attrs["model_config"] = json.dumps(cfg)
-        mw = f.create_group("model_weights")
-        mw.attrs["layer_names"] = [n.encode() for n, _ in weights]
-        for lname, ws in weights:
-            g = mw.create_group(lname)
-            g.attrs["weight_names"] = [f"{lname}/{w}:0".encode() for w, _ in ws]
-            for w, a in ws:
-                g.create_dataset(f"{lname}/{w}:0", data=np.asarray(a, dtype="<f4"))
 
 
 def h5_weights(path):

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 import hfmodels  # noqa: E402
 import kerasapps  # noqa: E402
-from fwdlib import KerasNet, calibrate  # noqa: E402
+from fwdlib import KerasNet, calibrate, write_keras_h5  # noqa: E402
 from graftlib import FIXTURES, GRAFT, Results, run  # noqa: E402
 from test_rulelib_tf import tf_skeleton, tf_values  # noqa: E402
 
@@ -771,21 +771,6 @@ def keras_gru(x, kernel, rkernel, bias):
 
 def keras_layer(cls, name, **kw):
     return {"class_name": cls, "config": dict({"name": name, "trainable": True, "dtype": "float32"}, **kw)}
-
-
-def write_keras_h5(path, cfg, weights):
-    """A Keras 2 model.save file: model_config + model_weights/<layer>/<layer>/<w>:0."""
-    with h5py.File(path, "w") as f:
-        f.attrs["keras_version"] = "2.3.1"
-        f.attrs["backend"] = "tensorflow"
-        f.attrs["model_config"] = json.dumps(cfg)
-        mw = f.create_group("model_weights")
-        mw.attrs["layer_names"] = [n.encode() for n, _ in weights]
-        for lname, ws in weights:
-            g = mw.create_group(lname)
-            g.attrs["weight_names"] = [f"{lname}/{w}:0".encode() for w, _ in ws]
-            for w, a in ws:
-                g.create_dataset(f"{lname}/{w}:0", data=np.asarray(a, dtype="<f4"))
 
 
 class GruNet(nn.Module):
