@@ -533,6 +533,17 @@ static int view_pieces(const graft_tensor *t, size_t step, graft_piece_fn fn, vo
     return rc;
 }
 
+int graft_releasing_piece(void *arg, const uint8_t *p, size_t n, uint64_t at)
+{
+    graft_releasing_pieces *rp = arg;
+    if ((rp->fn_rc = rp->fn(rp->arg, p, n)) < 0) return rp->fn_rc;
+    if (at > rp->released) {
+        graft_source_release(rp->src, rp->released, at - rp->released);
+        rp->released = at;
+    }
+    return GRAFT_OK;
+}
+
 int graft_tensor__pieces(const graft_model *m, const graft_tensor *t, graft_piece_fn fn,
                          void *arg, graft_ctx *ctx)
 {

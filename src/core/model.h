@@ -27,6 +27,18 @@ typedef int (*graft_load_fn)(const graft_model *m, const graft_tensor *t,
 /* The same bytes handed to fn in order, in pieces, without holding the whole
  * tensor (a deflated member); fn's error stops it. */
 typedef int (*graft_piece_fn)(void *arg, const uint8_t *p, size_t n);
+/* A streaming decoder's callback (ONNX typed fields, TF V1 values): each
+ * piece handed to fn, then the file's pages before `at` released behind it,
+ * so hashing a large tensor keeps memory flat.  fn_rc keeps fn's own
+ * failure apart from the decoder's. */
+typedef struct graft_releasing_pieces {
+    graft_piece_fn fn;
+    void *arg;
+    const graft_source *src;
+    uint64_t released;       /* file bytes before this are done with */
+    int fn_rc;               /* the consumer's own failure */
+} graft_releasing_pieces;
+int graft_releasing_piece(void *arg, const uint8_t *p, size_t n, uint64_t at);
 typedef int (*graft_stream_fn)(const graft_model *m, const graft_tensor *t,
                                graft_piece_fn fn, void *arg, graft_ctx *ctx);
 /* A check of t's stored bytes (a CRC) that the format left for later: see

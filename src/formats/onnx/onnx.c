@@ -263,25 +263,6 @@ static int load_typed(const graft_model *m, const graft_tensor *t, uint8_t *dst,
     return GRAFT_OK;
 }
 
-typedef struct typed_pieces {
-    graft_piece_fn fn;
-    void *arg;
-    const graft_source *src;
-    uint64_t released;       /* message bytes before this are done with */
-    int fn_rc;               /* the consumer's own failure */
-} typed_pieces;
-
-static int typed_piece(void *arg, const uint8_t *p, size_t n, uint64_t at)
-{
-    typed_pieces *tp = arg;
-    if ((tp->fn_rc = tp->fn(tp->arg, p, n)) < 0) return tp->fn_rc;
-    if (at > tp->released) {
-        graft_source_release(tp->src, tp->released, at - tp->released);
-        tp->released = at;
-    }
-    return GRAFT_OK;
-}
-
 /* The typed field decoded 1 MiB at a time, the file's pages released
  * behind the decoding: hashing a large float_data keeps memory flat. */
 static int stream_typed(const graft_model *m, const graft_tensor *t, graft_piece_fn fn, void *arg,
@@ -291,7 +272,7 @@ static int stream_typed(const graft_model *m, const graft_tensor *t, graft_piece
     const graft_onnx_entry *e = &st->entries[t->aux];
     size_t unit = graft_dtype_size(t->dtype) / (is_complex(t->dtype) ? 2 : 1);
     uint64_t units = t->numel * (is_complex(t->dtype) ? 2 : 1), cap = (1u << 20) / unit;
-    typed_pieces tp = {fn, arg, m->sources[0], e->msg_off, GRAFT_OK};
+    graft_releasing_pieces tp = {fn, arg, m->sources[0], e->msg_off, GRAFT_OK};
     uint8_t *buf;
     graft_rd r;
     int rc;
@@ -300,7 +281,7 @@ static int stream_typed(const graft_model *m, const graft_tensor *t, graft_piece
     if (!(buf = graft_malloc(ctx, (size_t)(cap * unit))))
         return graft_error_oom(ctx, "a decoding buffer");
     graft_rd_init(&r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
-    rc = graft_onnx__decode_pieces(&r, e->store, t->dtype, unit, units, buf, cap, typed_piece,
+    rc = graft_onnx__decode_pieces(&r, e->store, t->dtype, unit, units, buf, cap, graft_releasing_piece,
                                    &tp);
     free(buf);
     if (rc < 0 && tp.fn_rc == GRAFT_OK) return graft_error_prefix(ctx, "tensor '%s'", t->name);

@@ -212,25 +212,6 @@ static int load_v1(const graft_model *m, const graft_tensor *t, uint8_t *dst, gr
     return graft_tf__decode_typed(r, &tp, t, dst);
 }
 
-typedef struct v1_pieces {
-    graft_piece_fn fn;
-    void *arg;
-    const graft_source *src;
-    uint64_t released;       /* file bytes before this are done with */
-    int fn_rc;
-} v1_pieces;
-
-static int v1_piece(void *arg, const uint8_t *p, size_t n, uint64_t at)
-{
-    v1_pieces *vp = arg;
-    if ((vp->fn_rc = vp->fn(vp->arg, p, n)) < 0) return vp->fn_rc;
-    if (at > vp->released) {
-        graft_source_release(vp->src, vp->released, at - vp->released);
-        vp->released = at;
-    }
-    return GRAFT_OK;
-}
-
 /* The values 1 MiB at a time (tensor_content handed on in place), the
  * file's pages released behind: hashing keeps memory flat. */
 static int stream_v1(const graft_model *m, const graft_tensor *t, graft_piece_fn fn, void *arg,
@@ -238,7 +219,7 @@ static int stream_v1(const graft_model *m, const graft_tensor *t, graft_piece_fn
 {
     const v1_data *d = &((const v1_state *)m->state)->data[t->aux];
     size_t es = graft_dtype_size(t->dtype), cap = (1u << 20) / es * es;
-    v1_pieces vp = {fn, arg, m->sources[0], d->origin, GRAFT_OK};
+    graft_releasing_pieces vp = {fn, arg, m->sources[0], d->origin, GRAFT_OK};
     graft_tf_tproto tp;
     uint8_t *buf;
     graft_rd r;
@@ -248,13 +229,13 @@ static int stream_v1(const graft_model *m, const graft_tensor *t, graft_piece_fn
     if (tp.has_content) {
         for (uint64_t off = 0; off < t->nbytes && rc == GRAFT_OK; off += cap) {
             size_t n = t->nbytes - off < cap ? (size_t)(t->nbytes - off) : cap;
-            rc = v1_piece(&vp, tp.content.p + off, n, tp.content.origin + off + n);
+            rc = graft_releasing_piece(&vp, tp.content.p + off, n, tp.content.origin + off + n);
         }
         return rc;
     }
     if (!(buf = graft_malloc(ctx, cap))) return graft_error_oom(ctx, "a decoding buffer");
     graft_rd_init(&r, d->p, d->len, d->origin, ctx);
-    rc = graft_tf__decode_pieces(r, &tp, t, buf, cap, v1_piece, &vp);
+    rc = graft_tf__decode_pieces(r, &tp, t, buf, cap, graft_releasing_piece, &vp);
     free(buf);
     if (rc < 0 && vp.fn_rc == GRAFT_OK) return graft_error_prefix(ctx, "tensor '%s'", t->name);
     return rc;
