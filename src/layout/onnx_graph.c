@@ -86,8 +86,12 @@ static void flatten_of(const graft_graph *g, gstr x, int64_t k, graft_layout *l)
 {
     const gnode *n = graph_producer(g, x);
     bool hwc = false;
+    size_t steps = 0;
     if (!n || !(gstr_is(n->op, "Flatten") || gstr_is(n->op, "Reshape")) || !n->nin) return;
-    for (n = graph_producer(g, n->in[0]); n; n = n->nin ? graph_producer(g, n->in[0]) : NULL) {
+    /* a hostile graph may be cyclic (a node feeding itself): never walk
+     * more steps than there are nodes */
+    for (n = graph_producer(g, n->in[0]); n && steps++ < g->n;
+         n = n->nin ? graph_producer(g, n->in[0]) : NULL) {
         if (gstr_is(n->op, "Transpose") && n->has_perm && n->perm[0] == 0 && n->perm[1] == 2 &&
             n->perm[2] == 3 && n->perm[3] == 1 && !hwc) {
             hwc = true;

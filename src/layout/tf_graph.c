@@ -107,7 +107,9 @@ static void flatten_of(const graft_graph *g, gstr x, int64_t k, graft_layout *l)
 {
     const gnode *n = graph_producer(g, x);
     if (!n || !gstr_is(n->op, "Reshape") || !n->nin) return;
-    for (n = graph_producer(g, n->in[0]); n; n = n->nin ? graph_producer(g, n->in[0]) : NULL) {
+    size_t steps = 0;  /* a hostile graph may be cyclic: at most one step a node */
+    for (n = graph_producer(g, n->in[0]); n && steps++ < g->n;
+         n = n->nin ? graph_producer(g, n->in[0]) : NULL) {
         if (gstr_is(n->op, "Conv2D") && n->nin >= 2) {
             graft_tensor *w = graph_tensor(g, weight_of(g, n->in[1]));
             if (w && w->ndim == 4) graph_flatten(l, w->shape[3], k, n->nchw);
