@@ -151,12 +151,17 @@ def broadcast_const_is_bounded():
     p = hostile.graphdef_broadcast_const(R.tmp, 1 << 26)
     assert os.path.getsize(p) < 80
     want = sha256_of_array(np.full(1 << 26, 1.5, "<f4"))
-    status, rss, out = peak_rss(["ls", "--sha256", p])
-    assert status == "0" and out.split("\t")[-1].strip() == want, out
-    assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
+    _hashes_flat(p, want)
     big = hostile.graphdef_broadcast_const(R.tmp, 1 << 29, "broadcast_2g.pb")
     refused(big, "broadcast_2g.pb", "Const 'c': 536870912 elements of float32 (2147483648 bytes)",
             "exceed what a GraphDef can hold (2 GiB)")
+
+
+def _hashes_flat(p, want, tag="ls"):
+    """`ls --sha256` of a one-tensor file gives `want` with peak RSS under 48 MB."""
+    status, rss, out = peak_rss(["ls", "--sha256", p])
+    assert status == "0" and out.split("\t")[-1].strip() == want, (tag, out)
+    assert int(rss) < 48 * 1024, f"{tag}: peak RSS {rss} KiB"
 
 
 def sha256_streams_everywhere():
@@ -165,14 +170,10 @@ def sha256_streams_everywhere():
     import torch
     p = hostile.torch_big_deflated(R.tmp)
     want = sha256_of_array(torch.load(p)["w"].numpy())
-    status, rss, out = peak_rss(["ls", "--sha256", p])
-    assert status == "0" and out.split("\t")[-1].strip() == want, out
-    assert int(rss) < 48 * 1024, f"torch: peak RSS {rss} KiB"
+    _hashes_flat(p, want, "torch")
     p = hostile.npy_big_be(R.tmp)
     want = sha256_of_array(np.load(p))
-    status, rss, out = peak_rss(["ls", "--sha256", p])
-    assert status == "0" and out.split("\t")[-1].strip() == want, out
-    assert int(rss) < 48 * 1024, f"npy: peak RSS {rss} KiB"
+    _hashes_flat(p, want, "npy")
 
 
 def sha256_streams_spread_views():
@@ -182,14 +183,10 @@ def sha256_streams_spread_views():
     import torch
     p = hostile.torch_big_permuted(R.tmp)
     want = sha256_of_array(torch.load(p)["w"].numpy())
-    status, rss, out = peak_rss(["ls", "--sha256", p])
-    assert status == "0" and out.split("\t")[-1].strip() == want, out
-    assert int(rss) < 48 * 1024, f"torch: peak RSS {rss} KiB"
+    _hashes_flat(p, want, "torch")
     p = hostile.npy_big_fortran(R.tmp)
     want = sha256_of_array(np.load(p))
-    status, rss, out = peak_rss(["ls", "--sha256", p])
-    assert status == "0" and out.split("\t")[-1].strip() == want, out
-    assert int(rss) < 48 * 1024, f"npy: peak RSS {rss} KiB"
+    _hashes_flat(p, want, "npy")
 
 
 def sha256_streams_onnx_typed_fields():
@@ -201,9 +198,7 @@ def sha256_streams_onnx_typed_fields():
     for dtype in ("float", "float16"):
         p = hostile.onnx_big_typed(R.tmp, dtype)
         want = sha256_of_array(numpy_helper.to_array(onnx.load(p).graph.initializer[0]))
-        status, rss, out = peak_rss(["ls", "--sha256", p])
-        assert status == "0" and out.split("\t")[-1].strip() == want, (dtype, out)
-        assert int(rss) < 48 * 1024, f"{dtype}: peak RSS {rss} KiB"
+        _hashes_flat(p, want, dtype)
         os.unlink(p)
 
 
@@ -226,9 +221,7 @@ def sha256_streams_chunked_hdf5():
     p = hostile.keras_h5_big_chunked(R.tmp)
     with h5py.File(p, "r") as f:
         want = sha256_of_array(f["dense/dense/kernel:0"][()])
-    status, rss, out = peak_rss(["ls", "--sha256", p])
-    assert status == "0" and out.split("\t")[-1].strip() == want, out
-    assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
+    _hashes_flat(p, want)
 
 
 def keras_shared_weight_names():
@@ -261,6 +254,6 @@ def sha256_streams_deflated_members():
 
 
 for name, fn in list(globals().items()):
-    if callable(fn) and fn.__module__ == __name__ and name not in ("refused", "numpy_refuses", "ort_outputs", "peak_rss"):
+    if callable(fn) and fn.__module__ == __name__ and name not in ("refused", "numpy_refuses", "ort_outputs", "peak_rss", "_hashes_flat"):
         R.check(name, fn)
 R.close()
