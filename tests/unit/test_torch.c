@@ -39,7 +39,7 @@ START_TEST(walk_stops_on_cycles_and_shared_blowup)
     graft_torch_refs refs;
 
     ck_assert_int_eq(LOAD(v, cyc), 0);
-    ck_assert_int_eq(graft_torch__collect(&refs, v, &tu_arena, tu_ctx), GRAFT_ELIMIT);
+    ck_assert_int_eq(graft_torch__collect(&refs, v, NULL, &tu_arena, tu_ctx), GRAFT_ELIMIT);
     ck_assert_ptr_nonnull(strstr(graft_ctx_message(tu_ctx), "contain themselves"));
     graft_torch__refs_free(&refs);
 
@@ -51,7 +51,7 @@ START_TEST(walk_stops_on_cycles_and_shared_blowup)
     }
     big[n++] = '.';
     ck_assert_int_eq(load(&v, big, n), 0);
-    ck_assert_int_eq(graft_torch__collect(&refs, v, &tu_arena, tu_ctx), GRAFT_ELIMIT);
+    ck_assert_int_eq(graft_torch__collect(&refs, v, NULL, &tu_arena, tu_ctx), GRAFT_ELIMIT);
     graft_torch__refs_free(&refs);
 }
 END_TEST

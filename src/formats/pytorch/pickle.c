@@ -44,6 +44,8 @@ typedef struct pk_state {
     size_t memo_cap, memo_count;
     graft_strmap memo_map;    /* memo index (its 8 bytes) -> entry in memo */
     size_t nodes;
+    bool lenient;             /* foreign globals allowed (whole models) */
+    graft_pk *foreign;        /* the first foreign global read */
 } pk_state;
 
 static int fail(pk_state *st, int code, const char *fmt, ...)
@@ -213,8 +215,9 @@ static int do_global(pk_state *st, const char *module, size_t mlen, const char *
     if (strlen(v->s) != mlen || strlen(v->name) != nlen)
         return fail(st, GRAFT_EUNSAFE, "global name holds a NUL byte");
     gid = graft_pickle__classify(v->s, v->name, &dt);
-    if (gid < 0)
+    if (gid < 0 || (!st->lenient && (gid == PKG_FOREIGN || gid == PKG_GETATTR)))
         return fail(st, GRAFT_EUNSAFE, "global '%s.%s' is not allowed", v->s, v->name);
+    if ((gid == PKG_FOREIGN || gid == PKG_GETATTR) && !st->foreign) st->foreign = v;
     v->gid = (uint8_t)gid;
     v->dtype = dt;
     return push(st, v);
@@ -341,6 +344,16 @@ static int make_obj(pk_state *st, graft_pk *callable, graft_pk *args)
     if (args->kind != PK_TUPLE)
         return fail(st, GRAFT_ECORRUPT, "arguments of '%s.%s' are a %s, not a tuple",
                     callable->s, callable->name, graft_pickle__kind_name(args->kind));
+    /* torch.tanh as a module attribute pickles as getattr(torch._C.
+     * _VariableFunctionsClass, 'tanh'); any other getattr is a gadget. */
+    if (callable->gid == PKG_GETATTR) {
+        const graft_pk *on = graft_pk_item(args, 0), *attr = graft_pk_item(args, 1);
+        if (args->len != 2 || on->kind != PK_GLOBAL || strcmp(on->s, "torch._C") != 0 ||
+            strcmp(on->name, "_VariableFunctionsClass") != 0 || attr->kind != PK_STR ||
+            attr->s[0] == '_' || strlen(attr->s) != attr->n)
+            return fail(st, GRAFT_EUNSAFE, "global '%s.%s' is not allowed (except on "
+                        "torch._C._VariableFunctionsClass)", callable->s, callable->name);
+    }
     o = node(st, PK_OBJ);
     if (!o) return st->ctx->status;
     o->callable = callable;
@@ -572,10 +585,10 @@ static int step(pk_state *st, bool *stop)
     }
 }
 
-int graft_pickle__load(graft_pk **out, size_t *consumed, graft_arena *arena,
-                       const uint8_t *p, size_t n, uint64_t origin, graft_ctx *ctx)
+static int load(graft_pk **out, graft_pk **foreign, size_t *consumed, graft_arena *arena,
+                const uint8_t *p, size_t n, uint64_t origin, graft_ctx *ctx)
 {
-    pk_state st = {.ctx = ctx, .arena = arena};
+    pk_state st = {.ctx = ctx, .arena = arena, .lenient = foreign != NULL};
     bool stop = false;
     int rc = GRAFT_OK;
 
@@ -592,6 +605,7 @@ int graft_pickle__load(graft_pk **out, size_t *consumed, graft_arena *arena,
         if (rc < 0) goto cleanup;
     }
     *out = st.stack[st.sp - 1];
+    if (foreign) *foreign = st.foreign;
     if (consumed) *consumed = st.r.pos;
 cleanup:
     free(st.stack);
@@ -599,6 +613,20 @@ cleanup:
     free(st.memo);
     graft_strmap_free(&st.memo_map);
     return rc;
+}
+
+int graft_pickle__load(graft_pk **out, size_t *consumed, graft_arena *arena,
+                       const uint8_t *p, size_t n, uint64_t origin, graft_ctx *ctx)
+{
+    return load(out, NULL, consumed, arena, p, n, origin, ctx);
+}
+
+int graft_pickle__load_lenient(graft_pk **out, graft_pk **foreign, size_t *consumed,
+                               graft_arena *arena, const uint8_t *p, size_t n, uint64_t origin,
+                               graft_ctx *ctx)
+{
+    *foreign = NULL;
+    return load(out, foreign, consumed, arena, p, n, origin, ctx);
 }
 
 const char *graft_pickle__kind_name(graft_pk_kind kind)

@@ -5,6 +5,11 @@
  * storage classes, dtypes and a few containers are known; modules that can
  * run code are refused outright; other classes (argparse.Namespace,
  * numpy scalars, __main__.Net) stay opaque names that are never called.
+ * Between the two, "foreign" globals (PKG_FOREIGN, PKG_GETATTR) are what a
+ * whole model holds as attributes: torch.nn.functional.relu, a
+ * functools.partial norm layer, a WeightNorm hook, torch.ao classes.
+ * Nothing is ever called, so they are harmless to read, but a state dict
+ * has no use for them and keeps refusing them (see pickle.h).
  */
 #include "pickle_globals.h"
 
@@ -84,6 +89,15 @@ static const char *const safe_builtins[] = {
     "tuple", "int", "float", "str", "bool", "range", NULL,
 };
 
+/* Names of module torch that read or write files, even in a whole model. */
+static const char *const torch_io[] = {"load", "save", "from_file", "compile", NULL};
+
+/* Modules (and their submodules) of whole-model attributes: functions,
+ * hooks, quantization classes. */
+static const char *const foreign_modules[] = {
+    "torch.nn", "torch.ao", "torch.quantization", "torch._C._nn", NULL,
+};
+
 static bool in(const char *const *list, const char *s)
 {
     for (; *list; list++)
@@ -126,7 +140,17 @@ static int classify_torch(const char *name, graft_dtype *dt, bool cuda)
         }
     if (in(other_dtypes, name)) return PKG_DTYPE_OTHER;
     if (in(torch_misc, name)) return PKG_TORCH_OTHER;
-    return -1;
+    /* torch.relu, torch.ScriptObject...: attributes of a whole model */
+    return name[0] == '_' || in(torch_io, name) ? -1 : PKG_FOREIGN;
+}
+
+static bool foreign_module(const char *module)
+{
+    for (const char *const *p = foreign_modules; *p; p++) {
+        size_t k = strlen(*p);
+        if (strncmp(module, *p, k) == 0 && (module[k] == '\0' || module[k] == '.')) return true;
+    }
+    return false;
 }
 
 int graft_pickle__classify(const char *module, const char *name, graft_dtype *dtype)
@@ -135,12 +159,15 @@ int graft_pickle__classify(const char *module, const char *name, graft_dtype *dt
     /* Dunder or dotted names reach attributes of attributes (__globals__...). */
     if (strchr(name, '.') || (name[0] == '_' && name[1] == '_')) return -1;
     if (strcmp(module, "__builtin__") == 0 || strcmp(module, "builtins") == 0)
-        return in(safe_builtins, name) ? PKG_BUILTIN : -1;
+        return in(safe_builtins, name) ? PKG_BUILTIN
+               : strcmp(name, "getattr") == 0 ? PKG_GETATTR : -1;
     if (strcmp(module, "collections") == 0) {
         if (strcmp(name, "OrderedDict") == 0) return PKG_ORDERED_DICT;
         if (strcmp(name, "Counter") == 0) return PKG_COUNTER;
         return PKG_OPAQUE; /* defaultdict, deque: never constructed */
     }
+    if (strcmp(module, "functools") == 0)
+        return strcmp(name, "partial") == 0 ? PKG_FOREIGN : -1; /* torchvision's norm_layer */
     if (strcmp(module, "_codecs") == 0)
         return strcmp(name, "encode") == 0 ? PKG_CODECS_ENCODE : -1;
     if (strcmp(module, "copy_reg") == 0 || strcmp(module, "copyreg") == 0)
@@ -167,6 +194,9 @@ int graft_pickle__classify(const char *module, const char *name, graft_dtype *dt
         return strcmp(name, "_get_layout") == 0 ? PKG_TORCH_OTHER : -1;
     /* Module classes of whole-model saves: data, never constructed here. */
     if (strncmp(module, "torch.nn.modules.", 17) == 0) return PKG_OPAQUE;
+    if (foreign_module(module)) return PKG_FOREIGN;
+    if (strcmp(module, "torch._C") == 0)
+        return strcmp(name, "_VariableFunctionsClass") == 0 ? PKG_FOREIGN : -1;
     if (denied_module(module)) return -1;
     return PKG_OPAQUE;
 }

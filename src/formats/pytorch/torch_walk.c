@@ -33,6 +33,7 @@ typedef struct walk {
     size_t visits;
     int level;                /* recursion depth */
     int hide;                 /* > 0: refs found are hidden (module attributes) */
+    size_t modules;           /* torch.nn.Module objects walked */
 } walk;
 
 void graft_torch__refs_free(graft_torch_refs *r)
@@ -402,6 +403,51 @@ static int module_fail(walk *w, int depth, const graft_pk *o, const char *what)
                        o->callable->name, what);
 }
 
+/* The class a pickled object or global names (through copyreg._reconstructor). */
+static const graft_pk *class_of(const graft_pk *v)
+{
+    if (v->kind == PK_OBJ) {
+        const graft_pk *c = graft_pk_item(v->args, 0);
+        if (strcmp(v->callable->name, "_reconstructor") == 0 && c && c->kind == PK_GLOBAL)
+            return c;
+        return v->callable;
+    }
+    return v->kind == PK_GLOBAL ? v : NULL;
+}
+
+/* Modules of torch whose state_dict() is not their _parameters and _buffers:
+ * quantized modules write packed weights, scales and dtypes from their own
+ * _save_to_state_dict (torch/ao/nn/quantized, torch 1.13); lazy modules save
+ * uninitialized parameters.  The float helpers among them are plain. */
+static bool own_state_dict(const graft_pk *cls)
+{
+    static const char *const plain[] = {"FloatFunctional", "FXFloatFunctional", "Quantize",
+                                        "DeQuantize", NULL};
+    const char *q = strstr(cls->s, ".quantized");
+    if (q && (q[10] == '.' || q[10] == '\0') && strncmp(cls->s, "torch.", 6) == 0) {
+        for (const char *const *p = plain; *p; p++)
+            if (strcmp(cls->name, *p) == 0) return false;
+        return true;
+    }
+    return strncmp(cls->s, "torch.nn.modules.", 17) == 0 && strncmp(cls->name, "Lazy", 4) == 0;
+}
+
+/* A state_dict hook may add, drop or rename entries; the one that only
+ * writes a version into _metadata (spectral_norm) is known. */
+static const graft_pk *unknown_state_dict_hook(const graft_pk *module_state)
+{
+    graft_pk *const *kv;
+    size_t n;
+    if (!pairs_of(lookup(module_state, "_state_dict_hooks"), &kv, &n)) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const graft_pk *c = class_of(kv[2 * i + 1]);
+        if (!c || strcmp(c->s, "torch.nn.utils.spectral_norm") != 0 ||
+            strcmp(c->name, "SpectralNormStateDictHook") != 0)
+            return kv[2 * i + 1];
+    }
+    return NULL;
+}
+
 /*
  * A module, as Module.state_dict() walks it (torch/nn/modules/module.py,
  * _save_to_state_dict then the children): parameters that are not None,
@@ -415,6 +461,18 @@ static int visit_module(walk *w, graft_pk *o, int depth)
     const graft_pk *np = lookup(o->state, "_non_persistent_buffers_set");
     graft_pk *const *attrs = NULL;
     size_t nattrs = 0;
+    const graft_pk *hook = unknown_state_dict_hook(o->state);
+    w->modules++;
+    if (own_state_dict(o->callable))
+        return module_fail(w, depth, o, "its state_dict() comes from its own "
+                           "_save_to_state_dict, not from _parameters and _buffers");
+    if (hook) {
+        const graft_pk *c = class_of(hook);
+        char what[GRAFT_MSG_MAX / 2];
+        snprintf(what, sizeof what, "a state_dict hook (%s%s%s) may change its entries",
+                 c ? c->s : graft_pickle__kind_name(hook->kind), c ? "." : "", c ? c->name : "");
+        return module_fail(w, depth, o, what);
+    }
     for (int p = 0; p < 3; p++) {
         graft_pk *const *kv;
         size_t n;
@@ -510,19 +568,26 @@ static int visit_value(walk *w, graft_pk *v, int depth)
         if (is_module(v)) return visit_module(w, v, depth);
         GRAFT_TRY(visit_pairs(w, v->v, v->len / 2, depth));
         /* An OrderedDict's state is _metadata; other objects keep attributes there. */
-        if (v->state && v->callable->gid == PKG_OPAQUE) return visit(w, v->state, depth);
+        if (v->state && (v->callable->gid == PKG_OPAQUE || v->callable->gid == PKG_FOREIGN))
+            return visit(w, v->state, depth);
         return GRAFT_OK;
     default:
         return GRAFT_OK;
     }
 }
 
-int graft_torch__collect(graft_torch_refs *out, graft_pk *root, graft_arena *arena,
-                         graft_ctx *ctx)
+int graft_torch__collect(graft_torch_refs *out, graft_pk *root, const graft_pk *foreign,
+                         graft_arena *arena, graft_ctx *ctx)
 {
     walk w = {.r = out, .arena = arena, .ctx = ctx};
     memset(out, 0, sizeof *out);
-    return visit(&w, root, 0);
+    GRAFT_TRY(visit(&w, root, 0));
+    /* What a whole model holds as attributes, a state dict has no use for. */
+    if (foreign && !w.modules)
+        return graft_error(ctx, GRAFT_EUNSAFE, "pickle offset 0x%llx: global '%s.%s' is not "
+                           "allowed", (unsigned long long)foreign->off, foreign->s,
+                           foreign->name);
+    return GRAFT_OK;
 }
 
 int graft_torch__add_all(graft_model *m, graft_torch_refs *r, bool big_endian,

@@ -58,9 +58,13 @@ typedef struct graft_torch_refs {
  * A torch.nn.Module object (torch.save(model)) is walked as state_dict()
  * walks it: each module's _parameters, then its _buffers, then its
  * _modules, named "conv1.weight"; None entries and other attributes are
- * left out, and non-persistent buffers are refs marked hidden. */
-int graft_torch__collect(graft_torch_refs *out, graft_pk *root, graft_arena *arena,
-                         graft_ctx *ctx);
+ * left out, and non-persistent buffers are refs marked hidden.  A module
+ * whose state_dict() is not that (quantized and lazy torch modules, an
+ * unknown state_dict hook) is refused, naming it.  `foreign` is the first
+ * foreign global of the pickle (graft_pickle__load_lenient): refused with
+ * GRAFT_EUNSAFE unless the tree holds a module. */
+int graft_torch__collect(graft_torch_refs *out, graft_pk *root, const graft_pk *foreign,
+                         graft_arena *arena, graft_ctx *ctx);
 void graft_torch__refs_free(graft_torch_refs *r);
 /* The storage with this key, or NULL. */
 graft_torch_storage *graft_torch__find_storage(graft_torch_refs *r, const char *key);

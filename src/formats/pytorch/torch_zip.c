@@ -207,6 +207,7 @@ static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *c
     graft_torch_state *st = NULL;
     const graft_zip_entry *pkl;
     const uint8_t *pdata;
+    graft_pk *foreign = NULL;
     char *prefix = NULL, name[1100];
     bool big = false;
     int rc;
@@ -238,10 +239,11 @@ static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *c
         GRAFT_TRY(graft_zip_extract(st->zip, pkl, st->pkl, pkl->usize, ctx));
         pdata = st->pkl;
     }
-    rc = graft_pickle__load(&st->root, NULL, &st->arena, pdata, (size_t)pkl->usize,
-                            pkl->method == 0 ? pkl->data_offset : 0, ctx);
+    rc = graft_pickle__load_lenient(&st->root, &foreign, NULL, &st->arena, pdata,
+                                    (size_t)pkl->usize, pkl->method == 0 ? pkl->data_offset : 0,
+                                    ctx);
     if (rc < 0) return graft_error_prefix(ctx, "%s", pkl->name);
-    GRAFT_TRY(graft_torch__collect(&st->refs, st->root, &st->arena, ctx));
+    GRAFT_TRY(graft_torch__collect(&st->refs, st->root, foreign, &st->arena, ctx));
     /* One pass over the records: data/<key> names its storage. */
     size_t plen = strlen(prefix);
     for (size_t i = 0; i < st->zip->count; i++) {
