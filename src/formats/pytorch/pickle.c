@@ -308,6 +308,8 @@ static int set_items(pk_state *st, size_t base)
     d = st->stack[base - 1];
     if (d->kind != PK_DICT && d->kind != PK_OBJ)
         return fail(st, GRAFT_EFORMAT, "SETITEMS on a %s", graft_pickle__kind_name(d->kind));
+    if (d->kind == PK_OBJ && d->callable->gid == PKG_GETATTR)
+        return fail(st, GRAFT_EUNSAFE, "SETITEMS on the result of getattr is not allowed");
     GRAFT_TRY(append_items(st, d, st->stack + base, st->sp - base));
     st->sp = base;
     return GRAFT_OK;
@@ -344,15 +346,20 @@ static int make_obj(pk_state *st, graft_pk *callable, graft_pk *args)
     if (args->kind != PK_TUPLE)
         return fail(st, GRAFT_ECORRUPT, "arguments of '%s.%s' are a %s, not a tuple",
                     callable->s, callable->name, graft_pickle__kind_name(args->kind));
-    /* torch.tanh as a module attribute pickles as getattr(torch._C.
-     * _VariableFunctionsClass, 'tanh'); any other getattr is a gadget. */
+    /* Whole models reference functions and bound methods through getattr:
+     * torch.tanh is getattr(torch._C._VariableFunctionsClass, 'tanh'), a
+     * hook self._infer_parameters is getattr(<the module>, '_infer_parameters').
+     * Only one plain name of a global or an object; dunder names and dotted
+     * paths are the gadgets, and the result is never called, built or
+     * filled (make_obj, BUILD, SETITEMS). */
     if (callable->gid == PKG_GETATTR) {
         const graft_pk *on = graft_pk_item(args, 0), *attr = graft_pk_item(args, 1);
-        if (args->len != 2 || on->kind != PK_GLOBAL || strcmp(on->s, "torch._C") != 0 ||
-            strcmp(on->name, "_VariableFunctionsClass") != 0 || attr->kind != PK_STR ||
-            attr->s[0] == '_' || strlen(attr->s) != attr->n)
-            return fail(st, GRAFT_EUNSAFE, "global '%s.%s' is not allowed (except on "
-                        "torch._C._VariableFunctionsClass)", callable->s, callable->name);
+        if (args->len != 2 || (on->kind != PK_GLOBAL && on->kind != PK_OBJ) ||
+            attr->kind != PK_STR || strncmp(attr->s, "__", 2) == 0 ||
+            strlen(attr->s) != attr->n || strchr(attr->s, '.'))
+            return fail(st, GRAFT_EUNSAFE, "global '%s.%s' is not allowed (but for a plain "
+                        "attribute name of a global or an object)", callable->s,
+                        callable->name);
     }
     o = node(st, PK_OBJ);
     if (!o) return st->ctx->status;
@@ -577,6 +584,8 @@ static int step(pk_state *st, bool *stop)
         c = st->stack[st->sp - 2];
         if (c->kind != PK_OBJ)
             return fail(st, GRAFT_EFORMAT, "BUILD on a %s", graft_pickle__kind_name(c->kind));
+        if (c->callable->gid == PKG_GETATTR)
+            return fail(st, GRAFT_EUNSAFE, "BUILD on the result of getattr is not allowed");
         c->state = a;  /* recorded, never applied */
         st->sp--;
         return GRAFT_OK;

@@ -95,7 +95,7 @@ static const char *const torch_io[] = {"load", "save", "from_file", "compile", N
 /* Modules (and their submodules) of whole-model attributes: functions,
  * hooks, quantization classes. */
 static const char *const foreign_modules[] = {
-    "torch.nn", "torch.ao", "torch.quantization", "torch._C._nn", NULL,
+    "torch.nn", "torch.ao", "torch.quantization", "torch._C._nn", "torch.utils.hooks", NULL,
 };
 
 static bool in(const char *const *list, const char *s)
@@ -189,7 +189,7 @@ int graft_pickle__classify(const char *module, const char *name, graft_dtype *dt
         return strcmp(name, "UntypedStorage") == 0 || strcmp(name, "TypedStorage") == 0
                    ? PKG_UNTYPED_STORAGE : -1;
     if (strcmp(module, "torch.nn.parameter") == 0)
-        return strcmp(name, "Parameter") == 0 ? PKG_PARAMETER : -1;
+        return strcmp(name, "Parameter") == 0 ? PKG_PARAMETER : PKG_FOREIGN; /* lazy ones */
     if (strcmp(module, "torch.serialization") == 0)
         return strcmp(name, "_get_layout") == 0 ? PKG_TORCH_OTHER : -1;
     /* Module classes of whole-model saves: data, never constructed here. */
