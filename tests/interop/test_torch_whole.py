@@ -123,7 +123,11 @@ def family_filled(name, legacy):
     out = R.path(f"{name}_filled.pt")
     run("apply", "-o", out, src, skel)
     got = torch.load(out)
-    assert type(got) is type(torch.load(skel)), type(got)
+    kept = torch.load(skel)
+    assert type(got) is type(kept), type(got)
+    if name == "attrs":  # a bound-method hook still refers to its own module
+        assert list(got.fc._forward_hooks.values())[0].__self__ is got
+        assert (got.tags, got.cfg, got.act, got.fwd) == (kept.tags, kept.cfg, kept.act, kept.fwd)
     sd = got.state_dict()
     assert list(sd) == list(want)
     for k, v in want.items():
@@ -173,6 +177,6 @@ for legacy in (False, True):
         R.check(f"{kind}: {fam} refused naming its class", family_refused, fam, legacy)
     R.check(f"{kind}: a state dict still refuses functions", state_dict_stays_strict, legacy)
     R.check(f"{kind}: a whole model still refuses code", whole_model_stays_safe, legacy)
-    for fam in ("swin", "norm_hooks", "transformer"):
+    for fam in ("swin", "norm_hooks", "transformer", "attrs"):
         R.check(f"{kind}: {fam} as a skeleton", family_filled, fam, legacy)
 R.close()

@@ -17,12 +17,15 @@
  *     writer always adds the zip64 ones); local headers carry the final
  *     sizes and CRC-32 (core/zipw.c), so no data descriptors
  * A tensor reached twice (tied weights) is memoized and written once, from
- * the fill of its first name.  The pickle carries no other memo entries, so
- * shared non-tensor values are written once per use; cycles are refused.
+ * the fill of its first name.  Objects, dicts, lists and sets are memoized
+ * too, as pickle does, right after they are made and before what they hold:
+ * a whole model's bound-method hook (getattr(<the module>, 'hook')) refers
+ * back to its module.  Tuples are written once per use.
  */
 #include "format.h"
 #include "pickle.h"
 #include "rd.h"
+#include "strmap.h"
 #include "torch_walk.h"
 #include "zipw.h"
 
@@ -44,6 +47,10 @@ typedef struct pw {
     size_t *order;          /* refs in storage-key order */
     size_t nkeys;
     size_t values;          /* values pickled so far */
+    const graft_pk **shared; /* objects and containers pickled, by memo index; malloc */
+    uint32_t *shared_memo;  /* their memo indices */
+    size_t nshared, shared_cap;
+    graft_strmap shared_map; /* node address -> index into shared */
 } pw;
 
 static int put(pw *w, const void *p, size_t n)
@@ -123,6 +130,45 @@ static int put_memo(pw *w)
     uint8_t b[5] = {'r'};
     graft_put_le32(b + 1, w->next_memo++);
     return put(w, b, 5);
+}
+
+static const char *shared_key(const void *owner, size_t i, size_t *len)
+{
+    *len = sizeof(const graft_pk *);
+    return (const char *)&((const graft_pk *const *)owner)[i];
+}
+
+/* GET of v when it was pickled before; 1 if so, 0 if not, < 0 on error. */
+static int get_shared(pw *w, const graft_pk *v)
+{
+    uint8_t b[5] = {'j'};
+    size_t at = graft_strmap_find(&w->shared_map, (const char *)&v, sizeof v);
+    if (at == GRAFT_STRMAP_NONE) return 0;
+    graft_put_le32(b + 1, w->shared_memo[at]);
+    GRAFT_TRY(put(w, b, 5));
+    return 1;
+}
+
+/* PUT of v, just made on the stack, so later uses (and cycles) GET it. */
+static int put_shared(pw *w, const graft_pk *v)
+{
+    if (w->nshared == w->shared_cap) {
+        size_t cap = w->shared_cap ? w->shared_cap * 2 : 64;
+        const graft_pk **ns = graft_realloc(w->ctx, w->shared, cap * sizeof *ns);
+        uint32_t *nm;
+        if (!ns) return graft_error_oom(w->ctx, "the writer's memo");
+        w->shared = ns;
+        w->shared_map.owner = ns;  /* keys are read from the moved array */
+        nm = graft_realloc(w->ctx, w->shared_memo, cap * sizeof *nm);
+        if (!nm) return graft_error_oom(w->ctx, "the writer's memo");
+        w->shared_memo = nm;
+        w->shared_cap = cap;
+    }
+    GRAFT_TRY(graft_strmap_reserve(&w->shared_map, w->nshared + 1, w->ctx));
+    w->shared[w->nshared] = v;
+    w->shared_memo[w->nshared] = w->next_memo;
+    (void)graft_strmap_put(&w->shared_map, w->nshared++);
+    return put_memo(w);
 }
 
 /* bytes under protocol 2: _codecs.encode(<latin-1 text>, 'latin1'). */
@@ -280,6 +326,11 @@ static int value(pw *w, const graft_pk *v, int depth)
         return graft_error(w->ctx, GRAFT_ELIMIT, "pickle offset 0x%llx: values nest deeper "
                            "than %d (or contain themselves)", (unsigned long long)v->off,
                            MAX_DEPTH);
+    if (v->kind == PK_DICT || v->kind == PK_LIST || v->kind == PK_SET ||
+        (v->kind == PK_OBJ && !v->tid)) {
+        int seen = get_shared(w, v);
+        if (seen) return seen < 0 ? seen : GRAFT_OK;
+    }
     switch (v->kind) {
     case PK_NONE: return op(w, 'N');
     case PK_BOOL: return op(w, v->i ? 0x88 : 0x89);
@@ -311,6 +362,7 @@ static int value(pw *w, const graft_pk *v, int depth)
     case PK_LIST: case PK_SET:
         if (v->kind == PK_SET) GRAFT_TRY(put_global(w, "builtins", "set"));
         GRAFT_TRY(op(w, ']'));
+        if (v->kind == PK_LIST) GRAFT_TRY(put_shared(w, v));
         if (v->len) {
             GRAFT_TRY(op(w, '('));
             GRAFT_TRY(items(w, v->v, v->len, depth));
@@ -319,10 +371,12 @@ static int value(pw *w, const graft_pk *v, int depth)
         if (v->kind == PK_SET) {
             GRAFT_TRY(op(w, 0x85));
             GRAFT_TRY(op(w, 'R'));
+            return put_shared(w, v);  /* a set cannot hold itself */
         }
         return GRAFT_OK;
     case PK_DICT:
         GRAFT_TRY(op(w, '}'));
+        GRAFT_TRY(put_shared(w, v));
         if (v->len) {
             GRAFT_TRY(op(w, '('));
             GRAFT_TRY(items(w, v->v, v->len, depth));
@@ -335,6 +389,7 @@ static int value(pw *w, const graft_pk *v, int depth)
         GRAFT_TRY(value(w, v->callable, depth + 1));
         GRAFT_TRY(value(w, v->args, depth + 1));
         GRAFT_TRY(op(w, v->op == 0x81 ? 0x81 : 'R'));
+        GRAFT_TRY(put_shared(w, v));
         if (v->len) {
             GRAFT_TRY(op(w, '('));
             GRAFT_TRY(items(w, v->v, v->len, depth));
@@ -420,6 +475,7 @@ int graft_torch__write(const graft_model *m, const char *out_path, graft_fill *f
 
     if (!st || !st->root)
         return graft_error(ctx, GRAFT_EFORMAT, "the skeleton was not read by a PyTorch reader");
+    graft_strmap_init(&w.shared_map, shared_key, NULL);
     w.memo = graft_calloc(ctx, n ? n : 1, sizeof *w.memo);
     w.order = graft_calloc(ctx, n ? n : 1, sizeof *w.order);
     if (!w.memo || !w.order) {
@@ -464,5 +520,8 @@ cleanup:
     free(w.buf);
     free(w.memo);
     free(w.order);
+    free(w.shared);
+    free(w.shared_memo);
+    graft_strmap_free(&w.shared_map);
     return rc;
 }
