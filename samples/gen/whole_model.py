@@ -185,7 +185,27 @@ FAMILIES = {
         "l": nn.ParameterList([nn.Parameter(torch.ones(2)), nn.Parameter(torch.zeros(3))]),
         "d": nn.ParameterDict({"x": nn.Parameter(torch.ones(2))})}),
     "attrs": Attrs,
+    "pruned": lambda: _pruned(nn.Sequential(nn.Linear(4, 3), nn.Conv2d(2, 2, 1))),
+    "data_parallel": lambda: nn.DataParallel(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))),
+    "more_nn": lambda: nn.ModuleList([
+        nn.Bilinear(2, 3, 4), nn.Upsample(scale_factor=2.0), nn.MaxPool2d(2, return_indices=True),
+        nn.Fold((4, 4), 2), nn.AdaptiveLogSoftmaxWithLoss(8, 10, [4, 8], div_value=2.0),
+        nn.CrossEntropyLoss(weight=torch.rand(3)), nn.BCEWithLogitsLoss(pos_weight=torch.rand(2)),
+        nn.LSTMCell(2, 3), nn.GRUCell(2, 3), nn.SyncBatchNorm(3),
+        nn.Conv3d(4, 4, 1, groups=2, bias=False), nn.Embedding(5, 2, sparse=True),
+        nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16, norm_first=True,
+                                                         batch_first=True), 1, norm=nn.LayerNorm(8)),
+        nn.Sequential(nn.Linear(2, 2).half(), nn.Linear(2, 2).to(torch.bfloat16),
+                      nn.Linear(2, 2).double())]),
 }
+
+
+def _pruned(m):
+    """torch.nn.utils.prune: weight_orig and weight_mask, a pruning hook object."""
+    from torch.nn.utils import prune  # noqa: PLC0415
+    prune.l1_unstructured(m[0], "weight", amount=0.5)
+    prune.random_unstructured(m[1], "bias", amount=0.5)
+    return m
 
 # name -> (builder, the class graft must name)
 REFUSED = {

@@ -177,6 +177,6 @@ for legacy in (False, True):
         R.check(f"{kind}: {fam} refused naming its class", family_refused, fam, legacy)
     R.check(f"{kind}: a state dict still refuses functions", state_dict_stays_strict, legacy)
     R.check(f"{kind}: a whole model still refuses code", whole_model_stays_safe, legacy)
-    for fam in ("swin", "norm_hooks", "transformer", "attrs"):
+    for fam in ("swin", "norm_hooks", "transformer", "attrs", "pruned", "vit"):
         R.check(f"{kind}: {fam} as a skeleton", family_filled, fam, legacy)
 R.close()
