@@ -293,6 +293,23 @@ def npz_mixed(out, marker, name="mixed.npz", w=(1.0, 2.0, 3.0)):
     return path
 
 
+def torch_unreadable(out, legacy=False, seed=0, name=None):
+    """Item 15: a torch state dict with a per-tensor and a per-channel
+    quantized tensor and a sparse one between float tensors (needs torch)."""
+    import torch  # noqa: PLC0415
+    g = torch.Generator().manual_seed(seed)
+    sd = {"w": torch.randn(2, 3, generator=g),
+          "q": torch.quantize_per_tensor(torch.randn(4, generator=g), 0.1, 0, torch.qint8),
+          "qc": torch.quantize_per_channel(torch.randn(2, 3, generator=g),
+                                           torch.tensor([0.1, 0.2], dtype=torch.float64),
+                                           torch.tensor([0, 1]), 0, torch.quint8),
+          "s": torch.randn(3, 3, generator=g).relu().to_sparse(),
+          "b": torch.randn(2, generator=g)}
+    path = os.path.join(out, name or f"unreadable{'_legacy' if legacy else ''}.pt")
+    torch.save(sd, path, _use_new_zipfile_serialization=not legacy)
+    return path
+
+
 def npy_unicode(out):
     """Item 15: a .npy holding one unicode string array."""
     path = os.path.join(out, "words.npy")

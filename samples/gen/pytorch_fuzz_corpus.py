@@ -121,6 +121,15 @@ def whole_models():
                     pkl = zf.read(next(n for n in zf.namelist() if n.endswith("/data.pkl")))
                     put(PICKLE, f"{tag}.pkl", pkl)
                     put(PICKLE, f"{tag}_cut.pkl", pkl[:len(pkl) // 2])
+        import hostile  # noqa: PLC0415  (item 15: quantized and sparse tensors)
+        for legacy in (False, True):
+            data = open(hostile.torch_unreadable(tmp, legacy), "rb").read()
+            tag = f"unreadable{'_legacy' if legacy else ''}"
+            put(TORCH, f"{tag}.pt", data)
+            put(TORCH, f"{tag}_cut2.pt", data[:len(data) // 2])
+            if not legacy:
+                pkl = zipfile.ZipFile(io.BytesIO(data)).read("unreadable/data.pkl")
+                put(PICKLE, f"{tag}.pkl", pkl)
     gadgets = {
         "getattr_dunder.pkl": (b"\x80\x02c__builtin__\ngetattr\nctorch.nn.modules.linear\n"
                                b"Linear\nX\x08\x00\x00\x00__init__\x86R."),

@@ -542,9 +542,10 @@ def check_quantized():
     path = R.path("q.pth")
     torch.save({"w": torch.ones(2),
                 "q": torch.quantize_per_tensor(torch.randn(4), 0.1, 0, torch.qint8)}, path)
-    p = graftlib.run("ls", path, check=False)
-    assert p.returncode == 2 and "tensor 'q'" in p.stderr and "not supported" in p.stderr, \
-        p.stderr
+    got = {t["name"]: t for t in graftlib.ls_json(path)}  # issue 18 item 15: listed
+    assert got["w"]["dtype"] == "float32" and got["q"]["dtype"] == "unsupported", got
+    assert got["q"]["stored_type"] == "torch quantized tensor over torch.QInt8Storage", got["q"]
+    assert got["q"]["shape"] == [4] and got["q"]["sha256"] is None, got["q"]
 
 
 def check_big_endian_legacy():
@@ -588,7 +589,7 @@ def check_big_endian_legacy():
 R.check("big-endian legacy stream", check_big_endian_legacy)
 R.check("big-endian byteorder record", check_big_endian)
 R.check("uint16/32/64 via _rebuild_tensor_v3", check_new_dtypes)
-R.check("quantized tensors are refused by name", check_quantized)
+R.check("quantized tensors are listed as unsupported", check_quantized)
 
 def check_corrupt_zips():
     good = {"w": torch.arange(12, dtype=torch.float32).view(3, 4)}

@@ -43,8 +43,15 @@ static const struct {
     {"ComplexFloatStorage", GRAFT_COMPLEX64}, {"ComplexDoubleStorage", GRAFT_COMPLEX128},
 };
 
-static const char *const quantized_storages[] = {
-    "QInt8Storage", "QUInt8Storage", "QInt32Storage", "QUInt4x2Storage", "QUInt2x4Storage", NULL,
+/* Quantized storages, with a dtype of their element size (for skipping and
+ * copying their bytes; their tensors are listed as unsupported). */
+static const struct {
+    const char *name;
+    graft_dtype dtype;
+} quantized_storages[] = {
+    {"QInt8Storage", GRAFT_INT8},         {"QUInt8Storage", GRAFT_UINT8},
+    {"QInt32Storage", GRAFT_INT32},       {"QUInt4x2Storage", GRAFT_UINT8},
+    {"QUInt2x4Storage", GRAFT_UINT8},
 };
 
 static const struct {
@@ -127,7 +134,11 @@ static int classify_torch(const char *name, graft_dtype *dt, bool cuda)
             *dt = storages[i].dtype;
             return PKG_STORAGE;
         }
-    if (in(quantized_storages, name)) return PKG_STORAGE_QUANTIZED;
+    for (size_t i = 0; i < sizeof quantized_storages / sizeof *quantized_storages; i++)
+        if (strcmp(quantized_storages[i].name, name) == 0) {
+            *dt = quantized_storages[i].dtype;
+            return PKG_STORAGE_QUANTIZED;
+        }
     if (ends_with(name, "Tensor") && strcmp(name, "Tensor") != 0 && name[0] != '_')
         return PKG_TENSOR; /* torch.FloatTensor, torch.cuda.LongTensor */
     if (cuda) return -1;

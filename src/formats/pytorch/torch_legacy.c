@@ -130,6 +130,7 @@ static int open_legacy(graft_model *m, const graft_open_options *opts, graft_ctx
     GRAFT_TRY(graft_torch__collect(&st->refs, st->root, foreign, &st->arena, ctx));
     GRAFT_TRY(next_pickle(st, src, &pos, &keys, NULL, "storage key list", ctx));
     GRAFT_TRY(read_storages(st, src, pos, big, keys, ctx));
+    st->big_endian = big;
     GRAFT_TRY(graft_torch__add_all(m, &st->refs, big, NULL, NULL, ctx));
     return graft_torch__snapshot(m, st, ctx);
 }

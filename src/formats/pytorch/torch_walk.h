@@ -44,6 +44,12 @@ typedef struct graft_torch_ref {
     bool requires_grad;
     size_t first;             /* index of the first ref of the same node (tied weights) */
     bool hidden;              /* a non-persistent buffer: in the tree, not in state_dict() */
+    /* A tensor graft cannot read (quantized, sparse, nested, a dtype graft
+     * has no name for): its stored type (arena), NULL otherwise.  Its
+     * storages are registered (the readers find them, the writer copies
+     * them as they are); `storage` and the view fields are unused. */
+    const char *unsupported;
+    uint64_t stored_bytes;    /* unsupported: bytes of its storages */
 } graft_torch_ref;
 
 typedef struct graft_torch_refs {
@@ -84,6 +90,7 @@ typedef struct graft_torch_state {
     graft_tensor *tensors;    /* malloc; refs.n copies as opened (before --select) */
     struct graft_zip *zip;    /* zip archives: the directory; owned */
     uint8_t *pkl;             /* data.pkl when it was compressed; owned */
+    bool big_endian;          /* storages hold big-endian elements */
 } graft_torch_state;
 
 int graft_torch__state_new(graft_torch_state **out, graft_ctx *ctx);

@@ -264,6 +264,7 @@ static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *c
         if (!st->refs.storages[i].entry)
             return graft_error(ctx, GRAFT_ECORRUPT, "storage record '%s/data/%s' is missing",
                                prefix, st->refs.storages[i].key);
+    st->big_endian = big;
     GRAFT_TRY(graft_torch__add_all(m, &st->refs, big, load_compressed, st, ctx));
     for (size_t i = 0; i < m->count; i++) {
         graft_tensor *t = &m->tensors[i];
