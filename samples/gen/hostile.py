@@ -310,6 +310,28 @@ def torch_unreadable(out, legacy=False, seed=0, name=None):
     return path
 
 
+def keras_h5_strings(out, name="strings.h5", kernel=1.0, numeric_vocab=False):
+    """Item 15: a Keras 2 HDF5 weights file whose layer lists, beside its
+    kernel and bias, a fixed-length string, a variable-length string and a
+    compound dataset among its weights (needs h5py)."""
+    import h5py  # noqa: PLC0415
+    path = os.path.join(out, name)
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = b"2.11.0"
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["layer_names"] = [b"dense"]
+        g = f.create_group("dense")
+        g.attrs["weight_names"] = [b"dense/kernel:0", b"dense/bias:0", b"dense/vocab:0",
+                                   b"dense/notes:0", b"dense/pairs:0"]
+        d = g.create_group("dense")
+        d["kernel:0"] = np.full((2, 3), kernel, "<f4")
+        d["bias:0"] = np.arange(3, dtype="<f4")
+        d["vocab:0"] = np.zeros(2, "<f4") if numeric_vocab else np.array([b"ab", b"cde"])
+        d.create_dataset("notes:0", data=["x", "yz"], dtype=h5py.string_dtype())
+        d["pairs:0"] = np.zeros(2, dtype=[("a", "<f4"), ("b", "<i2")])
+    return path
+
+
 def npy_unicode(out):
     """Item 15: a .npy holding one unicode string array."""
     path = os.path.join(out, "words.npy")

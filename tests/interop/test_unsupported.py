@@ -189,6 +189,37 @@ def torch_source_needed_only(legacy):
     assert not os.path.exists(R.path("never.pt"))
 
 
+def keras_strings():
+    """Keras HDF5 string and compound datasets: listed, kept, needed only as named."""
+    import h5py  # noqa: PLC0415
+    skel = hostile.keras_h5_strings(R.tmp)
+    got = {t["name"]: t for t in ls_json(skel)}
+    with h5py.File(skel) as f:
+        d = f["dense/dense"]
+        assert sorted(got) == sorted(f"dense/{k}" for k in d), sorted(got)
+        for k in d:
+            t, a = got[f"dense/{k}"], d[k][()]
+            assert t["shape"] == list(a.shape), t
+            if a.dtype.kind == "f":
+                assert t["sha256"] == sha256_of_array(a), t
+            else:
+                assert t["dtype"] == "unsupported" and t["sha256"] is None, t
+    assert got["dense/vocab:0"]["stored_type"] == "HDF5 3-byte string", got["dense/vocab:0"]
+    assert got["dense/notes:0"]["stored_type"] == "HDF5 variable-length string"
+    assert got["dense/pairs:0"]["stored_type"] == "HDF5 6-byte compound"
+    src = hostile.keras_h5_strings(R.tmp, "strings_src.h5", kernel=7.0)
+    out = R.path("strings_out.h5")
+    run("apply", "-o", out, src, skel)
+    with h5py.File(out) as o, h5py.File(skel) as k:
+        assert (o["dense/dense/kernel:0"][()] == 7.0).all()
+        for name in ("bias:0", "vocab:0", "notes:0", "pairs:0"):
+            assert o["dense/dense/" + name][()].tolist() == k["dense/dense/" + name][()].tolist()
+    wants = hostile.keras_h5_strings(R.tmp, "wants_vocab.h5", numeric_vocab=True)
+    r = run("apply", "-o", R.path("never.h5"), src, wants, check=False)
+    assert r.returncode == 1 and "'dense/vocab:0' needs source 'dense/vocab:0', stored as HDF5 " \
+        "3-byte string, which graft cannot read" in r.stderr, r.stderr
+
+
 R.check("every member listed; unsupported ones with their stored type, no data",
         listed_with_stored_type)
 R.check("object arrays are listed, their pickles never run", pickles_are_not_run)
@@ -197,6 +228,8 @@ R.check("a source's unsupported member needed by no target is no error",
         source_members_unneeded_are_fine)
 R.check("a source's unsupported member a target needs is an error naming both",
         source_member_needed_is_an_error)
+R.check("keras h5: string and compound datasets listed, kept, needed only when asked",
+        keras_strings)
 for leg in (False, True):
     fmt = "legacy" if leg else "zip"
     R.check(f"torch {fmt}: quantized and sparse tensors listed, no data", torch_listed, leg)
