@@ -349,10 +349,14 @@ static int raw_storages(walk *w, const char *name, const graft_pk *v, graft_torc
 {
     size_t si;
     if (depth > 8) return tensor_fail(w, name, v, GRAFT_ELIMIT, "nests too deep");
+    if (++w->visits > GRAFT_TORCH_MAX_VISITS)
+        return graft_error(w->ctx, GRAFT_ELIMIT, "pickle: more than %u values to visit "
+                           "(shared or cyclic containers)", GRAFT_TORCH_MAX_VISITS);
     switch (v->kind) {
     case PK_PERSID:
         GRAFT_TRY(add_storage(w, name, v, GRAFT_DTYPE_INVALID, true, &si));
-        ref->stored_bytes += w->r->storages[si].nbytes;
+        if (graft_add_overflow(ref->stored_bytes, w->r->storages[si].nbytes, &ref->stored_bytes))
+            return tensor_fail(w, name, v, GRAFT_ELIMIT, "storage sizes overflow");
         return GRAFT_OK;
     case PK_TUPLE: case PK_LIST:
         for (size_t i = 0; i < v->len; i++) GRAFT_TRY(raw_storages(w, name, v->v[i], ref, depth + 1));

@@ -268,6 +268,7 @@ static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *c
     GRAFT_TRY(graft_torch__add_all(m, &st->refs, big, load_compressed, st, ctx));
     for (size_t i = 0; i < m->count; i++) {
         graft_tensor *t = &m->tensors[i];
+        if (t->unsupported) continue; /* no data read (its storages are copied raw) */
         if (t->load == load_compressed) t->stream = stream_compressed;
         else if (m->defer_checks) t->check = check_stored;
     }
