@@ -252,29 +252,6 @@ def keras_h5_shared_weight_names(out, name="hgq.h5", scale=1.0):
     return path
 
 
-def keras_h5_mixed(out, name="keras_mixed.h5", scale=1.0, words=(b"cat", b"dog")):
-    """Item 15 in a Keras 2 HDF5 weights file: a lookup layer whose vocabulary
-    is a variable-length string dataset and a compound (structured) dataset,
-    beside float32 and h5py complex64 ({r, i} compound) weights."""
-    import h5py
-    path = os.path.join(out, name)
-    with h5py.File(path, "w") as f:
-        f.attrs["layer_names"] = np.array([b"dense", b"lookup"])
-        f.attrs["backend"] = b"tensorflow"
-        f.attrs["keras_version"] = b"2.13.1"
-        g = f.create_group("dense")
-        g.attrs["weight_names"] = np.array([b"dense/kernel:0", b"dense/bias:0"])
-        g.create_dataset("dense/kernel:0", data=scale * np.arange(6, dtype="<f4").reshape(2, 3))
-        g.create_dataset("dense/bias:0", data=scale * np.array([1 + 2j, -3 + 0.5j], "<c8"))
-        g = f.create_group("lookup")
-        g.attrs["weight_names"] = np.array([b"lookup/vocab:0", b"lookup/stats:0"])
-        g.create_dataset("lookup/vocab:0", data=np.array(words, dtype=object),
-                         dtype=h5py.string_dtype())
-        g.create_dataset("lookup/stats:0", data=np.array([(scale, 1), (2.0, 2)],
-                                                         dtype=[("x", "<f4"), ("n", "<i8")]))
-    return path
-
-
 def npz_big_deflated(out):
     """Item 8: an np.savez_compressed member of 128 MiB (a ramp, so it is
     not all zeros) that compresses to a few MiB."""

@@ -136,43 +136,6 @@ def source_member_needed_is_an_error():
     assert sorted(names) == ["data", "indices", "indptr", "shape"], names
 
 
-def keras_h5_members():
-    """The same in a Keras HDF5 file, h5py the oracle: strings and compounds
-    are listed unsupported, copied unchanged from a skeleton, and an error
-    only where a target needs them; h5py's {r, i} complex64 reads as
-    complex64."""
-    import h5py
-    skel = hostile.keras_h5_mixed(R.tmp)
-    got = {t["name"]: t for t in ls_json(skel)}
-    assert list(got) == ["dense/kernel:0", "dense/bias:0", "lookup/vocab:0", "lookup/stats:0"], got
-    assert got["lookup/vocab:0"]["stored_type"] == "HDF5 variable-length string datatype", got
-    assert got["lookup/stats:0"]["stored_type"] == "HDF5 12-byte compound datatype", got
-    assert got["dense/bias:0"]["dtype"] == "complex64", got
-    with h5py.File(skel, "r") as f:
-        for k in ("dense/kernel:0", "dense/bias:0"):
-            assert got[k]["sha256"] == sha256_of_array(f[k.split("/")[0]][k][()]), k
-    for k in ("lookup/vocab:0", "lookup/stats:0"):
-        assert got[k]["dtype"] == "unsupported" and got[k]["sha256"] is None, got[k]
-    # apply from a file of the same layers: the numbers come from the
-    # source, the skeleton's vocabulary and statistics stay
-    src = hostile.keras_h5_mixed(R.tmp, "keras_mixed_src.h5", -2.0, (b"x", b"yz", b"w"))
-    out = R.path("keras_mixed_out.h5")
-    r = run("apply", "-o", out, src, skel)
-    assert "vocab" not in r.stderr, r.stderr
-    with h5py.File(out, "r") as o, h5py.File(src, "r") as s, h5py.File(skel, "r") as k:
-        for w in ("dense/kernel:0", "dense/bias:0"):
-            assert np.array_equal(o["dense"][w][()], s["dense"][w][()]), w
-            assert o["dense"][w].dtype == s["dense"][w].dtype, w
-        assert list(o["lookup"]["lookup/vocab:0"][()]) == [b"cat", b"dog"]
-        assert np.array_equal(o["lookup"]["lookup/stats:0"][()], k["lookup"]["lookup/stats:0"][()])
-    # a target that needs the source's strings: an error naming both
-    want = R.path("wants_vocab.npz")
-    np.savez(want, **{"lookup/vocab:0": np.zeros(3, "<f4")})
-    r = run("apply", "-o", R.path("no.npz"), src, want, check=False)
-    assert r.returncode == 1 and "'lookup/vocab:0' needs source 'lookup/vocab:0', stored as " \
-        "HDF5 variable-length string datatype, which graft cannot read" in r.stderr, r.stderr
-
-
 R.check("every member listed; unsupported ones with their stored type, no data",
         listed_with_stored_type)
 R.check("object arrays are listed, their pickles never run", pickles_are_not_run)
@@ -181,6 +144,4 @@ R.check("a source's unsupported member needed by no target is no error",
         source_members_unneeded_are_fine)
 R.check("a source's unsupported member a target needs is an error naming both",
         source_member_needed_is_an_error)
-R.check("Keras HDF5: string and compound datasets listed, kept, needed only by name",
-        keras_h5_members)
 R.close()

@@ -399,43 +399,14 @@ static const graft_dtype int_types[2][4] = {
     {GRAFT_INT8, GRAFT_INT16, GRAFT_INT32, GRAFT_INT64},
 };
 
-/* h5py's complex64/128: a compound {r, i} of two little-endian IEEE floats. */
-static graft_dtype complex_type(hid_t t, size_t size)
-{
-    graft_dtype dt = GRAFT_DTYPE_INVALID;
-    char *n0 = NULL, *n1 = NULL;
-    hid_t m0 = H5I_INVALID_HID, m1 = H5I_INVALID_HID;
-    size_t half = size / 2;
-    if ((size != 8 && size != 16) || H5Tget_nmembers(t) != 2) return dt;
-    n0 = H5Tget_member_name(t, 0);
-    n1 = H5Tget_member_name(t, 1);
-    m0 = H5Tget_member_type(t, 0);
-    m1 = H5Tget_member_type(t, 1);
-    if (n0 && n1 && strcmp(n0, "r") == 0 && strcmp(n1, "i") == 0 && m0 >= 0 && m1 >= 0 &&
-        H5Tget_member_offset(t, 0) == 0 && H5Tget_member_offset(t, 1) == half &&
-        H5Tget_class(m0) == H5T_FLOAT && H5Tequal(m0, m1) > 0 && H5Tget_size(m0) == half &&
-        H5Tget_order(m0) == H5T_ORDER_LE &&
-        (half == 4 ? is_ieee(m0, 31, 23, 8, 23, 127) : is_ieee(m0, 63, 52, 11, 52, 1023)))
-        dt = half == 4 ? GRAFT_COMPLEX64 : GRAFT_COMPLEX128;
-    H5free_memory(n0);
-    H5free_memory(n1);
-    if (m0 >= 0) H5Tclose(m0);
-    if (m1 >= 0) H5Tclose(m1);
-    return dt;
-}
-
-/* The dataset's element type as a graft dtype, or, for a type graft cannot
- * read (strings, references, structures...), what it is in `stored` with
- * GRAFT_DTYPE_INVALID: the tensor is then listed as unsupported, not an
- * error for the whole file (issue 18 item 15). */
-static int map_type(hid_t d, hid_t t, graft_dtype *dt, bool *be, char *stored, size_t cap)
+static int map_type(hid_t d, hid_t t, const char *path, graft_dtype *dt, bool *be,
+                    graft_ctx *ctx)
 {
     H5T_class_t c = H5Tget_class(t);
     size_t size = H5Tget_size(t);
     char tag[32];
     *dt = GRAFT_DTYPE_INVALID;
     *be = H5Tget_order(t) == H5T_ORDER_BE;
-    stored[0] = 0;
 
     /* Keras 3 writes bfloat16 as 2-byte elements with attribute dtype="bfloat16". */
     string_attr(d, "dtype", tag, sizeof tag);
@@ -471,19 +442,23 @@ static int map_type(hid_t d, hid_t t, graft_dtype *dt, bool *be, char *stored, s
         *be = false;
         break;
     }
+    case H5T_STRING:
+    case H5T_VLEN:
+    case H5T_REFERENCE:
     case H5T_COMPOUND:
-        *dt = complex_type(t, size);
-        *be = false;
-        break;
+    case H5T_OPAQUE:
+    case H5T_ARRAY:
+    case H5T_BITFIELD:
+        return graft_error(ctx, GRAFT_EFORMAT,
+                           "dataset '%s': %s datatype where a tensor is expected", path,
+                           class_name(c));
     default:
         break;
     }
     H5Eclear2(H5E_DEFAULT);
-    if (*dt == GRAFT_DTYPE_INVALID && c == H5T_STRING && H5Tis_variable_str(t) > 0)
-        snprintf(stored, cap, "HDF5 variable-length string datatype");
-    else if (*dt == GRAFT_DTYPE_INVALID)
-        snprintf(stored, cap, "HDF5 %zu-byte %s datatype", size, class_name(c));
-    H5Eclear2(H5E_DEFAULT);
+    if (*dt == GRAFT_DTYPE_INVALID)
+        return graft_error(ctx, GRAFT_EFORMAT, "dataset '%s': %zu-byte %s type graft cannot read",
+                           path, size, class_name(c));
     return GRAFT_OK;
 }
 
@@ -670,31 +645,23 @@ typedef struct walk_job {
     graft_ctx *ctx;
 } walk_job;
 
-/* 'T': u8 dtype, u8 flags (1 view, 2 big-endian, 4 unsupported), u32 ndim,
- * ndim x i64, u64 offset, u32 + name, u32 + dataset path; when unsupported,
- * u64 stored bytes and u32 + stored type follow. */
+/* 'T': u8 dtype, u8 flags (1 view, 2 big-endian), u32 ndim, ndim x i64,
+ * u64 offset, u32 + name, u32 + dataset path. */
 static int put_tensor(int fd, const graft_tensor *t, graft_ctx *ctx)
 {
     size_t nl = strlen(t->name), pl = strlen(t->aux_ptr), n = 2 + 4 + 8 * t->ndim + 8 + 4 + nl + 4 + pl;
-    size_t ul = t->unsupported ? strlen(t->unsupported) : 0;
-    uint8_t *b, *q;
+    uint8_t *b = malloc(n), *q = b;
     int rc;
-    if (t->unsupported) n += 8 + 4 + ul;
-    if (!(b = q = malloc(n))) return graft_error_oom(ctx, "a tensor record");
+    if (!b) return graft_error_oom(ctx, "a tensor record");
     *q++ = (uint8_t)t->dtype;
-    *q++ = (uint8_t)(t->unsupported ? 4 : (t->load ? 0 : 1) | (t->big_endian ? 2 : 0));
+    *q++ = (uint8_t)((t->load ? 0 : 1) | (t->big_endian ? 2 : 0));
     graft_put_le32(q, t->ndim), q += 4;
     for (uint32_t d = 0; d < t->ndim; d++) graft_put_le64(q, (uint64_t)t->shape[d]), q += 8;
     graft_put_le64(q, t->offset), q += 8;
     graft_put_le32(q, (uint32_t)nl), q += 4;
     memcpy(q, t->name, nl), q += nl;
     graft_put_le32(q, (uint32_t)pl), q += 4;
-    memcpy(q, t->aux_ptr, pl), q += pl;
-    if (t->unsupported) {
-        graft_put_le64(q, t->nbytes), q += 8;
-        graft_put_le32(q, (uint32_t)ul), q += 4;
-        memcpy(q, t->unsupported, ul);
-    }
+    memcpy(q, t->aux_ptr, pl);
     rc = graft_h5__put(fd, 'T', b, n) < 0 ? graft_error(ctx, GRAFT_EIO, "pipe closed") : 0;
     free(b);
     return rc;
@@ -742,24 +709,10 @@ static int take_tensor(void *arg, uint8_t kind, const uint8_t *p, size_t n)
     GRAFT_TRY(graft_rd_take(&r, nl, &name));
     GRAFT_TRY(graft_rd_u32le(&r, &pl));
     GRAFT_TRY(graft_rd_take(&r, pl, &path));
-    if (flags & 4) {
-        char stored[64];
-        const uint8_t *u;
-        uint32_t ul;
-        GRAFT_TRY(graft_rd_u64le(&r, &v));
-        GRAFT_TRY(graft_rd_u32le(&r, &ul));
-        if (ul >= sizeof stored) return graft_error(ctx, GRAFT_ECORRUPT, "stored type of %u bytes", ul);
-        GRAFT_TRY(graft_rd_take(&r, ul, &u));
-        memcpy(stored, u, ul);
-        stored[ul] = 0;
-        t = graft_model__add_unsupported(m, (const char *)name, nl, stored, ndim, shape, v, ctx);
-    } else {
-        t = graft_model__add(m, (const char *)name, nl, (graft_dtype)dt, ndim, shape, ctx);
-    }
+    t = graft_model__add(m, (const char *)name, nl, (graft_dtype)dt, ndim, shape, ctx);
     if (!t) return graft_ctx_status(ctx);
     if (!(t->aux_ptr = graft_arena_strndup(&m->arena, (const char *)path, pl)))
         return graft_error_oom(ctx, "a dataset path");
-    if (t->unsupported) return GRAFT_OK;
     if ((flags & 1) && h->pub.src) {
         t->src = h->pub.src;
         t->offset = off;
@@ -794,7 +747,7 @@ int graft_h5__add_dataset(graft_model *m, const char *path, const char *name, gr
     H5D_layout_t layout;
     graft_tensor *gt;
     haddr_t off;
-    char *apath, stored[64];
+    char *apath;
 
     graft_h5__doing("reading the header of dataset '%s'", path);
     d = H5Dopen2(h->pub.file, path, h->pub.dapl);
@@ -829,20 +782,17 @@ int graft_h5__add_dataset(graft_model *m, const char *path, const char *name, gr
                          "dataset '%s': data stored outside the file (refused)", path);
         goto cleanup;
     }
-    map_type(d, t, &dt, &be, stored, sizeof stored);
+    if ((rc = map_type(d, t, path, &dt, &be, ctx)) < 0) goto cleanup;
     if (!(apath = graft_arena_strdup(&m->arena, path))) {
         rc = graft_error_oom(ctx, "a dataset path");
         goto cleanup;
     }
-    gt = stored[0] ? graft_model__add_unsupported(m, name, strlen(name), stored, (uint32_t)ndim,
-                                                  shape, H5Dget_storage_size(d), ctx)
-                   : graft_model__add(m, name, strlen(name), dt, (uint32_t)ndim, shape, ctx);
+    gt = graft_model__add(m, name, strlen(name), dt, (uint32_t)ndim, shape, ctx);
     if (!gt) {
         rc = ctx->status;
         goto cleanup;
     }
     gt->aux_ptr = apath;
-    if (stored[0]) goto cleanup; /* listed, never read: a skeleton keeps its bytes */
     gt->load = load_dataset;
     gt->stream = stream_dataset;
     /* Declared shapes are free; stored bytes are not.  Compression expands at
