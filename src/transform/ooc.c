@@ -189,11 +189,9 @@ static int positioned(graft_xout *o, const uint8_t *src, size_t esize, uint32_t 
         graft_xform__gather2(out, in, esize, m, bd, bs, nb * slice / (uint64_t)bd[0]);
         uint64_t len = nb * inner * es;
         for (uint64_t p = 0; rc == GRAFT_OK && p < outer; p++) {
-            int err = graft_sink_pwrite_reserved(o->sink, base + (p * nx + x0) * inner * es,
-                                                 out + p * len, (size_t)len);
-            if (err)
-                rc = graft_error(o->ctx, GRAFT_EIO, "%s: write failed: %s",
-                                 graft_sink_path(o->sink), strerror(err));
+            /* through the sink's writer thread when it has one */
+            rc = graft_sink_write_at(o->sink, base + (p * nx + x0) * inner * es, out + p * len,
+                                     (size_t)len);
         }
     }
     if (rc == GRAFT_OK) {
