@@ -383,7 +383,8 @@ uint32_t graft_sink_crc32c_end(graft_sink *s)
 static void release(graft_sink *s)
 {
     if (s->wb) {
-        graft_wb__stop(s->wb); /* frees buf too */
+        graft_wb__submit(s->wb, s->buf, 0, 0); /* buf back among its buffers */
+        graft_wb__stop(s->wb);
         s->buf = NULL;
     }
     if (s->tmp) live_remove(s->tmp);
