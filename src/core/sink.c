@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "sink.h"
 #include "source.h"
+#include "wbehind.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +14,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define SINK_BUF (1u << 20)
+#define SINK_BUF GRAFT_WB_BUF
+#define WB_MIN ((uint64_t)4 << 20) /* smaller outputs stay on one thread */
 
 struct graft_sink {
     graft_ctx *ctx;
@@ -28,6 +30,8 @@ struct graft_sink {
     bool in_memory;       /* graft_sink_open_mem: bytes collect in mem, no file */
     uint8_t *mem;         /* owned; memcap bytes */
     size_t memcap;
+    graft_wb *wb;         /* write-behind, once the output is large; owns buf then */
+    bool wb_tried;
 };
 
 static void release(graft_sink *s);
@@ -167,11 +171,47 @@ static int write_all(graft_sink *s, const uint8_t *p, size_t n)
     return GRAFT_OK;
 }
 
+static int wb_failed(graft_sink *s, int e)
+{
+    return graft_error(s->ctx, GRAFT_EIO, "%s: write failed: %s", s->path, strerror(e));
+}
+
 static int flush(graft_sink *s)
 {
+    if (s->wb) { /* hand the buffer to the writer thread */
+        if (s->fill) {
+            graft_wb__submit(s->wb, s->buf, s->flushed, s->fill);
+            s->flushed += s->fill;
+            s->fill = 0;
+            s->buf = graft_wb__buffer(s->wb);
+        }
+        int e = graft_wb__error(s->wb);
+        return e ? wb_failed(s, e) : GRAFT_OK;
+    }
     int rc = write_all(s, s->buf, s->fill);
     s->fill = 0;
     return rc;
+}
+
+/* Everything handed to the writer thread is in the file. */
+static int drain(graft_sink *s)
+{
+    GRAFT_TRY(flush(s));
+    int e = s->wb ? graft_wb__drain(s->wb) : 0;
+    return e ? wb_failed(s, e) : GRAFT_OK;
+}
+
+/* Past WB_MIN bytes, go on with a write-behind thread (or stay on this one
+ * if it cannot start).  Its writes are pwrites at offsets, so the file
+ * position no longer matters. */
+static void maybe_write_behind(graft_sink *s, uint64_t more)
+{
+    if (s->wb || s->wb_tried || s->in_memory || graft_sink_tell(s) + more < WB_MIN) return;
+    s->wb_tried = true;
+    if (flush(s) < 0) return; /* the error is in ctx; the next write reports it again */
+    if (graft_wb__start(&s->wb, s->fd) < 0) return;
+    free(s->buf);
+    s->buf = graft_wb__buffer(s->wb);
 }
 
 static void checksum(graft_sink *s, const uint8_t *p, size_t n)
@@ -184,6 +224,14 @@ int graft_sink_write(graft_sink *s, const void *data, size_t n)
 {
     const uint8_t *p = data;
     checksum(s, p, n);
+    maybe_write_behind(s, n);
+    while (s->wb && n) { /* copied into the writer's buffers */
+        size_t k = SINK_BUF - s->fill < n ? SINK_BUF - s->fill : n;
+        memcpy(s->buf + s->fill, p, k);
+        s->fill += k, p += k, n -= k;
+        if (s->fill == SINK_BUF) GRAFT_TRY(flush(s));
+    }
+    if (!n) return GRAFT_OK;
     if (n >= SINK_BUF) { /* large tensors go straight through */
         GRAFT_TRY(flush(s));
         return write_all(s, p, n);
@@ -198,7 +246,7 @@ int graft_sink_copy_range(graft_sink *s, int fd, uint64_t off, uint64_t n)
 {
     bool first = true;
     if (s->in_memory || s->crc_on || s->crc32c_on || fd < 0) return 1;
-    GRAFT_TRY(flush(s));
+    GRAFT_TRY(drain(s)); /* the writer thread's queue is in the file first */
     while (n) {
         loff_t in = (loff_t)off, out = (loff_t)s->flushed;
         ssize_t k = copy_file_range(fd, &in, s->fd, &out, n > (1u << 30) ? 1u << 30 : (size_t)n, 0);
@@ -235,7 +283,7 @@ int graft_sink_reopen(graft_sink *s, int *fd, graft_ctx *ctx)
     char proc[64];
     *fd = -1;
     if (s->in_memory) return graft_error(ctx, GRAFT_ERROR, "an in-memory output has no file");
-    GRAFT_TRY(flush(s));
+    GRAFT_TRY(drain(s));
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->fd);
     *fd = open(s->anon ? proc : s->tmp, O_RDONLY | O_CLOEXEC);
     if (*fd < 0)
@@ -249,7 +297,7 @@ int graft_sink_pwrite(graft_sink *s, uint64_t off, const void *data, size_t n)
     const uint8_t *p = data;
     if (off + n > graft_sink_tell(s))
         return graft_error(s->ctx, GRAFT_ERROR, "%s: patch past the end", s->path);
-    GRAFT_TRY(flush(s));
+    GRAFT_TRY(drain(s)); /* the patch may fall in a buffer still queued */
     if (s->in_memory) return mem_put(s, off, p, n);
     while (n) {
         ssize_t k = pwrite(s->fd, p, n, (off_t)off);
@@ -288,6 +336,25 @@ int graft_sink_pwrite_reserved(const graft_sink *s, uint64_t off, const void *da
     return 0;
 }
 
+int graft_sink_write_at(graft_sink *s, uint64_t off, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    maybe_write_behind(s, n);
+    if (!s->wb) {
+        int e = graft_sink_pwrite_reserved(s, off, p, n);
+        return e ? wb_failed(s, e) : GRAFT_OK;
+    }
+    while (n) {
+        size_t k = n < SINK_BUF ? n : SINK_BUF;
+        uint8_t *b = graft_wb__buffer(s->wb);
+        memcpy(b, p, k);
+        graft_wb__submit(s->wb, b, off, k);
+        p += k, off += k, n -= k;
+    }
+    int e = graft_wb__error(s->wb);
+    return e ? wb_failed(s, e) : GRAFT_OK;
+}
+
 uint64_t graft_sink_tell(const graft_sink *s) { return s->flushed + s->fill; }
 const char *graft_sink_path(const graft_sink *s) { return s->path; }
 /* An unnamed file gets a name here, for libraries that reopen it by path
@@ -295,6 +362,7 @@ const char *graft_sink_path(const graft_sink *s) { return s->path; }
 const char *graft_sink_tmp_path(const graft_sink *cs)
 {
     graft_sink *s = (graft_sink *)cs; /* the name is made once, on demand */
+    if (s->wb && drain(s) < 0) return ""; /* a library may read it by name */
     if (s->anon && !s->tmp[0]) {
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->fd);
@@ -338,6 +406,11 @@ uint32_t graft_sink_crc32c_end(graft_sink *s)
 
 static void release(graft_sink *s)
 {
+    if (s->wb) {
+        graft_wb__submit(s->wb, s->buf, 0, 0); /* buf back among its buffers */
+        graft_wb__stop(s->wb);
+        s->buf = NULL;
+    }
     if (s->tmp) live_remove(s->tmp);
     if (s->fd >= 0) close(s->fd);
     free(s->mem);
@@ -356,7 +429,7 @@ int graft_sink_commit(graft_sink *s)
         release(s);
         return graft_error(ctx, GRAFT_ERROR, "an in-memory output cannot be committed");
     }
-    rc = flush(s);
+    rc = drain(s);
     if (rc == GRAFT_OK && fsync(s->fd) < 0)
         rc = graft_error(s->ctx, GRAFT_EIO, "%s: fsync failed: %s", s->path, strerror(errno));
     /* unnamed: link it in place when nothing is there yet, else name it

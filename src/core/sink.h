@@ -38,6 +38,9 @@ int graft_sink_reserve(graft_sink *s, uint64_t n, uint64_t *off);
 /* A pwrite into reserved space that touches nothing else of the sink, so
  * threads may write disjoint ranges at once: 0, or an errno (no message). */
 int graft_sink_pwrite_reserved(const graft_sink *s, uint64_t off, const void *p, size_t n);
+/* The same, from the thread that writes the sink, possibly behind it (so
+ * the bytes are copied); 0, or < 0 with the error set. */
+int graft_sink_write_at(graft_sink *s, uint64_t off, const void *p, size_t n);
 /* Bytes written so far. */
 uint64_t graft_sink_tell(const graft_sink *s);
 /* Running checksums over bytes passed to graft_sink_write/fill from now on. */

@@ -220,7 +220,10 @@ static bool comparable(const lview *t, const lview *s, size_t ns, char *why, siz
     return true;
 }
 
-/* exp[p] = the global source index the layouts put at target position p. */
+/* exp[p] = the global source index the layouts put at target position p.
+ * The innermost factor is walked as one strided run (unless it is B or a
+ * gate axis): this runs over every element of every checked tensor at plan
+ * time, 5% of an apply of vgg11 when done factor by factor per element. */
 static bool expect_map(const lview *tv, const lview *sv, size_t ns, const uint64_t *base,
                        uint64_t tnumel, uint32_t *exp, char *why, size_t nwhy)
 {
@@ -232,7 +235,11 @@ static bool expect_map(const lview *tv, const lview *sv, size_t ns, const uint64
         strides(&sv[k], sst[k]);
         for (int i = 0; i < tv->nf; i++) map[k][i] = graft_lview__find(&sv[k], tv->f[i].letter);
     }
-    for (uint64_t pos = 0; pos < tnumel; pos++) {
+    int in = tv->nf - 1; /* the run's factor, or -1: one element at a time */
+    if (in < 0 || tv->f[in].letter == 'B' || tv->f[in].letter == 'G' || tv->f[in].size < 1) in = -1;
+    int outer = in < 0 ? tv->nf : in; /* factors summed per run */
+    int64_t run = in < 0 ? 1 : tv->f[in].size;
+    for (uint64_t pos = 0; pos < tnumel; pos += (uint64_t)run) {
         size_t k = 0;
         if (tb >= 0) {
             while (k < ns && sv[k].fixed_b != coord[tb]) k++;
@@ -242,7 +249,7 @@ static bool expect_map(const lview *tv, const lview *sv, size_t ns, const uint64
             }
         }
         int64_t sp = 0;
-        for (int i = 0; i < tv->nf; i++) {
+        for (int i = 0; i < outer; i++) {
             int j = map[k][i];
             if (j < 0) continue; /* B */
             int64_t c = coord[i];
@@ -253,8 +260,15 @@ static bool expect_map(const lview *tv, const lview *sv, size_t ns, const uint64
             }
             sp += c * sst[k][j];
         }
-        exp[pos] = (uint32_t)(base[k] + (uint64_t)sp);
-        for (int i = tv->nf - 1; i >= 0; i--) {
+        uint64_t at = base[k] + (uint64_t)sp;
+        if (in < 0) {
+            exp[pos] = (uint32_t)at;
+        } else {
+            uint64_t step = map[k][in] < 0 ? 0 : (uint64_t)sst[k][map[k][in]];
+            for (int64_t c = 0; c < run && pos + (uint64_t)c < tnumel; c++)
+                exp[pos + (uint64_t)c] = (uint32_t)(at + (uint64_t)c * step);
+        }
+        for (int i = outer - 1; i >= 0; i--) {
             if (++coord[i] < tv->f[i].size) break;
             coord[i] = 0;
         }

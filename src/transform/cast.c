@@ -502,12 +502,74 @@ CONVERT_FN(conv_f16_bf16, st16(dst + 2 * j, f32_to_bf16(f16_to_f32(ld16(src + 2 
 CONVERT_FN(conv_f64_f32, stf32(dst + 4 * j, (float)ldf64(src + 8 * j)))
 CONVERT_FN(conv_f32_f64, stf64(dst + 8 * j, (double)ldf32(src + 4 * j)))
 
+/*
+ * To float16 with F16C (vcvtps2ph, rounding to nearest even as the
+ * software kernels do, subnormals and overflow to Inf included): 8
+ * elements a step.  A group holding a NaN goes through f32_to_f16, since
+ * the instruction sets the quiet bit of a signalling NaN and the software
+ * kernels keep its payload.  bfloat16 widens to float32 by a shift first.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define GRAFT_CAST_F16C 1
+#define F16C_FN(name, load, scalar)                                                                \
+    __attribute__((target("avx2,f16c"))) static void name(uint8_t *restrict dst,                   \
+                                                          const uint8_t *restrict src, size_t n)   \
+    {                                                                                              \
+        const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);    \
+        size_t j = 0;                                                                              \
+        for (; j + 8 <= n; j += 8) {                                                               \
+            __m256i w = load;                                                                      \
+            __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(w, abs), inf);                       \
+            if (!_mm256_testz_si256(nan, nan)) {                                                   \
+                for (size_t k = j; k < j + 8; k++) scalar;                                         \
+                continue;                                                                          \
+            }                                                                                      \
+            __m128i h = _mm256_cvtps_ph(_mm256_castsi256_ps(w), _MM_FROUND_TO_NEAREST_INT);        \
+            _mm_storeu_si128((__m128i *)(void *)(dst + 2 * j), h);                                 \
+        }                                                                                          \
+        for (size_t k = j; k < n; k++) scalar;                                                     \
+    }
+F16C_FN(conv_f32_f16_hw, _mm256_loadu_si256((const __m256i *)(const void *)(src + 4 * j)),
+        st16(dst + 2 * k, f32_to_f16(ld32(src + 4 * k))))
+F16C_FN(conv_bf16_f16_hw,
+        _mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(src + 2 * j))),
+            16),
+        st16(dst + 2 * k, f32_to_f16((uint32_t)ld16(src + 2 * k) << 16)))
+#endif
+
+/* Off (tests only): the portable kernels, to check the F16C ones against. */
+static bool hw_allowed = true;
+
+bool graft_xform__cast_use_hw(bool on)
+{
+    bool had = hw_allowed;
+    hw_allowed = on;
+    return had;
+}
+
+static bool have_f16c(void)
+{
+#ifdef GRAFT_CAST_F16C
+    return hw_allowed && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
 /* Convert n elements if (from, to) has a fast path; false otherwise. */
 static bool convert_fast(uint8_t *dst, const uint8_t *src, graft_dtype from, graft_dtype to,
                          size_t n)
 {
     if (from == GRAFT_FLOAT32 && to == GRAFT_BFLOAT16)
         conv_f32_bf16(dst, src, n);
+#ifdef GRAFT_CAST_F16C
+    else if (from == GRAFT_FLOAT32 && to == GRAFT_FLOAT16 && have_f16c())
+        conv_f32_f16_hw(dst, src, n);
+    else if (from == GRAFT_BFLOAT16 && to == GRAFT_FLOAT16 && have_f16c())
+        conv_bf16_f16_hw(dst, src, n);
+#endif
     else if (from == GRAFT_FLOAT32 && to == GRAFT_FLOAT16)
         conv_f32_f16(dst, src, n);
     else if (from == GRAFT_BFLOAT16 && to == GRAFT_FLOAT32)

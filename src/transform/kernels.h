@@ -79,6 +79,9 @@ void graft_xform__from_f64(uint8_t *dst, graft_dtype t, const double *v, size_t 
 /* One element of dtype t holding x (complex: real part x); an integer
  * target needs an integral x in range. */
 int graft_xform__scalar(uint8_t *dst, graft_dtype t, double x, graft_ctx *ctx);
+/* Tests only: false keeps casts off the CPU's F16C instructions (the
+ * portable kernels); returns the previous setting. */
+bool graft_xform__cast_use_hw(bool on);
 /* Whether cast from -> to is supported at all (checked by infer). */
 bool graft_xform__can_cast(graft_dtype from, graft_dtype to);
 /* float8_e4m3fn / float8_e5m2 (float8.c): exact widening, and narrowing

@@ -10,6 +10,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +273,85 @@ START_TEST(sink_copy_range_between_writes)
 }
 END_TEST
 
+/* Past 4 MB a sink writes on a second thread: appends, reserved writes in
+ * any order, patches into bytes still queued, a read back half way and
+ * the running CRC must give the same file as one buffer written in order;
+ * a failed write there is reported by a later call. */
+START_TEST(sink_write_behind_keeps_order_and_reports_failures)
+{
+    const size_t total = 14u << 20, res = 3u << 20;
+    uint8_t *want = malloc(total);
+    uint64_t x = 12345;
+    for (size_t i = 0; i < total; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        want[i] = (uint8_t)(x >> 56);
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/behind.bin", tu_temp_dir());
+    graft_sink *s;
+    ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
+    size_t at = 0;
+    for (size_t step = 1; at < 6u << 20; step = step * 7 % 1500007 + 3) { /* odd pieces */
+        size_t k = step < (6u << 20) - at ? step : (6u << 20) - at;
+        ck_assert_int_eq(graft_sink_write(s, want + at, k), 0);
+        at += k;
+    }
+    uint64_t off = 0;
+    ck_assert_int_eq(graft_sink_reserve(s, res, &off), 0);
+    ck_assert_uint_eq(off, at);
+    for (size_t k = res; k > 0;) { /* reserved space, back to front, in 700 KB runs */
+        size_t n = k < 700000 ? k : 700000;
+        k -= n;
+        ck_assert_int_eq(graft_sink_write_at(s, off + k, want + off + k, n), 0);
+    }
+    at += res;
+    ck_assert_int_eq(graft_sink_write(s, want + at, 2u << 20), 0); /* one large write */
+    at += 2u << 20;
+    /* a patch into bytes that may still be queued */
+    uint8_t patch[5000];
+    memset(patch, 0xa5, sizeof patch);
+    memcpy(want + at - 3000, patch, sizeof patch - 2000);
+    ck_assert_int_eq(graft_sink_pwrite(s, at - 3000, patch, 3000), 0);
+    int fd;
+    ck_assert_int_eq(graft_sink_reopen(s, &fd, ctx), 0); /* everything so far is there */
+    uint8_t *back = malloc(at);
+    ck_assert_int_eq(pread(fd, back, at, 0), (ssize_t)at);
+    ck_assert_int_eq(memcmp(back, want, at), 0);
+    close(fd);
+    free(back);
+    graft_sink_crc32_begin(s);
+    ck_assert_int_eq(graft_sink_write(s, want + at, total - at), 0);
+    ck_assert_uint_eq(graft_sink_crc32_end(s), (uint32_t)crc32(0, want + at, (uInt)(total - at)));
+    ck_assert_uint_eq(graft_sink_tell(s), total);
+    ck_assert_int_eq(graft_sink_commit(s), 0);
+    size_t n;
+    uint8_t *got = tu_read_file(path, &n);
+    ck_assert_uint_eq(n, total);
+    ck_assert_int_eq(memcmp(got, want, total), 0);
+    free(got);
+
+    /* a file size limit: the writer thread's pwrite fails with EFBIG */
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 5u << 20;
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    snprintf(path, sizeof path, "%s/behind_full.bin", tu_temp_dir());
+    ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < 12; i++) rc = graft_sink_write(s, want + (i << 20), 1u << 20);
+    if (rc == 0) rc = graft_sink_commit(s);
+    else graft_sink_abort(s);
+    setrlimit(RLIMIT_FSIZE, &old);
+    ck_assert_int_lt(rc, 0);
+    ck_assert_msg(strstr(graft_ctx_message(ctx), "write failed"), "%s", graft_ctx_message(ctx));
+    struct stat st;
+    ck_assert_int_ne(stat(path, &st), 0);
+    free(want);
+}
+END_TEST
+
 /* Entries of a folder (".", ".." excluded). */
 static int entries(const char *dir)
 {
@@ -403,6 +484,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, model_gathers_strided_and_big_endian_views);
     tcase_add_test(tc, sink_commit_renames_and_abort_leaves_nothing);
     tcase_add_test(tc, sink_copy_range_between_writes);
+    tcase_add_test(tc, sink_write_behind_keeps_order_and_reports_failures);
     tcase_add_test(tc, open_reports_missing_and_unknown_files);
     tcase_add_test(tc, allocation_failures_are_reported_not_crashed);
     tcase_add_test(tc, writers_refuse_an_emit_of_the_wrong_size);

@@ -3,6 +3,7 @@
  * invert(chain) after chain == identity. */
 #include "testutil.h"
 
+#include "../../src/transform/kernels.h"
 #include "../../src/transform/ops.h"
 #include "error.h"
 #include "sink.h"
@@ -584,6 +585,71 @@ START_TEST(cast_float16_agrees_with_the_compiler_on_random_floats)
 }
 END_TEST
 #endif
+
+/* The F16C kernels (float32 / bfloat16 -> float16) against the portable
+ * ones: every bfloat16, float32 at and around every float16 rounding
+ * boundary plus a sweep of all exponents, signalling and quiet NaNs, at odd
+ * lengths and every byte misalignment of source and destination. */
+static void cast_both_ways(const uint8_t *src, graft_dtype from, size_t n, size_t sh, size_t dh)
+{
+    uint8_t *a = malloc(2 * n + 8), *b = malloc(2 * n + 8);
+    graft_xout oa = {.mem = a + dh, .ctx = ctx}, ob = {.mem = b + dh, .ctx = ctx};
+    memset(a, 0x5a, 2 * n + 8);
+    memset(b, 0x5a, 2 * n + 8);
+    ck_assert_int_eq(graft_xform__cast(&oa, src + sh, from, GRAFT_FLOAT16, n, ctx), 0);
+    bool had = graft_xform__cast_use_hw(false);
+    ck_assert_int_eq(graft_xform__cast(&ob, src + sh, from, GRAFT_FLOAT16, n, ctx), 0);
+    graft_xform__cast_use_hw(had);
+    for (size_t i = 0; i < 2 * n + 8; i++)
+        ck_assert_msg(a[i] == b[i], "%s -> float16: byte %zu of %zu (shifts %zu, %zu) differs",
+                      from == GRAFT_BFLOAT16 ? "bfloat16" : "float32", i, 2 * n, sh, dh);
+    free(a);
+    free(b);
+}
+
+START_TEST(cast_float16_hardware_path_equals_portable)
+{
+    size_t n = 65536;
+    uint8_t *bf = malloc(2 * n + 8);
+    for (size_t i = 0; i < n; i++) {
+        bf[2 * i + 0] = (uint8_t)i; /* element i at shift 0 */
+        bf[2 * i + 1] = (uint8_t)(i >> 8);
+    }
+    cast_both_ways(bf, GRAFT_BFLOAT16, n, 0, 0);
+    for (size_t sh = 1; sh < 4; sh++)
+        for (size_t dh = 0; dh < 4; dh++) cast_both_ways(bf, GRAFT_BFLOAT16, n - 1 - sh, sh, dh);
+    free(bf);
+
+    /* float32: each float16 h's neighbourhood in float32 (h itself, the
+     * midpoint to h + 1 ulp, and one float32 ulp either side of both) and
+     * every 4099th bit pattern */
+    size_t m = 65536 * 6 + (1u << 20) + 64;
+    uint8_t *f = malloc(4 * m + 8);
+    size_t k = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f, man = h & 0x3ff, w;
+        if (e == 31)
+            w = sign | 0x7f800000u | man << 13; /* Inf and NaN (signalling ones too) */
+        else if (e == 0) { /* a subnormal: man * 2^-24 */
+            float v = (float)man * 0x1.0p-24f;
+            memcpy(&w, &v, 4);
+            w |= sign;
+        } else
+            w = sign | (e + 112) << 23 | man << 13;
+        uint32_t mid = w + (1u << 12);
+        uint32_t put[6] = {w, w + 1, w - 1, mid, mid + 1, mid - 1};
+        for (int j = 0; j < 6; j++, k++) memcpy(f + 4 * k, &put[j], 4);
+    }
+    for (uint64_t x = 0; k < m; x += 4099, k++) {
+        uint32_t w = (uint32_t)(x * 1048573u);
+        memcpy(f + 4 * k, &w, 4);
+    }
+    cast_both_ways(f, GRAFT_FLOAT32, m, 0, 0);
+    for (size_t sh = 1; sh < 4; sh++)
+        for (size_t dh = 1; dh < 4; dh++) cast_both_ways(f, GRAFT_FLOAT32, 1000 + sh + dh, sh, dh);
+    free(f);
+}
+END_TEST
 
 START_TEST(cast_bfloat16_matches_known_bits)
 {
@@ -1242,6 +1308,7 @@ static Suite *ops_suite(void)
     tcase_add_test(tc, cast_float16_agrees_with_the_compiler_on_random_floats);
 #endif
     tcase_add_test(tc, cast_bfloat16_matches_known_bits);
+    tcase_add_test(tc, cast_float16_hardware_path_equals_portable);
     tcase_add_test(tc, cast_float32_from_float64_rounds_once);
     tcase_add_test(tc, cast_integers_are_range_checked);
     tcase_add_test(tc, cast_complex_parts_and_refusals);

@@ -1,0 +1,153 @@
+/*
+ * wbehind.c - a sink's write-behind thread (see wbehind.h).
+ *
+ * Copying a buffer into the page cache (write / pwrite) was a quarter of
+ * an apply's CPU time, all of it on the thread that also reads, permutes
+ * and casts.  Here a second thread takes filled buffers off a queue and
+ * pwrites each at its offset, while the caller fills the next one.  A few
+ * buffers circulate: the caller blocks only when all are queued.
+ */
+#define _GNU_SOURCE
+#include "wbehind.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define WB_COUNT 4
+
+typedef struct job {
+    uint8_t *p;
+    uint64_t off;
+    size_t n;
+} job;
+
+struct graft_wb {
+    int fd;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* one condition for both sides: few waits, few buffers */
+    uint8_t *free_[WB_COUNT];
+    int nfree;
+    job queue[WB_COUNT];
+    int head, count;
+    bool busy, stop;
+    int err; /* the first failed write's errno */
+};
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t k = pwrite(fd, p, n, (off_t)off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return k < 0 ? errno : EIO;
+        p += k, n -= (size_t)k, off += (uint64_t)k;
+    }
+    return 0;
+}
+
+static void *writer(void *arg)
+{
+    graft_wb *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->count && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
+        if (!w->count) break;
+        job j = w->queue[w->head];
+        w->head = (w->head + 1) % WB_COUNT;
+        w->count--;
+        w->busy = true;
+        bool skip = w->err != 0; /* after a failure only the buffers come back */
+        pthread_mutex_unlock(&w->mu);
+        int e = skip ? 0 : pwrite_all(w->fd, j.p, j.n, j.off);
+        pthread_mutex_lock(&w->mu);
+        if (e && !w->err) w->err = e;
+        w->free_[w->nfree++] = j.p;
+        w->busy = false;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int graft_wb__start(graft_wb **out, int fd)
+{
+    graft_wb *w = calloc(1, sizeof *w);
+    *out = NULL;
+    if (!w) return -1;
+    w->fd = fd;
+    for (; w->nfree < WB_COUNT; w->nfree++)
+        if (!(w->free_[w->nfree] = malloc(GRAFT_WB_BUF))) goto fail;
+    if (pthread_mutex_init(&w->mu, NULL)) goto fail;
+    if (pthread_cond_init(&w->cv, NULL)) {
+        pthread_mutex_destroy(&w->mu);
+        goto fail;
+    }
+    if (pthread_create(&w->thread, NULL, writer, w)) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        goto fail;
+    }
+    *out = w;
+    return 0;
+fail:
+    for (int i = 0; i < w->nfree; i++) free(w->free_[i]);
+    free(w);
+    return -1;
+}
+
+uint8_t *graft_wb__buffer(graft_wb *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (!w->nfree) pthread_cond_wait(&w->cv, &w->mu);
+    uint8_t *p = w->free_[--w->nfree];
+    pthread_mutex_unlock(&w->mu);
+    return p;
+}
+
+void graft_wb__submit(graft_wb *w, uint8_t *p, uint64_t off, size_t n)
+{
+    pthread_mutex_lock(&w->mu);
+    if (n == 0) { /* nothing to write: straight back */
+        w->free_[w->nfree++] = p;
+    } else { /* at most WB_COUNT buffers exist, so there is room */
+        w->queue[(w->head + w->count) % WB_COUNT] = (job){p, off, n};
+        w->count++;
+    }
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int graft_wb__error(graft_wb *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int e = w->err;
+    pthread_mutex_unlock(&w->mu);
+    return e;
+}
+
+int graft_wb__drain(graft_wb *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->count || w->busy) pthread_cond_wait(&w->cv, &w->mu);
+    int e = w->err;
+    pthread_mutex_unlock(&w->mu);
+    return e;
+}
+
+int graft_wb__stop(graft_wb *w)
+{
+    if (!w) return 0;
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL); /* it empties the queue first */
+    int e = w->err;
+    for (int i = 0; i < w->nfree; i++) free(w->free_[i]);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+    return e;
+}

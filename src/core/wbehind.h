@@ -1,0 +1,32 @@
+/*
+ * wbehind.h - write-behind for a sink (internal to src/core/sink.c): a
+ * thread pwrites filled buffers at their offsets while the caller fills
+ * the next.  Buffers are GRAFT_WB_BUF bytes and belong to the graft_wb: take
+ * one with graft_wb__buffer, give it back (filled or not) with submit.
+ * Errors are errnos; the caller words them.
+ */
+#ifndef GRAFT_CORE_WBEHIND_H
+#define GRAFT_CORE_WBEHIND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GRAFT_WB_BUF ((size_t)1 << 20)
+
+typedef struct graft_wb graft_wb;
+
+/* 0, or -1 (no memory, no thread): the caller writes synchronously. */
+int graft_wb__start(graft_wb **out, int fd);
+/* A free buffer; waits while all are queued. */
+uint8_t *graft_wb__buffer(graft_wb *w);
+/* Queue n bytes of p (a buffer from graft_wb__buffer) for offset off. */
+void graft_wb__submit(graft_wb *w, uint8_t *p, uint64_t off, size_t n);
+/* The first failed write's errno so far, 0 if none. */
+int graft_wb__error(graft_wb *w);
+/* Wait until everything queued is written; the first errno, or 0. */
+int graft_wb__drain(graft_wb *w);
+/* Drain, end the thread, free the buffers; the first errno, or 0.  NULL: 0. */
+int graft_wb__stop(graft_wb *w);
+
+#endif
