@@ -156,6 +156,40 @@ def onnx_constants(out, name="constants.onnx", values=None):
     return path
 
 
+def onnx_sparse(out, name="sparse.onnx", values=None, indices=None, dims=None):
+    """Item 1, sparse forms: a Constant with `sparse_value` (indices as
+    [NNZ, rank]) and a graph `sparse_initializer` (indices linearized, [NNZ])
+    beside a dense initializer, each fed to an Identity so that onnxruntime
+    outputs their dense values.  `indices`/`dims` override the Constant's
+    (hostile variants: unsorted, duplicate, out of range, huge dims)."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    v = values or {"c_sp": [1.5, -2.0, 3.0], "s_init": [7, -8], "d_init": [0.25, 0.5]}
+    cidx = indices if indices is not None else [[0, 1], [1, 3], [2, 0]]
+    cdims = dims or [3, 4]
+    c = h.make_sparse_tensor(
+        h.make_tensor("c_sp_values", T.FLOAT, [len(v["c_sp"])], v["c_sp"]),
+        h.make_tensor("c_sp_indices", T.INT64, [len(cidx)] + ([len(cidx[0])] if cidx and
+                      isinstance(cidx[0], list) else []),
+                      [i for row in cidx for i in (row if isinstance(row, list) else [row])]),
+        cdims)
+    s = h.make_sparse_tensor(h.make_tensor("s_init", T.INT64, [2], v["s_init"]),
+                             h.make_tensor("s_init_idx", T.INT64, [2], [3, 9]), [2, 5])
+    d = h.make_tensor("d_init", T.FLOAT, [2], v["d_init"])
+    nodes = [h.make_node("Constant", [], ["c_sp"], sparse_value=c),
+             h.make_node("Identity", ["c_sp"], ["c_sp_out"]),
+             h.make_node("Identity", ["s_init"], ["s_init_out"]),
+             h.make_node("Identity", ["d_init"], ["d_init_out"])]
+    outs = [("c_sp_out", T.FLOAT, cdims), ("s_init_out", T.INT64, [2, 5]),
+            ("d_init_out", T.FLOAT, [2])]
+    g = h.make_graph(nodes, "sparse", [], [h.make_tensor_value_info(*o) for o in outs],
+                     initializer=[d], sparse_initializer=[s])
+    path = os.path.join(out, name)
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), path)
+    return path
+
+
 def onnx_tensor_pb(out):
     """Item 2: an ONNX TensorProto .pb (as the ONNX backend suite's
     test_data_set_*/input_0.pb), first byte 0x08 (dims)."""
