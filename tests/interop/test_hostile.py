@@ -117,6 +117,59 @@ def onnx_constant_forms():
     assert ort_outputs(out) == ort_outputs(src)
 
 
+def onnx_sparse_forms():
+    """A Constant's sparse_value and a graph's sparse_initializer are listed
+    dense with the values onnxruntime computes (they were dropped); a
+    skeleton's are rewritten with a source's (onnxruntime runs the output),
+    or copied byte for byte when unchanged; indices the ONNX checker refuses
+    are refused, naming the tensor."""
+    import onnx
+    skel = hostile.onnx_sparse(R.tmp)
+    want = {k[:-len("_out")]: o for k, o in ort_outputs(skel).items()}
+    names = {t["name"]: t for t in ls_json(skel)}
+    assert set(names) == set(want), (sorted(names), sorted(want))
+    for n, o in want.items():
+        a = np.array([int(x) for x in o["data"]] if o["type"] == "int64" else o["data"],
+                     {"int64": "<i8", "float32": "<f4"}[o["type"]]).reshape(o["dims"])
+        t = names[n]
+        assert t["dtype"] == o["type"] and t["shape"] == o["dims"], (n, t, o)
+        assert t["sha256"] == sha256_of_array(a), (n, t, o)
+    src = hostile.onnx_sparse(R.tmp, "sparse_src.onnx",
+                              {"c_sp": [0.0, 9.0, -1.0], "s_init": [5, 6], "d_init": [1.0, 2.0]})
+    out = R.path("sparse_out.onnx")
+    run("apply", "-o", out, src, skel)
+    onnx.checker.check_model(onnx.load(out))
+    assert ort_outputs(out) == ort_outputs(src) != ort_outputs(skel)
+    same = R.path("sparse_same.onnx")
+    run("apply", "-o", same, skel, skel)
+    assert open(same, "rb").read() == open(skel, "rb").read()
+    p = run("diff", src, skel, check=False)
+    assert p.returncode == 1 and "c_sp" in p.stdout and "s_init" in p.stdout, (p.stdout, p.stderr)
+    for tag, idx, needle in (("unsorted", [[1, 3], [0, 1], [2, 0]], "comes before the one before"),
+                             ("dup", [[0, 1], [0, 1], [2, 0]], "repeats the one before"),
+                             ("oor", [[0, 1], [1, 4], [2, 0]], "index 4 of value 1 is out of range"),
+                             ("neg", [[0, 1], [1, -1], [2, 0]], "index -1 of value 1 is out of range"),
+                             ("lin_oor", [1, 5, 12], "index 12 of value 2 is out of range [0, 12)"),
+                             ("rank", [[0, 1, 0], [1, 3, 0], [2, 0, 0]], "indices of shape [3, 3]")):
+        p = hostile.onnx_sparse(R.tmp, f"sparse_{tag}.onnx", indices=idx)
+        try:
+            onnx.checker.check_model(onnx.load(p))
+            raise AssertionError(f"the checker took {p}")
+        except onnx.checker.ValidationError:
+            pass
+        refused(p, f"sparse_{tag}.onnx", "sparse tensor 'c_sp'", needle)
+    p = hostile.onnx_sparse(R.tmp, "sparse_lin.onnx", indices=[1, 7, 8])
+    onnx.checker.check_model(onnx.load(p))
+    assert ort_outputs(p)["c_sp_out"]["data"][7:9] == [-2.0, 3.0]
+    assert {t["name"]: t for t in ls_json(p)}["c_sp"]["sha256"] == sha256_of_array(
+        np.array(ort_outputs(p)["c_sp_out"]["data"], "<f4"))
+    huge = hostile.onnx_sparse(R.tmp, "sparse_huge.onnx", dims=[1 << 40, 1 << 20])
+    line = run("ls", huge).stdout.splitlines()[0]
+    assert line.startswith("c_sp\tunsupported\t[1099511627776,1048576]") and "over graft's" in line, line
+    refused(hostile.onnx_sparse(R.tmp, "sparse_overflow.onnx", dims=[1 << 40, 1 << 40]),
+            "tensor 'c_sp'", "overflows")
+
+
 def not_the_claimed_message():
     import onnx
     pb = hostile.onnx_tensor_pb(R.tmp)
