@@ -200,6 +200,18 @@ def onnx_tensor_pb(out):
     return path
 
 
+def onnx_graph_pb(out):
+    """Item 2, variant: an ONNX GraphProto (not a ModelProto) saved as .pb,
+    first byte 0x12 as a GraphDef's `library`; and an empty and a 1-byte
+    file beside it."""
+    from onnx import helper as h
+    path = os.path.join(out, "graph.pb")
+    open(path, "wb").write(h.make_graph([], "g", [], []).SerializeToString())
+    open(os.path.join(out, "empty.pb"), "wb").close()
+    open(os.path.join(out, "one_byte.pb"), "wb").write(b"\x0a")
+    return path
+
+
 def savedmodel_text_pb(out):
     """Item 2: a SavedModel folder whose saved_model.pb is a 6-byte text file."""
     path = os.path.join(out, "text_savedmodel")

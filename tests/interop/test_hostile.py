@@ -179,6 +179,24 @@ def not_the_claimed_message():
             args=("ls", "--format", "onnx"))
     sm = hostile.savedmodel_text_pb(R.tmp)
     refused(sm, "text_savedmodel", "saved_model.pb: not a TensorFlow SavedModel")
+    # variants: another ONNX message, empty and 1-byte files, --format on
+    # a file of a folder format and on a folder (SIGSEGV before)
+    g = hostile.onnx_graph_pb(R.tmp)
+    refused(g, "graph.pb", "not a TensorFlow GraphDef", "field 2 (library) is not a message")
+    refused(g, "graph.pb", "not an ONNX ModelProto", "no graph", args=("ls", "--format", "onnx"))
+    for fmt in ("tf-graphdef", "onnx", "tf-savedmodel", "coreml", "tflite"):
+        refused(R.path("empty.pb"), "empty.pb: the file is empty, not a " + fmt,
+                args=("ls", "--format", fmt))
+    refused(R.path("one_byte.pb"), "too short to tell")
+    refused(R.path("one_byte.pb"), "not a TensorFlow GraphDef", "runs past the end",
+            args=("ls", "--format", "tf-graphdef"))
+    refused(R.path("one_byte.pb"), "not an ONNX ModelProto", args=("ls", "--format", "onnx"))
+    refused(pb, "input_0.pb: a TensorFlow SavedModel is a folder",
+            args=("ls", "--format", "tf-savedmodel"))
+    os.makedirs(R.path("no_model_dir"), exist_ok=True)
+    for fmt in ("onnx", "tf-graphdef", "pytorch-zip", "keras-h5", "tf-savedmodel"):
+        refused(R.path("no_model_dir"), "no_model_dir: a folder that holds no " + fmt,
+                args=("ls", "--format", fmt))
     empty = hostile.onnx_no_weights(R.tmp)
     onnx.checker.check_model(onnx.load(empty))
     p = run("ls", empty)

@@ -489,12 +489,17 @@ static int scan_sparse(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg
 /* onnx.proto's ModelProto, top level: a TensorProto .pb or other protobuf
  * given as a model is refused rather than listed as empty. */
 static const graft_pb_rule model_rules[] = {
-    {1, GRAFT_PB_VARINT, "ir_version", false},   {2, GRAFT_PB_LEN, "producer_name", false},
-    {3, GRAFT_PB_LEN, "producer_version", false}, {4, GRAFT_PB_LEN, "domain", false},
-    {5, GRAFT_PB_VARINT, "model_version", false}, {6, GRAFT_PB_LEN, "doc_string", false},
-    {7, GRAFT_PB_LEN, "graph", true},             {8, GRAFT_PB_LEN, "opset_import", false},
-    {14, GRAFT_PB_LEN, "metadata_props", false},  {20, GRAFT_PB_LEN, "training_info", false},
-    {25, GRAFT_PB_LEN, "functions", false},
+    {1, GRAFT_PB_VARINT, "ir_version", false, false},
+    {2, GRAFT_PB_LEN, "producer_name", false, false},
+    {3, GRAFT_PB_LEN, "producer_version", false, false},
+    {4, GRAFT_PB_LEN, "domain", false, false},
+    {5, GRAFT_PB_VARINT, "model_version", false, false},
+    {6, GRAFT_PB_LEN, "doc_string", false, false},
+    {7, GRAFT_PB_LEN, "graph", true, true},
+    {8, GRAFT_PB_LEN, "opset_import", false, true},
+    {14, GRAFT_PB_LEN, "metadata_props", false, true},
+    {20, GRAFT_PB_LEN, "training_info", false, true},
+    {25, GRAFT_PB_LEN, "functions", false, true},
 };
 
 static int onnx_open(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)

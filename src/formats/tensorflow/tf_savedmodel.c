@@ -68,6 +68,12 @@ static int open_sm(graft_model *m, const graft_open_options *opts, graft_ctx *ct
     char *prefix, *ipath;
     int rc;
     (void)opts;
+    if (m->nsources) /* --format on a file */
+        return graft_error(ctx, GRAFT_EFORMAT, "a TensorFlow SavedModel is a folder (with %s and "
+                           "variables/), not a file", GRAPH_FILE);
+    if (!exists(m->path, GRAPH_FILE) && !exists(m->path, VARS ".index"))
+        return graft_error(ctx, GRAFT_EFORMAT, "not a TensorFlow SavedModel: neither %s nor %s",
+                           GRAPH_FILE, VARS ".index");
     if (exists(m->path, GRAPH_FILE)) { /* a text file there is not a SavedModel */
         const graft_source *graph;
         char *gpath = join(m->path, GRAPH_FILE, ctx);
