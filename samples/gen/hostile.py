@@ -190,6 +190,37 @@ def onnx_sparse(out, name="sparse.onnx", values=None, indices=None, dims=None):
     return path
 
 
+def onnx_scoped_constants(out, name="scoped.onnx", values=(1.0, 2.0, 3.0, 4.0)):
+    """Item 1, variant: Constants of one name in separate namespaces, which
+    the ONNX checker and onnxruntime accept: `c` in the main graph and in a
+    model-local function F, `b` in both branches of an If (whose condition
+    comes from a Constant: `flip` picks the branch)."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    main_c, fn_c, then_b, else_b = values
+    fn = h.make_function("local", "F", [], ["y"],
+                         [h.make_node("Constant", [], ["c"], value_float=fn_c),
+                          h.make_node("Identity", ["c"], ["y"])], [h.make_opsetid("", 13)])
+    then = h.make_graph([h.make_node("Constant", [], ["b"], value_float=then_b)], "then", [],
+                        [h.make_tensor_value_info("b", T.FLOAT, [])])
+    els = h.make_graph([h.make_node("Constant", [], ["b"], value_float=else_b)], "else", [],
+                       [h.make_tensor_value_info("b", T.FLOAT, [])])
+    g = h.make_graph([h.make_node("Constant", [], ["c"], value_float=main_c),
+                      h.make_node("F", [], ["z"], domain="local"),
+                      h.make_node("Constant", [], ["flip"], value_int=1),
+                      h.make_node("Cast", ["flip"], ["cond"], to=T.BOOL),
+                      h.make_node("If", ["cond"], ["o"], then_branch=then, else_branch=els)],
+                     "scoped", [], [h.make_tensor_value_info("c", T.FLOAT, []),
+                                    h.make_tensor_value_info("z", T.FLOAT, []),
+                                    h.make_tensor_value_info("o", T.FLOAT, [])])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("local", 1)],
+                     functions=[fn])
+    path = os.path.join(out, name)
+    onnx.save(m, path)
+    return path
+
+
 def onnx_tensor_pb(out):
     """Item 2: an ONNX TensorProto .pb (as the ONNX backend suite's
     test_data_set_*/input_0.pb), first byte 0x08 (dims)."""

@@ -170,6 +170,26 @@ def onnx_sparse_forms():
             "tensor 'c_sp'", "overflows")
 
 
+def onnx_scoped_names():
+    """A name used in a function and in the main graph, or in both branches
+    of an If, is two tensors (the whole file was refused: 'name appears
+    twice'); the scoped ones are qualified, and a skeleton's are each
+    rewritten with the source's value of the same place."""
+    import onnx
+    skel = hostile.onnx_scoped_constants(R.tmp)
+    onnx.checker.check_model(onnx.load(skel))
+    got = {t["name"]: t for t in ls_json(skel)}
+    assert sorted(got) == ["F/c", "c", "flip", "o/else_branch/b", "o/then_branch/b"], sorted(got)
+    for n, v in (("c", 1.0), ("F/c", 2.0), ("o/then_branch/b", 3.0), ("o/else_branch/b", 4.0)):
+        assert got[n]["sha256"] == sha256_of_array(np.array(v, "<f4")), n
+    src = hostile.onnx_scoped_constants(R.tmp, "scoped_src.onnx", (5.0, 6.0, 7.0, 8.0))
+    out = R.path("scoped_out.onnx")
+    run("apply", "-o", out, src, skel)
+    assert ort_outputs(out) == ort_outputs(src) != ort_outputs(skel)
+    assert {t["name"]: t["sha256"] for t in ls_json(out)} == {
+        t["name"]: t["sha256"] for t in ls_json(src)}
+
+
 def not_the_claimed_message():
     import onnx
     pb = hostile.onnx_tensor_pb(R.tmp)

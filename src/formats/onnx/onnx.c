@@ -305,6 +305,55 @@ static int add_entry(graft_onnx_state *st, graft_onnx_entry **out, graft_ctx *ct
     return GRAFT_OK;
 }
 
+/* A tensor of a function or a subgraph keeps the walk's scope (aux_ptr),
+ * for qualify_names. */
+static int set_scope(graft_model *m, graft_tensor *t, const graft_onnx_walker *w)
+{
+    if (!w->scope_len) return GRAFT_OK;
+    if (!(t->aux_ptr = graft_arena_strdup(&m->arena, w->scope)))
+        return graft_error_oom(w->ctx, "a scope");
+    return GRAFT_OK;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp((*(const graft_tensor *const *)a)->name, (*(const graft_tensor *const *)b)->name);
+}
+
+/*
+ * Functions and If/Loop/Scan bodies are namespaces of their own: a Constant
+ * `c` in a function and one in the main graph, or in the then and else
+ * branches of an If, are two tensors.  Where a name is shared, the scoped
+ * ones are named "<function>/c" or "<node>/<attribute>/c"; unique names
+ * stay plain.
+ */
+static int qualify_names(graft_model *m, graft_ctx *ctx)
+{
+    graft_tensor **by = NULL;
+    int rc = GRAFT_OK;
+
+    if (m->count < 2) return GRAFT_OK;
+    if (!(by = graft_malloc(ctx, m->count * sizeof *by))) return graft_error_oom(ctx, "names");
+    for (size_t i = 0; i < m->count; i++) by[i] = &m->tensors[i];
+    qsort(by, m->count, sizeof *by, cmp_name);
+    for (size_t i = 0, j; i < m->count; i = j) {
+        for (j = i + 1; j < m->count && !strcmp(by[i]->name, by[j]->name); j++) {}
+        for (size_t k = i; j - i > 1 && k < j; k++) {
+            const char *scope = by[k]->aux_ptr;
+            char *q;
+            if (!scope) continue;
+            if (!(q = graft_arena_printf(&m->arena, "%s%s", scope, by[k]->name))) {
+                rc = graft_error_oom(ctx, "a name");
+                goto cleanup;
+            }
+            by[k]->name = q;
+        }
+    }
+cleanup:
+    free(by);
+    return rc;
+}
+
 static int scan_tensor(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
                        const graft_onnx_str *cname, uint64_t *size)
 {
@@ -337,6 +386,7 @@ static int scan_tensor(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg
                            (int)(name.n > 200 ? 200 : name.n), (const char *)name.p);
     t = graft_model__add(m, (const char *)name.p, name.n, dt, ti.ndim, ti.dims, ctx);
     if (!t) return ctx->status;
+    GRAFT_TRY(set_scope(m, t, w));
     GRAFT_TRY(add_entry(st, &e, ctx));
     e->msg_off = off;
     e->msg_len = len;
@@ -401,6 +451,7 @@ static int scan_attr(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
     dim = (int64_t)v.count;
     t = graft_model__add(m, (const char *)cname->p, cname->n, v.dtype, v.ndim, &dim, w->ctx);
     if (!t) return w->ctx->status;
+    GRAFT_TRY(set_scope(m, t, w));
     if (v.dtype == GRAFT_STRING) t->nbytes = v.nbytes;
     GRAFT_TRY(add_entry(st, &e, w->ctx));
     e->msg_off = off;
@@ -463,6 +514,7 @@ static int scan_sparse(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg
     t = graft_model__add(m, (const char *)name.p, name.n, dt == GRAFT_DTYPE_INVALID ? GRAFT_UINT8 : dt,
                          sp.ndim, sp.dims, ctx);
     if (!t) return ctx->status;
+    GRAFT_TRY(set_scope(m, t, w));
     if (dt != GRAFT_DTYPE_INVALID && t->nbytes > GRAFT_ONNX_SPARSE_MAX) {
         snprintf(stored, sizeof stored, "onnx sparse %s of %llu dense bytes (over graft's %llu)",
                  graft_onnx__type_name(sp.values.data_type), (unsigned long long)t->nbytes,
@@ -525,6 +577,7 @@ static int onnx_open(graft_model *m, const graft_open_options *opts, graft_ctx *
     GRAFT_TRY(graft_pb_check(src->data, src->size, "an ONNX ModelProto", model_rules,
                              sizeof model_rules / sizeof *model_rules, ctx));
     GRAFT_TRY(graft_onnx__walk(&w, GRAFT_ONNX_SCAN, src->data, src->size, NULL));
+    GRAFT_TRY(qualify_names(m, ctx));
     return graft_layout__onnx(m, src->data, src->size, ctx); /* roles from the consuming nodes */
 }
 

@@ -430,6 +430,34 @@ static int attr_is_value(graft_rd r, bool *tensor, bool *sparse, uint32_t *field
 static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *r,
                 const graft_onnx_str *cname, int depth, uint64_t *size);
 
+/* String field `num` of message r (the first one); p NULL when absent. */
+static graft_onnx_str str_field(graft_rd r, uint32_t num)
+{
+    graft_pbf f;
+    while (graft_rd_left(&r)) {
+        if (graft_pb_next(&r, &f) < 0) break;
+        if (f.num == num && f.wt == GRAFT_PB_LEN) return (graft_onnx_str){f.sub.p, f.sub.len};
+    }
+    return (graft_onnx_str){NULL, 0};
+}
+
+/* Append "<a>/" (and "<b>/") to the scope; false when it would not fit. */
+static bool scope_push(graft_onnx_walker *w, const graft_onnx_str *a, const graft_onnx_str *b)
+{
+    size_t need = a->n + 1 + (b ? b->n + 1 : 0);
+    if (w->scope_len + need >= sizeof w->scope) return false;
+    memcpy(w->scope + w->scope_len, a->p, a->n);
+    w->scope[w->scope_len + a->n] = '/';
+    w->scope_len += a->n + 1;
+    if (b) {
+        memcpy(w->scope + w->scope_len, b->p, b->n);
+        w->scope[w->scope_len + b->n] = '/';
+        w->scope_len += b->n + 1;
+    }
+    w->scope[w->scope_len] = '\0';
+    return true;
+}
+
 /* One container field: recurse (SCAN), add its new size (SIZE), or write it. */
 static int child(graft_onnx_walker *w, graft_onnx_mode mode, int ck, const graft_pbf *f,
                  const graft_onnx_str *cname, int depth, uint64_t *total)
@@ -466,6 +494,8 @@ static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *
     graft_onnx_str node_out = {NULL, 0};
     const graft_onnx_str *pass = NULL;  /* name handed to this message's children */
     bool constant_value = false, sparse_value = false;
+    graft_onnx_str label = {NULL, 0}, aname = {NULL, 0};
+    size_t scope_len = w->scope_len;
     graft_pbf f;
     uint64_t total = 0;
 
@@ -476,7 +506,15 @@ static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *
     if (kind == K_NODE) {
         GRAFT_TRY(constant_output(*r, &node_out));
         if (node_out.p) pass = &node_out;
-    } else if (kind == K_ATTR && cname) {
+        label = str_field(*r, 3);                /* name, else its first output */
+        if (!label.n) label = str_field(*r, 2);
+    } else if (kind == K_ATTR) {
+        aname = str_field(*r, 1);
+    } else if (kind == K_FUNCTION) {
+        graft_onnx_str fname = str_field(*r, 1);
+        if (fname.n) (void)scope_push(w, &fname, NULL);
+    }
+    if (kind == K_ATTR && cname) {
         uint32_t vf;
         GRAFT_TRY(attr_is_value(*r, &constant_value, &sparse_value, &vf));
         if (constant_value || sparse_value) pass = cname;
@@ -495,10 +533,21 @@ static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *
                                "offset 0x%llx: %s field %u should hold a %s, not wire type %u",
                                (unsigned long long)(graft_rd_offset(r) - f.span), kind_names[kind],
                                f.num, kind_names[ck], f.wt);
-        GRAFT_TRY(child(w, mode, ck, &f,
-                        ck == K_TENSOR || ck == K_SPARSE || ck == K_ATTR ? pass : NULL, depth,
-                        &total));
+        graft_onnx_str node = w->node;
+        size_t before = w->scope_len;
+        if (kind == K_NODE) w->node = label;
+        if (kind == K_ATTR && ck == K_GRAPH && w->node.n && aname.n)
+            (void)scope_push(w, &w->node, &aname);
+        int rc = child(w, mode, ck, &f,
+                       ck == K_TENSOR || ck == K_SPARSE || ck == K_ATTR ? pass : NULL, depth,
+                       &total);
+        w->node = node;
+        w->scope_len = before;
+        w->scope[before] = '\0';
+        if (rc < 0) return rc;
     }
+    w->scope_len = scope_len;
+    w->scope[scope_len] = '\0';
     *size = total;
     return GRAFT_OK;
 }

@@ -121,6 +121,13 @@ struct graft_onnx_walker {
     graft_sink *out;       /* EMIT destination */
     void *payload;
     graft_ctx *ctx;
+    /* Where the walk is: "" in the main graph, "<function>/" in a function,
+     * "<node>/<attribute>/" (nested) in an If/Loop/Scan body.  Names there
+     * are their own namespace, so the reader qualifies a name by it when
+     * another tensor has the same. */
+    char scope[512];
+    size_t scope_len;
+    graft_onnx_str node;   /* the node whose attributes are being walked */
 };
 
 /* Walk a whole ModelProto; SIZE sets *size to the new model size. */
