@@ -24,6 +24,8 @@ struct graft_sink {
     uint64_t flushed;     /* bytes already in the file */
     bool crc_on, crc32c_on;
     bool anon;            /* O_TMPFILE: no name until tmp_path or commit */
+    bool synced;          /* graft_sink_sync ran, at `flushed` == synced_at */
+    uint64_t synced_at;
     uint32_t crc, crc32c;
     bool in_memory;       /* graft_sink_open_mem: bytes collect in mem, no file */
     uint8_t *mem;         /* owned; memcap bytes */
@@ -323,6 +325,18 @@ static void release(graft_sink *s)
     free(s);
 }
 
+int graft_sink_sync(graft_sink *s)
+{
+    int rc;
+    if (s->in_memory) return GRAFT_OK;
+    rc = flush(s);
+    if (rc == GRAFT_OK && fsync(s->fd) < 0)
+        rc = graft_error(s->ctx, GRAFT_EIO, "%s: fsync failed: %s", s->path, strerror(errno));
+    s->synced = rc == GRAFT_OK;
+    s->synced_at = s->flushed;
+    return rc;
+}
+
 int graft_sink_commit(graft_sink *s)
 {
     int rc;
@@ -332,9 +346,7 @@ int graft_sink_commit(graft_sink *s)
         release(s);
         return graft_error(ctx, GRAFT_ERROR, "an in-memory output cannot be committed");
     }
-    rc = flush(s);
-    if (rc == GRAFT_OK && fsync(s->fd) < 0)
-        rc = graft_error(s->ctx, GRAFT_EIO, "%s: fsync failed: %s", s->path, strerror(errno));
+    rc = s->synced && !s->fill && s->flushed == s->synced_at ? GRAFT_OK : graft_sink_sync(s);
     /* unnamed: link it in place when nothing is there yet, else name it
      * beside the output and rename that over the old file */
     if (rc == GRAFT_OK && s->anon && !s->tmp[0]) {

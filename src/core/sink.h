@@ -49,6 +49,9 @@ int graft_sink_reopen(graft_sink *s, int *fd, graft_ctx *ctx);
 /* Finish: flush, fsync, rename into place, free.  On failure the temporary
  * file is removed.  Accepts NULL (no-op). */
 int graft_sink_commit(graft_sink *s);
+/* Flush and fsync now, so that a later commit only links the file into
+ * place: a set of files then appears together (written nothing after). */
+int graft_sink_sync(graft_sink *s);
 /* A sink collecting its bytes in memory (to compare emitted tensors before
  * choosing a layout); free it with graft_sink_abort, never commit it. */
 int graft_sink_open_mem(graft_sink **out, graft_ctx *ctx);
