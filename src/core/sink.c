@@ -24,6 +24,7 @@ struct graft_sink {
     uint64_t flushed;     /* bytes already in the file */
     bool crc_on, crc32c_on;
     bool anon;            /* O_TMPFILE: no name until tmp_path or commit */
+    bool mkdirs;          /* the output's folders do not exist yet: commit makes them */
     bool synced;          /* graft_sink_sync ran, at `flushed` == synced_at */
     uint64_t synced_at;
     uint32_t crc, crc32c;
@@ -82,6 +83,32 @@ static int named_temp(graft_sink *s, int flags)
     return fd;
 }
 
+/* mkdir every missing folder on the way to file `path`. */
+static void make_folders(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return;
+    for (char *c = buf + 1; (c = strchr(c, '/')); c++) {
+        *c = '\0';
+        (void)mkdir(buf, 0777);
+        *c = '/';
+    }
+}
+
+#ifdef O_TMPFILE
+/* An unnamed file in the deepest existing folder of `dir` (a folder output
+ * whose folders commit makes; linkat keeps to one file system). */
+static int tmpfile_in_ancestor(char *dir, mode_t mode)
+{
+    for (char *c; (c = strrchr(dir, '/')) && c != dir;) {
+        *c = '\0';
+        int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+        if (fd >= 0 || errno != ENOENT) return fd;
+    }
+    return -1;
+}
+#endif
+
 int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx)
 {
     graft_sink *s;
@@ -114,10 +141,13 @@ int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx)
         }
         if (dirlen) dir[dirlen > 1 ? dirlen - 1 : 1] = '\0';
         s->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666 & ~um);
+        if (s->fd < 0 && errno == ENOENT && dirlen)
+            s->mkdirs = (s->fd = tmpfile_in_ancestor(dir, 0666 & ~um)) >= 0;
         free(dir);
         s->anon = s->fd >= 0;
     }
 #endif
+    if (s->fd < 0 && dirlen) make_folders(final_path); /* the named fallback needs them */
     if (s->fd < 0 && (s->fd = named_temp(s, O_CLOEXEC)) >= 0)
         fchmod(s->fd, 0666 & ~um); /* mkstemp makes 0600; outputs are ordinary files */
     if (s->fd < 0) {
@@ -276,6 +306,7 @@ const char *graft_sink_tmp_path(const graft_sink *cs)
     if (s->anon && !s->tmp[0]) {
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->fd);
+        if (s->mkdirs) make_folders(s->path);
         for (int tries = 0; tries < 100; tries++) {
             int fd = named_temp(s, O_CLOEXEC); /* reserve a name... */
             if (fd < 0) break;
@@ -352,6 +383,7 @@ int graft_sink_commit(graft_sink *s)
     if (rc == GRAFT_OK && s->anon && !s->tmp[0]) {
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->fd);
+        if (s->mkdirs) make_folders(s->path);
         if (linkat(AT_FDCWD, proc, AT_FDCWD, s->path, AT_SYMLINK_FOLLOW) == 0) {
             release(s);
             return GRAFT_OK;
