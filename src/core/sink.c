@@ -604,18 +604,27 @@ uint32_t graft_crc32c(uint32_t crc, const void *data, size_t n)
     return ~crc;
 }
 
-int graft_copy_file(const char *from, const char *to, graft_ctx *ctx)
+int graft_copy_file_pending(const char *from, const char *to, graft_sink **out, graft_ctx *ctx)
 {
     graft_source *src = NULL;
     graft_sink *s = NULL;
     int rc = graft_source_open(&src, from, ctx);
+    *out = NULL;
     if (rc == 0) rc = graft_sink_open(&s, to, ctx);
     if (rc == 0 && src->size) rc = graft_sink_write(s, src->data, src->size);
+    if (rc == 0) rc = graft_sink_sync(s);
     if (rc == 0) {
-        rc = graft_sink_commit(s);
+        *out = s;
         s = NULL;
     }
     graft_sink_abort(s);
     graft_source_free(src);
     return rc;
+}
+
+int graft_copy_file(const char *from, const char *to, graft_ctx *ctx)
+{
+    graft_sink *s = NULL;
+    GRAFT_TRY(graft_copy_file_pending(from, to, &s, ctx));
+    return graft_sink_commit(s);
 }

@@ -127,7 +127,6 @@ static int write_sm(const graft_model *m, const char *out_path, graft_fill *fill
     size_t n = strlen(out_path);
     char *tmp = graft_malloc(ctx, n + 48), *p = NULL;
     graft_sink *graph = NULL;
-    graft_source *from = NULL;
     int rc = GRAFT_OK;
     if (!tmp) return graft_error_oom(ctx, "a path");
     while (n > 1 && out_path[n - 1] == '/') n--;
@@ -137,10 +136,7 @@ static int write_sm(const graft_model *m, const char *out_path, graft_fill *fill
     if (exists(m->path, GRAPH_FILE)) { /* written now, linked in after the variables */
         char *fp = join(m->path, GRAPH_FILE, ctx);
         p = join(tmp, GRAPH_FILE, ctx);
-        rc = fp && p ? graft_source_open(&from, fp, ctx) : graft_error_oom(ctx, "a path");
-        if (rc == 0) rc = graft_sink_open(&graph, p, ctx);
-        if (rc == 0 && from->size) rc = graft_sink_write(graph, from->data, from->size);
-        if (rc == 0) rc = graft_sink_sync(graph);
+        rc = fp && p ? graft_copy_file_pending(fp, p, &graph, ctx) : graft_error_oom(ctx, "a path");
         free(fp);
         free(p);
         p = NULL;
@@ -160,7 +156,6 @@ static int write_sm(const graft_model *m, const char *out_path, graft_fill *fill
                          "(does a non-empty folder exist there?)", out_path);
     if (rc < 0) remove_tmp(tmp, m);
     graft_sink_abort(graph);
-    graft_source_free(from);
     free(p);
     free(tmp);
     return rc;
