@@ -129,6 +129,36 @@ def keras_duplicate_weights(out):
     return _keras(os.path.join(out, "dup.keras"), [("model.weights.h5", b"not hdf5")])
 
 
+def torch_dotdot_member(out):
+    """Item 18, variant: a torch zip whose extra member is base/../../evil.txt."""
+    import torch
+    path = os.path.join(out, "dotdot.pt")
+    buf = io.BytesIO()
+    torch.save({"w": torch.ones(2, 3)}, buf)
+    with zipfile.ZipFile(buf) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for i in zin.infolist():
+            z.writestr(i, zin.read(i))
+        z.writestr(zin.namelist()[0].split("/")[0] + "/../../evil.txt", b"owned\n")
+    return path
+
+
+def npz_dotdot_member(out):
+    """Item 18, variant: an npz with a member ../../evil.npy (numpy lists it as
+    key '../../evil'); a skeleton or source with it must not make an output
+    holding that member."""
+    path = os.path.join(out, "dotdot.npz")
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("w.npy", _npy(np.ones((2, 3), "<f4")))
+        z.writestr("../../evil.npy", _npy(np.zeros((2, 3), "<f4")))
+    return path
+
+
+def _npy(a):
+    b = io.BytesIO()
+    np.save(b, a)
+    return b.getvalue()
+
+
 def onnx_constants(out, name="constants.onnx", values=None):
     """Item 1: Constant nodes in every attribute form (value_int, value_float,
     value_ints, value_floats, value_string, value_strings) beside a `value`

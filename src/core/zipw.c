@@ -98,6 +98,9 @@ static int start_member(graft_zipw *w, const char *name, uint32_t align, uint16_
     if (w->open)
         return graft_error(w->ctx, GRAFT_ERROR, "zip writer: member '%s' begun while another is open",
                            name);
+    /* a tensor named "../../x" must not become a member that unpacks there */
+    if (graft_zip_check_name(name, w->ctx) < 0)
+        return graft_error_prefix(w->ctx, "%s", graft_sink_path(w->sink));
     if (nlen == 0 || nlen > 0xffff)
         return graft_error(w->ctx, GRAFT_ELIMIT, "zip writer: member name of %zu bytes", nlen);
     if (align > 4096 || (align & (align - 1)))

@@ -85,6 +85,22 @@ def keras_skeleton_names():
         assert not [f for f in os.listdir(R.tmp) if f.startswith("out_")], os.listdir(R.tmp)
 
 
+def zip_member_names_everywhere():
+    """A '..' member name is refused in a torch zip as in a .keras, and no zip
+    graft writes gets one from a tensor name (npz: ../../evil.npy)."""
+    t = hostile.torch_dotdot_member(R.tmp)
+    np.savez(R.path("w2.npz"), w=np.zeros((2, 3), "f4"))
+    refused(t, "dotdot.pt", "'..' component")
+    refused(t, "dotdot.pt", "'..' component", args=("apply", "-o", R.path("o.pt"), R.path("w2.npz")))
+    z = hostile.npz_dotdot_member(R.tmp)
+    with np.load(z) as f:
+        assert sorted(f.files) == ["../../evil", "w"]
+    assert [x["name"] for x in ls_json(z)] == ["w", "../../evil"]
+    for args in (("apply", "-o", R.path("o.npz"), z), ("convert", "-o", R.path("o.npz"))):
+        refused(z, "o.npz: zip: entry '../../evil.npy' has a '..' component", args=args)
+    assert not os.path.exists(R.path("o.npz")) and not os.path.exists(R.path("o.pt"))
+
+
 def ort_outputs(path):
     """onnxruntime-node's outputs of a model without inputs (the oracle)."""
     js = os.path.join(SOURCE_ROOT, "tests", "js")
@@ -163,6 +179,14 @@ def onnx_sparse_forms():
     assert ort_outputs(p)["c_sp_out"]["data"][7:9] == [-2.0, 3.0]
     assert {t["name"]: t for t in ls_json(p)}["c_sp"]["sha256"] == sha256_of_array(
         np.array(ort_outputs(p)["c_sp_out"]["data"], "<f4"))
+    # 256 MiB dense from a few bytes: hashed streaming, with flat memory
+    big = hostile.onnx_sparse(R.tmp, "sparse_big.onnx", indices=[[0, 1], [1, 3], [8191, 8190]],
+                              dims=[8192, 8192])
+    a = np.zeros((8192, 8192), "<f4")
+    a[0, 1], a[1, 3], a[8191, 8190] = 1.5, -2.0, 3.0
+    status, rss, out = peak_rss(["ls", "--sha256", big])
+    assert status == "0" and out.splitlines()[0].split("\t")[-1] == sha256_of_array(a), out
+    assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
     huge = hostile.onnx_sparse(R.tmp, "sparse_huge.onnx", dims=[1 << 40, 1 << 20])
     line = run("ls", huge).stdout.splitlines()[0]
     assert line.startswith("c_sp\tunsupported\t[1099511627776,1048576]") and "over graft's" in line, line

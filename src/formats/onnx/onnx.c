@@ -474,6 +474,19 @@ static int load_sparse(const graft_model *m, const graft_tensor *t, uint8_t *dst
     return graft_onnx__densify(m->sources[0]->data, &sp, t->name, t->dtype, dst, ctx);
 }
 
+static int stream_sparse(const graft_model *m, const graft_tensor *t, graft_piece_fn fn, void *arg,
+                         graft_ctx *ctx)
+{
+    const graft_onnx_state *st = m->state;
+    const graft_onnx_entry *e = &st->entries[t->aux];
+    graft_onnx_sparse sp;
+    graft_rd r;
+
+    graft_rd_init(&r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
+    if (graft_onnx__parse_sparse(&r, &sp) < 0) return graft_error_prefix(ctx, "tensor '%s'", t->name);
+    return graft_onnx__sparse_pieces(m->sources[0]->data, &sp, t->name, t->dtype, fn, arg, ctx);
+}
+
 /*
  * A SparseTensorProto (sparse_initializer, named by its values; or a
  * Constant's sparse_value, named by the node's output): listed as the dense
@@ -529,6 +542,7 @@ static int scan_sparse(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg
     } else {
         GRAFT_TRY(graft_onnx__densify(m->sources[0]->data, &sp, t->name, dt, NULL, ctx));
         t->load = load_sparse;
+        t->stream = stream_sparse;
     }
     GRAFT_TRY(add_entry(st, &e, ctx));
     e->msg_off = off;

@@ -85,20 +85,25 @@ static int elements(const uint8_t *base, const graft_onnx_tensor *t, uint64_t of
     return GRAFT_OK;
 }
 
-int graft_onnx__densify(const uint8_t *base, const graft_onnx_sparse *sp, const char *name,
-                        graft_dtype dt, uint8_t *dst, graft_ctx *ctx)
+/* Checked indices (linearized, ascending) and, with want_values, the
+ * values of sparse tensor `name`; both arrays are the caller's to free. */
+static int sparse_decode(const uint8_t *base, const graft_onnx_sparse *sp, const char *name,
+                         graft_dtype dt, bool want_values, uint8_t **vals_out,
+                         uint64_t **lin_out, uint64_t *nnz_out, graft_ctx *ctx)
 {
     bool cplx = dt == GRAFT_COMPLEX64 || dt == GRAFT_COMPLEX128;
     size_t esize = graft_dtype_size(dt), unit = esize / (cplx ? 2 : 1);
     const graft_onnx_tensor *v = &sp->values, *ix = &sp->indices;
     uint8_t *vals = NULL, *idx = NULL;
-    uint64_t nnz, numel = 1, rank, prev = 0;
+    uint64_t nnz, numel = 1, rank, prev = 0, *lin;
     int rc = GRAFT_OK;
 
+    *vals_out = NULL;
+    *lin_out = NULL;
     if (v->ndim != 1)
         return graft_error(ctx, GRAFT_ECORRUPT, "sparse tensor '%s': values have %u dims, not 1 "
                            "([NNZ])", name, v->ndim);
-    nnz = (uint64_t)v->dims[0];
+    nnz = *nnz_out = (uint64_t)v->dims[0];
     for (uint32_t d = 0; d < sp->ndim; d++) numel *= (uint64_t)sp->dims[d]; /* checked by the caller */
     if (nnz > numel)
         return graft_error(ctx, GRAFT_ECORRUPT, "sparse tensor '%s': %llu values for %llu "
@@ -106,7 +111,6 @@ int graft_onnx__densify(const uint8_t *base, const graft_onnx_sparse *sp, const 
     if (!sp->has_indices) {
         if (nnz) return graft_error(ctx, GRAFT_ECORRUPT, "sparse tensor '%s': %llu values and no "
                                     "indices", name, (unsigned long long)nnz);
-        if (dst) memset(dst, 0, (size_t)(numel * esize));
         return GRAFT_OK;
     }
     if (ix->data_type != 7 || ix->external || ix->segment)
@@ -132,15 +136,15 @@ int graft_onnx__densify(const uint8_t *base, const graft_onnx_sparse *sp, const 
         graft_error_prefix(ctx, "sparse tensor '%s': indices", name);
         goto cleanup;
     }
-    if (dst &&
+    if (want_values &&
         (rc = elements(base, v, sp->values_off, sp->values_len, dt, unit, nnz * (cplx ? 2 : 1),
                        &vals, ctx)) < 0) {
         graft_error_prefix(ctx, "sparse tensor '%s': values", name);
         goto cleanup;
     }
-    if (dst) memset(dst, 0, (size_t)(numel * esize));
+    lin = (uint64_t *)(void *)idx; /* linearized in place: entry i is read before it is written */
     for (uint64_t i = 0; i < nnz; i++) {
-        uint64_t lin = 0;
+        uint64_t l = 0;
         for (uint64_t j = 0; j < rank; j++) {
             int64_t k = (int64_t)graft_le64(idx + 8 * (i * rank + j));
             uint64_t dim = ix->ndim == 2 ? (uint64_t)sp->dims[j] : numel;
@@ -150,20 +154,70 @@ int graft_onnx__densify(const uint8_t *base, const graft_onnx_sparse *sp, const 
                                  (unsigned long long)i, (unsigned long long)dim);
                 goto cleanup;
             }
-            lin = lin * dim + (uint64_t)k;
+            l = l * dim + (uint64_t)k;
         }
-        if (i && lin <= prev) {
+        if (i && l <= prev) {
             rc = graft_error(ctx, GRAFT_ECORRUPT, "sparse tensor '%s': value %llu's index "
                              "%s the one before it; the spec wants them ascending without "
                              "duplicates", name, (unsigned long long)i,
-                             lin == prev ? "repeats" : "comes before");
+                             l == prev ? "repeats" : "comes before");
             goto cleanup;
         }
-        prev = lin;
-        if (dst) memcpy(dst + lin * esize, vals + i * esize, esize);
+        prev = lin[i] = l;
     }
+    *vals_out = vals;
+    *lin_out = lin;
+    vals = idx = NULL;
 cleanup:
     free(vals);
     free(idx);
+    return rc;
+}
+
+int graft_onnx__densify(const uint8_t *base, const graft_onnx_sparse *sp, const char *name,
+                        graft_dtype dt, uint8_t *dst, graft_ctx *ctx)
+{
+    size_t esize = graft_dtype_size(dt);
+    uint64_t numel = 1, nnz, *lin = NULL;
+    uint8_t *vals = NULL;
+    int rc;
+
+    for (uint32_t d = 0; d < sp->ndim; d++) numel *= (uint64_t)sp->dims[d];
+    rc = sparse_decode(base, sp, name, dt, dst != NULL, &vals, &lin, &nnz, ctx);
+    if (rc == GRAFT_OK && dst) {
+        memset(dst, 0, (size_t)(numel * esize));
+        for (uint64_t i = 0; lin && i < nnz; i++)
+            memcpy(dst + lin[i] * esize, vals + i * esize, esize);
+    }
+    free(vals);
+    free(lin);
+    return rc;
+}
+
+int graft_onnx__sparse_pieces(const uint8_t *base, const graft_onnx_sparse *sp, const char *name,
+                              graft_dtype dt, graft_piece_fn fn, void *arg, graft_ctx *ctx)
+{
+    static const uint8_t zeros[1 << 16];
+    size_t esize = graft_dtype_size(dt);
+    uint64_t numel = 1, nnz, *lin = NULL, pos = 0; /* bytes of the dense tensor handed out */
+    uint8_t *vals = NULL;
+    int rc;
+
+    for (uint32_t d = 0; d < sp->ndim; d++) numel *= (uint64_t)sp->dims[d];
+    rc = sparse_decode(base, sp, name, dt, true, &vals, &lin, &nnz, ctx);
+    for (uint64_t i = 0; rc == GRAFT_OK && i <= nnz; i++) {
+        uint64_t upto = i < nnz ? lin[i] * esize : numel * esize;
+        while (rc == GRAFT_OK && pos < upto) {
+            size_t k = upto - pos < sizeof zeros ? (size_t)(upto - pos) : sizeof zeros;
+            rc = fn(arg, zeros, k);
+            pos += k;
+        }
+        if (rc == GRAFT_OK && i < nnz) {
+            rc = fn(arg, vals + i * esize, esize);
+            pos += esize;
+        }
+    }
+    free(vals);
+    free(lin);
     return rc;
 }

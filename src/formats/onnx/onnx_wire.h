@@ -184,6 +184,10 @@ int graft_onnx__parse_sparse(graft_rd *msg, graft_onnx_sparse *out);
  * (zeros but at the indices) there.  base: the mapped model file. */
 int graft_onnx__densify(const uint8_t *base, const graft_onnx_sparse *sp, const char *name,
                         graft_dtype dt, uint8_t *dst, graft_ctx *ctx);
+/* The same bytes handed to fn in order, zeros from a static page: memory
+ * stays that of the values and indices, whatever the dense size. */
+int graft_onnx__sparse_pieces(const uint8_t *base, const graft_onnx_sparse *sp, const char *name,
+                              graft_dtype dt, graft_piece_fn fn, void *arg, graft_ctx *ctx);
 
 /* Write a copy of skeleton m with new tensor bytes (graft_format.write). */
 int graft_onnx__write(const graft_model *m, const char *out_path, struct graft_fill *fill,
