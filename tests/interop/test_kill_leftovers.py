@@ -135,7 +135,18 @@ def folder_outputs():
             f.write(b)
     with open(os.path.join(tj, "model.json"), "w") as f:
         json.dump({"format": "layers-model", "modelTopology": None, "weightsManifest": manifest}, f)
+    import onnx
+    from onnx import helper as h, numpy_helper as nh
+    with np.load(src) as z:
+        inits = [nh.from_array(z[n], n) for n in sorted(z.files)]
+    g = h.make_graph([h.make_node("Identity", ["w0"], ["y"])], "g", [],
+                     [h.make_tensor_value_info("y", 1, [1024, 1024])], initializer=inits)
+    ext = os.path.join(R.tmp, "ext", "m.onnx")
+    os.makedirs(os.path.dirname(ext))
+    onnx.save(h.make_model(g), ext, save_as_external_data=True, all_tensors_to_one_file=False,
+              size_threshold=0)
     for name, cmd in (
+            ("onnx-external", [GRAFT, "apply", "-q", "-o", os.path.join(d, "m.onnx"), src, ext]),
             ("savedmodel", [GRAFT, "apply", "-q", "-o", os.path.join(d, "out_sm"), src, skel]),
             ("sharded", [GRAFT, "convert", "-q", "--shard-size", "10MB", "-o",
                          os.path.join(d, "s.safetensors"), src]),

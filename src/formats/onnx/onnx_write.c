@@ -515,7 +515,11 @@ int graft_onnx__write(const graft_model *m, const char *out_path, graft_fill *fi
         rc = graft_error(ctx, GRAFT_ERROR, "wrote %llu bytes, measured %llu",
                          (unsigned long long)graft_sink_tell(main_sink), (unsigned long long)size);
     if (rc < 0) goto cleanup;
-    /* Side files first, so the model never points at data that is not there. */
+    /* All synced before any is linked in (a kill leaves none of them); side
+     * files first, so the model never points at data that is not there. */
+    for (size_t k = 0; k < st->next && rc >= 0; k++) rc = graft_sink_sync(sides[k]);
+    if (rc >= 0) rc = graft_sink_sync(main_sink);
+    if (rc < 0) goto cleanup;
     for (size_t k = 0; k < st->next; k++) {
         rc = graft_sink_commit(sides[k]);
         sides[k] = NULL;
