@@ -95,6 +95,17 @@ static void make_folders(const char *path)
     }
 }
 
+/* The folder output being written by this thread (graft_sink_folder_output). */
+static _Thread_local const char *folder_root;
+
+void graft_sink_folder_output(const char *dir) { folder_root = dir; }
+
+static bool below_folder_root(const char *path)
+{
+    size_t n = folder_root ? strlen(folder_root) : 0;
+    return n && strncmp(path, folder_root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
 #ifdef O_TMPFILE
 /* An unnamed file in the deepest existing folder of `dir` (a folder output
  * whose folders commit makes; linkat keeps to one file system). */
@@ -141,13 +152,14 @@ int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx)
         }
         if (dirlen) dir[dirlen > 1 ? dirlen - 1 : 1] = '\0';
         s->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666 & ~um);
-        if (s->fd < 0 && errno == ENOENT && dirlen)
+        if (s->fd < 0 && errno == ENOENT && dirlen && below_folder_root(final_path))
             s->mkdirs = (s->fd = tmpfile_in_ancestor(dir, 0666 & ~um)) >= 0;
         free(dir);
         s->anon = s->fd >= 0;
     }
 #endif
-    if (s->fd < 0 && dirlen) make_folders(final_path); /* the named fallback needs them */
+    if (s->fd < 0 && dirlen && below_folder_root(final_path))
+        make_folders(final_path); /* the named fallback needs them */
     if (s->fd < 0 && (s->fd = named_temp(s, O_CLOEXEC)) >= 0)
         fchmod(s->fd, 0666 & ~um); /* mkstemp makes 0600; outputs are ordinary files */
     if (s->fd < 0) {

@@ -20,6 +20,12 @@ typedef struct graft_sink graft_sink;
 
 /* Create the temporary file for final_path (mode 0644 before umask). */
 int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx);
+/* A writer of a folder output (a SavedModel, an .mlpackage, a TF.js
+ * folder) names it here while it writes, NULL after: graft_sink_open then
+ * accepts files below `dir` whose folders do not exist yet, keeps them
+ * unnamed beside the nearest existing one, and commit makes the folders
+ * (so a killed writer leaves no folder).  Per thread. */
+void graft_sink_folder_output(const char *dir);
 int graft_sink_write(graft_sink *s, const void *p, size_t n);
 /* n copies of byte b. */
 int graft_sink_fill(graft_sink *s, uint8_t b, uint64_t n);

@@ -307,6 +307,7 @@ static int pkg_write(const graft_model *m, const char *out_path, graft_fill *fil
     do
         snprintf(tmp, sizeof tmp, "%.*s.graft-%ld-%u", (int)n, out_path, (long)getpid(), serial++);
     while (access(tmp, F_OK) == 0);
+    graft_sink_folder_output(tmp);
     for (size_t i = 0; i < 2 && rc == GRAFT_OK; i++) {
         if ((size_t)snprintf(from, sizeof from, "%s/%s", m->path, copies[i]) >= sizeof from ||
             (size_t)snprintf(to, sizeof to, "%s/%s", tmp, copies[i]) >= sizeof to)
@@ -324,6 +325,7 @@ static int pkg_write(const graft_model *m, const char *out_path, graft_fill *fil
         rc = graft_sink_commit(pending[i]);
         pending[i] = NULL;
     }
+    graft_sink_folder_output(NULL);
     if (rc == GRAFT_OK && rename(tmp, out_path) < 0)
         rc = graft_error(ctx, GRAFT_EIO, "%s: cannot move the new package into place "
                          "(does a non-empty folder exist there?)", out_path);

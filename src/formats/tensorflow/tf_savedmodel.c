@@ -133,6 +133,7 @@ static int write_sm(const graft_model *m, const char *out_path, graft_fill *fill
     do
         sprintf(tmp, "%.*s.graft-%ld-%u", (int)n, out_path, (long)getpid(), serial++);
     while (access(tmp, F_OK) == 0);
+    graft_sink_folder_output(tmp);
     if (exists(m->path, GRAPH_FILE)) { /* written now, linked in after the variables */
         char *fp = join(m->path, GRAPH_FILE, ctx);
         p = join(tmp, GRAPH_FILE, ctx);
@@ -149,6 +150,7 @@ static int write_sm(const graft_model *m, const char *out_path, graft_fill *fill
         rc = graft_sink_commit(graph);
         graph = NULL;
     }
+    graft_sink_folder_output(NULL);
     if (rc == 0 && access(tmp, F_OK) != 0 && mkdir(tmp, 0777) < 0) /* nothing in it */
         rc = graft_error(ctx, GRAFT_EIO, "%s: cannot create the folder", tmp);
     if (rc == 0 && rename(tmp, out_path) < 0)

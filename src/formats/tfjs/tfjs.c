@@ -536,6 +536,7 @@ static int tj_write(const graft_model *m, const char *out_path, graft_fill *fill
     if (!(sinks = graft_calloc(ctx, nsinks ? nsinks : 1, sizeof *sinks)))
         return graft_error_oom(ctx, "the shards");
     if ((rc = out_paths(m, out_path, &json, &dir, ctx)) < 0) goto cleanup;
+    if (!ends_with(out_path, ".json")) graft_sink_folder_output(out_path);
     for (size_t g = 0; g < st->ngroups && rc == GRAFT_OK; k += st->groups[g++].nshards)
         rc = write_group(m, g, dir, fill, sinks + k, ctx);
     if (rc < 0) goto cleanup;
@@ -554,6 +555,7 @@ static int tj_write(const graft_model *m, const char *out_path, graft_fill *fill
         s = NULL;
     }
 cleanup:
+    graft_sink_folder_output(NULL);
     graft_sink_abort(s);
     for (size_t i = 0; i < nsinks; i++) graft_sink_abort(sinks[i]);
     free(sinks);
