@@ -251,6 +251,30 @@ def onnx_scoped_constants(out, name="scoped.onnx", values=(1.0, 2.0, 3.0, 4.0)):
     return path
 
 
+def onnx_training_info(out):
+    """Item 1, variant: a training model whose initialization graph makes its
+    initializer W with a Constant of the same name (initialization_binding
+    W -> W), as the ONNX checker accepts."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    w = h.make_tensor("W", T.FLOAT, [2], [1.0, 2.0])
+    g = h.make_graph([h.make_node("Identity", ["W"], ["y"])], "g", [],
+                     [h.make_tensor_value_info("y", T.FLOAT, [2])], initializer=[w])
+    init = h.make_graph([h.make_node("Constant", [], ["W"],
+                                     value=h.make_tensor("v", T.FLOAT, [2], [0.0, 0.0]))],
+                        "init", [], [h.make_tensor_value_info("W", T.FLOAT, [2])])
+    ti = onnx.TrainingInfoProto()
+    ti.initialization.CopyFrom(init)
+    b = ti.initialization_binding.add()
+    b.key, b.value = "W", "W"
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.training_info.append(ti)
+    path = os.path.join(out, "training.onnx")
+    onnx.save(m, path)
+    return path
+
+
 def onnx_tensor_pb(out):
     """Item 2: an ONNX TensorProto .pb (as the ONNX backend suite's
     test_data_set_*/input_0.pb), first byte 0x08 (dims)."""

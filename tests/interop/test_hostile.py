@@ -212,6 +212,11 @@ def onnx_scoped_names():
     assert ort_outputs(out) == ort_outputs(src) != ort_outputs(skel)
     assert {t["name"]: t["sha256"] for t in ls_json(out)} == {
         t["name"]: t["sha256"] for t in ls_json(src)}
+    tr = hostile.onnx_training_info(R.tmp)
+    onnx.checker.check_model(onnx.load(tr))
+    got = {t["name"]: t["sha256"] for t in ls_json(tr)}
+    assert got == {"W": sha256_of_array(np.array([1.0, 2.0], "<f4")),
+                   "training_info/initialization/W": sha256_of_array(np.zeros(2, "<f4"))}, got
 
 
 def not_the_claimed_message():

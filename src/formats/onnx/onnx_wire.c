@@ -538,6 +538,12 @@ static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *
         if (kind == K_NODE) w->node = label;
         if (kind == K_ATTR && ck == K_GRAPH && w->node.n && aname.n)
             (void)scope_push(w, &w->node, &aname);
+        if (kind == K_TRAINING) {
+            static const graft_onnx_str ti = {(const uint8_t *)"training_info", 13},
+                                        init = {(const uint8_t *)"initialization", 14},
+                                        algo = {(const uint8_t *)"algorithm", 9};
+            (void)scope_push(w, &ti, f.num == 1 ? &init : &algo);
+        }
         int rc = child(w, mode, ck, &f,
                        ck == K_TENSOR || ck == K_SPARSE || ck == K_ATTR ? pass : NULL, depth,
                        &total);

@@ -122,7 +122,8 @@ struct graft_onnx_walker {
     void *payload;
     graft_ctx *ctx;
     /* Where the walk is: "" in the main graph, "<function>/" in a function,
-     * "<node>/<attribute>/" (nested) in an If/Loop/Scan body.  Names there
+     * "<node>/<attribute>/" (nested) in an If/Loop/Scan body,
+     * "training_info/initialization/" or ".../algorithm/".  Names there
      * are their own namespace, so the reader qualifies a name by it when
      * another tensor has the same. */
     char scope[512];
