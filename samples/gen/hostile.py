@@ -159,6 +159,17 @@ def _npy(a):
     return b.getvalue()
 
 
+def keras_bad_crc_config(out):
+    """Item 9, variant: a .keras skeleton whose config.json (a member graft
+    copies, not a tensor) does not match its CRC-32."""
+    path = _keras(os.path.join(out, "bad_crc_config.keras"))
+    d = bytearray(open(path, "rb").read())
+    info = zipfile.ZipFile(path).getinfo("config.json")
+    d[info.header_offset + 30 + len(info.filename) + len(info.extra) + 5] ^= 0x01
+    open(path, "wb").write(bytes(d))
+    return path
+
+
 def onnx_constants(out, name="constants.onnx", values=None):
     """Item 1: Constant nodes in every attribute form (value_int, value_float,
     value_ints, value_floats, value_string, value_strings) beside a `value`

@@ -267,9 +267,19 @@ int graft_zipw_add(graft_zipw *w, const char *name, const void *p, size_t n, uin
     return graft_zipw_end(w);
 }
 
+static int no_piece(void *arg, const uint8_t *p, size_t n)
+{
+    (void)arg, (void)p, (void)n;
+    return GRAFT_OK;
+}
+
 int graft_zipw_copy(graft_zipw *w, const graft_zip *z, const graft_zip_entry *e,
                     const char *name, uint32_t align)
 {
+    /* Copied with its CRC-32: a member that does not match it would make an
+     * output every zip reader refuses (checked in steps, inflating with flat
+     * memory). */
+    GRAFT_TRY(graft_zip_stream(z, e, 0, 0, no_piece, NULL, w->ctx));
     bool z64 = w->force_zip64 || e->csize >= MAX32 || e->usize >= MAX32;
     GRAFT_TRY(start_member(w, name ? name : e->name, align, e->method, z64));
     GRAFT_TRY(graft_sink_write(w->sink, z->data + e->data_offset, (size_t)e->csize));

@@ -101,6 +101,23 @@ def zip_member_names_everywhere():
     assert not os.path.exists(R.path("o.npz")) and not os.path.exists(R.path("o.pt"))
 
 
+def keras_copied_member_crc():
+    """A .keras skeleton's copied member (config.json) that fails its CRC-32
+    was copied with it: exit 0 and an output zipfile refuses."""
+    p = hostile.keras_bad_crc_config(R.tmp)
+    try:
+        zipfile.ZipFile(p).read("config.json")
+        raise AssertionError("zipfile read it")
+    except zipfile.BadZipFile:
+        pass
+    np.savez(R.path("w3.npz"), **{"layers/dense/vars/0": np.ones((2, 3), "f4"),
+                                  "layers/dense/vars/1": np.ones(3, "f4")})
+    out = R.path("crc_out.keras")
+    refused(p, "bad_crc_config.keras: zip: entry 'config.json': CRC-32",
+            args=("apply", "-o", out, R.path("w3.npz")))
+    assert not os.path.exists(out)
+
+
 def ort_outputs(path):
     """onnxruntime-node's outputs of a model without inputs (the oracle)."""
     js = os.path.join(SOURCE_ROOT, "tests", "js")
