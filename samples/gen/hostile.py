@@ -316,6 +316,23 @@ def savedmodel_text_pb(out):
     return path
 
 
+def savedmodel_special_index(out, kind="fifo"):
+    """Item 4, variant: a SavedModel folder whose variables/variables.index is
+    a FIFO ("fifo") or a folder ("dir") beside a real saved_model.pb (a
+    graph-only copy of `graph`, made from the text-free bytes below)."""
+    path = os.path.join(out, f"sm_{kind}")
+    os.makedirs(os.path.join(path, "variables"), exist_ok=True)
+    # a SavedModel holding one empty MetaGraphDef: schema_version 1, meta_graphs {}
+    open(os.path.join(path, "saved_model.pb"), "wb").write(b"\x08\x01\x12\x00")
+    index = os.path.join(path, "variables", "variables.index")
+    if kind == "fifo":
+        if not os.path.exists(index):
+            os.mkfifo(index)
+    else:
+        os.makedirs(index, exist_ok=True)
+    return path
+
+
 def onnx_no_weights(out):
     """Item 2: a valid ONNX model with no initializers and no Constants."""
     import onnx

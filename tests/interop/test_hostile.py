@@ -263,6 +263,10 @@ def not_the_claimed_message():
     for fmt in ("onnx", "tf-graphdef", "pytorch-zip", "keras-h5", "tf-savedmodel"):
         refused(R.path("no_model_dir"), "no_model_dir: a folder that holds no " + fmt,
                 args=("ls", "--format", fmt))
+    # a variables.index that is a FIFO or a folder was taken for "no
+    # variables": listed empty with exit 0
+    for kind, needle in (("fifo", "not a regular file (a FIFO)"), ("dir", "is a folder")):
+        refused(hostile.savedmodel_special_index(R.tmp, kind), "variables.index", needle)
     empty = hostile.onnx_no_weights(R.tmp)
     onnx.checker.check_model(onnx.load(empty))
     p = run("ls", empty)

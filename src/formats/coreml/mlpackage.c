@@ -44,8 +44,8 @@ static bool exists(const char *dir, const char *name)
 {
     char p[4096];
     struct stat st;
-    return (size_t)snprintf(p, sizeof p, "%s/%s", dir, name) < sizeof p && stat(p, &st) == 0 &&
-           S_ISREG(st.st_mode);
+    /* present as anything: opening refuses what is not a regular file */
+    return (size_t)snprintf(p, sizeof p, "%s/%s", dir, name) < sizeof p && stat(p, &st) == 0;
 }
 
 static bool pkg_probe(const char *path, bool is_dir, const uint8_t *head, size_t n)

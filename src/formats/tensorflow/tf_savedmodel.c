@@ -26,12 +26,14 @@
 #define GRAPH_FILE "saved_model.pb"
 #define VARS "variables/variables"
 
+/* Present as anything: a FIFO or a folder named variables.index is then
+ * refused when opened (graft_source), never taken for "no variables". */
 static bool exists(const char *dir, const char *name)
 {
     char p[4096];
     struct stat st;
     if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, name) >= sizeof p) return false;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(p, &st) == 0;
 }
 
 static bool probe(const char *path, bool is_dir, const uint8_t *head, size_t n)
