@@ -129,6 +129,47 @@ def keras_duplicate_weights(out):
     return _keras(os.path.join(out, "dup.keras"), [("model.weights.h5", b"not hdf5")])
 
 
+def torch_dotdot_member(out):
+    """Item 18, variant: a torch zip whose extra member is base/../../evil.txt."""
+    import torch
+    path = os.path.join(out, "dotdot.pt")
+    buf = io.BytesIO()
+    torch.save({"w": torch.ones(2, 3)}, buf)
+    with zipfile.ZipFile(buf) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for i in zin.infolist():
+            z.writestr(i, zin.read(i))
+        z.writestr(zin.namelist()[0].split("/")[0] + "/../../evil.txt", b"owned\n")
+    return path
+
+
+def npz_dotdot_member(out):
+    """Item 18, variant: an npz with a member ../../evil.npy (numpy lists it as
+    key '../../evil'); a skeleton or source with it must not make an output
+    holding that member."""
+    path = os.path.join(out, "dotdot.npz")
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("w.npy", _npy(np.ones((2, 3), "<f4")))
+        z.writestr("../../evil.npy", _npy(np.zeros((2, 3), "<f4")))
+    return path
+
+
+def _npy(a):
+    b = io.BytesIO()
+    np.save(b, a)
+    return b.getvalue()
+
+
+def keras_bad_crc_config(out):
+    """Item 9, variant: a .keras skeleton whose config.json (a member graft
+    copies, not a tensor) does not match its CRC-32."""
+    path = _keras(os.path.join(out, "bad_crc_config.keras"))
+    d = bytearray(open(path, "rb").read())
+    info = zipfile.ZipFile(path).getinfo("config.json")
+    d[info.header_offset + 30 + len(info.filename) + len(info.extra) + 5] ^= 0x01
+    open(path, "wb").write(bytes(d))
+    return path
+
+
 def onnx_constants(out, name="constants.onnx", values=None):
     """Item 1: Constant nodes in every attribute form (value_int, value_float,
     value_ints, value_floats, value_string, value_strings) beside a `value`
@@ -156,6 +197,95 @@ def onnx_constants(out, name="constants.onnx", values=None):
     return path
 
 
+def onnx_sparse(out, name="sparse.onnx", values=None, indices=None, dims=None):
+    """Item 1, sparse forms: a Constant with `sparse_value` (indices as
+    [NNZ, rank]) and a graph `sparse_initializer` (indices linearized, [NNZ])
+    beside a dense initializer, each fed to an Identity so that onnxruntime
+    outputs their dense values.  `indices`/`dims` override the Constant's
+    (hostile variants: unsorted, duplicate, out of range, huge dims)."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    v = values or {"c_sp": [1.5, -2.0, 3.0], "s_init": [7, -8], "d_init": [0.25, 0.5]}
+    cidx = indices if indices is not None else [[0, 1], [1, 3], [2, 0]]
+    cdims = dims or [3, 4]
+    c = h.make_sparse_tensor(
+        h.make_tensor("c_sp_values", T.FLOAT, [len(v["c_sp"])], v["c_sp"]),
+        h.make_tensor("c_sp_indices", T.INT64, [len(cidx)] + ([len(cidx[0])] if cidx and
+                      isinstance(cidx[0], list) else []),
+                      [i for row in cidx for i in (row if isinstance(row, list) else [row])]),
+        cdims)
+    s = h.make_sparse_tensor(h.make_tensor("s_init", T.INT64, [2], v["s_init"]),
+                             h.make_tensor("s_init_idx", T.INT64, [2], [3, 9]), [2, 5])
+    d = h.make_tensor("d_init", T.FLOAT, [2], v["d_init"])
+    nodes = [h.make_node("Constant", [], ["c_sp"], sparse_value=c),
+             h.make_node("Identity", ["c_sp"], ["c_sp_out"]),
+             h.make_node("Identity", ["s_init"], ["s_init_out"]),
+             h.make_node("Identity", ["d_init"], ["d_init_out"])]
+    outs = [("c_sp_out", T.FLOAT, cdims), ("s_init_out", T.INT64, [2, 5]),
+            ("d_init_out", T.FLOAT, [2])]
+    g = h.make_graph(nodes, "sparse", [], [h.make_tensor_value_info(*o) for o in outs],
+                     initializer=[d], sparse_initializer=[s])
+    path = os.path.join(out, name)
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), path)
+    return path
+
+
+def onnx_scoped_constants(out, name="scoped.onnx", values=(1.0, 2.0, 3.0, 4.0)):
+    """Item 1, variant: Constants of one name in separate namespaces, which
+    the ONNX checker and onnxruntime accept: `c` in the main graph and in a
+    model-local function F, `b` in both branches of an If (whose condition
+    comes from a Constant: `flip` picks the branch)."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    main_c, fn_c, then_b, else_b = values
+    fn = h.make_function("local", "F", [], ["y"],
+                         [h.make_node("Constant", [], ["c"], value_float=fn_c),
+                          h.make_node("Identity", ["c"], ["y"])], [h.make_opsetid("", 13)])
+    then = h.make_graph([h.make_node("Constant", [], ["b"], value_float=then_b)], "then", [],
+                        [h.make_tensor_value_info("b", T.FLOAT, [])])
+    els = h.make_graph([h.make_node("Constant", [], ["b"], value_float=else_b)], "else", [],
+                       [h.make_tensor_value_info("b", T.FLOAT, [])])
+    g = h.make_graph([h.make_node("Constant", [], ["c"], value_float=main_c),
+                      h.make_node("F", [], ["z"], domain="local"),
+                      h.make_node("Constant", [], ["flip"], value_int=1),
+                      h.make_node("Cast", ["flip"], ["cond"], to=T.BOOL),
+                      h.make_node("If", ["cond"], ["o"], then_branch=then, else_branch=els)],
+                     "scoped", [], [h.make_tensor_value_info("c", T.FLOAT, []),
+                                    h.make_tensor_value_info("z", T.FLOAT, []),
+                                    h.make_tensor_value_info("o", T.FLOAT, [])])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("local", 1)],
+                     functions=[fn])
+    path = os.path.join(out, name)
+    onnx.save(m, path)
+    return path
+
+
+def onnx_training_info(out):
+    """Item 1, variant: a training model whose initialization graph makes its
+    initializer W with a Constant of the same name (initialization_binding
+    W -> W), as the ONNX checker accepts."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    w = h.make_tensor("W", T.FLOAT, [2], [1.0, 2.0])
+    g = h.make_graph([h.make_node("Identity", ["W"], ["y"])], "g", [],
+                     [h.make_tensor_value_info("y", T.FLOAT, [2])], initializer=[w])
+    init = h.make_graph([h.make_node("Constant", [], ["W"],
+                                     value=h.make_tensor("v", T.FLOAT, [2], [0.0, 0.0]))],
+                        "init", [], [h.make_tensor_value_info("W", T.FLOAT, [2])])
+    ti = onnx.TrainingInfoProto()
+    ti.initialization.CopyFrom(init)
+    b = ti.initialization_binding.add()
+    b.key, b.value = "W", "W"
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.training_info.append(ti)
+    path = os.path.join(out, "training.onnx")
+    onnx.save(m, path)
+    return path
+
+
 def onnx_tensor_pb(out):
     """Item 2: an ONNX TensorProto .pb (as the ONNX backend suite's
     test_data_set_*/input_0.pb), first byte 0x08 (dims)."""
@@ -166,11 +296,40 @@ def onnx_tensor_pb(out):
     return path
 
 
+def onnx_graph_pb(out):
+    """Item 2, variant: an ONNX GraphProto (not a ModelProto) saved as .pb,
+    first byte 0x12 as a GraphDef's `library`; and an empty and a 1-byte
+    file beside it."""
+    from onnx import helper as h
+    path = os.path.join(out, "graph.pb")
+    open(path, "wb").write(h.make_graph([], "g", [], []).SerializeToString())
+    open(os.path.join(out, "empty.pb"), "wb").close()
+    open(os.path.join(out, "one_byte.pb"), "wb").write(b"\x0a")
+    return path
+
+
 def savedmodel_text_pb(out):
     """Item 2: a SavedModel folder whose saved_model.pb is a 6-byte text file."""
     path = os.path.join(out, "text_savedmodel")
     os.makedirs(os.path.join(path, "variables"), exist_ok=True)
     open(os.path.join(path, "saved_model.pb"), "wb").write(b"hello\n")
+    return path
+
+
+def savedmodel_special_index(out, kind="fifo"):
+    """Item 4, variant: a SavedModel folder whose variables/variables.index is
+    a FIFO ("fifo") or a folder ("dir") beside a real saved_model.pb (a
+    graph-only copy of `graph`, made from the text-free bytes below)."""
+    path = os.path.join(out, f"sm_{kind}")
+    os.makedirs(os.path.join(path, "variables"), exist_ok=True)
+    # a SavedModel holding one empty MetaGraphDef: schema_version 1, meta_graphs {}
+    open(os.path.join(path, "saved_model.pb"), "wb").write(b"\x08\x01\x12\x00")
+    index = os.path.join(path, "variables", "variables.index")
+    if kind == "fifo":
+        if not os.path.exists(index):
+            os.mkfifo(index)
+    else:
+        os.makedirs(index, exist_ok=True)
     return path
 
 

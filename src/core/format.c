@@ -63,6 +63,15 @@ static int pick(const graft_format **out, const char *path, bool is_dir,
         *out = graft_format_find(opts->format);
         if (!*out)
             return graft_error(ctx, GRAFT_EFORMAT, "%s: unknown format '%s'", path, opts->format);
+        /* The format is forced, not its container: a folder must still be
+         * one this format reads (readers of files need a file), and an
+         * empty file is no model of any format. */
+        if (is_dir && !(*out)->probe(path, true, NULL, 0))
+            return graft_error(ctx, GRAFT_EFORMAT, "%s: a folder that holds no %s model", path,
+                               opts->format);
+        if (!is_dir && n == 0)
+            return graft_error(ctx, GRAFT_ECORRUPT, "%s: the file is empty, not a %s model", path,
+                               opts->format);
         return GRAFT_OK;
     }
     for (size_t i = 0; graft_formats[i]; i++)

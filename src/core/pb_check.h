@@ -20,6 +20,7 @@ typedef struct graft_pb_rule {
     uint32_t wt;        /* wire type (GRAFT_PB_*); a repeated scalar may also be packed */
     const char *name;   /* as in the .proto */
     bool required;      /* the message means nothing without it */
+    bool message;       /* a LEN field holding a message: its own fields must parse */
 } graft_pb_rule;
 
 /*

@@ -26,6 +26,9 @@ struct graft_sink {
     uint64_t flushed;     /* bytes already in the file */
     bool crc_on, crc32c_on;
     bool anon;            /* O_TMPFILE: no name until tmp_path or commit */
+    bool mkdirs;          /* the output's folders do not exist yet: commit makes them */
+    bool synced;          /* graft_sink_sync ran, at `flushed` == synced_at */
+    uint64_t synced_at;
     uint32_t crc, crc32c;
     bool in_memory;       /* graft_sink_open_mem: bytes collect in mem, no file */
     uint8_t *mem;         /* owned; memcap bytes */
@@ -84,6 +87,43 @@ static int named_temp(graft_sink *s, int flags)
     return fd;
 }
 
+/* mkdir every missing folder on the way to file `path`. */
+static void make_folders(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return;
+    for (char *c = buf + 1; (c = strchr(c, '/')); c++) {
+        *c = '\0';
+        (void)mkdir(buf, 0777);
+        *c = '/';
+    }
+}
+
+/* The folder output being written by this thread (graft_sink_folder_output). */
+static _Thread_local const char *folder_root;
+
+void graft_sink_folder_output(const char *dir) { folder_root = dir; }
+
+static bool below_folder_root(const char *path)
+{
+    size_t n = folder_root ? strlen(folder_root) : 0;
+    return n && strncmp(path, folder_root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+#ifdef O_TMPFILE
+/* An unnamed file in the deepest existing folder of `dir` (a folder output
+ * whose folders commit makes; linkat keeps to one file system). */
+static int tmpfile_in_ancestor(char *dir, mode_t mode)
+{
+    for (char *c; (c = strrchr(dir, '/')) && c != dir;) {
+        *c = '\0';
+        int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+        if (fd >= 0 || errno != ENOENT) return fd;
+    }
+    return -1;
+}
+#endif
+
 int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx)
 {
     graft_sink *s;
@@ -116,10 +156,14 @@ int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx)
         }
         if (dirlen) dir[dirlen > 1 ? dirlen - 1 : 1] = '\0';
         s->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666 & ~um);
+        if (s->fd < 0 && errno == ENOENT && dirlen && below_folder_root(final_path))
+            s->mkdirs = (s->fd = tmpfile_in_ancestor(dir, 0666 & ~um)) >= 0;
         free(dir);
         s->anon = s->fd >= 0;
     }
 #endif
+    if (s->fd < 0 && dirlen && below_folder_root(final_path))
+        make_folders(final_path); /* the named fallback needs them */
     if (s->fd < 0 && (s->fd = named_temp(s, O_CLOEXEC)) >= 0)
         fchmod(s->fd, 0666 & ~um); /* mkstemp makes 0600; outputs are ordinary files */
     if (s->fd < 0) {
@@ -366,6 +410,7 @@ const char *graft_sink_tmp_path(const graft_sink *cs)
     if (s->anon && !s->tmp[0]) {
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->fd);
+        if (s->mkdirs) make_folders(s->path);
         for (int tries = 0; tries < 100; tries++) {
             int fd = named_temp(s, O_CLOEXEC); /* reserve a name... */
             if (fd < 0) break;
@@ -420,6 +465,18 @@ static void release(graft_sink *s)
     free(s);
 }
 
+int graft_sink_sync(graft_sink *s)
+{
+    int rc;
+    if (s->in_memory) return GRAFT_OK;
+    rc = drain(s); /* the writer thread's queue too */
+    if (rc == GRAFT_OK && fsync(s->fd) < 0)
+        rc = graft_error(s->ctx, GRAFT_EIO, "%s: fsync failed: %s", s->path, strerror(errno));
+    s->synced = rc == GRAFT_OK;
+    s->synced_at = s->flushed;
+    return rc;
+}
+
 int graft_sink_commit(graft_sink *s)
 {
     int rc;
@@ -429,14 +486,13 @@ int graft_sink_commit(graft_sink *s)
         release(s);
         return graft_error(ctx, GRAFT_ERROR, "an in-memory output cannot be committed");
     }
-    rc = drain(s);
-    if (rc == GRAFT_OK && fsync(s->fd) < 0)
-        rc = graft_error(s->ctx, GRAFT_EIO, "%s: fsync failed: %s", s->path, strerror(errno));
+    rc = s->synced && !s->fill && s->flushed == s->synced_at ? GRAFT_OK : graft_sink_sync(s);
     /* unnamed: link it in place when nothing is there yet, else name it
      * beside the output and rename that over the old file */
     if (rc == GRAFT_OK && s->anon && !s->tmp[0]) {
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->fd);
+        if (s->mkdirs) make_folders(s->path);
         if (linkat(AT_FDCWD, proc, AT_FDCWD, s->path, AT_SYMLINK_FOLLOW) == 0) {
             release(s);
             return GRAFT_OK;
@@ -657,18 +713,27 @@ uint32_t graft_crc32c(uint32_t crc, const void *data, size_t n)
     return ~crc;
 }
 
-int graft_copy_file(const char *from, const char *to, graft_ctx *ctx)
+int graft_copy_file_pending(const char *from, const char *to, graft_sink **out, graft_ctx *ctx)
 {
     graft_source *src = NULL;
     graft_sink *s = NULL;
     int rc = graft_source_open(&src, from, ctx);
+    *out = NULL;
     if (rc == 0) rc = graft_sink_open(&s, to, ctx);
     if (rc == 0 && src->size) rc = graft_sink_write(s, src->data, src->size);
+    if (rc == 0) rc = graft_sink_sync(s);
     if (rc == 0) {
-        rc = graft_sink_commit(s);
+        *out = s;
         s = NULL;
     }
     graft_sink_abort(s);
     graft_source_free(src);
     return rc;
+}
+
+int graft_copy_file(const char *from, const char *to, graft_ctx *ctx)
+{
+    graft_sink *s = NULL;
+    GRAFT_TRY(graft_copy_file_pending(from, to, &s, ctx));
+    return graft_sink_commit(s);
 }

@@ -20,6 +20,12 @@ typedef struct graft_sink graft_sink;
 
 /* Create the temporary file for final_path (mode 0644 before umask). */
 int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx);
+/* A writer of a folder output (a SavedModel, an .mlpackage, a TF.js
+ * folder) names it here while it writes, NULL after: graft_sink_open then
+ * accepts files below `dir` whose folders do not exist yet, keeps them
+ * unnamed beside the nearest existing one, and commit makes the folders
+ * (so a killed writer leaves no folder).  Per thread. */
+void graft_sink_folder_output(const char *dir);
 int graft_sink_write(graft_sink *s, const void *p, size_t n);
 /* Append n bytes of the file fd at off, copied by the kernel
  * (copy_file_range: no pass through user memory, as cp does).  0 when
@@ -58,6 +64,9 @@ int graft_sink_reopen(graft_sink *s, int *fd, graft_ctx *ctx);
 /* Finish: flush, fsync, rename into place, free.  On failure the temporary
  * file is removed.  Accepts NULL (no-op). */
 int graft_sink_commit(graft_sink *s);
+/* Flush and fsync now, so that a later commit only links the file into
+ * place: a set of files then appears together (written nothing after). */
+int graft_sink_sync(graft_sink *s);
 /* A sink collecting its bytes in memory (to compare emitted tensors before
  * choosing a layout); free it with graft_sink_abort, never commit it. */
 int graft_sink_open_mem(graft_sink **out, graft_ctx *ctx);
@@ -77,6 +86,9 @@ uint32_t graft_crc32(uint32_t crc, const void *p, size_t n);
 bool graft_crc32c__use_hw(bool on);
 
 /* Copy file `from` to `to` atomically through a sink (skeleton members kept as they are). */
+/* The same into a synced sink left to the caller to commit (or abort): a
+ * file of a folder output, linked in with the others. */
+int graft_copy_file_pending(const char *from, const char *to, graft_sink **out, graft_ctx *ctx);
 int graft_copy_file(const char *from, const char *to, graft_ctx *ctx);
 
 #endif

@@ -293,22 +293,26 @@ cleanup:
     return rc;
 }
 
+int graft_zip_check_name(const char *n, graft_ctx *ctx)
+{
+    const char *c = n;
+    if (n[0] == '/' || strchr(n, '\\') || (n[0] && n[1] == ':'))
+        return graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s' is not a relative "
+                           "forward-slash path", n);
+    for (;;) {
+        size_t k = strcspn(c, "/");
+        if (k == 2 && c[0] == '.' && c[1] == '.')
+            return graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s' has a '..' "
+                               "component; it would unpack outside its folder", n);
+        if (!c[k]) break;
+        c += k + 1;
+    }
+    return GRAFT_OK;
+}
+
 int graft_zip_check_copyable(const graft_zip *z, graft_ctx *ctx)
 {
-    for (size_t i = 0; i < z->count; i++) {
-        const char *n = z->entries[i].name, *c = n;
-        if (n[0] == '/' || strchr(n, '\\') || (n[0] && n[1] == ':'))
-            return graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s' is not a relative "
-                               "forward-slash path", n);
-        for (;;) {
-            size_t k = strcspn(c, "/");
-            if (k == 2 && c[0] == '.' && c[1] == '.')
-                return graft_error(ctx, GRAFT_ECORRUPT, "zip: entry '%s' has a '..' "
-                                   "component; it would unpack outside its folder", n);
-            if (!c[k]) break;
-            c += k + 1;
-        }
-    }
+    for (size_t i = 0; i < z->count; i++) GRAFT_TRY(graft_zip_check_name(z->entries[i].name, ctx));
     return GRAFT_OK;
 }
 

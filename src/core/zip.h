@@ -42,6 +42,8 @@ void graft_zip_free(graft_zip *z);
  * relative forward-slash path without '..' components (no "../../evil.txt",
  * "/etc/x", "C:x" or backslashes). */
 int graft_zip_check_copyable(const graft_zip *z, graft_ctx *ctx);
+/* The same for one name (graft_zipw refuses to write any other). */
+int graft_zip_check_name(const char *name, graft_ctx *ctx);
 /* The entry with this exact name, or NULL. */
 const graft_zip_entry *graft_zip_find(const graft_zip *z, const char *name);
 /* A stored member's bytes in place, once its CRC-32 matches the directory's

@@ -98,6 +98,9 @@ static int start_member(graft_zipw *w, const char *name, uint32_t align, uint16_
     if (w->open)
         return graft_error(w->ctx, GRAFT_ERROR, "zip writer: member '%s' begun while another is open",
                            name);
+    /* a tensor named "../../x" must not become a member that unpacks there */
+    if (graft_zip_check_name(name, w->ctx) < 0)
+        return graft_error_prefix(w->ctx, "%s", graft_sink_path(w->sink));
     if (nlen == 0 || nlen > 0xffff)
         return graft_error(w->ctx, GRAFT_ELIMIT, "zip writer: member name of %zu bytes", nlen);
     if (align > 4096 || (align & (align - 1)))
@@ -264,9 +267,19 @@ int graft_zipw_add(graft_zipw *w, const char *name, const void *p, size_t n, uin
     return graft_zipw_end(w);
 }
 
+static int no_piece(void *arg, const uint8_t *p, size_t n)
+{
+    (void)arg, (void)p, (void)n;
+    return GRAFT_OK;
+}
+
 int graft_zipw_copy(graft_zipw *w, const graft_zip *z, const graft_zip_entry *e,
                     const char *name, uint32_t align)
 {
+    /* Copied with its CRC-32: a member that does not match it would make an
+     * output every zip reader refuses (checked in steps, inflating with flat
+     * memory). */
+    GRAFT_TRY(graft_zip_stream(z, e, 0, 0, no_piece, NULL, w->ctx));
     bool z64 = w->force_zip64 || e->csize >= MAX32 || e->usize >= MAX32;
     GRAFT_TRY(start_member(w, name ? name : e->name, align, e->method, z64));
     GRAFT_TRY(graft_sink_write(w->sink, z->data + e->data_offset, (size_t)e->csize));

@@ -54,7 +54,8 @@ int graft_zipw_add(graft_zipw *w, const char *name, const void *p, size_t n, uin
                    int method);
 /**
  * Copy member `e` of archive `z` unchanged: same method, CRC-32 and
- * compressed bytes.  `name` NULL keeps the member's name.
+ * compressed bytes, once its bytes match that CRC-32.  `name` NULL keeps the
+ * member's name.
  */
 int graft_zipw_copy(graft_zipw *w, const graft_zip *z, const graft_zip_entry *e,
                     const char *name, uint32_t align);

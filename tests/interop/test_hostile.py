@@ -85,6 +85,39 @@ def keras_skeleton_names():
         assert not [f for f in os.listdir(R.tmp) if f.startswith("out_")], os.listdir(R.tmp)
 
 
+def zip_member_names_everywhere():
+    """A '..' member name is refused in a torch zip as in a .keras, and no zip
+    graft writes gets one from a tensor name (npz: ../../evil.npy)."""
+    t = hostile.torch_dotdot_member(R.tmp)
+    np.savez(R.path("w2.npz"), w=np.zeros((2, 3), "f4"))
+    refused(t, "dotdot.pt", "'..' component")
+    refused(t, "dotdot.pt", "'..' component", args=("apply", "-o", R.path("o.pt"), R.path("w2.npz")))
+    z = hostile.npz_dotdot_member(R.tmp)
+    with np.load(z) as f:
+        assert sorted(f.files) == ["../../evil", "w"]
+    assert [x["name"] for x in ls_json(z)] == ["w", "../../evil"]
+    for args in (("apply", "-o", R.path("o.npz"), z), ("convert", "-o", R.path("o.npz"))):
+        refused(z, "o.npz: zip: entry '../../evil.npy' has a '..' component", args=args)
+    assert not os.path.exists(R.path("o.npz")) and not os.path.exists(R.path("o.pt"))
+
+
+def keras_copied_member_crc():
+    """A .keras skeleton's copied member (config.json) that fails its CRC-32
+    was copied with it: exit 0 and an output zipfile refuses."""
+    p = hostile.keras_bad_crc_config(R.tmp)
+    try:
+        zipfile.ZipFile(p).read("config.json")
+        raise AssertionError("zipfile read it")
+    except zipfile.BadZipFile:
+        pass
+    np.savez(R.path("w3.npz"), **{"layers/dense/vars/0": np.ones((2, 3), "f4"),
+                                  "layers/dense/vars/1": np.ones(3, "f4")})
+    out = R.path("crc_out.keras")
+    refused(p, "bad_crc_config.keras: zip: entry 'config.json': CRC-32",
+            args=("apply", "-o", out, R.path("w3.npz")))
+    assert not os.path.exists(out)
+
+
 def ort_outputs(path):
     """onnxruntime-node's outputs of a model without inputs (the oracle)."""
     js = os.path.join(SOURCE_ROOT, "tests", "js")
@@ -117,6 +150,92 @@ def onnx_constant_forms():
     assert ort_outputs(out) == ort_outputs(src)
 
 
+def onnx_sparse_forms():
+    """A Constant's sparse_value and a graph's sparse_initializer are listed
+    dense with the values onnxruntime computes (they were dropped); a
+    skeleton's are rewritten with a source's (onnxruntime runs the output),
+    or copied byte for byte when unchanged; indices the ONNX checker refuses
+    are refused, naming the tensor."""
+    import onnx
+    skel = hostile.onnx_sparse(R.tmp)
+    want = {k[:-len("_out")]: o for k, o in ort_outputs(skel).items()}
+    names = {t["name"]: t for t in ls_json(skel)}
+    assert set(names) == set(want), (sorted(names), sorted(want))
+    for n, o in want.items():
+        a = np.array([int(x) for x in o["data"]] if o["type"] == "int64" else o["data"],
+                     {"int64": "<i8", "float32": "<f4"}[o["type"]]).reshape(o["dims"])
+        t = names[n]
+        assert t["dtype"] == o["type"] and t["shape"] == o["dims"], (n, t, o)
+        assert t["sha256"] == sha256_of_array(a), (n, t, o)
+    src = hostile.onnx_sparse(R.tmp, "sparse_src.onnx",
+                              {"c_sp": [0.0, 9.0, -1.0], "s_init": [5, 6], "d_init": [1.0, 2.0]})
+    out = R.path("sparse_out.onnx")
+    run("apply", "-o", out, src, skel)
+    onnx.checker.check_model(onnx.load(out))
+    assert ort_outputs(out) == ort_outputs(src) != ort_outputs(skel)
+    same = R.path("sparse_same.onnx")
+    run("apply", "-o", same, skel, skel)
+    assert open(same, "rb").read() == open(skel, "rb").read()
+    p = run("diff", src, skel, check=False)
+    assert p.returncode == 1 and "c_sp" in p.stdout and "s_init" in p.stdout, (p.stdout, p.stderr)
+    for tag, idx, needle in (("unsorted", [[1, 3], [0, 1], [2, 0]], "comes before the one before"),
+                             ("dup", [[0, 1], [0, 1], [2, 0]], "repeats the one before"),
+                             ("oor", [[0, 1], [1, 4], [2, 0]], "index 4 of value 1 is out of range"),
+                             ("neg", [[0, 1], [1, -1], [2, 0]], "index -1 of value 1 is out of range"),
+                             ("lin_oor", [1, 5, 12], "index 12 of value 2 is out of range [0, 12)"),
+                             ("rank", [[0, 1, 0], [1, 3, 0], [2, 0, 0]], "indices of shape [3, 3]")):
+        p = hostile.onnx_sparse(R.tmp, f"sparse_{tag}.onnx", indices=idx)
+        try:
+            onnx.checker.check_model(onnx.load(p))
+            raise AssertionError(f"the checker took {p}")
+        except onnx.checker.ValidationError:
+            pass
+        refused(p, f"sparse_{tag}.onnx", "sparse tensor 'c_sp'", needle)
+    p = hostile.onnx_sparse(R.tmp, "sparse_lin.onnx", indices=[1, 7, 8])
+    onnx.checker.check_model(onnx.load(p))
+    assert ort_outputs(p)["c_sp_out"]["data"][7:9] == [-2.0, 3.0]
+    assert {t["name"]: t for t in ls_json(p)}["c_sp"]["sha256"] == sha256_of_array(
+        np.array(ort_outputs(p)["c_sp_out"]["data"], "<f4"))
+    # 256 MiB dense from a few bytes: hashed streaming, with flat memory
+    big = hostile.onnx_sparse(R.tmp, "sparse_big.onnx", indices=[[0, 1], [1, 3], [8191, 8190]],
+                              dims=[8192, 8192])
+    a = np.zeros((8192, 8192), "<f4")
+    a[0, 1], a[1, 3], a[8191, 8190] = 1.5, -2.0, 3.0
+    status, rss, out = peak_rss(["ls", "--sha256", big])
+    assert status == "0" and out.splitlines()[0].split("\t")[-1] == sha256_of_array(a), out
+    assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
+    huge = hostile.onnx_sparse(R.tmp, "sparse_huge.onnx", dims=[1 << 40, 1 << 20])
+    line = run("ls", huge).stdout.splitlines()[0]
+    assert line.startswith("c_sp\tunsupported\t[1099511627776,1048576]") and "over graft's" in line, line
+    refused(hostile.onnx_sparse(R.tmp, "sparse_overflow.onnx", dims=[1 << 40, 1 << 40]),
+            "tensor 'c_sp'", "overflows")
+
+
+def onnx_scoped_names():
+    """A name used in a function and in the main graph, or in both branches
+    of an If, is two tensors (the whole file was refused: 'name appears
+    twice'); the scoped ones are qualified, and a skeleton's are each
+    rewritten with the source's value of the same place."""
+    import onnx
+    skel = hostile.onnx_scoped_constants(R.tmp)
+    onnx.checker.check_model(onnx.load(skel))
+    got = {t["name"]: t for t in ls_json(skel)}
+    assert sorted(got) == ["F/c", "c", "flip", "o/else_branch/b", "o/then_branch/b"], sorted(got)
+    for n, v in (("c", 1.0), ("F/c", 2.0), ("o/then_branch/b", 3.0), ("o/else_branch/b", 4.0)):
+        assert got[n]["sha256"] == sha256_of_array(np.array(v, "<f4")), n
+    src = hostile.onnx_scoped_constants(R.tmp, "scoped_src.onnx", (5.0, 6.0, 7.0, 8.0))
+    out = R.path("scoped_out.onnx")
+    run("apply", "-o", out, src, skel)
+    assert ort_outputs(out) == ort_outputs(src) != ort_outputs(skel)
+    assert {t["name"]: t["sha256"] for t in ls_json(out)} == {
+        t["name"]: t["sha256"] for t in ls_json(src)}
+    tr = hostile.onnx_training_info(R.tmp)
+    onnx.checker.check_model(onnx.load(tr))
+    got = {t["name"]: t["sha256"] for t in ls_json(tr)}
+    assert got == {"W": sha256_of_array(np.array([1.0, 2.0], "<f4")),
+                   "training_info/initialization/W": sha256_of_array(np.zeros(2, "<f4"))}, got
+
+
 def not_the_claimed_message():
     import onnx
     pb = hostile.onnx_tensor_pb(R.tmp)
@@ -126,6 +245,28 @@ def not_the_claimed_message():
             args=("ls", "--format", "onnx"))
     sm = hostile.savedmodel_text_pb(R.tmp)
     refused(sm, "text_savedmodel", "saved_model.pb: not a TensorFlow SavedModel")
+    # variants: another ONNX message, empty and 1-byte files, --format on
+    # a file of a folder format and on a folder (SIGSEGV before)
+    g = hostile.onnx_graph_pb(R.tmp)
+    refused(g, "graph.pb", "not a TensorFlow GraphDef", "field 2 (library) is not a message")
+    refused(g, "graph.pb", "not an ONNX ModelProto", "no graph", args=("ls", "--format", "onnx"))
+    for fmt in ("tf-graphdef", "onnx", "tf-savedmodel", "coreml", "tflite"):
+        refused(R.path("empty.pb"), "empty.pb: the file is empty, not a " + fmt,
+                args=("ls", "--format", fmt))
+    refused(R.path("one_byte.pb"), "too short to tell")
+    refused(R.path("one_byte.pb"), "not a TensorFlow GraphDef", "runs past the end",
+            args=("ls", "--format", "tf-graphdef"))
+    refused(R.path("one_byte.pb"), "not an ONNX ModelProto", args=("ls", "--format", "onnx"))
+    refused(pb, "input_0.pb: a TensorFlow SavedModel is a folder",
+            args=("ls", "--format", "tf-savedmodel"))
+    os.makedirs(R.path("no_model_dir"), exist_ok=True)
+    for fmt in ("onnx", "tf-graphdef", "pytorch-zip", "keras-h5", "tf-savedmodel"):
+        refused(R.path("no_model_dir"), "no_model_dir: a folder that holds no " + fmt,
+                args=("ls", "--format", fmt))
+    # a variables.index that is a FIFO or a folder was taken for "no
+    # variables": listed empty with exit 0
+    for kind, needle in (("fifo", "not a regular file (a FIFO)"), ("dir", "is a folder")):
+        refused(hostile.savedmodel_special_index(R.tmp, kind), "variables.index", needle)
     empty = hostile.onnx_no_weights(R.tmp)
     onnx.checker.check_model(onnx.load(empty))
     p = run("ls", empty)

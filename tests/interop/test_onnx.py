@@ -276,7 +276,8 @@ def check_truncated():
     bad = graftlib_path("trunc.onnx")
     for cut in (len(data) - 1, len(data) - 7, len(data) // 2, 40, 3):
         open(bad, "wb").write(data[:cut])
-        refused(bad, bad + ": offset 0x")
+        err = refused(bad, bad + ": ", "offset 0x")
+        assert "truncated" in err or err.startswith(f"graft: {bad}: offset 0x"), err
 
 
 def check_length_past_end():

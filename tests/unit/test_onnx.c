@@ -484,13 +484,13 @@ START_TEST(hostile_fields_are_named_in_errors)
     } cases[] = {
         /* graph (7) of 0x20 bytes with 2 present */
         {"\x3a\x20\x2a\x00", 4, GRAFT_ECORRUPT,
-         "x.onnx: offset 0x0: field 7: length 32 runs past the end (2 bytes left)"},
+         "x.onnx: not an ONNX ModelProto: offset 0x0: field 7: length 32 runs past the end (2 bytes left)"},
         /* graph as a varint */
         {"\x38\x01", 2, GRAFT_ECORRUPT,
          "x.onnx: not an ONNX ModelProto: offset 0x0: field 7 (graph) has wire type 0, not 2"},
         /* group wire type */
         {"\x3b", 1, GRAFT_ECORRUPT,
-         "x.onnx: offset 0x0: field 7: unsupported protobuf wire type 3"},
+         "x.onnx: not an ONNX ModelProto: offset 0x0: field 7: unsupported protobuf wire type 3"},
         /* initializer without a name */
         {"\x3a\x04\x2a\x02\x10\x01", 6, GRAFT_ECORRUPT,
          "x.onnx: offset 0x4: initializer without a name"},
@@ -507,7 +507,7 @@ START_TEST(hostile_fields_are_named_in_errors)
         {"\x3a\x09\x2a\x07\x10\x01\x42\x01w\x1a\x00", 11, GRAFT_EFORMAT,
          "x.onnx: tensor 'w': segmented tensors are not supported"},
         /* a 2-byte tag with field number 0 */
-        {"\x80\x00", 2, GRAFT_ECORRUPT, "x.onnx: offset 0x0: bad protobuf field number 0"},
+        {"\x80\x00", 2, GRAFT_ECORRUPT, "x.onnx: not an ONNX ModelProto: offset 0x0: bad protobuf field number 0"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         graft_model *m = NULL;

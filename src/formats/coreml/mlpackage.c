@@ -44,8 +44,8 @@ static bool exists(const char *dir, const char *name)
 {
     char p[4096];
     struct stat st;
-    return (size_t)snprintf(p, sizeof p, "%s/%s", dir, name) < sizeof p && stat(p, &st) == 0 &&
-           S_ISREG(st.st_mode);
+    /* present as anything: opening refuses what is not a regular file */
+    return (size_t)snprintf(p, sizeof p, "%s/%s", dir, name) < sizeof p && stat(p, &st) == 0;
 }
 
 static bool pkg_probe(const char *path, bool is_dir, const uint8_t *head, size_t n)
@@ -289,8 +289,14 @@ static void remove_tmp(const char *tmp)
     rmdir(tmp);
 }
 
+/* The new package is made in "<out>.graft-<pid>-<n>", renamed into place;
+ * its files stay unnamed until all are written, and its folders are made
+ * when they are linked in (graft_sink): a kill leaves nothing. */
 static int pkg_write(const graft_model *m, const char *out_path, graft_fill *fill, graft_ctx *ctx)
 {
+    static unsigned serial;
+    const char *const copies[] = {"Manifest.json", SPEC};
+    graft_sink *pending[2] = {NULL, NULL};
     char tmp[4096], from[4096], to[4096];
     size_t n = strlen(out_path);
     int rc = GRAFT_OK;
@@ -298,22 +304,16 @@ static int pkg_write(const graft_model *m, const char *out_path, graft_fill *fil
     while (n > 1 && out_path[n - 1] == '/') n--;
     if (n + 64 > sizeof tmp || strlen(m->path) + 64 > sizeof from)
         return graft_error(ctx, GRAFT_ELIMIT, "%s: path too long", out_path);
-    snprintf(tmp, sizeof tmp, "%.*s.graft-XXXXXX", (int)n, out_path);
-    if (!mkdtemp(tmp))
-        return graft_error(ctx, GRAFT_EIO, "%s: cannot create a temporary folder beside it",
-                           out_path);
-    for (size_t i = 0; i < 3 && rc == GRAFT_OK; i++) {
-        if ((size_t)snprintf(to, sizeof to, "%s/%s", tmp, DIRS[i]) >= sizeof to ||
-            mkdir(to, 0755) < 0)
-            rc = graft_error(ctx, GRAFT_EIO, "%s: cannot create it", to);
-    }
-    const char *const copies[] = {"Manifest.json", SPEC};
+    do
+        snprintf(tmp, sizeof tmp, "%.*s.graft-%ld-%u", (int)n, out_path, (long)getpid(), serial++);
+    while (access(tmp, F_OK) == 0);
+    graft_sink_folder_output(tmp);
     for (size_t i = 0; i < 2 && rc == GRAFT_OK; i++) {
         if ((size_t)snprintf(from, sizeof from, "%s/%s", m->path, copies[i]) >= sizeof from ||
             (size_t)snprintf(to, sizeof to, "%s/%s", tmp, copies[i]) >= sizeof to)
             rc = graft_error(ctx, GRAFT_ELIMIT, "%s: path too long", out_path);
         else
-            rc = graft_copy_file(from, to, ctx);
+            rc = graft_copy_file_pending(from, to, &pending[i], ctx);
     }
     if (rc == GRAFT_OK) {
         if ((size_t)snprintf(to, sizeof to, "%s/" WEIGHTS, tmp) >= sizeof to)
@@ -321,9 +321,15 @@ static int pkg_write(const graft_model *m, const char *out_path, graft_fill *fil
         else
             rc = graft_write_source_in_place(m, m->sources[1], to, fill, ctx);
     }
+    for (size_t i = 0; i < 2 && rc == GRAFT_OK; i++) {
+        rc = graft_sink_commit(pending[i]);
+        pending[i] = NULL;
+    }
+    graft_sink_folder_output(NULL);
     if (rc == GRAFT_OK && rename(tmp, out_path) < 0)
         rc = graft_error(ctx, GRAFT_EIO, "%s: cannot move the new package into place "
                          "(does a non-empty folder exist there?)", out_path);
+    for (size_t i = 0; i < 2; i++) graft_sink_abort(pending[i]);
     if (rc < 0) remove_tmp(tmp);
     return rc;
 }

@@ -384,8 +384,8 @@ static int write_archive(const graft_model *m, const char *out_path, graft_fill 
         if (strcmp(e->name, WEIGHTS_MEMBER) == 0)
             rc = graft_zipw_add(w, e->name, map, (size_t)size, 0,
                                 e->method == 8 ? GRAFT_ZIPW_DEFLATED : GRAFT_ZIPW_STORED);
-        else
-            rc = graft_zipw_copy(w, z, e, NULL, 0);
+        else if ((rc = graft_zipw_copy(w, z, e, NULL, 0)) < 0)
+            graft_error_prefix(ctx, "%s", src->path);
     }
     if (rc == GRAFT_OK) rc = graft_zipw_finish(w);
     graft_zipw_free(w);

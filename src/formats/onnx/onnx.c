@@ -11,6 +11,9 @@
  *      (1-d) and value_string(s) hold it in the attribute's own fields
  *      (onnx_wire.h); attributes g (6) and graphs (11) hold If/Loop bodies;
  *      ModelProto.functions (25) and training_info (20) hold more graphs;
+ *      GraphProto.sparse_initializer (15) and a Constant's sparse_value
+ *      (AttributeProto 22) hold SparseTensorProto, listed dense
+ *      (onnx_sparse.c);
  *   3. TensorProto: dims (1), data_type (2), name (8), then the elements in
  *      one of: raw_data (9, row-major little-endian), the typed field of the
  *      type (float_data 4, int32_data 5 also for 8/16-bit types and float16
@@ -302,6 +305,55 @@ static int add_entry(graft_onnx_state *st, graft_onnx_entry **out, graft_ctx *ct
     return GRAFT_OK;
 }
 
+/* A tensor of a function or a subgraph keeps the walk's scope (aux_ptr),
+ * for qualify_names. */
+static int set_scope(graft_model *m, graft_tensor *t, const graft_onnx_walker *w)
+{
+    if (!w->scope_len) return GRAFT_OK;
+    if (!(t->aux_ptr = graft_arena_strdup(&m->arena, w->scope)))
+        return graft_error_oom(w->ctx, "a scope");
+    return GRAFT_OK;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp((*(const graft_tensor *const *)a)->name, (*(const graft_tensor *const *)b)->name);
+}
+
+/*
+ * Functions and If/Loop/Scan bodies are namespaces of their own: a Constant
+ * `c` in a function and one in the main graph, or in the then and else
+ * branches of an If, are two tensors.  Where a name is shared, the scoped
+ * ones are named "<function>/c" or "<node>/<attribute>/c"; unique names
+ * stay plain.
+ */
+static int qualify_names(graft_model *m, graft_ctx *ctx)
+{
+    graft_tensor **by = NULL;
+    int rc = GRAFT_OK;
+
+    if (m->count < 2) return GRAFT_OK;
+    if (!(by = graft_malloc(ctx, m->count * sizeof *by))) return graft_error_oom(ctx, "names");
+    for (size_t i = 0; i < m->count; i++) by[i] = &m->tensors[i];
+    qsort(by, m->count, sizeof *by, cmp_name);
+    for (size_t i = 0, j; i < m->count; i = j) {
+        for (j = i + 1; j < m->count && !strcmp(by[i]->name, by[j]->name); j++) {}
+        for (size_t k = i; j - i > 1 && k < j; k++) {
+            const char *scope = by[k]->aux_ptr;
+            char *q;
+            if (!scope) continue;
+            if (!(q = graft_arena_printf(&m->arena, "%s%s", scope, by[k]->name))) {
+                rc = graft_error_oom(ctx, "a name");
+                goto cleanup;
+            }
+            by[k]->name = q;
+        }
+    }
+cleanup:
+    free(by);
+    return rc;
+}
+
 static int scan_tensor(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
                        const graft_onnx_str *cname, uint64_t *size)
 {
@@ -334,6 +386,7 @@ static int scan_tensor(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg
                            (int)(name.n > 200 ? 200 : name.n), (const char *)name.p);
     t = graft_model__add(m, (const char *)name.p, name.n, dt, ti.ndim, ti.dims, ctx);
     if (!t) return ctx->status;
+    GRAFT_TRY(set_scope(m, t, w));
     GRAFT_TRY(add_entry(st, &e, ctx));
     e->msg_off = off;
     e->msg_len = len;
@@ -398,6 +451,7 @@ static int scan_attr(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
     dim = (int64_t)v.count;
     t = graft_model__add(m, (const char *)cname->p, cname->n, v.dtype, v.ndim, &dim, w->ctx);
     if (!t) return w->ctx->status;
+    GRAFT_TRY(set_scope(m, t, w));
     if (v.dtype == GRAFT_STRING) t->nbytes = v.nbytes;
     GRAFT_TRY(add_entry(st, &e, w->ctx));
     e->msg_off = off;
@@ -408,20 +462,116 @@ static int scan_attr(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
     return GRAFT_OK;
 }
 
+static int load_sparse(const graft_model *m, const graft_tensor *t, uint8_t *dst, graft_ctx *ctx)
+{
+    const graft_onnx_state *st = m->state;
+    const graft_onnx_entry *e = &st->entries[t->aux];
+    graft_onnx_sparse sp;
+    graft_rd r;
+
+    graft_rd_init(&r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
+    if (graft_onnx__parse_sparse(&r, &sp) < 0) return graft_error_prefix(ctx, "tensor '%s'", t->name);
+    return graft_onnx__densify(m->sources[0]->data, &sp, t->name, t->dtype, dst, ctx);
+}
+
+static int stream_sparse(const graft_model *m, const graft_tensor *t, graft_piece_fn fn, void *arg,
+                         graft_ctx *ctx)
+{
+    const graft_onnx_state *st = m->state;
+    const graft_onnx_entry *e = &st->entries[t->aux];
+    graft_onnx_sparse sp;
+    graft_rd r;
+
+    graft_rd_init(&r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
+    if (graft_onnx__parse_sparse(&r, &sp) < 0) return graft_error_prefix(ctx, "tensor '%s'", t->name);
+    return graft_onnx__sparse_pieces(m->sources[0]->data, &sp, t->name, t->dtype, fn, arg, ctx);
+}
+
+/*
+ * A SparseTensorProto (sparse_initializer, named by its values; or a
+ * Constant's sparse_value, named by the node's output): listed as the dense
+ * tensor of its dims, its indices checked now, densified on demand.  One
+ * graft cannot densify (string or external values, a dense size over
+ * GRAFT_ONNX_SPARSE_MAX) is listed as unsupported and copied as it is.
+ */
+static int scan_sparse(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
+                       const graft_onnx_str *cname, uint64_t *size)
+{
+    graft_model *m = w->payload;
+    graft_onnx_state *st = m->state;
+    graft_ctx *ctx = w->ctx;
+    uint64_t off = graft_rd_offset(msg), len = msg->len;
+    graft_onnx_sparse sp;
+    graft_onnx_entry *e = NULL;
+    graft_onnx_str name;
+    graft_tensor *t;
+    graft_dtype dt = GRAFT_DTYPE_INVALID;
+    char stored[160];
+
+    (void)mode;
+    (void)size;
+    GRAFT_TRY(graft_onnx__parse_sparse(msg, &sp));
+    name = cname ? *cname : sp.values.name;
+    if (!name.p || !name.n)
+        return graft_error(ctx, GRAFT_ECORRUPT, "offset 0x%llx: sparse_initializer whose values "
+                           "have no name", (unsigned long long)off);
+    if (!sp.has_values)
+        return graft_error(ctx, GRAFT_ECORRUPT, "sparse tensor '%.*s': no values",
+                           (int)(name.n > 200 ? 200 : name.n), (const char *)name.p);
+    if (!graft_onnx__typed_field(sp.values.data_type, &dt) || sp.values.external ||
+        sp.values.segment) {
+        snprintf(stored, sizeof stored, "onnx sparse %s%s", graft_onnx__type_name(sp.values.data_type),
+                 sp.values.external ? " (external values)" : sp.values.segment ? " (segmented)" : "");
+        dt = GRAFT_DTYPE_INVALID;
+    }
+    t = graft_model__add(m, (const char *)name.p, name.n, dt == GRAFT_DTYPE_INVALID ? GRAFT_UINT8 : dt,
+                         sp.ndim, sp.dims, ctx);
+    if (!t) return ctx->status;
+    GRAFT_TRY(set_scope(m, t, w));
+    if (dt != GRAFT_DTYPE_INVALID && t->nbytes > GRAFT_ONNX_SPARSE_MAX) {
+        snprintf(stored, sizeof stored, "onnx sparse %s of %llu dense bytes (over graft's %llu)",
+                 graft_onnx__type_name(sp.values.data_type), (unsigned long long)t->nbytes,
+                 (unsigned long long)GRAFT_ONNX_SPARSE_MAX);
+        dt = GRAFT_DTYPE_INVALID;
+    }
+    if (dt == GRAFT_DTYPE_INVALID) {
+        t->dtype = GRAFT_DTYPE_INVALID;
+        t->nbytes = len;
+        if (!(t->unsupported = graft_arena_strdup(&m->arena, stored)))
+            return graft_error_oom(ctx, "a stored type");
+    } else {
+        GRAFT_TRY(graft_onnx__densify(m->sources[0]->data, &sp, t->name, dt, NULL, ctx));
+        t->load = load_sparse;
+        t->stream = stream_sparse;
+    }
+    GRAFT_TRY(add_entry(st, &e, ctx));
+    e->msg_off = off;
+    e->msg_len = len;
+    e->store = STORE_SPARSE;
+    t->aux = st->count - 1;
+    return GRAFT_OK;
+}
+
 /* onnx.proto's ModelProto, top level: a TensorProto .pb or other protobuf
  * given as a model is refused rather than listed as empty. */
 static const graft_pb_rule model_rules[] = {
-    {1, GRAFT_PB_VARINT, "ir_version", false},   {2, GRAFT_PB_LEN, "producer_name", false},
-    {3, GRAFT_PB_LEN, "producer_version", false}, {4, GRAFT_PB_LEN, "domain", false},
-    {5, GRAFT_PB_VARINT, "model_version", false}, {6, GRAFT_PB_LEN, "doc_string", false},
-    {7, GRAFT_PB_LEN, "graph", true},             {8, GRAFT_PB_LEN, "opset_import", false},
-    {14, GRAFT_PB_LEN, "metadata_props", false},  {20, GRAFT_PB_LEN, "training_info", false},
-    {25, GRAFT_PB_LEN, "functions", false},
+    {1, GRAFT_PB_VARINT, "ir_version", false, false},
+    {2, GRAFT_PB_LEN, "producer_name", false, false},
+    {3, GRAFT_PB_LEN, "producer_version", false, false},
+    {4, GRAFT_PB_LEN, "domain", false, false},
+    {5, GRAFT_PB_VARINT, "model_version", false, false},
+    {6, GRAFT_PB_LEN, "doc_string", false, false},
+    {7, GRAFT_PB_LEN, "graph", true, true},
+    {8, GRAFT_PB_LEN, "opset_import", false, true},
+    {14, GRAFT_PB_LEN, "metadata_props", false, true},
+    {20, GRAFT_PB_LEN, "training_info", false, true},
+    {25, GRAFT_PB_LEN, "functions", false, true},
 };
 
 static int onnx_open(graft_model *m, const graft_open_options *opts, graft_ctx *ctx)
 {
-    graft_onnx_walker w = {.tensor = scan_tensor, .attr = scan_attr, .payload = m, .ctx = ctx};
+    graft_onnx_walker w = {.tensor = scan_tensor, .attr = scan_attr, .sparse = scan_sparse,
+                           .payload = m, .ctx = ctx};
     const graft_source *src = m->sources[0];
     const char *slash = strrchr(m->path, '/');
     graft_onnx_state *st;
@@ -441,6 +591,7 @@ static int onnx_open(graft_model *m, const graft_open_options *opts, graft_ctx *
     GRAFT_TRY(graft_pb_check(src->data, src->size, "an ONNX ModelProto", model_rules,
                              sizeof model_rules / sizeof *model_rules, ctx));
     GRAFT_TRY(graft_onnx__walk(&w, GRAFT_ONNX_SCAN, src->data, src->size, NULL));
+    GRAFT_TRY(qualify_names(m, ctx));
     return graft_layout__onnx(m, src->data, src->size, ctx); /* roles from the consuming nodes */
 }
 

@@ -6,22 +6,24 @@
  * Messages followed from ModelProto (field numbers as in onnx.proto):
  *   ModelProto 7 graph, 20 training_info, 25 functions
  *   TrainingInfoProto 1 initialization, 2 algorithm (GraphProto)
- *   GraphProto 1 node, 5 initializer (TensorProto)
+ *   GraphProto 1 node, 5 initializer (TensorProto), 15 sparse_initializer
+ *     (SparseTensorProto: 1 values, 2 indices (TensorProto), 3 dims)
  *   FunctionProto 7 node
  *   NodeProto 2 output, 4 op_type, 7 domain, 5 attribute
  *   AttributeProto 1 name, 5 t (TensorProto), 6 g, 11 graphs (GraphProto);
  *     a Constant's value may instead sit in 2 f, 3 i, 4 s, 7 floats, 8 ints,
- *     9 strings (attributes value_float ... value_strings), 21 ref_attr_name
+ *     9 strings (attributes value_float ... value_strings), 22 sparse_tensor
+ *     (attribute sparse_value), 21 ref_attr_name
  */
 #include "onnx_wire.h"
 
 #include <string.h>
 
-enum kind { K_MODEL, K_GRAPH, K_NODE, K_ATTR, K_FUNCTION, K_TRAINING, K_TENSOR };
+enum kind { K_MODEL, K_GRAPH, K_NODE, K_ATTR, K_FUNCTION, K_TRAINING, K_TENSOR, K_SPARSE };
 
 static const char *const kind_names[] = {
     "ModelProto", "GraphProto", "NodeProto", "AttributeProto",
-    "FunctionProto", "TrainingInfoProto", "TensorProto",
+    "FunctionProto", "TrainingInfoProto", "TensorProto", "SparseTensorProto",
 };
 
 /* ---- TensorProto -------------------------------------------------------- */
@@ -348,17 +350,19 @@ int graft_onnx__decode_attr_value(graft_rd *msg, const graft_onnx_attr_value *v,
 /* ---- the walk ----------------------------------------------------------- */
 
 /* The message kind of field `num` of a `kind` message, or -1 to copy it.
- * In a Constant node's `value` attribute, field 5 is a weight. */
-static int child_kind(int kind, uint32_t num, bool constant_value)
+ * In a Constant node's `value` attribute, field 5 is a weight, in its
+ * `sparse_value` attribute field 22. */
+static int child_kind(int kind, uint32_t num, bool constant_value, bool sparse_value)
 {
     switch (kind) {
     case K_MODEL: return num == 7 ? K_GRAPH : num == 20 ? K_TRAINING : num == 25 ? K_FUNCTION : -1;
     case K_TRAINING: return num == 1 || num == 2 ? K_GRAPH : -1;
-    case K_GRAPH: return num == 1 ? K_NODE : num == 5 ? K_TENSOR : -1;
+    case K_GRAPH: return num == 1 ? K_NODE : num == 5 ? K_TENSOR : num == 15 ? K_SPARSE : -1;
     case K_FUNCTION: return num == 7 ? K_NODE : -1;
     case K_NODE: return num == 5 ? K_ATTR : -1;
     case K_ATTR:
         if (num == 6 || num == 11) return K_GRAPH;
+        if (num == 22 && sparse_value) return K_SPARSE;
         return num == 5 && constant_value ? K_TENSOR : -1;
     default: return -1;
     }
@@ -393,11 +397,12 @@ static int constant_output(graft_rd r, graft_onnx_str *out)
     return GRAFT_OK;
 }
 
-/* Which value attribute of a Constant node this is: *tensor for `value`, or
- * *field the AttributeProto field of value_float(s), value_int(s) and
- * value_string(s); neither for other attributes and for references to a
- * function's attribute (ref_attr_name, 21: no value of its own). */
-static int attr_is_value(graft_rd r, bool *tensor, uint32_t *field)
+/* Which value attribute of a Constant node this is: *tensor for `value`,
+ * *sparse for `sparse_value`, or *field the AttributeProto field of
+ * value_float(s), value_int(s) and value_string(s); none for other
+ * attributes and for references to a function's attribute (ref_attr_name,
+ * 21: no value of its own). */
+static int attr_is_value(graft_rd r, bool *tensor, bool *sparse, uint32_t *field)
 {
     static const struct { const char *name; uint32_t field; } forms[] = {
         {"value_float", ONNX_A_F},  {"value_floats", ONNX_A_FLOATS},
@@ -407,7 +412,7 @@ static int attr_is_value(graft_rd r, bool *tensor, uint32_t *field)
     graft_onnx_str name = {NULL, 0};
     bool ref = false;
     graft_pbf f;
-    *tensor = false;
+    *tensor = *sparse = false;
     *field = 0;
     while (graft_rd_left(&r)) {
         GRAFT_TRY(graft_pb_next(&r, &f));
@@ -416,6 +421,7 @@ static int attr_is_value(graft_rd r, bool *tensor, uint32_t *field)
     }
     if (ref) return GRAFT_OK;
     *tensor = str_is(&name, "value");
+    *sparse = str_is(&name, "sparse_value");
     for (size_t i = 0; i < sizeof forms / sizeof *forms; i++)
         if (str_is(&name, forms[i].name)) *field = forms[i].field;
     return GRAFT_OK;
@@ -423,6 +429,34 @@ static int attr_is_value(graft_rd r, bool *tensor, uint32_t *field)
 
 static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *r,
                 const graft_onnx_str *cname, int depth, uint64_t *size);
+
+/* String field `num` of message r (the first one); p NULL when absent. */
+static graft_onnx_str str_field(graft_rd r, uint32_t num)
+{
+    graft_pbf f;
+    while (graft_rd_left(&r)) {
+        if (graft_pb_next(&r, &f) < 0) break;
+        if (f.num == num && f.wt == GRAFT_PB_LEN) return (graft_onnx_str){f.sub.p, f.sub.len};
+    }
+    return (graft_onnx_str){NULL, 0};
+}
+
+/* Append "<a>/" (and "<b>/") to the scope; false when it would not fit. */
+static bool scope_push(graft_onnx_walker *w, const graft_onnx_str *a, const graft_onnx_str *b)
+{
+    size_t need = a->n + 1 + (b ? b->n + 1 : 0);
+    if (w->scope_len + need >= sizeof w->scope) return false;
+    memcpy(w->scope + w->scope_len, a->p, a->n);
+    w->scope[w->scope_len + a->n] = '/';
+    w->scope_len += a->n + 1;
+    if (b) {
+        memcpy(w->scope + w->scope_len, b->p, b->n);
+        w->scope[w->scope_len + b->n] = '/';
+        w->scope_len += b->n + 1;
+    }
+    w->scope[w->scope_len] = '\0';
+    return true;
+}
 
 /* One container field: recurse (SCAN), add its new size (SIZE), or write it. */
 static int child(graft_onnx_walker *w, graft_onnx_mode mode, int ck, const graft_pbf *f,
@@ -433,10 +467,13 @@ static int child(graft_onnx_walker *w, graft_onnx_mode mode, int ck, const graft
 
     if (mode == GRAFT_ONNX_SCAN) {
         if (ck == K_TENSOR) return w->tensor(w, mode, &b, cname, &dummy);
+        if (ck == K_SPARSE) return w->sparse(w, mode, &b, cname, &dummy);
         return walk(w, mode, ck, &b, cname, depth + 1, &dummy);
     }
     if (ck == K_TENSOR)
         GRAFT_TRY(w->tensor(w, GRAFT_ONNX_SIZE, &b, cname, &sub));
+    else if (ck == K_SPARSE)
+        GRAFT_TRY(w->sparse(w, GRAFT_ONNX_SIZE, &b, cname, &sub));
     else
         GRAFT_TRY(walk(w, GRAFT_ONNX_SIZE, ck, &b, cname, depth + 1, &sub));
     if (mode == GRAFT_ONNX_SIZE) {
@@ -447,6 +484,7 @@ static int child(graft_onnx_walker *w, graft_onnx_mode mode, int ck, const graft
     GRAFT_TRY(graft_pb_sink_varint(w->out, sub));
     b = f->sub;
     if (ck == K_TENSOR) return w->tensor(w, mode, &b, cname, &dummy);
+    if (ck == K_SPARSE) return w->sparse(w, mode, &b, cname, &dummy);
     return walk(w, mode, ck, &b, cname, depth + 1, &dummy);
 }
 
@@ -455,7 +493,9 @@ static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *
 {
     graft_onnx_str node_out = {NULL, 0};
     const graft_onnx_str *pass = NULL;  /* name handed to this message's children */
-    bool constant_value = false;
+    bool constant_value = false, sparse_value = false;
+    graft_onnx_str label = {NULL, 0}, aname = {NULL, 0};
+    size_t scope_len = w->scope_len;
     graft_pbf f;
     uint64_t total = 0;
 
@@ -466,15 +506,23 @@ static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *
     if (kind == K_NODE) {
         GRAFT_TRY(constant_output(*r, &node_out));
         if (node_out.p) pass = &node_out;
-    } else if (kind == K_ATTR && cname) {
+        label = str_field(*r, 3);                /* name, else its first output */
+        if (!label.n) label = str_field(*r, 2);
+    } else if (kind == K_ATTR) {
+        aname = str_field(*r, 1);
+    } else if (kind == K_FUNCTION) {
+        graft_onnx_str fname = str_field(*r, 1);
+        if (fname.n) (void)scope_push(w, &fname, NULL);
+    }
+    if (kind == K_ATTR && cname) {
         uint32_t vf;
-        GRAFT_TRY(attr_is_value(*r, &constant_value, &vf));
-        if (constant_value) pass = cname;
+        GRAFT_TRY(attr_is_value(*r, &constant_value, &sparse_value, &vf));
+        if (constant_value || sparse_value) pass = cname;
         if (vf && w->attr) return w->attr(w, mode, r, cname, vf, size);
     }
     while (graft_rd_left(r)) {
         GRAFT_TRY(graft_pb_next(r, &f));
-        int ck = child_kind(kind, f.num, constant_value);
+        int ck = child_kind(kind, f.num, constant_value, sparse_value);
         if (ck < 0) {
             if (mode == GRAFT_ONNX_SIZE) total += f.span;
             if (mode == GRAFT_ONNX_EMIT) GRAFT_TRY(graft_sink_write(w->out, f.at, f.span));
@@ -485,9 +533,27 @@ static int walk(graft_onnx_walker *w, graft_onnx_mode mode, int kind, graft_rd *
                                "offset 0x%llx: %s field %u should hold a %s, not wire type %u",
                                (unsigned long long)(graft_rd_offset(r) - f.span), kind_names[kind],
                                f.num, kind_names[ck], f.wt);
-        GRAFT_TRY(child(w, mode, ck, &f, ck == K_TENSOR || ck == K_ATTR ? pass : NULL, depth,
-                        &total));
+        graft_onnx_str node = w->node;
+        size_t before = w->scope_len;
+        if (kind == K_NODE) w->node = label;
+        if (kind == K_ATTR && ck == K_GRAPH && w->node.n && aname.n)
+            (void)scope_push(w, &w->node, &aname);
+        if (kind == K_TRAINING) {
+            static const graft_onnx_str ti = {(const uint8_t *)"training_info", 13},
+                                        init = {(const uint8_t *)"initialization", 14},
+                                        algo = {(const uint8_t *)"algorithm", 9};
+            (void)scope_push(w, &ti, f.num == 1 ? &init : &algo);
+        }
+        int rc = child(w, mode, ck, &f,
+                       ck == K_TENSOR || ck == K_SPARSE || ck == K_ATTR ? pass : NULL, depth,
+                       &total);
+        w->node = node;
+        w->scope_len = before;
+        w->scope[before] = '\0';
+        if (rc < 0) return rc;
     }
+    w->scope_len = scope_len;
+    w->scope[scope_len] = '\0';
     *size = total;
     return GRAFT_OK;
 }

@@ -114,9 +114,21 @@ struct graft_onnx_walker {
      * NULL: copied as it is. */
     int (*attr)(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
                 const graft_onnx_str *name, uint32_t field, uint64_t *size);
+    /* A SparseTensorProto: a graph's sparse_initializer (name NULL: its
+     * values' name names it) or a Constant's sparse_value, as tensor(). */
+    int (*sparse)(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
+                  const graft_onnx_str *name, uint64_t *size);
     graft_sink *out;       /* EMIT destination */
     void *payload;
     graft_ctx *ctx;
+    /* Where the walk is: "" in the main graph, "<function>/" in a function,
+     * "<node>/<attribute>/" (nested) in an If/Loop/Scan body,
+     * "training_info/initialization/" or ".../algorithm/".  Names there
+     * are their own namespace, so the reader qualifies a name by it when
+     * another tensor has the same. */
+    char scope[512];
+    size_t scope_len;
+    graft_onnx_str node;   /* the node whose attributes are being walked */
 };
 
 /* Walk a whole ModelProto; SIZE sets *size to the new model size. */
@@ -127,6 +139,7 @@ int graft_onnx__walk(graft_onnx_walker *w, graft_onnx_mode mode, const uint8_t *
 /* ---- the reader's state, which the writer follows (onnx.c, onnx_write.c) */
 
 #define STORE_EXTERNAL (-1)
+#define STORE_SPARSE (-2)   /* a SparseTensorProto, densified (onnx_sparse.c) */
 #define STORE_ATTR 100      /* + ONNX_A_*: a Constant's value_* attribute */
 
 typedef struct graft_onnx_entry {
@@ -148,6 +161,34 @@ typedef struct graft_onnx_state {
     size_t next, extcap;
     char *dir;                  /* folder of the model file; owned */
 } graft_onnx_state;
+
+/*
+ * SparseTensorProto (onnx.proto): values 1 (TensorProto, [NNZ]), indices 2
+ * (TensorProto INT64, [NNZ] linearized or [NNZ, rank], ascending without
+ * duplicates), dims 3 (the dense shape).
+ */
+typedef struct graft_onnx_sparse {
+    graft_onnx_tensor values, indices;
+    uint64_t values_off, values_len;   /* bodies in the file */
+    uint64_t indices_off, indices_len;
+    bool has_values, has_indices;
+    uint32_t ndim;
+    int64_t dims[GRAFT_MAX_NDIM];
+} graft_onnx_sparse;
+
+/* Dense sizes above this are listed as unsupported rather than densified. */
+#define GRAFT_ONNX_SPARSE_MAX ((uint64_t)1 << 30)
+
+int graft_onnx__parse_sparse(graft_rd *msg, graft_onnx_sparse *out);
+/* Check sparse tensor `name` (dtype dt, the dense shape sp->dims) against
+ * the spec and, with dst, write its dense row-major little-endian bytes
+ * (zeros but at the indices) there.  base: the mapped model file. */
+int graft_onnx__densify(const uint8_t *base, const graft_onnx_sparse *sp, const char *name,
+                        graft_dtype dt, uint8_t *dst, graft_ctx *ctx);
+/* The same bytes handed to fn in order, zeros from a static page: memory
+ * stays that of the values and indices, whatever the dense size. */
+int graft_onnx__sparse_pieces(const uint8_t *base, const graft_onnx_sparse *sp, const char *name,
+                              graft_dtype dt, graft_piece_fn fn, void *arg, graft_ctx *ctx);
 
 /* Write a copy of skeleton m with new tensor bytes (graft_format.write). */
 int graft_onnx__write(const graft_model *m, const char *out_path, struct graft_fill *fill,

@@ -21,12 +21,19 @@
 #define NO_TENSOR SIZE_MAX
 #define PROTOBUF_MAX 0x7fffffffu   /* protobuf refuses messages of 2 GiB and more */
 
+/* A sparse tensor's new SparseTensorProto body, made once for the walks. */
+typedef struct sparse_enc {
+    bool done;
+    graft_sink *body;           /* in memory; NULL: unchanged, copied as it is */
+} sparse_enc;
+
 typedef struct onnx_writer {
     const graft_model *m;
     const graft_onnx_state *st;
     graft_fill *fill;
     size_t *tensor_of;          /* entry -> model tensor, NO_TENSOR if not listed; owned */
     char **newloc;              /* per side file: its new location if renamed, else NULL */
+    sparse_enc *sparse;         /* per entry; owned */
 } onnx_writer;
 
 static bool is_data_field(uint32_t num)
@@ -230,6 +237,124 @@ static int put_attr(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
     return GRAFT_OK;
 }
 
+static int sparse_tensor_field(graft_sink *s, uint8_t tag, uint64_t nnz, int64_t data_type,
+                               const graft_onnx_str *name, const uint8_t *raw, uint64_t rawlen)
+{
+    uint64_t body = 1 + graft_pb_varint_len(nnz) + 1 + graft_pb_varint_len((uint64_t)data_type) +
+                    (name->n ? 1 + graft_pb_varint_len(name->n) + name->n : 0) +
+                    1 + graft_pb_varint_len(rawlen) + rawlen;
+    GRAFT_TRY(graft_sink_write(s, &tag, 1));
+    GRAFT_TRY(graft_pb_sink_varint(s, body));
+    GRAFT_TRY(graft_sink_write(s, "\x08", 1)); /* dims [NNZ] */
+    GRAFT_TRY(graft_pb_sink_varint(s, nnz));
+    GRAFT_TRY(graft_sink_write(s, "\x10", 1)); /* data_type */
+    GRAFT_TRY(graft_pb_sink_varint(s, (uint64_t)data_type));
+    if (name->n) {
+        GRAFT_TRY(graft_sink_write(s, "\x42", 1)); /* name */
+        GRAFT_TRY(graft_pb_sink_varint(s, name->n));
+        GRAFT_TRY(graft_sink_write(s, name->p, name->n));
+    }
+    GRAFT_TRY(graft_sink_write(s, "\x4a", 1)); /* raw_data */
+    GRAFT_TRY(graft_pb_sink_varint(s, rawlen));
+    return raw ? graft_sink_write(s, raw, (size_t)rawlen) : GRAFT_OK;
+}
+
+static bool nonzero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return true;
+    return false;
+}
+
+/*
+ * The new body of sparse tensor ti, whose SparseTensorProto is msg: none
+ * when its dense bytes are unchanged (the message is copied as it is), else
+ * values = the non-zero elements as raw_data (the old values' name and
+ * data_type kept), indices = their linearized positions ([NNZ] INT64
+ * raw_data, ascending), and every other field (dims...) copied.
+ */
+static int encode_sparse(onnx_writer *wr, size_t ti, graft_rd msg, sparse_enc *enc,
+                         graft_ctx *ctx)
+{
+    const graft_tensor *t = &wr->m->tensors[ti];
+    size_t esize = graft_dtype_size(t->dtype);
+    graft_sink *dense = NULL, *body = NULL;
+    const uint8_t *p;
+    uint8_t *old = NULL, idx[8];
+    uint64_t nnz = 0;
+    graft_onnx_sparse sp;
+    graft_rd r = msg;
+    size_t n;
+    int rc;
+
+    enc->done = true;
+    if ((rc = graft_sink_open_mem(&dense, ctx)) < 0) goto cleanup;
+    if ((rc = graft_fill_emit(wr->fill, wr->m, ti, dense, ctx)) < 0) goto cleanup;
+    if ((rc = graft_sink_mem(dense, &p, &n)) < 0) goto cleanup;
+    if (!(old = graft_malloc(ctx, (size_t)t->nbytes + 1))) {
+        rc = graft_error_oom(ctx, "a sparse tensor");
+        goto cleanup;
+    }
+    if ((rc = t->load(wr->m, t, old, ctx)) < 0) goto cleanup;
+    if (!memcmp(old, p, n)) goto cleanup;
+    if ((rc = graft_onnx__parse_sparse(&r, &sp)) < 0) goto cleanup;
+    for (uint64_t i = 0; i < t->numel; i++) nnz += nonzero(p + i * esize, esize);
+    if ((rc = graft_sink_open_mem(&body, ctx)) < 0) goto cleanup;
+    rc = sparse_tensor_field(body, 0x0a, nnz, sp.values.data_type, &sp.values.name, NULL,
+                             nnz * esize);
+    for (uint64_t i = 0; rc >= 0 && i < t->numel; i++)
+        if (nonzero(p + i * esize, esize)) rc = graft_sink_write(body, p + i * esize, esize);
+    if (rc >= 0)
+        rc = sparse_tensor_field(body, 0x12, nnz, 7, &(graft_onnx_str){NULL, 0}, NULL, nnz * 8);
+    for (uint64_t i = 0; rc >= 0 && i < t->numel; i++)
+        if (nonzero(p + i * esize, esize)) {
+            graft_put_le64(idx, i);
+            rc = graft_sink_write(body, idx, 8);
+        }
+    r = msg;
+    while (rc >= 0 && graft_rd_left(&r)) {
+        graft_pbf f;
+        if ((rc = graft_pb_next(&r, &f)) < 0) break;
+        if (f.num != 1 && f.num != 2) rc = graft_sink_write(body, f.at, f.span);
+    }
+    if (rc < 0) goto cleanup;
+    enc->body = body;
+    body = NULL;
+cleanup:
+    graft_sink_abort(body);
+    graft_sink_abort(dense);
+    free(old);
+    if (rc < 0) graft_error_prefix(ctx, "tensor '%s'", t->name);
+    return rc;
+}
+
+static int put_sparse(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
+                      const graft_onnx_str *cname, uint64_t *size)
+{
+    onnx_writer *wr = w->payload;
+    graft_sink *out = mode == GRAFT_ONNX_EMIT ? w->out : NULL;
+    const graft_onnx_entry *e = find_entry(wr->st, graft_rd_offset(msg));
+    sparse_enc *enc;
+    const uint8_t *p;
+    size_t ti, n;
+
+    (void)cname;
+    if (!e)
+        return graft_error(w->ctx, GRAFT_ERROR, "offset 0x%llx: sparse tensor not seen when reading",
+                           (unsigned long long)graft_rd_offset(msg));
+    ti = wr->tensor_of[e - wr->st->entries];
+    enc = &wr->sparse[e - wr->st->entries];
+    if (ti != NO_TENSOR && !wr->m->tensors[ti].unsupported && !enc->done)
+        GRAFT_TRY(encode_sparse(wr, ti, *msg, enc, w->ctx));
+    if (!enc->body) { /* not listed, unsupported or unchanged: as it is */
+        *size = msg->len;
+        return out ? graft_sink_write(out, msg->p, msg->len) : GRAFT_OK;
+    }
+    GRAFT_TRY(graft_sink_mem(enc->body, &p, &n));
+    *size = n;
+    return out ? graft_sink_write(out, p, n) : GRAFT_OK;
+}
+
 static int cmp_by_ext_off(const void *a, const void *b)
 {
     const graft_onnx_entry *ea = *(const graft_onnx_entry *const *)a;
@@ -352,7 +477,8 @@ int graft_onnx__write(const graft_model *m, const char *out_path, graft_fill *fi
 {
     const graft_onnx_state *st = m->state;
     onnx_writer wr = {.m = m, .st = st, .fill = fill};
-    graft_onnx_walker w = {.tensor = put_tensor, .attr = put_attr, .payload = &wr, .ctx = ctx};
+    graft_onnx_walker w = {.tensor = put_tensor, .attr = put_attr, .sparse = put_sparse,
+                           .payload = &wr, .ctx = ctx};
     const graft_source *src = m->sources[0];
     graft_sink **sides = NULL, *main_sink = NULL;
     const char *slash = strrchr(out_path, '/');
@@ -363,8 +489,9 @@ int graft_onnx__write(const graft_model *m, const char *out_path, graft_fill *fi
     wr.tensor_of = graft_malloc(ctx, (st->count ? st->count : 1) * sizeof *wr.tensor_of);
     wr.newloc = graft_calloc(ctx, st->next ? st->next : 1, sizeof *wr.newloc);
     sides = graft_calloc(ctx, st->next ? st->next : 1, sizeof *sides);
+    wr.sparse = graft_calloc(ctx, st->count ? st->count : 1, sizeof *wr.sparse);
     out_dir = slash ? graft_strdup(ctx, out_path) : graft_strdup(ctx, ".");
-    if (!wr.tensor_of || !wr.newloc || !sides || !out_dir) {
+    if (!wr.tensor_of || !wr.newloc || !sides || !wr.sparse || !out_dir) {
         rc = graft_error_oom(ctx, "the ONNX writer");
         goto cleanup;
     }
@@ -388,7 +515,11 @@ int graft_onnx__write(const graft_model *m, const char *out_path, graft_fill *fi
         rc = graft_error(ctx, GRAFT_ERROR, "wrote %llu bytes, measured %llu",
                          (unsigned long long)graft_sink_tell(main_sink), (unsigned long long)size);
     if (rc < 0) goto cleanup;
-    /* Side files first, so the model never points at data that is not there. */
+    /* All synced before any is linked in (a kill leaves none of them); side
+     * files first, so the model never points at data that is not there. */
+    for (size_t k = 0; k < st->next && rc >= 0; k++) rc = graft_sink_sync(sides[k]);
+    if (rc >= 0) rc = graft_sink_sync(main_sink);
+    if (rc < 0) goto cleanup;
     for (size_t k = 0; k < st->next; k++) {
         rc = graft_sink_commit(sides[k]);
         sides[k] = NULL;
@@ -401,6 +532,8 @@ cleanup:
     for (size_t k = 0; sides && k < st->next; k++) graft_sink_abort(sides[k]);
     for (size_t k = 0; wr.newloc && k < st->next; k++) free(wr.newloc[k]);
     free(wr.newloc);
+    for (size_t i = 0; wr.sparse && i < st->count; i++) graft_sink_abort(wr.sparse[i].body);
+    free(wr.sparse);
     free(sides);
     free(wr.tensor_of);
     free(out_dir);

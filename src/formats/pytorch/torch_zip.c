@@ -217,6 +217,7 @@ static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *c
     m->state = st;
     m->state_free = graft_torch__state_free;
     GRAFT_TRY(graft_zip_open(&st->zip, src->data, src->size, ctx));
+    GRAFT_TRY(graft_zip_check_copyable(st->zip, ctx)); /* "base/../../x", as .keras */
     if (st->zip->count == 0) return graft_error(ctx, GRAFT_ECORRUPT, "zip archive is empty");
     const char *first = st->zip->entries[0].name, *slash = strchr(first, '/');
     if (!slash)

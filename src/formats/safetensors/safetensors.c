@@ -482,8 +482,11 @@ static void write_header(graft_jsonw *w, const graft_model *m, const graft_json 
 }
 
 /* One safetensors file holding the tensors of source `only` (NULL: all). */
+/* pending: NULL to commit the file, else where its written, uncommitted
+ * sink goes (a shard, committed with the rest of its set). */
 static int write_file(const graft_model *m, const graft_source *only, const graft_json *md,
-                      const char *out_path, graft_fill *fill, graft_ctx *ctx)
+                      const char *out_path, graft_fill *fill, graft_sink **pending,
+                      graft_ctx *ctx)
 {
     graft_sink *sink = NULL;
     span *order = NULL;
@@ -531,7 +534,8 @@ static int write_file(const graft_model *m, const graft_source *only, const graf
             rc = graft_fill_emit(fill, m, order[i].tensor, sink, ctx);
         if (rc < 0) goto cleanup;
     }
-    rc = graft_sink_commit(sink);
+    if (pending) *pending = sink;
+    else rc = graft_sink_commit(sink);
     sink = NULL;
 cleanup:
     graft_sink_abort(sink);
@@ -550,18 +554,22 @@ static const char *base_name(const char *path)
 /*
  * A sharded set: out_path is the index; each shard keeps its file name and
  * goes beside it, then the index is written last (as transformers writes it,
- * indented, weight_map in tensor order).  Each file is atomic, the set is not.
+ * indented, weight_map in tensor order).  Every shard stays an unnamed file
+ * until all are written: a process killed on the way leaves no shard behind;
+ * then the shards are linked into place, the index last.
  */
 static int write_sharded(const graft_model *m, const st_state *st, const char *out_path,
                          graft_fill *fill, graft_ctx *ctx)
 {
     const char *slash = strrchr(out_path, '/');
     int dirlen = slash ? (int)(slash - out_path + 1) : 0;
-    graft_sink *sink = NULL;
+    graft_sink *sink = NULL, **shards = NULL;
     graft_jsonw w;
     int rc = GRAFT_OK;
 
     graft_jsonw_init(&w, ctx);
+    if (!(shards = graft_calloc(ctx, st->nshards ? st->nshards : 1, sizeof *shards)))
+        return graft_error_oom(ctx, "the shard outputs");
     for (size_t s = 0; s < st->nshards && rc == GRAFT_OK; s++) {
         const char *name = base_name(st->shards[s]->path);
         bool used = false;
@@ -571,7 +579,7 @@ static int write_sharded(const graft_model *m, const st_state *st, const char *o
         if (w.rc == GRAFT_OK && strcmp(w.p, out_path) == 0)
             rc = graft_error(ctx, GRAFT_ERROR, "the index would overwrite shard '%s'", name);
         if (w.rc == GRAFT_OK && rc == GRAFT_OK)
-            rc = write_file(m, st->shards[s], st->shard_md[s], w.p, fill, ctx);
+            rc = write_file(m, st->shards[s], st->shard_md[s], w.p, fill, &shards[s], ctx);
         if (w.rc < 0) rc = w.rc;
         w.len = 0;
     }
@@ -595,10 +603,19 @@ static int write_sharded(const graft_model *m, const st_state *st, const char *o
     if ((rc = w.rc) < 0) goto cleanup;
     if ((rc = graft_sink_open(&sink, out_path, ctx)) < 0) goto cleanup;
     if ((rc = graft_sink_write(sink, w.p, w.len)) < 0) goto cleanup;
-    rc = graft_sink_commit(sink);
+    for (size_t s = 0; s < st->nshards && rc == GRAFT_OK; s++)
+        if (shards[s]) rc = graft_sink_sync(shards[s]);
+    if (rc == GRAFT_OK) rc = graft_sink_sync(sink);
+    for (size_t s = 0; s < st->nshards && rc == GRAFT_OK; s++) {
+        rc = graft_sink_commit(shards[s]);
+        shards[s] = NULL;
+    }
+    if (rc == GRAFT_OK) rc = graft_sink_commit(sink);
     sink = NULL;
 cleanup:
     graft_sink_abort(sink);
+    for (size_t s = 0; s < st->nshards; s++) graft_sink_abort(shards[s]);
+    free(shards);
     graft_jsonw_free(&w);
     return rc;
 }
@@ -607,7 +624,7 @@ static int st_write(const graft_model *m, const char *out_path, graft_fill *fill
 {
     const st_state *st = m->state;
     if (st && st->sharded) return write_sharded(m, st, out_path, fill, ctx);
-    return write_file(m, NULL, st ? st->metadata : NULL, out_path, fill, ctx);
+    return write_file(m, NULL, st ? st->metadata : NULL, out_path, fill, NULL, ctx);
 }
 
 static void st_extras(const graft_model *m, const char *select, graft_extras *out);

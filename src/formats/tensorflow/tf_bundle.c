@@ -335,11 +335,13 @@ static int gather_strings(const graft_model *m, const char *out_prefix, graft_fi
         at[i] = graft_sink_tell(s);
         rc = graft_fill_emit(fill, m, i, s, ctx);
     }
-    if (rc == 0 && s) {
-        rc = graft_sink_commit(s);
-        s = NULL;
-        if (rc == 0) rc = graft_source_open(scratch, path, ctx);
-        unlink(path);
+    if (rc == 0 && s) { /* read back unnamed: a kill leaves nothing */
+        char proc[64];
+        int fd = -1;
+        rc = graft_sink_reopen(s, &fd, ctx);
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        if (rc == 0) rc = graft_source_open(scratch, proc, ctx);
+        if (fd >= 0) close(fd);
     }
     graft_sink_abort(s);
     free(path);
@@ -464,7 +466,11 @@ int graft_tf__bundle_write(const graft_model *m, const char *out_prefix, graft_f
     sprintf(path, "%s.index", out_prefix);
     rc = graft_sink_open(&index, path, ctx);
     if (rc == 0) rc = write_index(m, index, offs, crcs, ctx);
-    /* Data files first, then the index that names them, as TensorFlow does. */
+    /* All synced before any is linked in, so that a kill leaves none of
+     * them; then data files first, the index that names them last, as
+     * TensorFlow does. */
+    for (uint32_t s = 0; rc == 0 && s < b->nshards; s++) rc = graft_sink_sync(sinks[s]);
+    if (rc == 0) rc = graft_sink_sync(index);
     for (uint32_t s = 0; rc == 0 && s < b->nshards; s++) {
         rc = graft_sink_commit(sinks[s]);
         sinks[s] = NULL;

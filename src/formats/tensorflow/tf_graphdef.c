@@ -574,19 +574,19 @@ int graft_tf__check_message(int kind, const uint8_t *p, size_t n, graft_ctx *ctx
 {
     /* graph.proto, meta_graph.proto, saved_model.proto */
     static const graft_pb_rule graph[] = {
-        {1, GRAFT_PB_LEN, "node", false},      {2, GRAFT_PB_LEN, "library", false},
-        {3, GRAFT_PB_VARINT, "version", false}, {4, GRAFT_PB_LEN, "versions", false},
-        {5, GRAFT_PB_LEN, "debug_info", false},
+        {1, GRAFT_PB_LEN, "node", false, true},      {2, GRAFT_PB_LEN, "library", false, true},
+        {3, GRAFT_PB_VARINT, "version", false, false}, {4, GRAFT_PB_LEN, "versions", false, true},
+        {5, GRAFT_PB_LEN, "debug_info", false, true},
     };
     static const graft_pb_rule meta[] = {
-        {1, GRAFT_PB_LEN, "meta_info_def", false}, {2, GRAFT_PB_LEN, "graph_def", true},
-        {3, GRAFT_PB_LEN, "saver_def", false},     {4, GRAFT_PB_LEN, "collection_def", false},
-        {5, GRAFT_PB_LEN, "signature_def", false}, {6, GRAFT_PB_LEN, "asset_file_def", false},
-        {7, GRAFT_PB_LEN, "object_graph_def", false},
+        {1, GRAFT_PB_LEN, "meta_info_def", false, true}, {2, GRAFT_PB_LEN, "graph_def", true, true},
+        {3, GRAFT_PB_LEN, "saver_def", false, true},     {4, GRAFT_PB_LEN, "collection_def", false, true},
+        {5, GRAFT_PB_LEN, "signature_def", false, true}, {6, GRAFT_PB_LEN, "asset_file_def", false, true},
+        {7, GRAFT_PB_LEN, "object_graph_def", false, true},
     };
     static const graft_pb_rule saved[] = {
-        {1, GRAFT_PB_VARINT, "saved_model_schema_version", false},
-        {2, GRAFT_PB_LEN, "meta_graphs", true},
+        {1, GRAFT_PB_VARINT, "saved_model_schema_version", false, false},
+        {2, GRAFT_PB_LEN, "meta_graphs", true, true},
     };
     switch (kind) {
     case GRAFT_TF_GRAPHDEF:

@@ -26,12 +26,14 @@
 #define GRAPH_FILE "saved_model.pb"
 #define VARS "variables/variables"
 
+/* Present as anything: a FIFO or a folder named variables.index is then
+ * refused when opened (graft_source), never taken for "no variables". */
 static bool exists(const char *dir, const char *name)
 {
     char p[4096];
     struct stat st;
     if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, name) >= sizeof p) return false;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(p, &st) == 0;
 }
 
 static bool probe(const char *path, bool is_dir, const uint8_t *head, size_t n)
@@ -68,6 +70,12 @@ static int open_sm(graft_model *m, const graft_open_options *opts, graft_ctx *ct
     char *prefix, *ipath;
     int rc;
     (void)opts;
+    if (m->nsources) /* --format on a file */
+        return graft_error(ctx, GRAFT_EFORMAT, "a TensorFlow SavedModel is a folder (with %s and "
+                           "variables/), not a file", GRAPH_FILE);
+    if (!exists(m->path, GRAPH_FILE) && !exists(m->path, VARS ".index"))
+        return graft_error(ctx, GRAFT_EFORMAT, "not a TensorFlow SavedModel: neither %s nor %s",
+                           GRAPH_FILE, VARS ".index");
     if (exists(m->path, GRAPH_FILE)) { /* a text file there is not a SavedModel */
         const graft_source *graph;
         char *gpath = join(m->path, GRAPH_FILE, ctx);
@@ -108,43 +116,50 @@ static void remove_tmp(const char *tmp, const graft_model *m)
     rmdir(tmp);
 }
 
+/*
+ * The new SavedModel is made in a folder "<out>.graft-<pid>-<n>" renamed
+ * into place at the end.  Its files stay unnamed until all are written
+ * (graft_sink), and the folder is made only when they are linked in: a
+ * process killed on the way (even by SIGKILL) leaves nothing.
+ */
 static int write_sm(const graft_model *m, const char *out_path, graft_fill *fill,
                     graft_ctx *ctx)
 {
+    static unsigned serial;
     size_t n = strlen(out_path);
-    char *tmp = graft_malloc(ctx, n + 32), *p = NULL;
+    char *tmp = graft_malloc(ctx, n + 48), *p = NULL;
+    graft_sink *graph = NULL;
     int rc = GRAFT_OK;
     if (!tmp) return graft_error_oom(ctx, "a path");
     while (n > 1 && out_path[n - 1] == '/') n--;
-    sprintf(tmp, "%.*s.graft-XXXXXX", (int)n, out_path);
-    if (!mkdtemp(tmp)) {
-        rc = graft_error(ctx, GRAFT_EIO, "%s: cannot create a temporary folder beside it",
-                         out_path);
-        free(tmp);
-        return rc;
-    }
-    if (exists(m->path, GRAPH_FILE)) {
-        char *from = join(m->path, GRAPH_FILE, ctx);
+    do
+        sprintf(tmp, "%.*s.graft-%ld-%u", (int)n, out_path, (long)getpid(), serial++);
+    while (access(tmp, F_OK) == 0);
+    graft_sink_folder_output(tmp);
+    if (exists(m->path, GRAPH_FILE)) { /* written now, linked in after the variables */
+        char *fp = join(m->path, GRAPH_FILE, ctx);
         p = join(tmp, GRAPH_FILE, ctx);
-        rc = from && p ? graft_copy_file(from, p, ctx) : graft_error_oom(ctx, "a path");
-        free(from);
+        rc = fp && p ? graft_copy_file_pending(fp, p, &graph, ctx) : graft_error_oom(ctx, "a path");
+        free(fp);
         free(p);
         p = NULL;
     }
     if (rc == 0 && graft_tf__bundle_prefix(m)) {
-        p = join(tmp, "variables", ctx);
-        if (!p)
-            rc = graft_error_oom(ctx, "a path");
-        else if (mkdir(p, 0755) < 0)
-            rc = graft_error(ctx, GRAFT_EIO, "%s: cannot create the folder", p);
-        free(p);
         p = join(tmp, VARS, ctx);
-        if (rc == 0) rc = p ? graft_tf__bundle_write(m, p, fill, ctx) : graft_error_oom(ctx, "a path");
+        rc = p ? graft_tf__bundle_write(m, p, fill, ctx) : graft_error_oom(ctx, "a path");
     }
+    if (rc == 0 && graph) {
+        rc = graft_sink_commit(graph);
+        graph = NULL;
+    }
+    graft_sink_folder_output(NULL);
+    if (rc == 0 && access(tmp, F_OK) != 0 && mkdir(tmp, 0777) < 0) /* nothing in it */
+        rc = graft_error(ctx, GRAFT_EIO, "%s: cannot create the folder", tmp);
     if (rc == 0 && rename(tmp, out_path) < 0)
         rc = graft_error(ctx, GRAFT_EIO, "%s: cannot move the new SavedModel into place "
                          "(does a non-empty folder exist there?)", out_path);
     if (rc < 0) remove_tmp(tmp, m);
+    graft_sink_abort(graph);
     free(p);
     free(tmp);
     return rc;

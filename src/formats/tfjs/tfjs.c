@@ -377,9 +377,7 @@ static int out_paths(const graft_model *m, const char *out_path, char **json, ch
         *dir = graft_malloc(ctx, strlen(out_path) + 2);
         if (*dir) snprintf(*dir, strlen(out_path) + 2, "%.*s", slash ? (int)(slash - out_path + 1) : 0, out_path);
     } else {
-        size_t n = strlen(out_path);
-        if (mkdir(out_path, 0777) < 0 && errno != EEXIST)
-            return graft_error(ctx, GRAFT_EIO, "%s: %s", out_path, strerror(errno));
+        size_t n = strlen(out_path); /* the folder is made when the files are linked in */
         *dir = graft_malloc(ctx, n + 2);
         *json = graft_malloc(ctx, n + strlen(base) + 2);
         if (*dir) sprintf(*dir, "%s/", out_path);
@@ -440,26 +438,25 @@ static int put_split(gw *c, uint64_t off, const uint8_t *p, uint64_t n)
     return GRAFT_OK;
 }
 
-/* A weight that straddles shards or is quantized: its values through a
- * scratch file beside the output, then stored bytes into the shards. */
+/* A weight that straddles shards or is quantized: its values through an
+ * unnamed scratch file beside the output (read back through /proc/self/fd,
+ * never named: a kill leaves nothing), then stored bytes into the shards. */
 static int write_staged(gw *c, size_t ti, const tj_weight *w)
 {
     const graft_tensor *t = &c->m->tensors[ti];
-    char *path = graft_malloc(c->ctx, strlen(c->dir) + 64);
+    char *path = graft_malloc(c->ctx, strlen(c->dir) + 64), proc[64];
     graft_sink *s = NULL;
     graft_source *back = NULL;
     uint8_t *q = NULL;
-    int rc;
+    int rc, fd = -1;
     if (!path) return graft_error_oom(c->ctx, "a path");
     sprintf(path, "%s.graft-tfjs-%ld-%zu.tmp", c->dir, (long)getpid(), ti);
     rc = graft_sink_open(&s, path, c->ctx);
     if (rc == 0) rc = graft_fill_emit(c->fill, c->m, ti, s, c->ctx);
-    if (rc == 0) {
-        rc = graft_sink_commit(s);
-        s = NULL;
-    }
-    if (rc == 0) rc = graft_source_open(&back, path, c->ctx);
-    unlink(path);
+    if (rc == 0) rc = graft_sink_reopen(s, &fd, c->ctx);
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (rc == 0) rc = graft_source_open(&back, proc, c->ctx);
+    if (fd >= 0) close(fd);
     if (rc == 0 && w->quant != Q_NONE) {
         q = graft_malloc(c->ctx, (size_t)w->size + 1);
         if (!q) rc = graft_error_oom(c->ctx, "a quantized weight");
@@ -473,15 +470,16 @@ static int write_staged(gw *c, size_t ti, const tj_weight *w)
     return rc;
 }
 
+/* Group gi's shards into sinks (c.g->nshards of them, handed back
+ * unwritten-to-disk: tj_write links every file in at the end). */
 static int write_group(const graft_model *m, size_t gi, const char *dir, graft_fill *fill,
-                       graft_ctx *ctx)
+                       graft_sink **sinks, graft_ctx *ctx)
 {
     const tj_state *st = m->state;
     gw c = {.m = m, .g = &st->groups[gi], .dir = dir, .fill = fill, .ctx = ctx};
     uint64_t at = 0;
     int rc = GRAFT_OK;
-    c.sinks = graft_calloc(ctx, c.g->nshards, sizeof *c.sinks);
-    if (!c.sinks) return graft_error_oom(ctx, "the shards");
+    c.sinks = sinks;
     for (size_t s = 0; s < c.g->nshards && rc == GRAFT_OK; s++) {
         char *p = graft_malloc(ctx, strlen(dir) + strlen(c.g->names[s]) + 1);
         if (!p) rc = graft_error_oom(ctx, "a path");
@@ -523,11 +521,6 @@ static int write_group(const graft_model *m, size_t gi, const char *dir, graft_f
             free(tail);
         }
     }
-    for (size_t s = 0; s < c.g->nshards; s++) {
-        if (rc == GRAFT_OK) rc = graft_sink_commit(c.sinks[s]);
-        else graft_sink_abort(c.sinks[s]);
-    }
-    free(c.sinks);
     return rc;
 }
 
@@ -535,21 +528,37 @@ static int tj_write(const graft_model *m, const char *out_path, graft_fill *fill
 {
     const tj_state *st = m->state;
     char *json = NULL, *dir = NULL;
-    graft_sink *s = NULL;
+    graft_sink *s = NULL, **sinks = NULL;
+    size_t nsinks = 0, k = 0;
     int rc;
     if (!st) return graft_error(ctx, GRAFT_ERROR, "no TF.js manifest to write");
+    for (size_t g = 0; g < st->ngroups; g++) nsinks += st->groups[g].nshards;
+    if (!(sinks = graft_calloc(ctx, nsinks ? nsinks : 1, sizeof *sinks)))
+        return graft_error_oom(ctx, "the shards");
     if ((rc = out_paths(m, out_path, &json, &dir, ctx)) < 0) goto cleanup;
-    for (size_t g = 0; g < st->ngroups && rc == GRAFT_OK; g++) rc = write_group(m, g, dir, fill, ctx);
+    if (!ends_with(out_path, ".json")) graft_sink_folder_output(out_path);
+    for (size_t g = 0; g < st->ngroups && rc == GRAFT_OK; k += st->groups[g++].nshards)
+        rc = write_group(m, g, dir, fill, sinks + k, ctx);
     if (rc < 0) goto cleanup;
-    /* shards first, then the model.json that names them */
     rc = graft_sink_open(&s, json, ctx);
     if (rc == 0) rc = graft_sink_write(s, m->sources[0]->data, m->sources[0]->size);
+    /* every file synced before any is linked in (a kill leaves none of
+     * them); shards first, then the model.json that names them */
+    for (size_t i = 0; i < nsinks && rc == 0; i++) rc = graft_sink_sync(sinks[i]);
+    if (rc == 0) rc = graft_sink_sync(s);
+    for (size_t i = 0; i < nsinks && rc == 0; i++) {
+        rc = graft_sink_commit(sinks[i]);
+        sinks[i] = NULL;
+    }
     if (rc == 0) {
         rc = graft_sink_commit(s);
         s = NULL;
     }
 cleanup:
+    graft_sink_folder_output(NULL);
     graft_sink_abort(s);
+    for (size_t i = 0; i < nsinks; i++) graft_sink_abort(sinks[i]);
+    free(sinks);
     free(json);
     free(dir);
     return rc;
