@@ -251,6 +251,14 @@ static int external_view(graft_model *m, graft_onnx_state *st, graft_tensor *t,
 
 /* ---- reading ------------------------------------------------------------ */
 
+/* A reader over the message entry e was found in (a TensorProto, an
+ * attribute, a SparseTensorProto). */
+static void entry_reader(const graft_model *m, const graft_onnx_entry *e, graft_rd *r,
+                         graft_ctx *ctx)
+{
+    graft_rd_init(r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
+}
+
 static int load_typed(const graft_model *m, const graft_tensor *t, uint8_t *dst,
                       graft_ctx *ctx)
 {
@@ -260,7 +268,7 @@ static int load_typed(const graft_model *m, const graft_tensor *t, uint8_t *dst,
     uint64_t units = t->numel * (is_complex(t->dtype) ? 2 : 1);
     graft_rd r;
 
-    graft_rd_init(&r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
+    entry_reader(m, e, &r, ctx);
     if (graft_onnx__decode(&r, e->store, t->dtype, unit, units, dst) < 0)
         return graft_error_prefix(ctx, "tensor '%s'", t->name);
     return GRAFT_OK;
@@ -283,7 +291,7 @@ static int stream_typed(const graft_model *m, const graft_tensor *t, graft_piece
     if (cap > units) cap = units ? units : 1;
     if (!(buf = graft_malloc(ctx, (size_t)(cap * unit))))
         return graft_error_oom(ctx, "a decoding buffer");
-    graft_rd_init(&r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
+    entry_reader(m, e, &r, ctx);
     rc = graft_onnx__decode_pieces(&r, e->store, t->dtype, unit, units, buf, cap, graft_releasing_piece,
                                    &tp);
     free(buf);
@@ -421,10 +429,10 @@ static int load_attr(const graft_model *m, const graft_tensor *t, uint8_t *dst, 
     graft_onnx_attr_value v;
     graft_rd r;
 
-    graft_rd_init(&r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
+    entry_reader(m, e, &r, ctx);
     if (graft_onnx__parse_attr_value(&r, (uint32_t)(e->store - STORE_ATTR), &v) < 0)
         return graft_error_prefix(ctx, "tensor '%s'", t->name);
-    graft_rd_init(&r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
+    entry_reader(m, e, &r, ctx);
     if (graft_onnx__decode_attr_value(&r, &v, dst) < 0)
         return graft_error_prefix(ctx, "tensor '%s'", t->name);
     return GRAFT_OK;
@@ -469,7 +477,7 @@ static int load_sparse(const graft_model *m, const graft_tensor *t, uint8_t *dst
     graft_onnx_sparse sp;
     graft_rd r;
 
-    graft_rd_init(&r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
+    entry_reader(m, e, &r, ctx);
     if (graft_onnx__parse_sparse(&r, &sp) < 0) return graft_error_prefix(ctx, "tensor '%s'", t->name);
     return graft_onnx__densify(m->sources[0]->data, &sp, t->name, t->dtype, dst, ctx);
 }
@@ -482,7 +490,7 @@ static int stream_sparse(const graft_model *m, const graft_tensor *t, graft_piec
     graft_onnx_sparse sp;
     graft_rd r;
 
-    graft_rd_init(&r, m->sources[0]->data + e->msg_off, (size_t)e->msg_len, e->msg_off, ctx);
+    entry_reader(m, e, &r, ctx);
     if (graft_onnx__parse_sparse(&r, &sp) < 0) return graft_error_prefix(ctx, "tensor '%s'", t->name);
     return graft_onnx__sparse_pieces(m->sources[0]->data, &sp, t->name, t->dtype, fn, arg, ctx);
 }
