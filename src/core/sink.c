@@ -720,7 +720,10 @@ int graft_copy_file_pending(const char *from, const char *to, graft_sink **out, 
     int rc = graft_source_open(&src, from, ctx);
     *out = NULL;
     if (rc == 0) rc = graft_sink_open(&s, to, ctx);
-    if (rc == 0 && src->size) rc = graft_sink_write(s, src->data, src->size);
+    if (rc == 0 && src->size) {
+        rc = graft_sink_copy_range(s, graft_source_fd(src), 0, src->size);
+        if (rc == 1) rc = graft_sink_write(s, src->data, src->size);
+    }
     if (rc == 0) rc = graft_sink_sync(s);
     if (rc == 0) {
         *out = s;

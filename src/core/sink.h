@@ -86,9 +86,9 @@ uint32_t graft_crc32(uint32_t crc, const void *p, size_t n);
 bool graft_crc32c__use_hw(bool on);
 
 /* Copy file `from` to `to` atomically through a sink (skeleton members kept as they are). */
+int graft_copy_file(const char *from, const char *to, graft_ctx *ctx);
 /* The same into a synced sink left to the caller to commit (or abort): a
  * file of a folder output, linked in with the others. */
 int graft_copy_file_pending(const char *from, const char *to, graft_sink **out, graft_ctx *ctx);
-int graft_copy_file(const char *from, const char *to, graft_ctx *ctx);
 
 #endif
