@@ -568,13 +568,62 @@ static void crc32c_init(void)
 #include <wmmintrin.h>
 #include <smmintrin.h>
 #define GRAFT_CRC32C_HW 1
-/* SSE4.2's crc32 instruction computes CRC-32C: ~8 GB/s against ~1.5 for
- * slicing-by-8, which made CRCs the larger part of a TF checkpoint write. */
+
+/* a(x) * b(x) mod P, bit-reflected (x^0 is the top bit), as zlib's multmodp. */
+static uint32_t crc32c_mulmod(uint32_t a, uint32_t b)
+{
+    uint32_t p = 0;
+    for (uint32_t m = 1u << 31; m; m >>= 1) {
+        if (a & m) p ^= b;
+        b = b & 1 ? (b >> 1) ^ 0x82f63b78u : b >> 1;
+    }
+    return p;
+}
+
+/* x^(8n) mod P: what appending n zero bytes multiplies a CRC register by. */
+static uint32_t crc32c_shift_bytes(uint64_t n)
+{
+    uint32_t r = 1u << 31, sq = 1u << 23; /* x^0, x^8 */
+    for (; n; n >>= 1, sq = crc32c_mulmod(sq, sq))
+        if (n & 1) r = crc32c_mulmod(r, sq);
+    return r;
+}
+
+/* The crc32 instruction takes 3 cycles but issues every cycle: three
+ * independent lanes over adjacent blocks, joined by shifting the first two
+ * past the blocks after them, run it at ~3x one lane's ~8 GB/s. */
+#define CRC32C_LANE 8192
+static uint32_t crc32c_lane1, crc32c_lane2; /* x^(8 LANE), x^(16 LANE) mod P */
+
+static void crc32c_lanes_init(void)
+{
+    crc32c_lane1 = crc32c_shift_bytes(CRC32C_LANE);
+    crc32c_lane2 = crc32c_shift_bytes(2 * CRC32C_LANE);
+}
+
+/* SSE4.2's crc32 instruction computes CRC-32C: ~8 GB/s a lane against ~1.5
+ * for slicing-by-8, which made CRCs the larger part of a TF checkpoint write. */
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p,
                                                             size_t n)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     uint64_t c = ~crc;
     for (; n && ((uintptr_t)p & 7); n--) c = _mm_crc32_u8((uint32_t)c, *p++);
+    if (n >= 3 * CRC32C_LANE) pthread_once(&once, crc32c_lanes_init);
+    for (; n >= 3 * CRC32C_LANE; n -= 3 * CRC32C_LANE, p += 3 * CRC32C_LANE) {
+        uint64_t a = c, b = 0, d = 0;
+        for (size_t i = 0; i < CRC32C_LANE; i += 8) {
+            uint64_t wa, wb, wd;
+            memcpy(&wa, p + i, 8);
+            memcpy(&wb, p + CRC32C_LANE + i, 8);
+            memcpy(&wd, p + 2 * CRC32C_LANE + i, 8);
+            a = _mm_crc32_u64(a, wa);
+            b = _mm_crc32_u64(b, wb);
+            d = _mm_crc32_u64(d, wd);
+        }
+        c = crc32c_mulmod(crc32c_lane2, (uint32_t)a) ^ crc32c_mulmod(crc32c_lane1, (uint32_t)b) ^
+            (uint32_t)d;
+    }
     for (; n >= 32; n -= 32, p += 32) {
         uint64_t w[4];
         memcpy(w, p, sizeof w);

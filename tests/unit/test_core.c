@@ -85,6 +85,33 @@ START_TEST(crc32c_matches_known_values)
 }
 END_TEST
 
+/* The crc32 instruction's three lanes (past 24 KiB) against the portable
+ * tables: lengths around every lane boundary, from odd alignments, with a
+ * running value carried in. */
+START_TEST(crc32c_lanes_match_portable)
+{
+    const size_t n = 5 * 24576 + 77;
+    uint8_t *buf = malloc(n + 8);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    ck_assert_ptr_nonnull(buf);
+    for (size_t i = 0; i < n + 8; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        buf[i] = (uint8_t)x;
+    }
+    const size_t lens[] = {24575, 24576, 24577, 24583, 49151, 49152, 49160, 3 * 24576 + 5, n};
+    for (size_t off = 0; off < 8; off += 3)
+        for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+            uint32_t seed = (uint32_t)(k * 0x01000193u), hw, sw;
+            hw = graft_crc32c(seed, buf + off, lens[k]);
+            graft_crc32c__use_hw(false);
+            sw = graft_crc32c(seed, buf + off, lens[k]);
+            graft_crc32c__use_hw(true);
+            ck_assert_msg(hw == sw, "length %zu at +%zu: %08x != %08x", lens[k], off, hw, sw);
+        }
+    free(buf);
+}
+END_TEST
+
 /* graft_crc32 (folded by carry-less multiplication) against zlib's tables:
  * every length to 300 from every alignment of 16, a running value carried
  * over, large blocks; then again with the portable path. */
@@ -479,6 +506,7 @@ static Suite *core_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, sha256_matches_fips_vectors);
     tcase_add_test(tc, crc32c_matches_known_values);
+    tcase_add_test(tc, crc32c_lanes_match_portable);
     tcase_add_test(tc, crc32_matches_zlib);
     tcase_add_test(tc, model_add_checks_overflow_and_duplicates);
     tcase_add_test(tc, model_gathers_strided_and_big_endian_views);
