@@ -293,6 +293,45 @@ def npz_mixed(out, marker, name="mixed.npz", w=(1.0, 2.0, 3.0)):
     return path
 
 
+def torch_unreadable(out, legacy=False, seed=0, name=None):
+    """Item 15: a torch state dict with a per-tensor and a per-channel
+    quantized tensor and a sparse one between float tensors (needs torch)."""
+    import torch  # noqa: PLC0415
+    g = torch.Generator().manual_seed(seed)
+    sd = {"w": torch.randn(2, 3, generator=g),
+          "q": torch.quantize_per_tensor(torch.randn(4, generator=g), 0.1, 0, torch.qint8),
+          "qc": torch.quantize_per_channel(torch.randn(2, 3, generator=g),
+                                           torch.tensor([0.1, 0.2], dtype=torch.float64),
+                                           torch.tensor([0, 1]), 0, torch.quint8),
+          "s": torch.randn(3, 3, generator=g).relu().to_sparse(),
+          "b": torch.randn(2, generator=g)}
+    path = os.path.join(out, name or f"unreadable{'_legacy' if legacy else ''}.pt")
+    torch.save(sd, path, _use_new_zipfile_serialization=not legacy)
+    return path
+
+
+def keras_h5_strings(out, name="strings.h5", kernel=1.0, numeric_vocab=False):
+    """Item 15: a Keras 2 HDF5 weights file whose layer lists, beside its
+    kernel and bias, a fixed-length string, a variable-length string and a
+    compound dataset among its weights (needs h5py)."""
+    import h5py  # noqa: PLC0415
+    path = os.path.join(out, name)
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = b"2.11.0"
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["layer_names"] = [b"dense"]
+        g = f.create_group("dense")
+        g.attrs["weight_names"] = [b"dense/kernel:0", b"dense/bias:0", b"dense/vocab:0",
+                                   b"dense/notes:0", b"dense/pairs:0"]
+        d = g.create_group("dense")
+        d["kernel:0"] = np.full((2, 3), kernel, "<f4")
+        d["bias:0"] = np.arange(3, dtype="<f4")
+        d["vocab:0"] = np.zeros(2, "<f4") if numeric_vocab else np.array([b"ab", b"cde"])
+        d.create_dataset("notes:0", data=["x", "yz"], dtype=h5py.string_dtype())
+        d["pairs:0"] = np.zeros(2, dtype=[("a", "<f4"), ("b", "<i2")])
+    return path
+
+
 def npy_unicode(out):
     """Item 15: a .npy holding one unicode string array."""
     path = os.path.join(out, "words.npy")

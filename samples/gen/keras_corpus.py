@@ -131,3 +131,20 @@ def keras2_config(f):
 
 with open(os.path.join(out, "keras2_config.h5"), "wb") as fh:
     fh.write(h5bytes(keras2_config))
+
+
+# unsupported.h5 (issue 18 item 15): fixed and variable-length strings and a
+# compound dataset among a layer's weights, listed with no data.
+def unsupported(f):
+    mw = f.create_group("model_weights")
+    mw.attrs["layer_names"] = [b"d"]
+    g = mw.create_group("d")
+    g.attrs["weight_names"] = [b"d/k:0", b"d/s:0", b"d/v:0", b"d/c:0"]
+    g.create_dataset("d/k:0", data=np.ones((2, 2), "f4"))
+    g.create_dataset("d/s:0", data=np.array([b"ab", b"c"]))
+    g.create_dataset("d/v:0", data=["x", "yz"], dtype=h5py.string_dtype())
+    g.create_dataset("d/c:0", data=np.zeros(2, "f4,i2"))
+
+
+with open(os.path.join(out, "unsupported.h5"), "wb") as fh:
+    fh.write(h5bytes(unsupported))

@@ -5,6 +5,9 @@ views into shared storages, every dtype, a checkpoint, a Parameter) plus
 malformed variants (truncations, bad sizes and offsets, hostile globals).
 pickle/: the data.pkl of those files plus hand-made hostile and broken
 pickles (cycles, memo abuse, huge lengths, protocol 4/5 opcodes).
+whole_models(): torch.save(model) files of whole_model.py (functions,
+partials, hook objects and getattr as attributes; quantized, lazy and hooked
+modules) and getattr gadgets, cut and whole (issue 18 item 16).
 """
 import io
 import os
@@ -102,5 +105,47 @@ def main():
         put(PICKLE, name, data)
 
 
+def whole_models():
+    import whole_model  # noqa: PLC0415  (its classes pickle as whole_model.<Class>)
+    import tempfile  # noqa: PLC0415
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("weight_norm", "norm_hooks", "transformer", "vit", "attrs", "params",
+                     "quantized_dynamic", "lazy", "state_dict_hook"):
+            for legacy in (False, True):
+                data = open(whole_model.family(tmp, name, legacy), "rb").read()
+                tag = f"whole_{name}{'_legacy' if legacy else ''}"
+                put(TORCH, f"{tag}.pt", data)
+                put(TORCH, f"{tag}_cut2.pt", data[:len(data) // 2])
+                if not legacy:
+                    zf = zipfile.ZipFile(io.BytesIO(data))
+                    pkl = zf.read(next(n for n in zf.namelist() if n.endswith("/data.pkl")))
+                    put(PICKLE, f"{tag}.pkl", pkl)
+                    put(PICKLE, f"{tag}_cut.pkl", pkl[:len(pkl) // 2])
+        import hostile  # noqa: PLC0415  (item 15: quantized and sparse tensors)
+        for legacy in (False, True):
+            data = open(hostile.torch_unreadable(tmp, legacy), "rb").read()
+            tag = f"unreadable{'_legacy' if legacy else ''}"
+            put(TORCH, f"{tag}.pt", data)
+            put(TORCH, f"{tag}_cut2.pt", data[:len(data) // 2])
+            if not legacy:
+                pkl = zipfile.ZipFile(io.BytesIO(data)).read("unreadable/data.pkl")
+                put(PICKLE, f"{tag}.pkl", pkl)
+    gadgets = {
+        "getattr_dunder.pkl": (b"\x80\x02c__builtin__\ngetattr\nctorch.nn.modules.linear\n"
+                               b"Linear\nX\x08\x00\x00\x00__init__\x86R."),
+        "getattr_build.pkl": (b"\x80\x02c__builtin__\ngetattr\nctorch.nn\nfunctional\n"
+                              b"X\x05\x00\x00\x00torch\x86R}b."),
+        "getattr_call.pkl": (b"\x80\x02c__builtin__\ngetattr\nctorch.nn\nfunctional\n"
+                             b"X\x05\x00\x00\x00torch\x86R)R."),
+        "partial_in_dict.pkl": (b"\x80\x02}X\x03\x00\x00\x00actcfunctools\npartial\n"
+                                b"ctorch.nn.modules.batchnorm\nBatchNorm2d\n\x85Rs."),
+    }
+    for name, data in gadgets.items():
+        put(PICKLE, name, data)
+        put(TORCH, name.replace(".pkl", ".pt"),
+            rezip({"archive/data.pkl": data, "archive/version": b"3\n"}))
+
+
 if __name__ == "__main__":
     main()
+    whole_models()

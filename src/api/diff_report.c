@@ -112,7 +112,7 @@ int graft_plan_diff_all(graft_diff_report **out, const graft_plan *plan,
     const graft_diff_options *o = opts ? opts : &defaults;
     const graft_plan *p = plan->sub ? plan->sub : plan;
     graft_diff_report *r;
-    graft_diff_entry *d;
+    graft_diff_entry *d = NULL; /* set by add() before use; -O2 cannot tell */
     size_t cap = 0;
     int rc = GRAFT_OK;
 

@@ -170,6 +170,12 @@ typedef struct apply_fill {
 static int copy_bytes(const graft_tensor *t, const uint8_t *p, bool borrowed, graft_sink *out)
 {
     const size_t step = 8u << 20;
+    /* Bytes as they are in a mapped file (already checked by the view): the
+     * kernel copies them file to file, without faulting them in here. */
+    if (borrowed && t->src && t->src->data && p == t->src->data + t->offset && t->nbytes >= (1u << 20)) {
+        int rc = graft_sink_copy_range(out, graft_source_fd(t->src), t->offset, t->nbytes);
+        if (rc <= 0) return rc;
+    }
     for (uint64_t off = 0; off < t->nbytes; off += step) {
         size_t n = t->nbytes - off < step ? (size_t)(t->nbytes - off) : step;
         GRAFT_TRY(graft_sink_write(out, p + off, n));

@@ -194,6 +194,30 @@ int graft_sink_write(graft_sink *s, const void *data, size_t n)
     return GRAFT_OK;
 }
 
+int graft_sink_copy_range(graft_sink *s, int fd, uint64_t off, uint64_t n)
+{
+    bool first = true;
+    if (s->in_memory || s->crc_on || s->crc32c_on || fd < 0) return 1;
+    GRAFT_TRY(flush(s));
+    while (n) {
+        loff_t in = (loff_t)off, out = (loff_t)s->flushed;
+        ssize_t k = copy_file_range(fd, &in, s->fd, &out, n > (1u << 30) ? 1u << 30 : (size_t)n, 0);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0 && first && (k == 0 || errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                                errno == EOPNOTSUPP || errno == EBADF || errno == EPERM))
+            return 1; /* this kernel or file system cannot: the caller writes */
+        if (k <= 0)
+            return graft_error(s->ctx, GRAFT_EIO, "%s: copying %llu bytes failed: %s", s->path,
+                               (unsigned long long)n, k < 0 ? strerror(errno) : "source ended");
+        first = false;
+        off += (uint64_t)k, n -= (uint64_t)k, s->flushed += (uint64_t)k;
+    }
+    /* later writes go on from the end (write() uses the file position) */
+    if (lseek(s->fd, (off_t)s->flushed, SEEK_SET) < 0)
+        return graft_error(s->ctx, GRAFT_EIO, "%s: seek failed: %s", s->path, strerror(errno));
+    return 0;
+}
+
 int graft_sink_fill(graft_sink *s, uint8_t b, uint64_t n)
 {
     uint8_t chunk[4096];

@@ -21,6 +21,12 @@ typedef struct graft_sink graft_sink;
 /* Create the temporary file for final_path (mode 0644 before umask). */
 int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx);
 int graft_sink_write(graft_sink *s, const void *p, size_t n);
+/* Append n bytes of the file fd at off, copied by the kernel
+ * (copy_file_range: no pass through user memory, as cp does).  0 when
+ * done; 1 when this sink cannot (in memory, a running checksum, or a file
+ * system or kernel that refuses at once) and the caller must write them;
+ * < 0 on an error, with the message set. */
+int graft_sink_copy_range(graft_sink *s, int fd, uint64_t off, uint64_t n);
 /* n copies of byte b. */
 int graft_sink_fill(graft_sink *s, uint8_t b, uint64_t n);
 /* Overwrite bytes already written (header fix-ups); does not move the end. */

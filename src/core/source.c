@@ -128,6 +128,11 @@ void graft_source_release(const graft_source *s, uint64_t off, uint64_t len)
     if (hi > lo) madvise((void *)(s->data + lo), (size_t)(hi - lo), MADV_DONTNEED);
 }
 
+int graft_source_fd(const graft_source *s)
+{
+    return ((const struct source_impl *)s)->fd;
+}
+
 int graft_source_read(const graft_source *s, uint64_t off, void *dst, size_t n, graft_ctx *ctx)
 {
     const struct source_impl *impl = (const struct source_impl *)s;

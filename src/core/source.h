@@ -30,6 +30,9 @@ void graft_source_release(const graft_source *s, uint64_t off, uint64_t len);
  * buffer source: memcpy): a scattered read of a large file that must not
  * fault its pages into the resident set, nor pay a fault for each. */
 int graft_source_read(const graft_source *s, uint64_t off, void *dst, size_t n, graft_ctx *ctx);
+/* The file descriptor behind a mapped source (for copy_file_range), or -1
+ * for a buffer source. */
+int graft_source_fd(const graft_source *s);
 struct stat;
 /* Open `path` read-only as a regular file: O_NONBLOCK, then fstat, so a FIFO,
  * device or socket is refused (GRAFT_EFORMAT, naming its kind) instead of

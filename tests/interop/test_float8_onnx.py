@@ -113,6 +113,21 @@ def int32_data_read_and_written(fmt):
     assert same(ort_y(out), ort_y(back)), "onnxruntime reads other values from graft's file"
 
 
+def cast_by_graft(src, skel, to, tag):
+    """Apply `src` into the ONNX skeleton with a `cast: to` rule; what
+    onnxruntime reads from the output."""
+    rules = R.path(f"{tag}.yaml")
+    open(rules, "w").write(f"graft: 1\ntransforms:\n  - target: '^w$'\n    ops: [{{cast: {to}}}]\n")
+    out = R.path(f"{tag}_out.onnx")
+    run("apply", "-r", rules, "-o", out, src, skel)
+    return ort_y(out)
+
+
+def mismatches(got, want):
+    """Indices where got and want differ (NaN equals NaN)."""
+    return np.nonzero(~((got == want) | (np.isnan(got) & np.isnan(want))))[0]
+
+
 def cast_from_float8_matches_onnxruntime(fmt):
     """graft's cast from float8 to float32 and to bfloat16 gives what
     onnxruntime's Cast gives, for all 256 codes (NaN codes stay NaN)."""
@@ -123,12 +138,8 @@ def cast_from_float8_matches_onnxruntime(fmt):
     save_st(src, {"w": (st, [256], codes.tobytes())})
     for to, onnx_type, size in (("float32", 1, 4), ("bfloat16", 16, 2)):
         skel = model(R.path(f"{fmt}_{to}_skel.onnx"), "w", onnx_type, bytes(256 * size))
-        rules = R.path(f"{fmt}_{to}.yaml")
-        open(rules, "w").write(f"graft: 1\ntransforms:\n  - target: '^w$'\n    ops: [{{cast: {to}}}]\n")
-        out = R.path(f"{fmt}_{to}_out.onnx")
-        run("apply", "-r", rules, "-o", out, src, skel)
-        got = ort_y(out)
-        bad = np.nonzero(~((got == want) | (np.isnan(got) & np.isnan(want))))[0]
+        got = cast_by_graft(src, skel, to, f"{fmt}_{to}")
+        bad = mismatches(got, want)
         assert not len(bad), (to, [(int(i), float(got[i]), float(want[i])) for i in bad[:8]])
 
 
@@ -139,12 +150,8 @@ def cast_matches_onnxruntime(fmt):
     src = R.path(f"{fmt}_x.safetensors")
     save_st(src, {"w": ("F32", [len(xs)], xs.tobytes())})
     skel = model(R.path(f"{fmt}_nskel.onnx"), "w", dt, bytes(len(xs)))
-    rules = R.path(f"{fmt}.yaml")
-    open(rules, "w").write(f"graft: 1\ntransforms:\n  - target: '^w$'\n    ops: [{{cast: {fmt}}}]\n")
-    out = R.path(f"{fmt}_nout.onnx")
-    run("apply", "-r", rules, "-o", out, src, skel)
-    got = ort_y(out)
-    bad = np.nonzero(~((got == want) | (np.isnan(got) & np.isnan(want))))[0]
+    got = cast_by_graft(src, skel, fmt, f"{fmt}_n")
+    bad = mismatches(got, want)
     assert not len(bad), [(float(xs[i]), float(got[i]), float(want[i])) for i in bad[:8]]
 
 

@@ -437,15 +437,26 @@ bad("weight name is a group", ["'dense'", "not a dataset"],
     t=lambda f: set_attr(f["model_weights/dense"], "weight_names", [b"dense"]))
 bad("no layer_names", ["layer_names"], t=lambda f: f["model_weights"].attrs.__delitem__("layer_names"))
 bad("no weight_names", ["weight_names"], t=lambda f: f["model_weights/dense"].attrs.__delitem__("weight_names"))
-bad("string dataset", ["dense/kernel:0", "string"],
-    t=lambda f: (f["model_weights/dense/dense"].__delitem__("kernel:0"),
-                 f["model_weights/dense/dense"].create_dataset("kernel:0", data=np.array([b"ab", b"cd"]))))
-bad("object dataset", ["dense/bias:0", "string"],
-    t=lambda f: (f["model_weights/dense/dense"].__delitem__("bias:0"),
-                 f["model_weights/dense/dense"].create_dataset("bias:0", data=["x", "y"], dtype=h5py.string_dtype())))
-bad("compound dataset", ["dense/bias:0", "compound"],
-    t=lambda f: (f["model_weights/dense/dense"].__delitem__("bias:0"),
-                 f["model_weights/dense/dense"].create_dataset("bias:0", data=np.zeros(3, "f4,i4"))))
+def unsupported(name, tensor, stored, **tweak):
+    """Issue 18 item 15: listed with its stored type, no data, the rest readable."""
+    def check():
+        p = minimal(R.path(name + ".h5"), **tweak)
+        got = {t["name"]: t for t in ls_json(p)}
+        assert got[tensor]["dtype"] == "unsupported" and got[tensor]["sha256"] is None, got
+        assert got[tensor]["stored_type"] == stored, got[tensor]
+        assert all(t["sha256"] for n, t in got.items() if n != tensor), got
+    R.check(f"unsupported: {name}", check)
+
+
+unsupported("string dataset", "dense/kernel:0", "HDF5 2-byte string",
+            t=lambda f: (f["model_weights/dense/dense"].__delitem__("kernel:0"),
+                         f["model_weights/dense/dense"].create_dataset("kernel:0", data=np.array([b"ab", b"cd"]))))
+unsupported("object dataset", "dense/bias:0", "HDF5 variable-length string",
+            t=lambda f: (f["model_weights/dense/dense"].__delitem__("bias:0"),
+                         f["model_weights/dense/dense"].create_dataset("bias:0", data=["x", "y"], dtype=h5py.string_dtype())))
+unsupported("compound dataset", "dense/bias:0", "HDF5 8-byte compound",
+            t=lambda f: (f["model_weights/dense/dense"].__delitem__("bias:0"),
+                         f["model_weights/dense/dense"].create_dataset("bias:0", data=np.zeros(3, "f4,i4"))))
 bad("external link", ["dense/bias:0", "external link to another file (refused)"],
     t=lambda f: (f["model_weights/dense/dense"].__delitem__("bias:0"),
                  f["model_weights/dense/dense"].__setitem__("bias:0", h5py.ExternalLink("/etc/passwd.h5", "/x"))))

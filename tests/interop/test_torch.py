@@ -10,6 +10,7 @@ with a message naming the file.  The writer (driven by the test_torch unit
 binary's --rewrite mode) must produce files torch.load reads back exactly.
 """
 import glob
+import hashlib
 import io
 import os
 import pickle
@@ -506,6 +507,9 @@ def check_big_endian():
     compare(dst, sd)
 
 
+V3_SIZES = {"uint16": 2, "uint32": 4, "uint64": 8, "float8_e4m3fn": 1, "float8_e5m2": 1}
+
+
 def v3_pickle(entries):
     """data.pkl of {name: _rebuild_tensor_v3(UntypedStorage, ..., torch.<dtype>)}."""
     def s(x):
@@ -514,7 +518,7 @@ def v3_pickle(entries):
     for i, (name, dtype, n) in enumerate(entries):
         out += (s(name) + b"ctorch._utils\n_rebuild_tensor_v3\n((" + s("storage") +
                 b"ctorch\nUntypedStorage\n" + s(str(i)) + s("cpu") + b"J" +
-                struct.pack("<i", n * {"uint16": 2, "uint32": 4, "uint64": 8}[dtype]) +
+                struct.pack("<i", n * V3_SIZES[dtype]) +
                 b"tQK\x00K" + bytes([n]) + b"\x85K\x01\x85\x89ccollections\nOrderedDict\n)R"
                 b"ctorch\n" + dtype.encode() + b"\ntR")
     return out + b"u."
@@ -542,9 +546,10 @@ def check_quantized():
     path = R.path("q.pth")
     torch.save({"w": torch.ones(2),
                 "q": torch.quantize_per_tensor(torch.randn(4), 0.1, 0, torch.qint8)}, path)
-    p = graftlib.run("ls", path, check=False)
-    assert p.returncode == 2 and "tensor 'q'" in p.stderr and "not supported" in p.stderr, \
-        p.stderr
+    got = {t["name"]: t for t in graftlib.ls_json(path)}  # issue 18 item 15: listed
+    assert got["w"]["dtype"] == "float32" and got["q"]["dtype"] == "unsupported", got
+    assert got["q"]["stored_type"] == "torch quantized tensor over torch.QInt8Storage", got["q"]
+    assert got["q"]["shape"] == [4] and got["q"]["sha256"] is None, got["q"]
 
 
 def check_big_endian_legacy():
@@ -585,10 +590,68 @@ def check_big_endian_legacy():
     compare(dst, sd)
 
 
+class _V3Recorder(pickle.Unpickler):
+    """Loads a data.pkl without torch >= 2.1: the rebuild call and torch
+    globals become plain tuples, so what graft wrote can be compared with
+    what torch/_tensor.py's _reduce_ex_internal pickles for a dtype in
+    torch.storage._new_dtypes(): _rebuild_tensor_v3(UntypedStorage, offset,
+    size, stride, requires_grad, OrderedDict(), dtype), the storage's
+    persistent id ('storage', torch.UntypedStorage, key, location, nbytes)."""
+
+    def find_class(self, module, name):
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v3"):
+            return lambda *args: ("v3",) + args
+        if (module, name) == ("collections", "OrderedDict"):
+            import collections
+            return collections.OrderedDict
+        if module == "torch":
+            return ("torch", name)
+        raise pickle.UnpicklingError(f"unexpected global {module}.{name}")
+
+    def persistent_load(self, pid):
+        return pid
+
+
+def check_float8():
+    """float8_e4m3fn / float8_e5m2 (issue 18 item 14) as PyTorch >= 2.1
+    pickles them: read from such a file, and written the same way."""
+    raw = {"a": ("float8_e4m3fn", "F8_E4M3", [2, 3], bytes([0x38, 0x40, 0xb8, 0x7e, 0x00, 0x80])),
+           "b": ("float8_e5m2", "F8_E5M2", [4], bytes([0x3c, 0x40, 0xbc, 0x7b]))}
+    path = R.path("f8_v3.pth")
+    entries = [(k, dt, len(b)) for k, (dt, _, _, b) in raw.items()]
+    parts = {"archive/data.pkl": v3_pickle(entries), "archive/version": b"3\n"}
+    for i, (_, _, _, b) in enumerate(raw.values()):
+        parts[f"archive/data/{i}"] = b
+    write_parts(path, parts)
+    got = {t["name"]: t for t in graftlib.ls_json(path)}
+    for k, (dt, _, _, b) in raw.items():
+        assert got[k]["dtype"] == dt and got[k]["sha256"] == hashlib.sha256(b).hexdigest(), got[k]
+    # into safetensors and back into a .pth: the bytes survive, and the
+    # pickle is the one torch writes
+    st, back = R.path("f8.safetensors"), R.path("f8_back.pth")
+    graftlib.save_st(st, {k: (sdt, shape, b) for k, (_, sdt, shape, b) in raw.items()})
+    graftlib.run("convert", st, "-o", back)
+    with zipfile.ZipFile(back) as z:
+        pkl = next(n for n in z.namelist() if n.endswith("/data.pkl"))
+        obj = _V3Recorder(io.BytesIO(z.read(pkl))).load()
+        prefix = pkl[:-len("data.pkl")]
+        for k, (dt, _, shape, b) in raw.items():
+            call = obj[k]
+            assert call[0] == "v3", call
+            storage, offset, size, stride, grad, hooks, dtype = call[1:]
+            assert storage[:2] == ("storage", ("torch", "UntypedStorage")), storage
+            assert storage[3] == "cpu" and storage[4] == len(b), storage
+            assert (offset, list(size), grad, dict(hooks)) == (0, shape, False, {}), call
+            assert list(stride) == [shape[1], 1] if len(shape) == 2 else [1], stride
+            assert dtype == ("torch", dt), dtype
+            assert z.read(prefix + "data/" + storage[2]) == b, k
+
+
 R.check("big-endian legacy stream", check_big_endian_legacy)
 R.check("big-endian byteorder record", check_big_endian)
 R.check("uint16/32/64 via _rebuild_tensor_v3", check_new_dtypes)
-R.check("quantized tensors are refused by name", check_quantized)
+R.check("float8 read and written as PyTorch >= 2.1 pickles it", check_float8)
+R.check("quantized tensors are listed as unsupported", check_quantized)
 
 def check_corrupt_zips():
     good = {"w": torch.arange(12, dtype=torch.float32).view(3, 4)}

@@ -136,6 +136,90 @@ def source_member_needed_is_an_error():
     assert sorted(names) == ["data", "indices", "indptr", "shape"], names
 
 
+def torch_listed(legacy):
+    """Quantized and sparse tensors of a torch state dict: listed, no data."""
+    import torch  # noqa: PLC0415
+    p = hostile.torch_unreadable(R.tmp, legacy)
+    sd = torch.load(p)
+    got = ls_json(p)
+    assert [t["name"] for t in got] == list(sd), got
+    for t in got:
+        v = sd[t["name"]]
+        assert t["shape"] == list(v.shape), t
+        if v.is_quantized or v.is_sparse:
+            assert t["dtype"] == "unsupported" and t["sha256"] is None, t
+        else:
+            assert t["sha256"] == sha256_of_array(v.numpy()), t
+    types = {t["name"]: t.get("stored_type") for t in got}
+    assert types["q"] == "torch quantized tensor over torch.QInt8Storage", types
+    assert types["qc"] == "torch quantized tensor over torch.QUInt8Storage", types
+    assert types["s"] == "torch tensor rebuilt by torch._utils._rebuild_sparse_tensor", types
+
+
+def torch_skeleton_kept(legacy):
+    """As a skeleton: w and b filled, q, qc and s copied as torch wrote them."""
+    import torch  # noqa: PLC0415
+    skel = hostile.torch_unreadable(R.tmp, legacy)
+    src = R.path("wb.pt")
+    torch.save({"w": torch.full((2, 3), 7.0), "b": torch.full((2,), 3.0)}, src)
+    out = R.path("unreadable_out.pt")
+    run("apply", "-o", out, src, skel)
+    got, kept = torch.load(out), torch.load(skel)
+    assert list(got) == list(kept) and torch.equal(got["w"], torch.full((2, 3), 7.0))
+    for k in ("q", "qc"):
+        assert torch.equal(got[k].int_repr(), kept[k].int_repr()), k
+        assert got[k].qscheme() == kept[k].qscheme(), k
+        assert torch.equal(got[k].dequantize(), kept[k].dequantize()), k
+    assert torch.equal(got["s"].to_dense(), kept["s"].to_dense())
+
+
+def torch_source_needed_only(legacy):
+    import torch  # noqa: PLC0415
+    src = hostile.torch_unreadable(R.tmp, legacy, seed=1, name="src_unreadable.pt")
+    skel, out = R.path("skel_wb.pt"), R.path("from_unreadable.pt")
+    torch.save({"w": torch.zeros(2, 3), "b": torch.zeros(2)}, skel)
+    run("apply", "-o", out, src, skel)
+    want = torch.load(src)
+    got = torch.load(out)
+    assert torch.equal(got["w"], want["w"]) and torch.equal(got["b"], want["b"])
+    torch.save({"w": torch.zeros(2, 3), "q": torch.zeros(4)}, skel)
+    r = run("apply", "-o", R.path("never.pt"), src, skel, check=False)
+    assert r.returncode == 1 and "'q' needs source 'q', stored as torch quantized tensor over " \
+        "torch.QInt8Storage, which graft cannot read" in r.stderr, r.stderr
+    assert not os.path.exists(R.path("never.pt"))
+
+
+def keras_strings():
+    """Keras HDF5 string and compound datasets: listed, kept, needed only as named."""
+    import h5py  # noqa: PLC0415
+    skel = hostile.keras_h5_strings(R.tmp)
+    got = {t["name"]: t for t in ls_json(skel)}
+    with h5py.File(skel) as f:
+        d = f["dense/dense"]
+        assert sorted(got) == sorted(f"dense/{k}" for k in d), sorted(got)
+        for k in d:
+            t, a = got[f"dense/{k}"], d[k][()]
+            assert t["shape"] == list(a.shape), t
+            if a.dtype.kind == "f":
+                assert t["sha256"] == sha256_of_array(a), t
+            else:
+                assert t["dtype"] == "unsupported" and t["sha256"] is None, t
+    assert got["dense/vocab:0"]["stored_type"] == "HDF5 3-byte string", got["dense/vocab:0"]
+    assert got["dense/notes:0"]["stored_type"] == "HDF5 variable-length string"
+    assert got["dense/pairs:0"]["stored_type"] == "HDF5 6-byte compound"
+    src = hostile.keras_h5_strings(R.tmp, "strings_src.h5", kernel=7.0)
+    out = R.path("strings_out.h5")
+    run("apply", "-o", out, src, skel)
+    with h5py.File(out) as o, h5py.File(skel) as k:
+        assert (o["dense/dense/kernel:0"][()] == 7.0).all()
+        for name in ("bias:0", "vocab:0", "notes:0", "pairs:0"):
+            assert o["dense/dense/" + name][()].tolist() == k["dense/dense/" + name][()].tolist()
+    wants = hostile.keras_h5_strings(R.tmp, "wants_vocab.h5", numeric_vocab=True)
+    r = run("apply", "-o", R.path("never.h5"), src, wants, check=False)
+    assert r.returncode == 1 and "'dense/vocab:0' needs source 'dense/vocab:0', stored as HDF5 " \
+        "3-byte string, which graft cannot read" in r.stderr, r.stderr
+
+
 R.check("every member listed; unsupported ones with their stored type, no data",
         listed_with_stored_type)
 R.check("object arrays are listed, their pickles never run", pickles_are_not_run)
@@ -144,4 +228,11 @@ R.check("a source's unsupported member needed by no target is no error",
         source_members_unneeded_are_fine)
 R.check("a source's unsupported member a target needs is an error naming both",
         source_member_needed_is_an_error)
+R.check("keras h5: string and compound datasets listed, kept, needed only when asked",
+        keras_strings)
+for leg in (False, True):
+    fmt = "legacy" if leg else "zip"
+    R.check(f"torch {fmt}: quantized and sparse tensors listed, no data", torch_listed, leg)
+    R.check(f"torch {fmt}: they are copied unchanged from a skeleton", torch_skeleton_kept, leg)
+    R.check(f"torch {fmt}: as a source, an error only when needed", torch_source_needed_only, leg)
 R.close()

@@ -9,6 +9,7 @@
 #include "sink.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,54 @@ START_TEST(sink_commit_renames_and_abort_leaves_nothing)
 }
 END_TEST
 
+/* copy_range: kernel-copied file bytes land between buffered writes, in
+ * order; a running checksum or an in-memory sink declines (1). */
+START_TEST(sink_copy_range_between_writes)
+{
+    char path[600];
+    const char *src;
+    const size_t n = 3u << 20;
+    uint8_t *data = malloc(n);
+    int fd;
+    graft_sink *s;
+    ck_assert_ptr_nonnull(data);
+    for (size_t i = 0; i < n; i++) data[i] = (uint8_t)(i * 7 + (i >> 11));
+    src = tu_write_temp("copy_src.bin", data, n);
+    snprintf(path, sizeof path, "%s/copy_out.bin", tu_temp_dir());
+    fd = open(src, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
+    ck_assert_int_eq(graft_sink_write(s, "head", 4), 0);
+    ck_assert_int_eq(graft_sink_copy_range(s, fd, 5, n - 10), 0);
+    ck_assert_uint_eq(graft_sink_tell(s), 4 + n - 10);
+    ck_assert_int_eq(graft_sink_write(s, "tail", 4), 0);
+    ck_assert_int_eq(graft_sink_pwrite(s, 0, "H", 1), 0);
+    ck_assert_int_eq(graft_sink_commit(s), 0);
+    size_t got;
+    uint8_t *b = tu_read_file(path, &got);
+    ck_assert_uint_eq(got, n - 2);
+    ck_assert_int_eq(memcmp(b, "Head", 4), 0);
+    ck_assert_int_eq(memcmp(b + 4, data + 5, n - 10), 0);
+    ck_assert_int_eq(memcmp(b + got - 4, "tail", 4), 0);
+    free(b);
+    /* a zip member's running CRC must see the bytes: the caller writes them */
+    ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
+    graft_sink_crc32_begin(s);
+    ck_assert_int_eq(graft_sink_copy_range(s, fd, 0, 10), 1);
+    graft_sink_abort(s);
+    ck_assert_int_eq(graft_sink_open_mem(&s, ctx), 0);
+    ck_assert_int_eq(graft_sink_copy_range(s, fd, 0, 10), 1);
+    graft_sink_abort(s);
+    /* past the source's end: an error, not a short file */
+    ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
+    ck_assert_int_lt(graft_sink_copy_range(s, fd, n - 4, 8), 0);
+    ck_assert_ptr_nonnull(strstr(graft_ctx_message(ctx), "source ended"));
+    graft_sink_abort(s);
+    close(fd);
+    free(data);
+}
+END_TEST
+
 /* Entries of a folder (".", ".." excluded). */
 static int entries(const char *dir)
 {
@@ -353,6 +402,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, model_add_checks_overflow_and_duplicates);
     tcase_add_test(tc, model_gathers_strided_and_big_endian_views);
     tcase_add_test(tc, sink_commit_renames_and_abort_leaves_nothing);
+    tcase_add_test(tc, sink_copy_range_between_writes);
     tcase_add_test(tc, open_reports_missing_and_unknown_files);
     tcase_add_test(tc, allocation_failures_are_reported_not_crashed);
     tcase_add_test(tc, writers_refuse_an_emit_of_the_wrong_size);

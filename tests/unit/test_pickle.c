@@ -121,6 +121,71 @@ START_TEST(pickle_refuses_globals_that_run_code)
 }
 END_TEST
 
+/* What only a whole model holds: refused by the strict load, read as foreign
+ * names by the lenient one. */
+START_TEST(pickle_reads_whole_model_globals_only_when_lenient)
+{
+    static const char partial[] = "cfunctools\npartial\nctorch.nn.modules.batchnorm\n"
+                                  "BatchNorm2d\n\x85R.";
+    static const char relu[] = "ctorch.nn.functional\nrelu\n.";
+    static const char tanh[] = "c__builtin__\ngetattr\nctorch._C\n_VariableFunctionsClass\n"
+                               "X\x04\x00\x00\x00tanh\x86R.";
+    graft_pk *v, *foreign;
+    ck_assert_int_eq(LOAD(v, partial), GRAFT_EUNSAFE);
+    ck_assert_ptr_nonnull(strstr(graft_ctx_message(tu_ctx), "'functools.partial' is not allowed"));
+    ck_assert_int_eq(LOAD(v, relu), GRAFT_EUNSAFE);
+    ck_assert_int_eq(graft_pickle__load_lenient(&v, &foreign, NULL, &tu_arena,
+                                                (const uint8_t *)partial, sizeof partial - 1, 0,
+                                                tu_ctx), 0);
+    ck_assert_int_eq(v->kind, PK_OBJ);
+    ck_assert_int_eq(v->callable->gid, PKG_FOREIGN);
+    ck_assert_ptr_eq(foreign, v->callable);
+    ck_assert_int_eq(graft_pickle__load_lenient(&v, &foreign, NULL, &tu_arena,
+                                                (const uint8_t *)tanh, sizeof tanh - 1, 0,
+                                                tu_ctx), 0);
+    ck_assert_int_eq(v->callable->gid, PKG_GETATTR);
+}
+END_TEST
+
+/* getattr is one plain name of a global or an object, never a chain, a
+ * dunder, a call or a BUILD target; code-running globals stay refused. */
+static const struct {
+    const char *pickle;
+    size_t n;
+    const char *want;
+} lenient_unsafe[] = {
+#define U(lit, w) {lit, sizeof lit - 1, w}
+    U("c__builtin__\ngetattr\nctorch.nn.modules.linear\nLinear\n"
+      "X\x08\x00\x00\x00__init__\x86R.", "'__builtin__.getattr' is not allowed"),
+    U("c__builtin__\ngetattr\nX\x02\x00\x00\x00osX\x06\x00\x00\x00system\x86R.",
+      "'__builtin__.getattr' is not allowed"),
+    U("c__builtin__\ngetattr\nctorch.nn\nfunctional\nX\x0a\x00\x00\x00torch.load\x86R.",
+      "'__builtin__.getattr' is not allowed"),
+    U("c__builtin__\ngetattr\nctorch.nn\nfunctional\nX\x05\x00\x00\x00torch\x86R}b.",
+      "BUILD on the result of getattr"),
+    U("c__builtin__\ngetattr\nctorch.nn\nfunctional\nX\x05\x00\x00\x00torch\x86R"
+      "KaKbs.", "SETITEMS on the result of getattr"),
+    U("c__builtin__\ngetattr\nctorch.nn\nfunctional\nX\x05\x00\x00\x00torch\x86R)R.",
+      "call of a object"),
+    U("cos\nsystem\n.", "'os.system' is not allowed"),
+    U("ctorch\nload\n.", "'torch.load' is not allowed"),
+    U("ctorch._C\n_jit_pass\n.", "'torch._C._jit_pass' is not allowed"),
+    U("ctorch.nn.functional\n__globals__\n.", "is not allowed"),
+#undef U
+};
+
+START_TEST(pickle_lenient_still_refuses_gadgets)
+{
+    graft_pk *v, *foreign;
+    int rc = graft_pickle__load_lenient(&v, &foreign, NULL, &tu_arena,
+                                        (const uint8_t *)lenient_unsafe[_i].pickle,
+                                        lenient_unsafe[_i].n, 0, tu_ctx);
+    ck_assert_int_lt(rc, 0);
+    ck_assert_msg(strstr(graft_ctx_message(tu_ctx), lenient_unsafe[_i].want), "%s",
+                  graft_ctx_message(tu_ctx));
+}
+END_TEST
+
 START_TEST(pickle_keeps_unknown_classes_opaque_and_never_runs_them)
 {
     /* argparse.Namespace via copyreg._reconstructor + BUILD */
@@ -206,6 +271,9 @@ static Suite *pickle_suite(void)
     tcase_add_loop_test(tc, pickle_refuses_globals_that_run_code, 0,
                         (int)(sizeof unsafe / sizeof *unsafe));
     tcase_add_test(tc, pickle_keeps_unknown_classes_opaque_and_never_runs_them);
+    tcase_add_test(tc, pickle_reads_whole_model_globals_only_when_lenient);
+    tcase_add_loop_test(tc, pickle_lenient_still_refuses_gadgets, 0,
+                        (int)(sizeof lenient_unsafe / sizeof *lenient_unsafe));
     tcase_add_test(tc, pickle_calls_a_legacy_module_class_through_its_persistent_id);
     tcase_add_test(tc, pickle_memo_is_sparse_and_overwritable);
     tcase_add_loop_test(tc, pickle_rejects_malformed_input_cleanly, 0,

@@ -39,7 +39,7 @@ START_TEST(walk_stops_on_cycles_and_shared_blowup)
     graft_torch_refs refs;
 
     ck_assert_int_eq(LOAD(v, cyc), 0);
-    ck_assert_int_eq(graft_torch__collect(&refs, v, &tu_arena, tu_ctx), GRAFT_ELIMIT);
+    ck_assert_int_eq(graft_torch__collect(&refs, v, NULL, &tu_arena, tu_ctx), GRAFT_ELIMIT);
     ck_assert_ptr_nonnull(strstr(graft_ctx_message(tu_ctx), "contain themselves"));
     graft_torch__refs_free(&refs);
 
@@ -51,7 +51,37 @@ START_TEST(walk_stops_on_cycles_and_shared_blowup)
     }
     big[n++] = '.';
     ck_assert_int_eq(load(&v, big, n), 0);
-    ck_assert_int_eq(graft_torch__collect(&refs, v, &tu_arena, tu_ctx), GRAFT_ELIMIT);
+    ck_assert_int_eq(graft_torch__collect(&refs, v, NULL, &tu_arena, tu_ctx), GRAFT_ELIMIT);
+    graft_torch__refs_free(&refs);
+}
+END_TEST
+
+START_TEST(walk_allows_foreign_globals_only_in_a_whole_model)
+{
+    /* wm.M with a module's __dict__ and act = partial(BatchNorm2d), then the
+     * same partial in a plain dict: a state dict has no use for it. */
+    static const char module[] =
+        "\x80\x02" "cwm\nM\nq\x00)\x81q\x01}q\x02(X\x0b\x00\x00\x00_parametersq\x03}q\x04"
+        "X\x08\x00\x00\x00_buffersq\x05}q\x06X\x08\x00\x00\x00_modulesq\x07}q\x08"
+        "X\x03\x00\x00\x00" "actq\tcfunctools\npartial\nq\nctorch.nn.modules.batchnorm\n"
+        "BatchNorm2d\nq\x0b\x85q\x0cRq\r(h\x0bK\x01\x85q\x0e}q\x0fNtq\x10" "bub.";
+    static const char dict[] = "}X\x03\x00\x00\x00" "actcfunctools\npartial\n"
+                               "ctorch.nn.modules.batchnorm\nBatchNorm2d\n\x85Rs.";
+    graft_pk *v, *foreign;
+    graft_torch_refs refs;
+    ck_assert_msg(graft_pickle__load_lenient(&v, &foreign, NULL, &tu_arena,
+                                             (const uint8_t *)module, sizeof module - 1, 0,
+                                             tu_ctx) == 0, "%s", graft_ctx_message(tu_ctx));
+    ck_assert_ptr_nonnull(foreign);
+    ck_assert_int_eq(graft_torch__collect(&refs, v, foreign, &tu_arena, tu_ctx), 0);
+    ck_assert_uint_eq(refs.n, 0);
+    graft_torch__refs_free(&refs);
+    ck_assert_int_eq(graft_pickle__load_lenient(&v, &foreign, NULL, &tu_arena,
+                                                (const uint8_t *)dict, sizeof dict - 1, 0,
+                                                tu_ctx), 0);
+    ck_assert_int_eq(graft_torch__collect(&refs, v, foreign, &tu_arena, tu_ctx), GRAFT_EUNSAFE);
+    ck_assert_ptr_nonnull(strstr(graft_ctx_message(tu_ctx),
+                                 "pickle offset 0x9: global 'functools.partial' is not allowed"));
     graft_torch__refs_free(&refs);
 }
 END_TEST
@@ -228,6 +258,7 @@ static Suite *torch_suite(void)
     TCase *tw = tcase_create("torch");
     tcase_add_checked_fixture(tp, tu_arena_setup, tu_arena_teardown);
     tcase_add_test(tp, walk_stops_on_cycles_and_shared_blowup);
+    tcase_add_test(tp, walk_allows_foreign_globals_only_in_a_whole_model);
     suite_add_tcase(s, tp);
     tcase_add_checked_fixture(tw, tu_arena_setup, tu_arena_teardown);
     tcase_add_loop_test(tw, writer_round_trips_every_tensor, 0,

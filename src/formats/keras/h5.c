@@ -399,14 +399,20 @@ static const graft_dtype int_types[2][4] = {
     {GRAFT_INT8, GRAFT_INT16, GRAFT_INT32, GRAFT_INT64},
 };
 
+/* The element type of dataset d; a type graft cannot read (strings,
+ * compounds, odd float formats) leaves *dt invalid and names itself in
+ * `stored` (issue 18 item 15: listed, never the end of the file). */
 static int map_type(hid_t d, hid_t t, const char *path, graft_dtype *dt, bool *be,
-                    graft_ctx *ctx)
+                    char *stored, size_t cap, graft_ctx *ctx)
 {
     H5T_class_t c = H5Tget_class(t);
     size_t size = H5Tget_size(t);
     char tag[32];
     *dt = GRAFT_DTYPE_INVALID;
     *be = H5Tget_order(t) == H5T_ORDER_BE;
+    stored[0] = '\0';
+    (void)path;
+    (void)ctx;
 
     /* Keras 3 writes bfloat16 as 2-byte elements with attribute dtype="bfloat16". */
     string_attr(d, "dtype", tag, sizeof tag);
@@ -442,23 +448,16 @@ static int map_type(hid_t d, hid_t t, const char *path, graft_dtype *dt, bool *b
         *be = false;
         break;
     }
-    case H5T_STRING:
-    case H5T_VLEN:
-    case H5T_REFERENCE:
-    case H5T_COMPOUND:
-    case H5T_OPAQUE:
-    case H5T_ARRAY:
-    case H5T_BITFIELD:
-        return graft_error(ctx, GRAFT_EFORMAT,
-                           "dataset '%s': %s datatype where a tensor is expected", path,
-                           class_name(c));
     default:
         break;
     }
+    if (*dt == GRAFT_DTYPE_INVALID) {
+        if (c == H5T_STRING && H5Tis_variable_str(t) > 0)
+            snprintf(stored, cap, "HDF5 variable-length string");
+        else
+            snprintf(stored, cap, "HDF5 %zu-byte %s", size, class_name(c));
+    }
     H5Eclear2(H5E_DEFAULT);
-    if (*dt == GRAFT_DTYPE_INVALID)
-        return graft_error(ctx, GRAFT_EFORMAT, "dataset '%s': %zu-byte %s type graft cannot read",
-                           path, size, class_name(c));
     return GRAFT_OK;
 }
 
@@ -645,23 +644,30 @@ typedef struct walk_job {
     graft_ctx *ctx;
 } walk_job;
 
-/* 'T': u8 dtype, u8 flags (1 view, 2 big-endian), u32 ndim, ndim x i64,
- * u64 offset, u32 + name, u32 + dataset path. */
+/* 'T': u8 dtype, u8 flags (1 view, 2 big-endian, 4 unsupported), u32 ndim,
+ * ndim x i64, u64 offset (unsupported: stored bytes), u32 + name, u32 +
+ * dataset path[, u32 + stored type]. */
 static int put_tensor(int fd, const graft_tensor *t, graft_ctx *ctx)
 {
-    size_t nl = strlen(t->name), pl = strlen(t->aux_ptr), n = 2 + 4 + 8 * t->ndim + 8 + 4 + nl + 4 + pl;
+    size_t nl = strlen(t->name), pl = strlen(t->aux_ptr);
+    size_t ul = t->unsupported ? strlen(t->unsupported) : 0;
+    size_t n = 2 + 4 + 8 * t->ndim + 8 + 4 + nl + 4 + pl + (t->unsupported ? 4 + ul : 0);
     uint8_t *b = malloc(n), *q = b;
     int rc;
     if (!b) return graft_error_oom(ctx, "a tensor record");
     *q++ = (uint8_t)t->dtype;
-    *q++ = (uint8_t)((t->load ? 0 : 1) | (t->big_endian ? 2 : 0));
+    *q++ = (uint8_t)(t->unsupported ? 4 : (t->load ? 0 : 1) | (t->big_endian ? 2 : 0));
     graft_put_le32(q, t->ndim), q += 4;
     for (uint32_t d = 0; d < t->ndim; d++) graft_put_le64(q, (uint64_t)t->shape[d]), q += 8;
-    graft_put_le64(q, t->offset), q += 8;
+    graft_put_le64(q, t->unsupported ? t->nbytes : t->offset), q += 8;
     graft_put_le32(q, (uint32_t)nl), q += 4;
     memcpy(q, t->name, nl), q += nl;
     graft_put_le32(q, (uint32_t)pl), q += 4;
-    memcpy(q, t->aux_ptr, pl);
+    memcpy(q, t->aux_ptr, pl), q += pl;
+    if (t->unsupported) {
+        graft_put_le32(q, (uint32_t)ul), q += 4;
+        memcpy(q, t->unsupported, ul);
+    }
     rc = graft_h5__put(fd, 'T', b, n) < 0 ? graft_error(ctx, GRAFT_EIO, "pipe closed") : 0;
     free(b);
     return rc;
@@ -685,7 +691,7 @@ static int take_tensor(void *arg, uint8_t kind, const uint8_t *p, size_t n)
     graft_ctx *ctx = j->ctx;
     int64_t shape[GRAFT_MAX_NDIM];
     const uint8_t *name, *path;
-    uint32_t ndim, nl, pl;
+    uint32_t ndim, nl, pl, ul;
     uint64_t off, v;
     uint8_t dt, flags;
     graft_tensor *t;
@@ -709,10 +715,21 @@ static int take_tensor(void *arg, uint8_t kind, const uint8_t *p, size_t n)
     GRAFT_TRY(graft_rd_take(&r, nl, &name));
     GRAFT_TRY(graft_rd_u32le(&r, &pl));
     GRAFT_TRY(graft_rd_take(&r, pl, &path));
-    t = graft_model__add(m, (const char *)name, nl, (graft_dtype)dt, ndim, shape, ctx);
+    if (flags & 4) {
+        const uint8_t *u;
+        char *type;
+        GRAFT_TRY(graft_rd_u32le(&r, &ul));
+        GRAFT_TRY(graft_rd_take(&r, ul, &u));
+        if (!(type = graft_arena_strndup(&m->arena, (const char *)u, ul)))
+            return graft_error_oom(ctx, "a stored type");
+        t = graft_model__add_unsupported(m, (const char *)name, nl, type, ndim, shape, off, ctx);
+    } else {
+        t = graft_model__add(m, (const char *)name, nl, (graft_dtype)dt, ndim, shape, ctx);
+    }
     if (!t) return graft_ctx_status(ctx);
     if (!(t->aux_ptr = graft_arena_strndup(&m->arena, (const char *)path, pl)))
         return graft_error_oom(ctx, "a dataset path");
+    if (flags & 4) return GRAFT_OK;
     if ((flags & 1) && h->pub.src) {
         t->src = h->pub.src;
         t->offset = off;
@@ -747,7 +764,7 @@ int graft_h5__add_dataset(graft_model *m, const char *path, const char *name, gr
     H5D_layout_t layout;
     graft_tensor *gt;
     haddr_t off;
-    char *apath;
+    char *apath, stored[64];
 
     graft_h5__doing("reading the header of dataset '%s'", path);
     d = H5Dopen2(h->pub.file, path, h->pub.dapl);
@@ -782,9 +799,16 @@ int graft_h5__add_dataset(graft_model *m, const char *path, const char *name, gr
                          "dataset '%s': data stored outside the file (refused)", path);
         goto cleanup;
     }
-    if ((rc = map_type(d, t, path, &dt, &be, ctx)) < 0) goto cleanup;
+    if ((rc = map_type(d, t, path, &dt, &be, stored, sizeof stored, ctx)) < 0) goto cleanup;
     if (!(apath = graft_arena_strdup(&m->arena, path))) {
         rc = graft_error_oom(ctx, "a dataset path");
+        goto cleanup;
+    }
+    if (stored[0]) { /* no data: a skeleton's rewrite leaves it as it is */
+        gt = graft_model__add_unsupported(m, name, strlen(name), stored, (uint32_t)ndim, shape,
+                                          H5Dget_storage_size(d), ctx);
+        if (!gt) rc = ctx->status;
+        else gt->aux_ptr = apath;
         goto cleanup;
     }
     gt = graft_model__add(m, name, strlen(name), dt, (uint32_t)ndim, shape, ctx);

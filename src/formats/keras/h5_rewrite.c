@@ -159,7 +159,7 @@ int graft_h5__rewrite(const graft_model *m, graft_sink *out, graft_fill *fill, g
     }
     for (size_t i = 0; i < m->count; i++) {
         const graft_tensor *t = &m->tensors[i];
-        if (t->nbytes == 0) continue;
+        if (t->nbytes == 0 || t->unsupported) continue; /* left as the copy holds it */
         if (!t->load && t->src == h->src && !t->big_endian && !t->strides)
             fast[nfast++] = i;
         else

@@ -44,6 +44,8 @@ typedef struct pk_state {
     size_t memo_cap, memo_count;
     graft_strmap memo_map;    /* memo index (its 8 bytes) -> entry in memo */
     size_t nodes;
+    bool lenient;             /* foreign globals allowed (whole models) */
+    graft_pk *foreign;        /* the first foreign global read */
 } pk_state;
 
 static int fail(pk_state *st, int code, const char *fmt, ...)
@@ -213,8 +215,9 @@ static int do_global(pk_state *st, const char *module, size_t mlen, const char *
     if (strlen(v->s) != mlen || strlen(v->name) != nlen)
         return fail(st, GRAFT_EUNSAFE, "global name holds a NUL byte");
     gid = graft_pickle__classify(v->s, v->name, &dt);
-    if (gid < 0)
+    if (gid < 0 || (!st->lenient && (gid == PKG_FOREIGN || gid == PKG_GETATTR)))
         return fail(st, GRAFT_EUNSAFE, "global '%s.%s' is not allowed", v->s, v->name);
+    if ((gid == PKG_FOREIGN || gid == PKG_GETATTR) && !st->foreign) st->foreign = v;
     v->gid = (uint8_t)gid;
     v->dtype = dt;
     return push(st, v);
@@ -305,6 +308,8 @@ static int set_items(pk_state *st, size_t base)
     d = st->stack[base - 1];
     if (d->kind != PK_DICT && d->kind != PK_OBJ)
         return fail(st, GRAFT_EFORMAT, "SETITEMS on a %s", graft_pickle__kind_name(d->kind));
+    if (d->kind == PK_OBJ && d->callable->gid == PKG_GETATTR)
+        return fail(st, GRAFT_EUNSAFE, "SETITEMS on the result of getattr is not allowed");
     GRAFT_TRY(append_items(st, d, st->stack + base, st->sp - base));
     st->sp = base;
     return GRAFT_OK;
@@ -341,6 +346,21 @@ static int make_obj(pk_state *st, graft_pk *callable, graft_pk *args)
     if (args->kind != PK_TUPLE)
         return fail(st, GRAFT_ECORRUPT, "arguments of '%s.%s' are a %s, not a tuple",
                     callable->s, callable->name, graft_pickle__kind_name(args->kind));
+    /* Whole models reference functions and bound methods through getattr:
+     * torch.tanh is getattr(torch._C._VariableFunctionsClass, 'tanh'), a
+     * hook self._infer_parameters is getattr(<the module>, '_infer_parameters').
+     * Only one plain name of a global or an object; dunder names and dotted
+     * paths are the gadgets, and the result is never called, built or
+     * filled (make_obj, BUILD, SETITEMS). */
+    if (callable->gid == PKG_GETATTR) {
+        const graft_pk *on = graft_pk_item(args, 0), *attr = graft_pk_item(args, 1);
+        if (args->len != 2 || (on->kind != PK_GLOBAL && on->kind != PK_OBJ) ||
+            attr->kind != PK_STR || strncmp(attr->s, "__", 2) == 0 ||
+            strlen(attr->s) != attr->n || strchr(attr->s, '.'))
+            return fail(st, GRAFT_EUNSAFE, "global '%s.%s' is not allowed (but for a plain "
+                        "attribute name of a global or an object)", callable->s,
+                        callable->name);
+    }
     o = node(st, PK_OBJ);
     if (!o) return st->ctx->status;
     o->callable = callable;
@@ -564,6 +584,8 @@ static int step(pk_state *st, bool *stop)
         c = st->stack[st->sp - 2];
         if (c->kind != PK_OBJ)
             return fail(st, GRAFT_EFORMAT, "BUILD on a %s", graft_pickle__kind_name(c->kind));
+        if (c->callable->gid == PKG_GETATTR)
+            return fail(st, GRAFT_EUNSAFE, "BUILD on the result of getattr is not allowed");
         c->state = a;  /* recorded, never applied */
         st->sp--;
         return GRAFT_OK;
@@ -572,10 +594,10 @@ static int step(pk_state *st, bool *stop)
     }
 }
 
-int graft_pickle__load(graft_pk **out, size_t *consumed, graft_arena *arena,
-                       const uint8_t *p, size_t n, uint64_t origin, graft_ctx *ctx)
+static int load(graft_pk **out, graft_pk **foreign, size_t *consumed, graft_arena *arena,
+                const uint8_t *p, size_t n, uint64_t origin, graft_ctx *ctx)
 {
-    pk_state st = {.ctx = ctx, .arena = arena};
+    pk_state st = {.ctx = ctx, .arena = arena, .lenient = foreign != NULL};
     bool stop = false;
     int rc = GRAFT_OK;
 
@@ -592,6 +614,7 @@ int graft_pickle__load(graft_pk **out, size_t *consumed, graft_arena *arena,
         if (rc < 0) goto cleanup;
     }
     *out = st.stack[st.sp - 1];
+    if (foreign) *foreign = st.foreign;
     if (consumed) *consumed = st.r.pos;
 cleanup:
     free(st.stack);
@@ -599,6 +622,20 @@ cleanup:
     free(st.memo);
     graft_strmap_free(&st.memo_map);
     return rc;
+}
+
+int graft_pickle__load(graft_pk **out, size_t *consumed, graft_arena *arena,
+                       const uint8_t *p, size_t n, uint64_t origin, graft_ctx *ctx)
+{
+    return load(out, NULL, consumed, arena, p, n, origin, ctx);
+}
+
+int graft_pickle__load_lenient(graft_pk **out, graft_pk **foreign, size_t *consumed,
+                               graft_arena *arena, const uint8_t *p, size_t n, uint64_t origin,
+                               graft_ctx *ctx)
+{
+    *foreign = NULL;
+    return load(out, foreign, consumed, arena, p, n, origin, ctx);
 }
 
 const char *graft_pickle__kind_name(graft_pk_kind kind)

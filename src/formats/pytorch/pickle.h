@@ -57,6 +57,11 @@ typedef enum graft_pk_gid {
     PKG_TORCH_OTHER,         /* torch.Size, torch.device, layouts, qschemes */
     PKG_CODECS_ENCODE,       /* _codecs.encode */
     PKG_BUILTIN,             /* builtins set, frozenset, bytearray, complex, bytes... */
+    /* Globals a whole-model pickle holds as attributes (activation functions,
+     * functools.partial, hook objects, torch.ao classes) and a state dict
+     * never does: read by graft_pickle__load_lenient() only, kept opaque. */
+    PKG_FOREIGN,
+    PKG_GETATTR,             /* builtins.getattr: only on a torch._C function table */
 } graft_pk_gid;
 
 typedef struct graft_pk graft_pk;
@@ -92,6 +97,16 @@ struct graft_pk {
  */
 int graft_pickle__load(graft_pk **out, size_t *consumed, graft_arena *arena,
                        const uint8_t *p, size_t n, uint64_t origin, graft_ctx *ctx);
+
+/*
+ * graft_pickle__load, except that foreign globals (PKG_FOREIGN, PKG_GETATTR)
+ * are accepted as opaque names; *foreign is the first one read (NULL if
+ * none), for the caller to refuse unless the pickle is a whole model
+ * (graft_torch__collect).  Globals that could run code still fail.
+ */
+int graft_pickle__load_lenient(graft_pk **out, graft_pk **foreign, size_t *consumed,
+                               graft_arena *arena, const uint8_t *p, size_t n, uint64_t origin,
+                               graft_ctx *ctx);
 
 /* "dict", "tuple", "object"...: a kind's Python name, for messages. */
 const char *graft_pickle__kind_name(graft_pk_kind kind);

@@ -5,6 +5,11 @@
  * storage classes, dtypes and a few containers are known; modules that can
  * run code are refused outright; other classes (argparse.Namespace,
  * numpy scalars, __main__.Net) stay opaque names that are never called.
+ * Between the two, "foreign" globals (PKG_FOREIGN, PKG_GETATTR) are what a
+ * whole model holds as attributes: torch.nn.functional.relu, a
+ * functools.partial norm layer, a WeightNorm hook, torch.ao classes.
+ * Nothing is ever called, so they are harmless to read, but a state dict
+ * has no use for them and keeps refusing them (see pickle.h).
  */
 #include "pickle_globals.h"
 
@@ -38,8 +43,15 @@ static const struct {
     {"ComplexFloatStorage", GRAFT_COMPLEX64}, {"ComplexDoubleStorage", GRAFT_COMPLEX128},
 };
 
-static const char *const quantized_storages[] = {
-    "QInt8Storage", "QUInt8Storage", "QInt32Storage", "QUInt4x2Storage", "QUInt2x4Storage", NULL,
+/* Quantized storages, with a dtype of their element size (for skipping and
+ * copying their bytes; their tensors are listed as unsupported). */
+static const struct {
+    const char *name;
+    graft_dtype dtype;
+} quantized_storages[] = {
+    {"QInt8Storage", GRAFT_INT8},         {"QUInt8Storage", GRAFT_UINT8},
+    {"QInt32Storage", GRAFT_INT32},       {"QUInt4x2Storage", GRAFT_UINT8},
+    {"QUInt2x4Storage", GRAFT_UINT8},
 };
 
 static const struct {
@@ -84,6 +96,15 @@ static const char *const safe_builtins[] = {
     "tuple", "int", "float", "str", "bool", "range", NULL,
 };
 
+/* Names of module torch that read or write files, even in a whole model. */
+static const char *const torch_io[] = {"load", "save", "from_file", "compile", NULL};
+
+/* Modules (and their submodules) of whole-model attributes: functions,
+ * hooks, quantization classes. */
+static const char *const foreign_modules[] = {
+    "torch.nn", "torch.ao", "torch.quantization", "torch._C._nn", "torch.utils.hooks", NULL,
+};
+
 static bool in(const char *const *list, const char *s)
 {
     for (; *list; list++)
@@ -113,7 +134,11 @@ static int classify_torch(const char *name, graft_dtype *dt, bool cuda)
             *dt = storages[i].dtype;
             return PKG_STORAGE;
         }
-    if (in(quantized_storages, name)) return PKG_STORAGE_QUANTIZED;
+    for (size_t i = 0; i < sizeof quantized_storages / sizeof *quantized_storages; i++)
+        if (strcmp(quantized_storages[i].name, name) == 0) {
+            *dt = quantized_storages[i].dtype;
+            return PKG_STORAGE_QUANTIZED;
+        }
     if (ends_with(name, "Tensor") && strcmp(name, "Tensor") != 0 && name[0] != '_')
         return PKG_TENSOR; /* torch.FloatTensor, torch.cuda.LongTensor */
     if (cuda) return -1;
@@ -126,7 +151,17 @@ static int classify_torch(const char *name, graft_dtype *dt, bool cuda)
         }
     if (in(other_dtypes, name)) return PKG_DTYPE_OTHER;
     if (in(torch_misc, name)) return PKG_TORCH_OTHER;
-    return -1;
+    /* torch.relu, torch.ScriptObject...: attributes of a whole model */
+    return name[0] == '_' || in(torch_io, name) ? -1 : PKG_FOREIGN;
+}
+
+static bool foreign_module(const char *module)
+{
+    for (const char *const *p = foreign_modules; *p; p++) {
+        size_t k = strlen(*p);
+        if (strncmp(module, *p, k) == 0 && (module[k] == '\0' || module[k] == '.')) return true;
+    }
+    return false;
 }
 
 int graft_pickle__classify(const char *module, const char *name, graft_dtype *dtype)
@@ -135,12 +170,15 @@ int graft_pickle__classify(const char *module, const char *name, graft_dtype *dt
     /* Dunder or dotted names reach attributes of attributes (__globals__...). */
     if (strchr(name, '.') || (name[0] == '_' && name[1] == '_')) return -1;
     if (strcmp(module, "__builtin__") == 0 || strcmp(module, "builtins") == 0)
-        return in(safe_builtins, name) ? PKG_BUILTIN : -1;
+        return in(safe_builtins, name) ? PKG_BUILTIN
+               : strcmp(name, "getattr") == 0 ? PKG_GETATTR : -1;
     if (strcmp(module, "collections") == 0) {
         if (strcmp(name, "OrderedDict") == 0) return PKG_ORDERED_DICT;
         if (strcmp(name, "Counter") == 0) return PKG_COUNTER;
         return PKG_OPAQUE; /* defaultdict, deque: never constructed */
     }
+    if (strcmp(module, "functools") == 0)
+        return strcmp(name, "partial") == 0 ? PKG_FOREIGN : -1; /* torchvision's norm_layer */
     if (strcmp(module, "_codecs") == 0)
         return strcmp(name, "encode") == 0 ? PKG_CODECS_ENCODE : -1;
     if (strcmp(module, "copy_reg") == 0 || strcmp(module, "copyreg") == 0)
@@ -162,11 +200,14 @@ int graft_pickle__classify(const char *module, const char *name, graft_dtype *dt
         return strcmp(name, "UntypedStorage") == 0 || strcmp(name, "TypedStorage") == 0
                    ? PKG_UNTYPED_STORAGE : -1;
     if (strcmp(module, "torch.nn.parameter") == 0)
-        return strcmp(name, "Parameter") == 0 ? PKG_PARAMETER : -1;
+        return strcmp(name, "Parameter") == 0 ? PKG_PARAMETER : PKG_FOREIGN; /* lazy ones */
     if (strcmp(module, "torch.serialization") == 0)
         return strcmp(name, "_get_layout") == 0 ? PKG_TORCH_OTHER : -1;
     /* Module classes of whole-model saves: data, never constructed here. */
     if (strncmp(module, "torch.nn.modules.", 17) == 0) return PKG_OPAQUE;
+    if (foreign_module(module)) return PKG_FOREIGN;
+    if (strcmp(module, "torch._C") == 0)
+        return strcmp(name, "_VariableFunctionsClass") == 0 ? PKG_FOREIGN : -1;
     if (denied_module(module)) return -1;
     return PKG_OPAQUE;
 }

@@ -32,11 +32,13 @@ static bool probe(const char *path, bool is_dir, const uint8_t *head, size_t n)
 
 /* The next pickle of the stream, at *pos. */
 static int next_pickle(graft_torch_state *st, const graft_source *src, size_t *pos,
-                       graft_pk **out, const char *what, graft_ctx *ctx)
+                       graft_pk **out, graft_pk **foreign, const char *what, graft_ctx *ctx)
 {
     size_t used;
-    int rc = graft_pickle__load(out, &used, &st->arena, src->data + *pos, src->size - *pos,
-                                *pos, ctx);
+    int rc = foreign ? graft_pickle__load_lenient(out, foreign, &used, &st->arena,
+                                                  src->data + *pos, src->size - *pos, *pos, ctx)
+                     : graft_pickle__load(out, &used, &st->arena, src->data + *pos,
+                                          src->size - *pos, *pos, ctx);
     if (rc < 0) return graft_error_prefix(ctx, "%s", what);
     *pos += used;
     return GRAFT_OK;
@@ -55,14 +57,14 @@ static int read_header(graft_torch_state *st, const graft_source *src, size_t *p
 {
     graft_pk *v;
     const graft_pk *le;
-    GRAFT_TRY(next_pickle(st, src, pos, &v, "magic number", ctx));
+    GRAFT_TRY(next_pickle(st, src, pos, &v, NULL, "magic number", ctx));
     if (v->kind != PK_BIGINT || v->n != 10 || memcmp(v->s, magic + 4, 10) != 0)
         return graft_error(ctx, GRAFT_ECORRUPT, "offset 0x0: bad magic number");
-    GRAFT_TRY(next_pickle(st, src, pos, &v, "protocol version", ctx));
+    GRAFT_TRY(next_pickle(st, src, pos, &v, NULL, "protocol version", ctx));
     if (v->kind != PK_INT || v->i != 1001)
         return graft_error(ctx, GRAFT_EFORMAT, "protocol version %lld is not 1001",
                            v->kind == PK_INT ? (long long)v->i : -1LL);
-    GRAFT_TRY(next_pickle(st, src, pos, &v, "sys_info", ctx));
+    GRAFT_TRY(next_pickle(st, src, pos, &v, NULL, "sys_info", ctx));
     le = dict_get(v, "little_endian");
     if (!le || le->kind != PK_BOOL)
         return graft_error(ctx, GRAFT_ECORRUPT, "sys_info has no 'little_endian' flag");
@@ -115,7 +117,7 @@ static int open_legacy(graft_model *m, const graft_open_options *opts, graft_ctx
 {
     const graft_source *src = m->sources[0];
     graft_torch_state *st = NULL;
-    graft_pk *keys;
+    graft_pk *keys, *foreign;
     size_t pos = 0;
     bool big = false;
 
@@ -124,10 +126,11 @@ static int open_legacy(graft_model *m, const graft_open_options *opts, graft_ctx
     m->state = st;
     m->state_free = graft_torch__state_free;
     GRAFT_TRY(read_header(st, src, &pos, &big, ctx));
-    GRAFT_TRY(next_pickle(st, src, &pos, &st->root, "object pickle", ctx));
-    GRAFT_TRY(graft_torch__collect(&st->refs, st->root, &st->arena, ctx));
-    GRAFT_TRY(next_pickle(st, src, &pos, &keys, "storage key list", ctx));
+    GRAFT_TRY(next_pickle(st, src, &pos, &st->root, &foreign, "object pickle", ctx));
+    GRAFT_TRY(graft_torch__collect(&st->refs, st->root, foreign, &st->arena, ctx));
+    GRAFT_TRY(next_pickle(st, src, &pos, &keys, NULL, "storage key list", ctx));
     GRAFT_TRY(read_storages(st, src, pos, big, keys, ctx));
+    st->big_endian = big;
     GRAFT_TRY(graft_torch__add_all(m, &st->refs, big, NULL, NULL, ctx));
     return graft_torch__snapshot(m, st, ctx);
 }

@@ -33,6 +33,7 @@ typedef struct walk {
     size_t visits;
     int level;                /* recursion depth */
     int hide;                 /* > 0: refs found are hidden (module attributes) */
+    size_t modules;           /* torch.nn.Module objects walked */
 } walk;
 
 void graft_torch__refs_free(graft_torch_refs *r)
@@ -84,8 +85,10 @@ static int int_tuple(walk *w, const char *name, const graft_pk *t, const char *w
     return GRAFT_OK;
 }
 
+/* `raw`: a storage of an unsupported tensor, only to be found and copied:
+ * quantized storages are allowed, an untyped one without a dtype is bytes. */
 static int add_storage(walk *w, const char *name, const graft_pk *pid, graft_dtype dtype,
-                       size_t *out)
+                       bool raw, size_t *out)
 {
     graft_torch_refs *r = w->r;
     const graft_pk *args = pid->args, *cls, *key, *numel;
@@ -105,8 +108,10 @@ static int add_storage(walk *w, const char *name, const graft_pk *pid, graft_dty
         (cls->gid != PKG_STORAGE && cls->gid != PKG_UNTYPED_STORAGE &&
          cls->gid != PKG_STORAGE_QUANTIZED))
         return tensor_fail(w, name, pid, GRAFT_ECORRUPT, "storage class is not a torch storage");
-    if (cls->gid == PKG_STORAGE_QUANTIZED)
-        return tensor_fail(w, name, pid, GRAFT_EFORMAT, "quantized tensors are not supported");
+    bool typed = cls->gid == PKG_STORAGE || (raw && cls->gid == PKG_STORAGE_QUANTIZED);
+    if (cls->gid == PKG_STORAGE_QUANTIZED && !raw)
+        return tensor_fail(w, name, pid, GRAFT_ECORRUPT,
+                           "a quantized storage outside a quantized tensor");
     if (args->len == 6 && args->v[5]->kind != PK_NONE)
         return tensor_fail(w, name, pid, GRAFT_EFORMAT, "storage views are not supported");
     if (key->kind == PK_STR) {
@@ -120,15 +125,17 @@ static int add_storage(walk *w, const char *name, const graft_pk *pid, graft_dty
     }
     if (!get_int(numel, &ne) || ne < 0)
         return tensor_fail(w, name, pid, GRAFT_ECORRUPT, "storage size is not a count");
-    if (cls->gid == PKG_STORAGE) {
+    if (typed) {
         if (dtype != GRAFT_DTYPE_INVALID && dtype != cls->dtype)
             return tensor_fail(w, name, pid, GRAFT_ECORRUPT,
                                "dtype argument differs from the storage class");
         dtype = cls->dtype;
     } else if (dtype == GRAFT_DTYPE_INVALID) {
-        return tensor_fail(w, name, pid, GRAFT_EFORMAT, "untyped storage without a dtype");
+        if (!raw)
+            return tensor_fail(w, name, pid, GRAFT_EFORMAT, "untyped storage without a dtype");
+        dtype = GRAFT_UINT8;
     }
-    es = cls->gid == PKG_STORAGE ? graft_dtype_size(dtype) : 1;
+    es = typed ? graft_dtype_size(dtype) : 1;
 
     graft_torch_storage *s = graft_torch__find_storage(r, k);
     if (s) {
@@ -152,7 +159,7 @@ static int add_storage(walk *w, const char *name, const graft_pk *pid, graft_dty
     s = &r->storages[r->nstorages];
     memset(s, 0, sizeof *s);
     s->key = k;
-    s->dtype = cls->gid == PKG_STORAGE ? dtype : GRAFT_UINT8;
+    s->dtype = typed ? dtype : GRAFT_UINT8;
     s->numel = (uint64_t)ne;
     if (graft_mul_overflow(s->numel, es, &s->nbytes) || s->nbytes > INT64_MAX)
         return tensor_fail(w, name, pid, GRAFT_ELIMIT, "storage size overflows");
@@ -217,7 +224,7 @@ static int rebuild(walk *w, const char *name, graft_pk *o, int gid, const graft_
     if (nst != ref->ndim)
         return tensor_fail(w, name, o, GRAFT_ECORRUPT, "size and stride differ in length");
     if (gid != PKG_REBUILD_TENSOR && get_int(args->v[4], &rg)) ref->requires_grad = rg != 0;
-    GRAFT_TRY(add_storage(w, name, pid, dtype, &ref->storage));
+    GRAFT_TRY(add_storage(w, name, pid, dtype, false, &ref->storage));
     ref->dtype = dtype != GRAFT_DTYPE_INVALID ? dtype : w->r->storages[ref->storage].dtype;
     ref->rebuild = o;
     return GRAFT_OK;
@@ -285,8 +292,104 @@ static const char *path_name(walk *w, int depth)
     return name;
 }
 
+/* Into buf, the stored type of a tensor graft cannot read; false if it can
+ * (or is malformed: then tensor() says why). */
+static bool unsupported_type(const graft_pk *o, char *buf, size_t cap, int depth)
+{
+    const graft_pk *a = o->args, *x;
+    switch (o->callable->gid) {
+    case PKG_REBUILD_OTHER:
+        x = graft_pk_item(a, 0);  /* a qtensor's storage names its element type */
+        x = x && x->kind == PK_PERSID ? graft_pk_item(x->args, 1) : NULL;
+        if (strcmp(o->callable->name, "_rebuild_qtensor") == 0 && x && x->kind == PK_GLOBAL)
+            snprintf(buf, cap, "torch quantized tensor over %s.%s", x->s, x->name);
+        else
+            snprintf(buf, cap, "torch tensor rebuilt by %s.%s", o->callable->s, o->callable->name);
+        return true;
+    case PKG_REBUILD_PARAMETER: case PKG_REBUILD_PARAMETER_STATE:
+        x = graft_pk_item(a, 0);
+        return x && x->kind == PK_OBJ && depth < 4 && unsupported_type(x, buf, cap, depth + 1);
+    case PKG_REBUILD_TENSOR_V3:
+        x = graft_pk_item(a, 6);
+        if (!x || x->kind != PK_GLOBAL || x->gid != PKG_DTYPE_OTHER) return false;
+        snprintf(buf, cap, "torch dtype torch.%s", x->name);
+        return true;
+    case PKG_REBUILD_FROM_TYPE_V2:
+        x = graft_pk_item(a, 0);
+        if (!x || x->kind != PK_GLOBAL || x->gid == PKG_REBUILD_TENSOR ||
+            x->gid == PKG_REBUILD_TENSOR_V2 || x->gid == PKG_REBUILD_TENSOR_V3)
+            return false;
+        snprintf(buf, cap, "torch tensor subclass of %s.%s", x->s, x->name);
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The size tuple of an unsupported tensor where its call keeps one:
+ * args[2] of a rebuild (qtensor too), the torch.Size of a sparse one. */
+static const graft_pk *unsupported_size(const graft_pk *o, int depth)
+{
+    const graft_pk *a = o->args, *x = graft_pk_item(a, 2);
+    int gid = o->callable->gid;
+    if (depth > 4) return NULL;
+    if (gid == PKG_REBUILD_PARAMETER || gid == PKG_REBUILD_PARAMETER_STATE) {
+        x = graft_pk_item(a, 0);
+        return x && x->kind == PK_OBJ ? unsupported_size(x, depth + 1) : NULL;
+    }
+    if (x && x->kind == PK_TUPLE) return x;
+    x = graft_pk_item(graft_pk_item(a, 1), 2);  /* sparse: (layout, (indices, values, size)) */
+    if (x && x->kind == PK_OBJ) x = graft_pk_item(x->args, 0);
+    return x && x->kind == PK_TUPLE ? x : NULL;
+}
+
+/* Register every storage an unsupported tensor's call refers to. */
+static int raw_storages(walk *w, const char *name, const graft_pk *v, graft_torch_ref *ref,
+                        int depth)
+{
+    size_t si;
+    if (depth > 8) return tensor_fail(w, name, v, GRAFT_ELIMIT, "nests too deep");
+    if (++w->visits > GRAFT_TORCH_MAX_VISITS)
+        return graft_error(w->ctx, GRAFT_ELIMIT, "pickle: more than %u values to visit "
+                           "(shared or cyclic containers)", GRAFT_TORCH_MAX_VISITS);
+    switch (v->kind) {
+    case PK_PERSID:
+        GRAFT_TRY(add_storage(w, name, v, GRAFT_DTYPE_INVALID, true, &si));
+        if (graft_add_overflow(ref->stored_bytes, w->r->storages[si].nbytes, &ref->stored_bytes))
+            return tensor_fail(w, name, v, GRAFT_ELIMIT, "storage sizes overflow");
+        return GRAFT_OK;
+    case PK_TUPLE: case PK_LIST:
+        for (size_t i = 0; i < v->len; i++) GRAFT_TRY(raw_storages(w, name, v->v[i], ref, depth + 1));
+        return GRAFT_OK;
+    case PK_OBJ:
+        GRAFT_TRY(raw_storages(w, name, v->args, ref, depth + 1));
+        return v->state ? raw_storages(w, name, v->state, ref, depth + 1) : GRAFT_OK;
+    default:
+        return GRAFT_OK;
+    }
+}
+
+static int unsupported_ref(walk *w, graft_pk *o, graft_torch_ref *ref, const char *type)
+{
+    const graft_pk *size = unsupported_size(o, 0);
+    int64_t *shape;
+    ref->unsupported = graft_arena_strdup(w->arena, type);
+    if (!ref->unsupported) return graft_error_oom(w->ctx, "a stored type");
+    ref->dtype = GRAFT_DTYPE_INVALID;
+    if (size && size->len <= GRAFT_MAX_NDIM) {
+        shape = graft_arena_alloc(w->arena, (size->len ? size->len : 1) * sizeof *shape);
+        if (!shape) return graft_error_oom(w->ctx, "a shape");
+        ref->ndim = (uint32_t)size->len;
+        for (size_t i = 0; i < size->len; i++)
+            if (!get_int(size->v[i], &shape[i]) || shape[i] < 0) ref->ndim = 0;
+        ref->shape = shape;
+    }
+    return raw_storages(w, ref->name, o, ref, 0);
+}
+
 static int add_ref(walk *w, int depth, graft_pk *o)
 {
+    char type[160];
     graft_torch_refs *r = w->r;
     graft_torch_ref *ref;
     const char *name = path_name(w, depth);
@@ -306,7 +409,10 @@ static int add_ref(walk *w, int depth, graft_pk *o)
     ref->name = *name ? name : "tensor";
     ref->node = o;
     ref->hidden = w->hide > 0;
-    GRAFT_TRY(tensor(w, ref->name, o, ref, 0));
+    if (unsupported_type(o, type, sizeof type, 0))
+        GRAFT_TRY(unsupported_ref(w, o, ref, type));
+    else
+        GRAFT_TRY(tensor(w, ref->name, o, ref, 0));
     if (o->tid) {
         ref->first = o->tid - 1;
     } else {
@@ -402,6 +508,51 @@ static int module_fail(walk *w, int depth, const graft_pk *o, const char *what)
                        o->callable->name, what);
 }
 
+/* The class a pickled object or global names (through copyreg._reconstructor). */
+static const graft_pk *class_of(const graft_pk *v)
+{
+    if (v->kind == PK_OBJ) {
+        const graft_pk *c = graft_pk_item(v->args, 0);
+        if (strcmp(v->callable->name, "_reconstructor") == 0 && c && c->kind == PK_GLOBAL)
+            return c;
+        return v->callable;
+    }
+    return v->kind == PK_GLOBAL ? v : NULL;
+}
+
+/* Modules of torch whose state_dict() is not their _parameters and _buffers:
+ * quantized modules write packed weights, scales and dtypes from their own
+ * _save_to_state_dict (torch/ao/nn/quantized, torch 1.13); lazy modules save
+ * uninitialized parameters.  The float helpers among them are plain. */
+static bool own_state_dict(const graft_pk *cls)
+{
+    static const char *const plain[] = {"FloatFunctional", "FXFloatFunctional", "Quantize",
+                                        "DeQuantize", NULL};
+    const char *q = strstr(cls->s, ".quantized");
+    if (q && (q[10] == '.' || q[10] == '\0') && strncmp(cls->s, "torch.", 6) == 0) {
+        for (const char *const *p = plain; *p; p++)
+            if (strcmp(cls->name, *p) == 0) return false;
+        return true;
+    }
+    return strncmp(cls->s, "torch.nn.modules.", 17) == 0 && strncmp(cls->name, "Lazy", 4) == 0;
+}
+
+/* A state_dict hook may add, drop or rename entries; the one that only
+ * writes a version into _metadata (spectral_norm) is known. */
+static const graft_pk *unknown_state_dict_hook(const graft_pk *module_state)
+{
+    graft_pk *const *kv;
+    size_t n;
+    if (!pairs_of(lookup(module_state, "_state_dict_hooks"), &kv, &n)) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const graft_pk *c = class_of(kv[2 * i + 1]);
+        if (!c || strcmp(c->s, "torch.nn.utils.spectral_norm") != 0 ||
+            strcmp(c->name, "SpectralNormStateDictHook") != 0)
+            return kv[2 * i + 1];
+    }
+    return NULL;
+}
+
 /*
  * A module, as Module.state_dict() walks it (torch/nn/modules/module.py,
  * _save_to_state_dict then the children): parameters that are not None,
@@ -415,6 +566,18 @@ static int visit_module(walk *w, graft_pk *o, int depth)
     const graft_pk *np = lookup(o->state, "_non_persistent_buffers_set");
     graft_pk *const *attrs = NULL;
     size_t nattrs = 0;
+    const graft_pk *hook = unknown_state_dict_hook(o->state);
+    w->modules++;
+    if (own_state_dict(o->callable))
+        return module_fail(w, depth, o, "its state_dict() comes from its own "
+                           "_save_to_state_dict, not from _parameters and _buffers");
+    if (hook) {
+        const graft_pk *c = class_of(hook);
+        char what[GRAFT_MSG_MAX / 2];
+        snprintf(what, sizeof what, "a state_dict hook (%s%s%s) may change its entries",
+                 c ? c->s : graft_pickle__kind_name(hook->kind), c ? "." : "", c ? c->name : "");
+        return module_fail(w, depth, o, what);
+    }
     for (int p = 0; p < 3; p++) {
         graft_pk *const *kv;
         size_t n;
@@ -510,19 +673,26 @@ static int visit_value(walk *w, graft_pk *v, int depth)
         if (is_module(v)) return visit_module(w, v, depth);
         GRAFT_TRY(visit_pairs(w, v->v, v->len / 2, depth));
         /* An OrderedDict's state is _metadata; other objects keep attributes there. */
-        if (v->state && v->callable->gid == PKG_OPAQUE) return visit(w, v->state, depth);
+        if (v->state && (v->callable->gid == PKG_OPAQUE || v->callable->gid == PKG_FOREIGN))
+            return visit(w, v->state, depth);
         return GRAFT_OK;
     default:
         return GRAFT_OK;
     }
 }
 
-int graft_torch__collect(graft_torch_refs *out, graft_pk *root, graft_arena *arena,
-                         graft_ctx *ctx)
+int graft_torch__collect(graft_torch_refs *out, graft_pk *root, const graft_pk *foreign,
+                         graft_arena *arena, graft_ctx *ctx)
 {
     walk w = {.r = out, .arena = arena, .ctx = ctx};
     memset(out, 0, sizeof *out);
-    return visit(&w, root, 0);
+    GRAFT_TRY(visit(&w, root, 0));
+    /* What a whole model holds as attributes, a state dict has no use for. */
+    if (foreign && !w.modules)
+        return graft_error(ctx, GRAFT_EUNSAFE, "pickle offset 0x%llx: global '%s.%s' is not "
+                           "allowed", (unsigned long long)foreign->off, foreign->s,
+                           foreign->name);
+    return GRAFT_OK;
 }
 
 int graft_torch__add_all(graft_model *m, graft_torch_refs *r, bool big_endian,
@@ -530,10 +700,19 @@ int graft_torch__add_all(graft_model *m, graft_torch_refs *r, bool big_endian,
 {
     for (size_t i = 0; i < r->n; i++) {
         const graft_torch_ref *ref = &r->v[i];
-        const graft_torch_storage *s = &r->storages[ref->storage];
+        const graft_torch_storage *s;
         uint64_t es = graft_dtype_size(ref->dtype), start;
         int64_t lo, hi;
         graft_tensor *t;
+
+        if (ref->unsupported) { /* no data handed out; the writer copies its storages */
+            t = graft_model__add_unsupported(m, ref->name, strlen(ref->name), ref->unsupported,
+                                             ref->ndim, ref->shape, ref->stored_bytes, ctx);
+            if (!t) return ctx->status;
+            t->aux = i;
+            continue;
+        }
+        s = &r->storages[ref->storage];
 
         if (s->size != s->nbytes)
             return graft_error(ctx, GRAFT_ECORRUPT,

@@ -44,6 +44,12 @@ typedef struct graft_torch_ref {
     bool requires_grad;
     size_t first;             /* index of the first ref of the same node (tied weights) */
     bool hidden;              /* a non-persistent buffer: in the tree, not in state_dict() */
+    /* A tensor graft cannot read (quantized, sparse, nested, a dtype graft
+     * has no name for): its stored type (arena), NULL otherwise.  Its
+     * storages are registered (the readers find them, the writer copies
+     * them as they are); `storage` and the view fields are unused. */
+    const char *unsupported;
+    uint64_t stored_bytes;    /* unsupported: bytes of its storages */
 } graft_torch_ref;
 
 typedef struct graft_torch_refs {
@@ -58,9 +64,13 @@ typedef struct graft_torch_refs {
  * A torch.nn.Module object (torch.save(model)) is walked as state_dict()
  * walks it: each module's _parameters, then its _buffers, then its
  * _modules, named "conv1.weight"; None entries and other attributes are
- * left out, and non-persistent buffers are refs marked hidden. */
-int graft_torch__collect(graft_torch_refs *out, graft_pk *root, graft_arena *arena,
-                         graft_ctx *ctx);
+ * left out, and non-persistent buffers are refs marked hidden.  A module
+ * whose state_dict() is not that (quantized and lazy torch modules, an
+ * unknown state_dict hook) is refused, naming it.  `foreign` is the first
+ * foreign global of the pickle (graft_pickle__load_lenient): refused with
+ * GRAFT_EUNSAFE unless the tree holds a module. */
+int graft_torch__collect(graft_torch_refs *out, graft_pk *root, const graft_pk *foreign,
+                         graft_arena *arena, graft_ctx *ctx);
 void graft_torch__refs_free(graft_torch_refs *r);
 /* The storage with this key, or NULL. */
 graft_torch_storage *graft_torch__find_storage(graft_torch_refs *r, const char *key);
@@ -80,6 +90,7 @@ typedef struct graft_torch_state {
     graft_tensor *tensors;    /* malloc; refs.n copies as opened (before --select) */
     struct graft_zip *zip;    /* zip archives: the directory; owned */
     uint8_t *pkl;             /* data.pkl when it was compressed; owned */
+    bool big_endian;          /* storages hold big-endian elements */
 } graft_torch_state;
 
 int graft_torch__state_new(graft_torch_state **out, graft_ctx *ctx);

@@ -17,12 +17,15 @@
  *     writer always adds the zip64 ones); local headers carry the final
  *     sizes and CRC-32 (core/zipw.c), so no data descriptors
  * A tensor reached twice (tied weights) is memoized and written once, from
- * the fill of its first name.  The pickle carries no other memo entries, so
- * shared non-tensor values are written once per use; cycles are refused.
+ * the fill of its first name.  Objects, dicts, lists and sets are memoized
+ * too, as pickle does, right after they are made and before what they hold:
+ * a whole model's bound-method hook (getattr(<the module>, 'hook')) refers
+ * back to its module.  Tuples are written once per use.
  */
 #include "format.h"
 #include "pickle.h"
 #include "rd.h"
+#include "strmap.h"
 #include "torch_walk.h"
 #include "zipw.h"
 
@@ -42,8 +45,14 @@ typedef struct pw {
     uint32_t next_memo;
     uint32_t *memo;         /* per ref: memo index + 1 once pickled */
     size_t *order;          /* refs in storage-key order */
+    size_t *raw;            /* per key: the storage copied as it is, or SIZE_MAX */
+    size_t *raw_key;        /* per storage: its new key once written, or SIZE_MAX */
     size_t nkeys;
     size_t values;          /* values pickled so far */
+    const graft_pk **shared; /* objects and containers pickled, by memo index; malloc */
+    uint32_t *shared_memo;  /* their memo indices */
+    size_t nshared, shared_cap;
+    graft_strmap shared_map; /* node address -> index into shared */
 } pw;
 
 static int put(pw *w, const void *p, size_t n)
@@ -123,6 +132,45 @@ static int put_memo(pw *w)
     uint8_t b[5] = {'r'};
     graft_put_le32(b + 1, w->next_memo++);
     return put(w, b, 5);
+}
+
+static const char *shared_key(const void *owner, size_t i, size_t *len)
+{
+    *len = sizeof(const graft_pk *);
+    return (const char *)&((const graft_pk *const *)owner)[i];
+}
+
+/* GET of v when it was pickled before; 1 if so, 0 if not, < 0 on error. */
+static int get_shared(pw *w, const graft_pk *v)
+{
+    uint8_t b[5] = {'j'};
+    size_t at = graft_strmap_find(&w->shared_map, (const char *)&v, sizeof v);
+    if (at == GRAFT_STRMAP_NONE) return 0;
+    graft_put_le32(b + 1, w->shared_memo[at]);
+    GRAFT_TRY(put(w, b, 5));
+    return 1;
+}
+
+/* PUT of v, just made on the stack, so later uses (and cycles) GET it. */
+static int put_shared(pw *w, const graft_pk *v)
+{
+    if (w->nshared == w->shared_cap) {
+        size_t cap = w->shared_cap ? w->shared_cap * 2 : 64;
+        const graft_pk **ns = graft_realloc(w->ctx, w->shared, cap * sizeof *ns);
+        uint32_t *nm;
+        if (!ns) return graft_error_oom(w->ctx, "the writer's memo");
+        w->shared = ns;
+        w->shared_map.owner = ns;  /* keys are read from the moved array */
+        nm = graft_realloc(w->ctx, w->shared_memo, cap * sizeof *nm);
+        if (!nm) return graft_error_oom(w->ctx, "the writer's memo");
+        w->shared_memo = nm;
+        w->shared_cap = cap;
+    }
+    GRAFT_TRY(graft_strmap_reserve(&w->shared_map, w->nshared + 1, w->ctx));
+    w->shared[w->nshared] = v;
+    w->shared_memo[w->nshared] = w->next_memo;
+    (void)graft_strmap_put(&w->shared_map, w->nshared++);
+    return put_memo(w);
 }
 
 /* bytes under protocol 2: _codecs.encode(<latin-1 text>, 'latin1'). */
@@ -270,6 +318,41 @@ static int tensor(pw *w, const graft_pk *v, int depth)
     return put_memo(w);
 }
 
+/* A storage of an unsupported tensor (quantized, sparse...): its persistent
+ * id as it was, under the storage's new key; the bytes are copied as they
+ * are (write_raw_storage). */
+static int raw_persid(pw *w, const graft_pk *v, int depth)
+{
+    const graft_pk *a = v->args, *key = graft_pk_item(a, 2);
+    graft_torch_refs *refs = (graft_torch_refs *)&w->st->refs;
+    graft_torch_storage *s = NULL;
+    char k[32];
+    if (a && a->kind == PK_TUPLE && (a->len == 5 || a->len == 6) && key) {
+        if (key->kind == PK_STR) s = graft_torch__find_storage(refs, key->s);
+        if (key->kind == PK_INT) {
+            snprintf(k, sizeof k, "%lld", (long long)key->i);
+            s = graft_torch__find_storage(refs, k);
+        }
+    }
+    if (!s)
+        return graft_error(w->ctx, GRAFT_EFORMAT, "pickle offset 0x%llx: a storage outside a "
+                           "tensor cannot be written", (unsigned long long)v->off);
+    size_t si = (size_t)(s - refs->storages);
+    if (w->raw_key[si] == SIZE_MAX) {
+        w->raw_key[si] = w->nkeys;
+        w->raw[w->nkeys] = si;
+        w->order[w->nkeys++] = SIZE_MAX;
+    }
+    snprintf(k, sizeof k, "%zu", w->raw_key[si]);
+    GRAFT_TRY(op(w, '('));
+    GRAFT_TRY(value(w, a->v[0], depth + 1));
+    GRAFT_TRY(value(w, a->v[1], depth + 1));
+    GRAFT_TRY(put_str(w, k, strlen(k)));
+    for (size_t i = 3; i < 5; i++) GRAFT_TRY(value(w, a->v[i], depth + 1)); /* legacy's 6th: None */
+    GRAFT_TRY(op(w, 't'));
+    return op(w, 'Q');
+}
+
 static int value(pw *w, const graft_pk *v, int depth)
 {
     uint8_t b[9];
@@ -280,6 +363,12 @@ static int value(pw *w, const graft_pk *v, int depth)
         return graft_error(w->ctx, GRAFT_ELIMIT, "pickle offset 0x%llx: values nest deeper "
                            "than %d (or contain themselves)", (unsigned long long)v->off,
                            MAX_DEPTH);
+    bool raw_tensor = v->kind == PK_OBJ && v->tid && w->st->refs.v[v->tid - 1].unsupported;
+    if (v->kind == PK_DICT || v->kind == PK_LIST || v->kind == PK_SET ||
+        (v->kind == PK_OBJ && (!v->tid || raw_tensor))) {
+        int seen = get_shared(w, v);
+        if (seen) return seen < 0 ? seen : GRAFT_OK;
+    }
     switch (v->kind) {
     case PK_NONE: return op(w, 'N');
     case PK_BOOL: return op(w, v->i ? 0x88 : 0x89);
@@ -311,6 +400,7 @@ static int value(pw *w, const graft_pk *v, int depth)
     case PK_LIST: case PK_SET:
         if (v->kind == PK_SET) GRAFT_TRY(put_global(w, "builtins", "set"));
         GRAFT_TRY(op(w, ']'));
+        if (v->kind == PK_LIST) GRAFT_TRY(put_shared(w, v));
         if (v->len) {
             GRAFT_TRY(op(w, '('));
             GRAFT_TRY(items(w, v->v, v->len, depth));
@@ -319,10 +409,12 @@ static int value(pw *w, const graft_pk *v, int depth)
         if (v->kind == PK_SET) {
             GRAFT_TRY(op(w, 0x85));
             GRAFT_TRY(op(w, 'R'));
+            return put_shared(w, v);  /* a set cannot hold itself */
         }
         return GRAFT_OK;
     case PK_DICT:
         GRAFT_TRY(op(w, '}'));
+        GRAFT_TRY(put_shared(w, v));
         if (v->len) {
             GRAFT_TRY(op(w, '('));
             GRAFT_TRY(items(w, v->v, v->len, depth));
@@ -331,10 +423,11 @@ static int value(pw *w, const graft_pk *v, int depth)
         return GRAFT_OK;
     case PK_GLOBAL: return put_global(w, v->s, v->name);
     case PK_OBJ:
-        if (v->tid) return tensor(w, v, depth);
+        if (v->tid && !raw_tensor) return tensor(w, v, depth);
         GRAFT_TRY(value(w, v->callable, depth + 1));
         GRAFT_TRY(value(w, v->args, depth + 1));
         GRAFT_TRY(op(w, v->op == 0x81 ? 0x81 : 'R'));
+        GRAFT_TRY(put_shared(w, v));
         if (v->len) {
             GRAFT_TRY(op(w, '('));
             GRAFT_TRY(items(w, v->v, v->len, depth));
@@ -346,6 +439,7 @@ static int value(pw *w, const graft_pk *v, int depth)
         }
         return GRAFT_OK;
     case PK_PERSID:
+        return raw_persid(w, v, depth);
     default:
         return graft_error(w->ctx, GRAFT_EFORMAT, "pickle offset 0x%llx: a storage outside a "
                            "tensor cannot be written", (unsigned long long)v->off);
@@ -391,6 +485,39 @@ static int write_storage(const graft_model *m, graft_zipw *zw, const char *stem,
     return graft_zipw_end(zw);
 }
 
+/* A storage of an unsupported tensor, its bytes as the skeleton holds them. */
+static int write_raw_storage(const graft_model *m, graft_zipw *zw, const char *stem,
+                             size_t key, const graft_torch_storage *s,
+                             const graft_torch_state *st, graft_ctx *ctx)
+{
+    const graft_source *src = m->sources[0];
+    const uint8_t *p = NULL;
+    uint8_t *buf = NULL;
+    char name[1100];
+    int rc;
+    snprintf(name, sizeof name, "%s/data/%zu", stem, key);
+    /* the output is little-endian, and graft cannot tell these elements apart */
+    if (st->big_endian && graft_dtype_size(s->dtype) > 1)
+        return graft_error(ctx, GRAFT_EFORMAT, "storage '%s' of a tensor graft cannot read is "
+                           "big-endian and cannot be copied", s->key);
+    if (s->entry && s->compressed) {
+        if (!(buf = graft_malloc(ctx, s->size ? (size_t)s->size : 1)))
+            return graft_error_oom(ctx, "a storage record");
+        rc = graft_zip_extract(st->zip, s->entry, buf, s->size, ctx);
+        p = buf;
+    } else if (s->entry) {
+        rc = graft_zip_borrow(st->zip, s->entry, src, &p, ctx);  /* checks its CRC-32 */
+    } else if (s->data_off <= src->size && s->size <= src->size - s->data_off) {
+        p = src->data + s->data_off;
+        rc = GRAFT_OK;
+    } else {
+        rc = graft_error(ctx, GRAFT_ECORRUPT, "storage '%s' lies outside the file", s->key);
+    }
+    if (rc == 0) rc = graft_zipw_add(zw, name, p, (size_t)s->size, 64, GRAFT_ZIPW_STORED);
+    free(buf);
+    return rc;
+}
+
 /* The archive folder: the output's base name without its extension. */
 static void stem_of(const char *path, char *out, size_t cap)
 {
@@ -420,12 +547,18 @@ int graft_torch__write(const graft_model *m, const char *out_path, graft_fill *f
 
     if (!st || !st->root)
         return graft_error(ctx, GRAFT_EFORMAT, "the skeleton was not read by a PyTorch reader");
+    graft_strmap_init(&w.shared_map, shared_key, NULL);
+    size_t ns = st->refs.nstorages, nk = n + ns;
     w.memo = graft_calloc(ctx, n ? n : 1, sizeof *w.memo);
-    w.order = graft_calloc(ctx, n ? n : 1, sizeof *w.order);
-    if (!w.memo || !w.order) {
+    w.order = graft_calloc(ctx, nk ? nk : 1, sizeof *w.order);
+    w.raw = graft_malloc(ctx, (nk ? nk : 1) * sizeof *w.raw);
+    w.raw_key = graft_malloc(ctx, (ns ? ns : 1) * sizeof *w.raw_key);
+    if (!w.memo || !w.order || !w.raw || !w.raw_key) {
         rc = graft_error_oom(ctx, "the writer");
         goto cleanup;
     }
+    for (size_t i = 0; i < nk; i++) w.raw[i] = SIZE_MAX;
+    for (size_t i = 0; i < ns; i++) w.raw_key[i] = SIZE_MAX;
     rc = op(&w, 0x80);
     if (rc == 0) rc = op(&w, 2);
     if (rc == 0) rc = value(&w, st->root, 0);
@@ -446,7 +579,9 @@ int graft_torch__write(const graft_model *m, const char *out_path, graft_fill *f
     rc = graft_zipw_add(zw, name, "little", 6, 64, GRAFT_ZIPW_STORED);
     if (rc < 0) goto cleanup;
     for (size_t k = 0; k < w.nkeys; k++) {
-        rc = write_storage(m, zw, stem, k, w.order[k], midx[w.order[k]], st, fill, ctx);
+        rc = w.raw[k] != SIZE_MAX
+                 ? write_raw_storage(m, zw, stem, k, &st->refs.storages[w.raw[k]], st, ctx)
+                 : write_storage(m, zw, stem, k, w.order[k], midx[w.order[k]], st, fill, ctx);
         if (rc < 0) goto cleanup;
     }
     snprintf(name, sizeof name, "%s/version", stem);
@@ -464,5 +599,10 @@ cleanup:
     free(w.buf);
     free(w.memo);
     free(w.order);
+    free(w.raw);
+    free(w.raw_key);
+    free(w.shared);
+    free(w.shared_memo);
+    graft_strmap_free(&w.shared_map);
     return rc;
 }

@@ -207,6 +207,7 @@ static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *c
     graft_torch_state *st = NULL;
     const graft_zip_entry *pkl;
     const uint8_t *pdata;
+    graft_pk *foreign = NULL;
     char *prefix = NULL, name[1100];
     bool big = false;
     int rc;
@@ -238,10 +239,11 @@ static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *c
         GRAFT_TRY(graft_zip_extract(st->zip, pkl, st->pkl, pkl->usize, ctx));
         pdata = st->pkl;
     }
-    rc = graft_pickle__load(&st->root, NULL, &st->arena, pdata, (size_t)pkl->usize,
-                            pkl->method == 0 ? pkl->data_offset : 0, ctx);
+    rc = graft_pickle__load_lenient(&st->root, &foreign, NULL, &st->arena, pdata,
+                                    (size_t)pkl->usize, pkl->method == 0 ? pkl->data_offset : 0,
+                                    ctx);
     if (rc < 0) return graft_error_prefix(ctx, "%s", pkl->name);
-    GRAFT_TRY(graft_torch__collect(&st->refs, st->root, &st->arena, ctx));
+    GRAFT_TRY(graft_torch__collect(&st->refs, st->root, foreign, &st->arena, ctx));
     /* One pass over the records: data/<key> names its storage. */
     size_t plen = strlen(prefix);
     for (size_t i = 0; i < st->zip->count; i++) {
@@ -262,9 +264,11 @@ static int open_zip(graft_model *m, const graft_open_options *opts, graft_ctx *c
         if (!st->refs.storages[i].entry)
             return graft_error(ctx, GRAFT_ECORRUPT, "storage record '%s/data/%s' is missing",
                                prefix, st->refs.storages[i].key);
+    st->big_endian = big;
     GRAFT_TRY(graft_torch__add_all(m, &st->refs, big, load_compressed, st, ctx));
     for (size_t i = 0; i < m->count; i++) {
         graft_tensor *t = &m->tensors[i];
+        if (t->unsupported) continue; /* no data read (its storages are copied raw) */
         if (t->load == load_compressed) t->stream = stream_compressed;
         else if (m->defer_checks) t->check = check_stored;
     }
