@@ -30,6 +30,7 @@ CRASHERS = {
 SPINNERS = {
     "libhdf5-H5D-fill-spin-forged-chunk-size.h5":
         "reading dataset '/model_weights/dense/dense/kernel:0'",
+    "libhdf5-attr-read-cpu-spin-weight_names.h5": "reading attribute 'weight_names' of layer 'c'",
 }
 
 
