@@ -177,6 +177,19 @@ def t_quantized_read_as_tfjs_decodes():
     compare_with_tfjs(quantized_model(R.path("quant")))
 
 
+def t_int32_dequantize_wraps_as_tfjs():
+    """tfjs stores Math.round(q * scale + min) into an Int32Array, which
+    wraps modulo 2^32: values past the int32 range read the same here (a C
+    cast of them was undefined behaviour, found by fuzz_tfjs)."""
+    q = np.array([0, 1, 2, 3, 100, 255], np.uint8)
+    weights = [{"name": "w", "shape": [6], "dtype": "int32",
+                "quantization": {"dtype": "uint8", "scale": 1e9, "min": -3.2e9}}]
+    path = write_manifest(R.path("wrap"), "layers-model", [([("g-shard1of1.bin", q.tobytes())], weights)],
+                          {"class_name": "Sequential"})
+    got = compare_with_tfjs(path)["w"]
+    assert got.min() < -2**30 and got.max() > 2**30, got  # the case wraps, both ways
+
+
 def t_big_weights_hash_with_flat_memory():
     """Issue 18 item 8: a 64 MiB float32 weight straddling two shards and a
     uint8-quantized one of 2^24 elements (64 MiB as float32) hash, piece by
@@ -268,6 +281,7 @@ R.check("PyTorch CNN into a TF.js layers skeleton runs in tfjs with PyTorch's ou
 R.check("the model.json topology gives structure layouts; mutants are layout findings",
         t_topology_gives_layouts)
 R.check("quantized manifests read as tf.io.decodeWeights decodes them", t_quantized_read_as_tfjs_decodes)
+R.check("int32 dequantization past the int32 range wraps as tfjs's does", t_int32_dequantize_wraps_as_tfjs)
 R.check("big weights across shards, quantized or not, hash with flat memory",
         t_big_weights_hash_with_flat_memory)
 R.check("graph-model weights listed", t_graph_model_listed)

@@ -109,6 +109,21 @@ static void group_release(const tj_group *g, uint64_t off, uint64_t n)
     }
 }
 
+/* JavaScript's ToInt32, what storing a number into an Int32Array does:
+ * NaN and infinities give 0, others wrap modulo 2^32 (a C cast of an
+ * out-of-range double is undefined). */
+static int32_t js_to_int32(double x)
+{
+    uint32_t u;
+    int32_t r;
+    if (!isfinite(x)) return 0;
+    x = fmod(trunc(x), 4294967296.0);
+    if (x < 0) x += 4294967296.0;
+    u = (uint32_t)x;
+    memcpy(&r, &u, sizeof r);
+    return r;
+}
+
 /* n stored elements q (uint8, uint16 or float16) of weight w into dst as
  * t's dtype. */
 static int dequantize(const tj_weight *w, const graft_tensor *t, const uint8_t *q, uint64_t n,
@@ -123,7 +138,7 @@ static int dequantize(const tj_weight *w, const graft_tensor *t, const uint8_t *
          * (or Math.round into Int32Array) */
         double v = (w->quant == Q_U8 ? q[i] : graft_le16(q + 2 * i)) * w->scale + w->min;
         if (t->dtype == GRAFT_INT32) {
-            int32_t r = (int32_t)floor(v + 0.5);
+            int32_t r = js_to_int32(floor(v + 0.5)); /* Math.round */
             memcpy(dst + 4 * i, &r, 4);
         } else {
             float f = (float)v;
