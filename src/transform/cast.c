@@ -510,6 +510,7 @@ CONVERT_FN(conv_f32_f64, stf64(dst + 8 * j, (double)ldf32(src + 4 * j)))
  * kernels keep its payload.  bfloat16 widens to float32 by a shift first.
  */
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define GRAFT_CAST_F16C 1
 #define F16C_FN(name, load, scalar)                                                                \
@@ -552,7 +553,11 @@ bool graft_xform__cast_use_hw(bool on)
 static bool have_f16c(void)
 {
 #ifdef GRAFT_CAST_F16C
-    return hw_allowed && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    /* F16C by CPUID leaf 1, ECX bit 29: clang's __builtin_cpu_supports
+     * does not know "f16c" */
+    unsigned a, b, c, d;
+    return hw_allowed && __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) &&
+           (c & bit_F16C);
 #else
     return false;
 #endif
