@@ -470,28 +470,29 @@ static int scan_attr(graft_onnx_walker *w, graft_onnx_mode mode, graft_rd *msg,
     return GRAFT_OK;
 }
 
-static int load_sparse(const graft_model *m, const graft_tensor *t, uint8_t *dst, graft_ctx *ctx)
+/* The SparseTensorProto behind t, parsed again from the file. */
+static int sparse_of(const graft_model *m, const graft_tensor *t, graft_onnx_sparse *sp,
+                     graft_ctx *ctx)
 {
     const graft_onnx_state *st = m->state;
-    const graft_onnx_entry *e = &st->entries[t->aux];
-    graft_onnx_sparse sp;
     graft_rd r;
+    entry_reader(m, &st->entries[t->aux], &r, ctx);
+    if (graft_onnx__parse_sparse(&r, sp) < 0) return graft_error_prefix(ctx, "tensor '%s'", t->name);
+    return GRAFT_OK;
+}
 
-    entry_reader(m, e, &r, ctx);
-    if (graft_onnx__parse_sparse(&r, &sp) < 0) return graft_error_prefix(ctx, "tensor '%s'", t->name);
+static int load_sparse(const graft_model *m, const graft_tensor *t, uint8_t *dst, graft_ctx *ctx)
+{
+    graft_onnx_sparse sp;
+    GRAFT_TRY(sparse_of(m, t, &sp, ctx));
     return graft_onnx__densify(m->sources[0]->data, &sp, t->name, t->dtype, dst, ctx);
 }
 
 static int stream_sparse(const graft_model *m, const graft_tensor *t, graft_piece_fn fn, void *arg,
                          graft_ctx *ctx)
 {
-    const graft_onnx_state *st = m->state;
-    const graft_onnx_entry *e = &st->entries[t->aux];
     graft_onnx_sparse sp;
-    graft_rd r;
-
-    entry_reader(m, e, &r, ctx);
-    if (graft_onnx__parse_sparse(&r, &sp) < 0) return graft_error_prefix(ctx, "tensor '%s'", t->name);
+    GRAFT_TRY(sparse_of(m, t, &sp, ctx));
     return graft_onnx__sparse_pieces(m->sources[0]->data, &sp, t->name, t->dtype, fn, arg, ctx);
 }
 
