@@ -725,12 +725,24 @@ def keras_lstm(x, kernel, rkernel, bias):
     return h
 
 
+def keras_cell_matches_torch(kind, rnn, x, cell, layer):
+    """The NumPy Keras cell on layer's weights in the draft's output (the
+    torch_<kind> case of score()) against PyTorch's last step on x."""
+    from fwdlib import close
+    out = [p for p in os.listdir(R.tmp) if p.startswith("torch_" + kind) and p.endswith("_out.h5")][0]
+    w = keras_tensors(os.path.join(R.tmp, out))
+    with torch.no_grad():
+        want = rnn(x)[0][:, -1].numpy()
+    close(f"Keras {kind} cell (NumPy) on the draft's output vs PyTorch {kind}",
+          cell(x.numpy().astype(np.float64), w[f"{layer}/kernel:0"], w[f"{layer}/recurrent_kernel:0"],
+               w[f"{layer}/bias:0"]), want)
+
+
 def lstm_to_keras():
     """A torch LSTM into the real Keras LSTM h5 (Adam slots of the same
     shapes as decoys): bias = bias_ih + bias_hh (sum), kernels transposed
     (gates i,f,g,o and i,f,c,o agree); then the Keras cell on the filled
     weights against PyTorch's forward pass."""
-    from fwdlib import close
     skel = os.path.join(FIXTURES, "keras2_h5", "full_keras2.3.1_lstm", "model.h5")
     torch.manual_seed(3)
     net = LstmNet().eval()
@@ -745,14 +757,7 @@ def lstm_to_keras():
               keras_tensors, ".h5")
     t = {x["target"]: x for x in d["targets"]}["lstm_1/bias:0"]
     assert t["ops"] == ["sum"] and t["sources"] == ["lstm.bias_ih_l0", "lstm.bias_hh_l0"], t
-    out = [p for p in os.listdir(R.tmp) if p.startswith("torch_LSTM") and p.endswith("_out.h5")][0]
-    w = keras_tensors(os.path.join(R.tmp, out))
-    x = torch.randn(3, 6, 56)
-    with torch.no_grad():
-        want = net.lstm(x)[0][:, -1].numpy()
-    close("Keras LSTM cell (NumPy) on the draft's output vs PyTorch LSTM",
-          keras_lstm(x.numpy().astype(np.float64), w["lstm_1/kernel:0"], w["lstm_1/recurrent_kernel:0"],
-                     w["lstm_1/bias:0"]), want)
+    keras_cell_matches_torch("LSTM", net.lstm, torch.randn(3, 6, 56), keras_lstm, "lstm_1")
 
 
 def keras_gru(x, kernel, rkernel, bias):
@@ -785,7 +790,6 @@ def gru_to_keras():
     bias): bias = stack(bias_ih, bias_hh) with gates r,z,n -> z,r,h, kernels
     gate-reordered and transposed; then the Keras GRU cell on the filled
     weights against PyTorch's forward pass."""
-    from fwdlib import close
     torch.manual_seed(6)
     net = GruNet().eval()
     src, skel = R.path("gru.pth"), R.path("gru_skel.h5")
@@ -810,14 +814,7 @@ def gru_to_keras():
               keras_tensors, ".h5")
     t = {x["target"]: x for x in d["targets"]}["gru_3/bias:0"]
     assert t["ops"][0] == {"stack": {"axis": 0}} and t["sources"] == ["gru.bias_ih_l0", "gru.bias_hh_l0"], t
-    out = [p for p in os.listdir(R.tmp) if p.startswith("torch_GRU") and p.endswith("_out.h5")][0]
-    w = keras_tensors(os.path.join(R.tmp, out))
-    x = torch.randn(3, 5, 6)
-    with torch.no_grad():
-        want = net.gru(x)[0][:, -1].numpy()
-    close("Keras GRU cell (NumPy) on the draft's output vs PyTorch GRU",
-          keras_gru(x.numpy().astype(np.float64), w["gru_3/kernel:0"], w["gru_3/recurrent_kernel:0"], w["gru_3/bias:0"]),
-          want)
+    keras_cell_matches_torch("GRU", net.gru, torch.randn(3, 5, 6), keras_gru, "gru_3")
 
 
 def gru_no_reset_after_is_a_guess():
