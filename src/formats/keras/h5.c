@@ -402,8 +402,7 @@ static const graft_dtype int_types[2][4] = {
 /* The element type of dataset d; a type graft cannot read (strings,
  * compounds, odd float formats) leaves *dt invalid and names itself in
  * `stored` (issue 18 item 15: listed, never the end of the file). */
-static int map_type(hid_t d, hid_t t, const char *path, graft_dtype *dt, bool *be,
-                    char *stored, size_t cap, graft_ctx *ctx)
+static void map_type(hid_t d, hid_t t, graft_dtype *dt, bool *be, char *stored, size_t cap)
 {
     H5T_class_t c = H5Tget_class(t);
     size_t size = H5Tget_size(t);
@@ -411,8 +410,6 @@ static int map_type(hid_t d, hid_t t, const char *path, graft_dtype *dt, bool *b
     *dt = GRAFT_DTYPE_INVALID;
     *be = H5Tget_order(t) == H5T_ORDER_BE;
     stored[0] = '\0';
-    (void)path;
-    (void)ctx;
 
     /* Keras 3 writes bfloat16 as 2-byte elements with attribute dtype="bfloat16". */
     string_attr(d, "dtype", tag, sizeof tag);
@@ -420,7 +417,7 @@ static int map_type(hid_t d, hid_t t, const char *path, graft_dtype *dt, bool *b
         (c == H5T_OPAQUE || c == H5T_INTEGER || c == H5T_FLOAT)) {
         *dt = GRAFT_BFLOAT16;
         if (c == H5T_OPAQUE) *be = false;
-        return GRAFT_OK;
+        return;
     }
     switch (c) {
     case H5T_FLOAT:
@@ -458,7 +455,6 @@ static int map_type(hid_t d, hid_t t, const char *path, graft_dtype *dt, bool *b
             snprintf(stored, cap, "HDF5 %zu-byte %s", size, class_name(c));
     }
     H5Eclear2(H5E_DEFAULT);
-    return GRAFT_OK;
 }
 
 /* Elements go through libhdf5 in the file's own type (no conversion, so NaN
@@ -799,7 +795,7 @@ int graft_h5__add_dataset(graft_model *m, const char *path, const char *name, gr
                          "dataset '%s': data stored outside the file (refused)", path);
         goto cleanup;
     }
-    if ((rc = map_type(d, t, path, &dt, &be, stored, sizeof stored, ctx)) < 0) goto cleanup;
+    map_type(d, t, &dt, &be, stored, sizeof stored);
     if (!(apath = graft_arena_strdup(&m->arena, path))) {
         rc = graft_error_oom(ctx, "a dataset path");
         goto cleanup;
