@@ -35,6 +35,7 @@ struct graft_sink {
     size_t memcap;
     graft_wb *wb;         /* write-behind, once the output is large; owns buf then */
     bool wb_tried;
+    uint64_t unsynced;    /* bytes this thread wrote since the last writeback kick */
 };
 
 static void release(graft_sink *s);
@@ -211,6 +212,7 @@ static int write_all(graft_sink *s, const uint8_t *p, size_t n)
         p += k;
         n -= (size_t)k;
         s->flushed += (uint64_t)k;
+        graft_wb__kick(s->fd, &s->unsynced, (uint64_t)k);
     }
     return GRAFT_OK;
 }
@@ -293,7 +295,9 @@ int graft_sink_copy_range(graft_sink *s, int fd, uint64_t off, uint64_t n)
     GRAFT_TRY(drain(s)); /* the writer thread's queue is in the file first */
     while (n) {
         loff_t in = (loff_t)off, out = (loff_t)s->flushed;
-        ssize_t k = copy_file_range(fd, &in, s->fd, &out, n > (1u << 30) ? 1u << 30 : (size_t)n, 0);
+        /* in steps, so writeback can start while the rest is copied */
+        size_t step = n > GRAFT_WB_KICK ? (size_t)GRAFT_WB_KICK : (size_t)n;
+        ssize_t k = copy_file_range(fd, &in, s->fd, &out, step, 0);
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0 && first && (k == 0 || errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
                                 errno == EOPNOTSUPP || errno == EBADF || errno == EPERM))
@@ -303,6 +307,7 @@ int graft_sink_copy_range(graft_sink *s, int fd, uint64_t off, uint64_t n)
                                (unsigned long long)n, k < 0 ? strerror(errno) : "source ended");
         first = false;
         off += (uint64_t)k, n -= (uint64_t)k, s->flushed += (uint64_t)k;
+        graft_wb__kick(s->fd, &s->unsynced, (uint64_t)k);
     }
     /* later writes go on from the end (write() uses the file position) */
     if (lseek(s->fd, (off_t)s->flushed, SEEK_SET) < 0)

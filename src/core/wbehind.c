@@ -11,6 +11,7 @@
 #include "wbehind.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@ struct graft_wb {
     int head, count;
     bool busy, stop;
     int err; /* the first failed write's errno */
+    uint64_t pending; /* bytes written since the last kick (writer thread's) */
 };
 
 static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
@@ -45,6 +47,25 @@ static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
         p += k, n -= (size_t)k, off += (uint64_t)k;
     }
     return 0;
+}
+
+/*
+ * An fsync of a 500 MB output took 0.2-0.3 s on its own, a fifth of an
+ * apply, because nothing had been written back yet.  Asking for writeback
+ * as the output grows lets the disk work while graft computes: the final
+ * fsync then waits for the last few MB.  Errors are left to that fsync
+ * (a pipe or a file system without it just says no here).
+ */
+void graft_wb__kick(int fd, uint64_t *pending, uint64_t n)
+{
+    *pending += n;
+    if (*pending < GRAFT_WB_KICK) return;
+    *pending = 0;
+#ifdef SYNC_FILE_RANGE_WRITE
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd;
+#endif
 }
 
 static void *writer(void *arg)
@@ -61,6 +82,7 @@ static void *writer(void *arg)
         bool skip = w->err != 0; /* after a failure only the buffers come back */
         pthread_mutex_unlock(&w->mu);
         int e = skip ? 0 : pwrite_all(w->fd, j.p, j.n, j.off);
+        if (!e && !skip) graft_wb__kick(w->fd, &w->pending, j.n);
         pthread_mutex_lock(&w->mu);
         if (e && !w->err) w->err = e;
         w->free_[w->nfree++] = j.p;

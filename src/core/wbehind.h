@@ -29,4 +29,10 @@ int graft_wb__drain(graft_wb *w);
 /* Drain, end the thread, free the buffers; the first errno, or 0.  NULL: 0. */
 int graft_wb__stop(graft_wb *w);
 
+/* Count n more bytes written to fd in *pending; past GRAFT_WB_KICK, start
+ * the kernel writing the file's dirty pages back (without waiting), so the
+ * fsync before commit finds little left to write.  One counter a thread. */
+#define GRAFT_WB_KICK ((uint64_t)32 << 20)
+void graft_wb__kick(int fd, uint64_t *pending, uint64_t n);
+
 #endif
