@@ -81,7 +81,7 @@ static int plan_subtree(graft_plan *p, const graft_rules *rules, const char *ske
     graft_plan_options po = *o;
     oo.format = o->skeleton_format;
     oo.select = rules->select;
-    GRAFT_TRY(graft_model__open_skeleton(&p->own_sel, skeleton, &oo, ctx));
+    GRAFT_TRY(graft_model__open_deferred(&p->own_sel, skeleton, &oo, ctx));
     return graft_plan_build(&p->sub, rules, p->source, p->own_sel, &po, ctx);
 }
 
@@ -101,8 +101,8 @@ int graft_plan_open(graft_plan **out, const graft_rules *rules, const char *sour
     /* select names the forward source's sub-tree; reversed, that is the
      * skeleton, which stays whole (apply writes all of it). */
     so.select = o->select ? o->select : rules && !o->reverse ? rules->select : NULL;
-    if ((rc = graft_model_open(&src, source, &so, ctx)) < 0) goto cleanup;
-    if ((rc = graft_model__open_skeleton(&skel, skeleton, &ko, ctx)) < 0) goto cleanup;
+    if ((rc = graft_model__open_deferred(&src, source, &so, ctx)) < 0) goto cleanup;
+    if ((rc = graft_model__open_deferred(&skel, skeleton, &ko, ctx)) < 0) goto cleanup;
     if ((rc = graft_plan_build(&p, rules, src, skel, o, ctx)) < 0) goto cleanup;
     p->own_source = src;
     p->own_skeleton = skel;

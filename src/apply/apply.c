@@ -10,6 +10,7 @@
  * beyond what one op chain needs.
  */
 #include "apply.h"
+#include "verify.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -352,5 +353,18 @@ int graft_apply__write(const graft_model *source, const graft_model *skeleton,
     for (size_t i = 0; i < 2; i++)
         for (size_t k = 0; k < inputs[i]->nsources; k++)
             graft_source_release(inputs[i]->sources[k], 0, inputs[i]->sources[k]->size);
-    return skeleton->format->write(skeleton, out_path, &fill.base, ctx);
+    /* The source's checksums, when its open left them to us, run on a
+     * second thread over the tensors the plan reads; the commit waits. */
+    graft_verify *v = NULL;
+    bool *want = graft_calloc(ctx, source->count + 1, sizeof *want);
+    if (!want) return graft_error_oom(ctx, "the tensors to verify");
+    for (size_t i = 0; i < plan->count; i++)
+        for (size_t k = 0; k < plan->items[i].nsrc; k++)
+            if (plan->items[i].src[k] < source->count) want[plan->items[i].src[k]] = true;
+    /* the flag it sets is the open model's run-time state, not its content */
+    int rc = graft_verify_start(&v, (graft_model *)source, want, ctx);
+    free(want);
+    if (rc < 0) return rc;
+    rc = skeleton->format->write(skeleton, out_path, &fill.base, ctx);
+    return graft_verify_end(v, rc, ctx);
 }

@@ -315,7 +315,7 @@ static int open_inputs(conv *c, const char *source)
     if (c->o->rules_path) GRAFT_TRY(graft_rules_load(&c->rules, c->o->rules_path, c->ctx));
     oo.format = c->o->source_format;
     oo.select = c->o->select ? c->o->select : c->rules ? c->rules->select : NULL;
-    return graft_model_open(&c->src, source, &oo, c->ctx);
+    return graft_model__open_deferred(&c->src, source, &oo, c->ctx); /* checked as read */
 }
 
 static int run(conv *c, const char *source, const char *out_path, graft_convert_result *res)

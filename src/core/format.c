@@ -119,7 +119,7 @@ static int open_source(graft_source **src, const char *path, graft_ctx *ctx)
 }
 
 static int open_path(graft_model **out, const char *path, const graft_open_options *opts,
-                     bool skeleton, graft_ctx *ctx)
+                     bool deferred, graft_ctx *ctx)
 {
     graft_model *m = NULL;
     graft_source *src = NULL;
@@ -139,7 +139,7 @@ static int open_path(graft_model **out, const char *path, const graft_open_optio
         graft_source_free(src);
         return name_file(ctx, named);
     }
-    m->defer_checks = skeleton;
+    m->defer_checks = deferred;
     rc = open_model(m, src, opts, ctx);
     if (rc < 0) {
         graft_model_free(m);
@@ -155,7 +155,7 @@ int graft_model_open(graft_model **out, const char *path, const graft_open_optio
     return open_path(out, path, opts, false, ctx);
 }
 
-int graft_model__open_skeleton(graft_model **out, const char *path,
+int graft_model__open_deferred(graft_model **out, const char *path,
                                const graft_open_options *opts, graft_ctx *ctx)
 {
     return open_path(out, path, opts, true, ctx);

@@ -85,11 +85,12 @@ int graft_write_source_in_place(const graft_model *m, const graft_source *src,
 extern const graft_format *const graft_formats[];
 const graft_format *graft_format_find(const char *name);
 /* Open a model from memory (fuzzers, tests): `name` is used in messages. */
-/* graft_model_open for a model whose tensors a plan mostly replaces: the
- * checksums of tensors' bytes are verified when the bytes are read (see
- * graft_model.defer_checks), so a kept tensor is still checked, a replaced
- * one only for its framing. */
-int graft_model__open_skeleton(graft_model **out, const char *path,
+/* graft_model_open for a skeleton, whose tensors a plan mostly replaces,
+ * or a source a transplant reads (alongside core/verify.h): the checksums
+ * of tensors' bytes are verified when the bytes are read (see
+ * graft_model.defer_checks), so a kept or used tensor is still checked, a
+ * replaced or ignored one only for its framing. */
+int graft_model__open_deferred(graft_model **out, const char *path,
                                const graft_open_options *opts, graft_ctx *ctx);
 int graft_model_open_buffer(graft_model **out, const char *name, const uint8_t *data,
                             size_t size, const graft_open_options *opts, graft_ctx *ctx);

@@ -365,7 +365,7 @@ int graft_tensor_bytes(const graft_model *m, const graft_tensor *t,
 {
     *out = NULL;
     *owned = NULL;
-    if (t->check && !t->unsupported && t->nbytes) GRAFT_TRY(t->check(m, t, ctx));
+    if (t->check && !m->verifying && !t->unsupported && t->nbytes) GRAFT_TRY(t->check(m, t, ctx));
     return tensor_bytes(m, t, out, owned, ctx);
 }
 
@@ -554,7 +554,7 @@ int graft_tensor__pieces(const graft_model *m, const graft_tensor *t, graft_piec
 
     if (t->unsupported) return unreadable(t, ctx);
     if (t->nbytes == 0) return GRAFT_OK;
-    if (t->check) GRAFT_TRY(t->check(m, t, ctx));
+    if (t->check && !m->verifying) GRAFT_TRY(t->check(m, t, ctx));
     /* Decoded tensors that can stream (deflated members) come piece by piece. */
     if (t->load && t->stream) return t->stream(m, t, fn, arg, ctx);
     if (!t->load && t->strides && spread(t, step)) return spread_pieces(t, step, fn, arg, ctx);

@@ -88,11 +88,14 @@ struct graft_model {
     size_t nsources, srccap;
     graft_strmap index;              /* tensor name -> index; owned */
     void *state;                     /* format-private, e.g. for writers; owned */
-    /* Opened as a skeleton (graft_model__open_skeleton): a format may leave
-     * the checksums of tensors' bytes to t->check, so that only the tensors
-     * a plan keeps are verified (they are read to be copied); the rest are
-     * replaced, and only their framing (bounds, sizes) is checked in open. */
+    /* Opened with graft_model__open_deferred: a format may leave the
+     * checksums of tensors' bytes to t->check, so that only the tensors
+     * read are verified (a skeleton's kept ones, a source's used ones); the
+     * rest are only replaced or ignored, their framing (bounds, sizes)
+     * checked in open. */
     bool defer_checks;
+    /* A thread runs the checks (core/verify.h): reads skip them. */
+    bool verifying;
     void (*state_free)(void *state);
 };
 

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "sink.h"
 #include "source.h"
+#include "verify.h"
 #include "wbehind.h"
 
 #include <errno.h>
@@ -490,6 +491,11 @@ int graft_sink_commit(graft_sink *s)
         graft_ctx *ctx = s->ctx;
         release(s);
         return graft_error(ctx, GRAFT_ERROR, "an in-memory output cannot be committed");
+    }
+    /* bytes read from a source whose checksums are still running: wait */
+    if (s->ctx->verify && (rc = graft_verify_wait(s->ctx->verify, s->ctx)) < 0) {
+        graft_sink_abort(s);
+        return rc;
     }
     rc = s->synced && !s->fill && s->flushed == s->synced_at ? GRAFT_OK : graft_sink_sync(s);
     /* unnamed: link it in place when nothing is there yet, else name it

@@ -6,8 +6,10 @@ is asked too: numpy refuses what graft refuses.
 Run with /usr/bin/python3.
 """
 import hashlib
+import io
 import json
 import os
+import struct
 import subprocess
 import sys
 import zipfile
@@ -392,6 +394,45 @@ def sha256_streams_deflated_members():
     assert out.split("\t")[-1].strip() == want, out
     # 128 MiB of elements, hashed with flat memory (ru_maxrss is in KiB)
     assert int(rss) < 48 * 1024, f"peak RSS {rss} KiB"
+
+
+def source_checked_as_read():
+    """Issue 19: a source's checksums run beside the transplant, over the
+    tensors it reads.  A used tensor whose bytes fail their CRC stops the
+    output from being put in place (an old file there is kept, no temporary
+    is left); an ignored one is never read, so the transplant goes on."""
+    import torch
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(64, dtype=torch.float32), "v": torch.ones(8)}, buf)
+    data = bytearray(buf.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        rec = next(i for i in z.infolist() if i.filename.endswith("/data/0"))  # w's
+    nlen, xlen = struct.unpack_from("<HH", data, rec.header_offset + 26)
+    data[rec.header_offset + 30 + nlen + xlen + 9] ^= 0x40
+    pt = R.path("crc_w.pt")
+    open(pt, "wb").write(data)
+    np.savez(R.path("skel_wv.npz"), w=np.zeros(64, "f4"), v=np.zeros(8, "f4"))
+    np.savez(R.path("skel_v.npz"), v=np.zeros(8, "f4"))
+    np.savez(R.path("skel_w.npz"), w=np.zeros(64, "f4"))
+    npz = hostile.npz_bad_crc(R.tmp)  # its only tensor, 'w', fails
+    out = R.path("kept_out.npz")
+    for src, name, skel in ((pt, "crc_w.pt", "skel_wv.npz"), (npz, "bad_crc.npz", "skel_w.npz")):
+        open(out, "wb").write(b"the user's file")
+        p = run("apply", "-o", out, src, R.path(skel), check=False)
+        assert p.returncode == 2 and len(p.stderr.splitlines()) == 1, (p.returncode, p.stderr)
+        for needle in (name, "tensor 'w'", "CRC-32"):
+            assert needle in p.stderr, (needle, p.stderr)
+        assert open(out, "rb").read() == b"the user's file"
+        c = R.path("c_" + name + ".safetensors")
+        refused(src, name, "tensor 'w'", "CRC-32", args=("convert", "-o", c))
+        assert not os.path.exists(c)
+    assert not [f for f in os.listdir(R.tmp) if ".graft" in f], os.listdir(R.tmp)
+    # w is not read: v comes through
+    run("apply", "-o", R.path("v_out.npz"), pt, R.path("skel_v.npz"))
+    with np.load(R.path("v_out.npz")) as z:
+        assert np.array_equal(z["v"], np.ones(8, "f4"))
+    # ...and the same file is still refused where w is read
+    refused(pt, "crc_w.pt", "data/0'", "CRC-32")
 
 
 for name, fn in list(globals().items()):

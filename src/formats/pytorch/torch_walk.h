@@ -29,6 +29,7 @@ typedef struct graft_torch_storage {
     uint64_t size;            /* bytes the file holds for it */
     const struct graft_zip_entry *entry; /* zip member (compressed records) */
     bool compressed;
+    bool checked;             /* CRC-32 verified (deferred checks): its views need not */
 } graft_torch_storage;
 
 typedef struct graft_torch_ref {

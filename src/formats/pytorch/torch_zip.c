@@ -189,15 +189,18 @@ static int stream_compressed(const graft_model *m, const graft_tensor *t, graft_
     return rc;
 }
 
-/* A skeleton's stored record, its CRC-32 checked when a tensor over it is
- * read (graft_model.defer_checks): a record only replaced is never read. */
+/* A stored record, its CRC-32 checked when a tensor over it is first read
+ * (graft_model.defer_checks): a record only replaced or ignored is never
+ * read.  Tensors sharing a storage check it once. */
 static int check_stored(const graft_model *m, const graft_tensor *t, graft_ctx *ctx)
 {
-    const graft_torch_state *st = m->state;
-    const graft_torch_storage *s = &st->refs.storages[st->refs.v[t->aux].storage];
+    graft_torch_state *st = m->state;
+    graft_torch_storage *s = &st->refs.storages[st->refs.v[t->aux].storage];
     const uint8_t *p;
+    if (s->checked) return GRAFT_OK;
     if (graft_zip_borrow(st->zip, s->entry, m->sources[0], &p, ctx) < 0)
         return graft_error_prefix(ctx, "tensor '%s'", t->name);
+    s->checked = true;
     return GRAFT_OK;
 }
 
