@@ -27,6 +27,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -550,14 +551,25 @@ bool graft_xform__cast_use_hw(bool on)
     return had;
 }
 
+#ifdef GRAFT_CAST_F16C
+static bool cpu_f16c;
+
+/* F16C by CPUID leaf 1, ECX bit 29: clang's __builtin_cpu_supports does
+ * not know "f16c".  Once: in a virtual machine CPUID traps to the host, and
+ * asked for every block it was half of a bfloat16 -> float16 apply. */
+static void detect_f16c(void)
+{
+    unsigned a, b, c, d;
+    cpu_f16c = __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 static bool have_f16c(void)
 {
 #ifdef GRAFT_CAST_F16C
-    /* F16C by CPUID leaf 1, ECX bit 29: clang's __builtin_cpu_supports
-     * does not know "f16c" */
-    unsigned a, b, c, d;
-    return hw_allowed && __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) &&
-           (c & bit_F16C);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, detect_f16c);
+    return hw_allowed && cpu_f16c;
 #else
     return false;
 #endif
