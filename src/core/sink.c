@@ -289,6 +289,20 @@ int graft_sink_write(graft_sink *s, const void *data, size_t n)
     return GRAFT_OK;
 }
 
+uint8_t *graft_sink_room(graft_sink *s, size_t *room)
+{
+    maybe_write_behind(s, SINK_BUF);
+    *room = SINK_BUF - s->fill;
+    return s->buf + s->fill;
+}
+
+int graft_sink_filled(graft_sink *s, size_t n)
+{
+    checksum(s, s->buf + s->fill, n);
+    s->fill += n;
+    return s->fill == SINK_BUF ? flush(s) : GRAFT_OK;
+}
+
 int graft_sink_copy_range(graft_sink *s, int fd, uint64_t off, uint64_t n)
 {
     bool first = true;

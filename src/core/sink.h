@@ -27,6 +27,12 @@ int graft_sink_open(graft_sink **out, const char *final_path, graft_ctx *ctx);
  * (so a killed writer leaves no folder).  Per thread. */
 void graft_sink_folder_output(const char *dir);
 int graft_sink_write(graft_sink *s, const void *p, size_t n);
+/* Write in place instead of copying in: the free part of the sink's buffer
+ * (*room >= 1 bytes), then graft_sink_filled with how many of them were
+ * written, before any other call on s.  Saves a producer's pass over the
+ * bytes (a cast's output went through a buffer of its own, then here). */
+uint8_t *graft_sink_room(graft_sink *s, size_t *room);
+int graft_sink_filled(graft_sink *s, size_t n);
 /* Append n bytes of the file fd at off, copied by the kernel
  * (copy_file_range: no pass through user memory, as cp does).  0 when
  * done; 1 when this sink cannot (in memory, a running checksum, or a file

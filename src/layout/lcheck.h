@@ -11,7 +11,7 @@
 
 /* Tensors above this many elements (all sources together) are not checked:
  * the index tensors would take too much memory. */
-#define GRAFT_LAYOUT_CHECK_MAX ((uint64_t)1 << 22)
+#define GRAFT_LAYOUT_CHECK_MAX ((uint64_t)1 << 20)
 
 /* A finding of kind `layout` (plan diags). */
 typedef struct graft_layout_finding {

@@ -640,7 +640,19 @@ int graft_xform__cast(graft_xout *o, const uint8_t *src, graft_dtype from, graft
                 done += n;
                 continue;
             }
-        } else if (convert_fast(buf, src + done * wi, from, to, n)) {
+        }
+        size_t room;
+        uint8_t *at = graft_xform__room(o, &room);
+        if (at && room >= wo) { /* into the sink's own buffer: one copy fewer */
+            size_t k = n < room / wo ? n : room / wo;
+            if (convert_fast(at, src + done * wi, from, to, k)) {
+                rc = graft_xform__filled(o, k * wo);
+                if (rc < 0) goto cleanup;
+                done += k;
+                continue;
+            }
+        }
+        if (convert_fast(buf, src + done * wi, from, to, n)) {
             rc = graft_xform__emit(o, buf, n * wo);
             if (rc < 0) goto cleanup;
             done += n;

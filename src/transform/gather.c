@@ -565,3 +565,23 @@ void graft_gplan_free(graft_gplan *g)
     g->p = NULL;
     g->n = g->cap = 0;
 }
+
+const graft_gpiece *graft_gplan_piece_at(const graft_gplan *g, uint64_t pos, int64_t *off)
+{
+    int64_t c[GRAFT_GP_MAXP];
+    for (uint32_t k = g->np; k-- > 0;) {
+        uint64_t d = g->pd[k] > 0 ? (uint64_t)g->pd[k] : 1;
+        c[k] = (int64_t)(pos % d);
+        pos /= d;
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        const graft_gpiece *q = &g->p[i];
+        uint32_t k = 0;
+        while (k < g->np && c[k] >= q->lo[k] && c[k] < q->hi[k]) k++;
+        if (k < g->np) continue;
+        *off = q->off[0];
+        for (k = 0; k < g->np; k++) *off += c[k] * q->st[0][k];
+        return q;
+    }
+    return NULL;
+}

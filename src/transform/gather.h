@@ -67,6 +67,10 @@ int graft_gplan_build(graft_gplan *g, const graft_op *ops, size_t nops, const gr
 int graft_gplan_run(const graft_gplan *g, const graft_tview *in, size_t nin, graft_xout *o,
                     graft_ctx *ctx);
 void graft_gplan_free(graft_gplan *g);
+/* The piece holding output position pos (row-major over g->out), and the
+ * element of its source there in *off (map 0); NULL if none does.  The
+ * layout check's point queries of a large tensor. */
+const graft_gpiece *graft_gplan_piece_at(const graft_gplan *g, uint64_t pos, int64_t *off);
 /* Tests only: elements per block (0: the default, 128 Ki). */
 void graft_gplan__set_block(size_t elements);
 

@@ -380,6 +380,16 @@ int graft_ops_infer(const graft_op *ops, size_t nops, const graft_shape *in, siz
 
 /* ---- running ---------------------------------------------------------- */
 
+/* n more bytes are out (to a sink or memory) */
+static void advance(graft_xout *o, size_t n)
+{
+    o->pos += n;
+    if (o->sink && o->release && (o->unreleased += n) >= GRAFT_OPS_RELEASE) {
+        o->release(o->payload);
+        o->unreleased = 0;
+    }
+}
+
 int graft_xform__emit(graft_xout *o, const void *p, size_t n)
 {
     if (n == 0) return GRAFT_OK;
@@ -392,11 +402,20 @@ int graft_xform__emit(graft_xout *o, const void *p, size_t n)
         memcpy(o->mem + o->pos, p, n);
     else
         GRAFT_TRY(graft_sink_write(o->sink, p, n));
-    o->pos += n;
-    if (o->sink && o->release && (o->unreleased += n) >= GRAFT_OPS_RELEASE) {
-        o->release(o->payload);
-        o->unreleased = 0;
-    }
+    advance(o, n);
+    return GRAFT_OK;
+}
+
+uint8_t *graft_xform__room(graft_xout *o, size_t *room)
+{
+    *room = 0;
+    return o->filter || o->mem || !o->sink ? NULL : graft_sink_room(o->sink, room);
+}
+
+int graft_xform__filled(graft_xout *o, size_t n)
+{
+    GRAFT_TRY(graft_sink_filled(o->sink, n));
+    advance(o, n);
     return GRAFT_OK;
 }
 

@@ -715,6 +715,62 @@ def conventions():
     assert ls["conv1/weights"]["layout"] == "HWIO" and ls["fc/weights"]["layout"] == "(in,out)", ls
 
 
+# ---- F: tensors above the dense check's limit, checked on a sample ----------
+
+BIG_RULES = """graft: 1.1
+rename:
+  target:
+    - {match: '^(\\w+)/kernel:0$', to: '$1.weight'}
+    - {match: '^(\\w+)/bias:0$', to: '$1.bias'}
+transforms:
+  - target: '^conv/kernel'
+    ops: [{permute: OIHW->HWIO}]
+  - rank: 2
+    ops: [transpose]
+policy: {missing: error, unused: error, mismatch: error}
+"""
+
+BIG_MUTANTS = [
+    ("square 2049x2049 Dense kernel (4.2 Mi elements) left untransposed", "fc2/kernel:0",
+     "  - rank: 2\n    ops: [transpose]",
+     "  - target: '^fc2/kernel'\n    ops: []\n  - rank: 2\n    ops: [transpose]"),
+    ("3x3 conv of 512 -> 1024 (4.7 Mi elements) permuted OIHW->WHIO", "conv/kernel:0",
+     "{permute: OIHW->HWIO}", "{permute: OIHW->WHIO}"),
+]
+
+
+def case_large():
+    """Issue 19: a tensor above the dense check's 4 Mi elements (an LLM's
+    every matrix) is checked at a few thousand positions of the chain composed
+    into one gather, so the mistakes that keep shapes are still flagged there."""
+    torch.manual_seed(2)
+    sd = {"conv.weight": torch.randn(1024, 512, 3, 3), "conv.bias": torch.randn(1024),
+          "fc1.weight": torch.randn(2049, 1024), "fc1.bias": torch.randn(2049),
+          "fc2.weight": torch.randn(2049, 2049), "fc2.bias": torch.randn(2049),
+          "fc3.weight": torch.randn(5, 2049), "fc3.bias": torch.randn(5)}
+    torch.save(sd, R.path("big.pth"))
+    cfg = {"class_name": "Sequential", "config": {"name": "big", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 5, 5, 512],
+                                                 "dtype": "float32", "sparse": False, "name": "in"}},
+        layer("Conv2D", "conv", filters=1024, **CONV),
+        layer("GlobalAveragePooling2D", "gap", data_format="channels_last"),
+        layer("Dense", "fc1", units=2049, activation="relu", use_bias=True),
+        layer("Dense", "fc2", units=2049, activation="relu", use_bias=True),
+        layer("Dense", "fc3", units=5, activation="linear", use_bias=True)]}}
+    z = np.zeros
+    write_keras_h5(R.path("big_skel.h5"), cfg, [
+        ("conv", [("kernel", z((3, 3, 512, 1024))), ("bias", z(1024))]),
+        ("fc1", [("kernel", z((1024, 2049))), ("bias", z(2049))]),
+        ("fc2", [("kernel", z((2049, 2049))), ("bias", z(2049))]),
+        ("fc3", [("kernel", z((2049, 5))), ("bias", z(5))])])
+    rules = correct_and_mutants("large", BIG_RULES, R.path("big.pth"), R.path("big_skel.h5"),
+                                BIG_MUTANTS)
+    for name in ("fc2/kernel:0", "conv/kernel:0"):
+        ex = run("explain", "-r", rules, R.path("big.pth"), R.path("big_skel.h5"), name).stdout
+        assert "check: the layouts call for" in ex and ": agrees" in ex, ex
+    assert all(hit for case, _, hit in MUTANTS if case == "large"), MUTANTS
+
+
 def figure():
     flagged = sum(1 for *_, h in MUTANTS if h)
     total = len(MUTANTS)
@@ -743,5 +799,6 @@ R.check("E: real Keras h5 -> its keras2onnx twin (structure both sides): onnxrun
         "finding, policy layout and --strict", case_twin)
 R.check("shipped resnet18 rules plan clean", shipped_rules_plan_clean)
 R.check("naming conventions: PyTorch, Keras weights without a config, TF-slim", conventions)
+R.check("F: tensors over 4 Mi elements checked on a sample: plan clean, mutants flagged", case_large)
 R.check("all mutants: >= 95% flagged, no finding on any correct rules file", figure)
 R.close()
