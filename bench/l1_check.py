@@ -3,7 +3,8 @@
 the Keras 3 .weights.h5 (h5py) and the GGUF (tests/interop/ggufref.py, an
 independent reader) equal the source's bf16 values transposed / RoPE-
 permuted and rounded to float16.
-usage: l1_check.py DIR (holding the model, out.weights.h5, out.gguf)"""
+usage: l1_check.py DIR [OUTDIR] (DIR holds the model; OUTDIR, by default DIR,
+out.weights.h5 and out.gguf)"""
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ import ggufref  # noqa: E402
 from gen_llm import keras_name  # noqa: E402
 
 d = sys.argv[1]
+o = sys.argv[2] if len(sys.argv) > 2 else d
 idx = json.load(open(os.path.join(d, "model.safetensors.index.json")))["weight_map"]
 
 
@@ -32,13 +34,13 @@ def source(name):
 names = ["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
          "model.layers.0.mlp.down_proj.weight", "model.layers.0.input_layernorm.weight",
          "lm_head.weight"]
-with h5py.File(os.path.join(d, "out.weights.h5"), "r") as f:
+with h5py.File(os.path.join(o, "out.weights.h5"), "r") as f:
     for n in names:
         a = source(n)
         want = (a.T if a.ndim == 2 and n != "model.embed_tokens.weight" else a).astype(np.float16)
         got = f[keras_name(n)][()]
         assert got.dtype == np.float16 and np.array_equal(got, want), n
-_, _, tensors, _ = ggufref.read(os.path.join(d, "out.gguf"))
+_, _, tensors, _ = ggufref.read(os.path.join(o, "out.gguf"))
 g = {t[0]: t for t in tensors}
 q = source("model.layers.0.self_attn.q_proj.weight")
 want = q.reshape(24, 2, 64, 3072).swapaxes(1, 2).reshape(q.shape).astype(np.float16)

@@ -150,16 +150,18 @@ for n in $L1_LAYERS; do
   measure "cp shards + fsync (reference)" "$RUNS" bash -c 'for f in "$0"/model-*.safetensors; do cp_sync "$f" "$1/${f##*/}"; done' "$L" "$D/o"; cs=$LAST_MEDIAN
   rm -f "$D/o"/model-*.safetensors
   warm "$L"/model-*.safetensors
+  # into the folder cp wrote to: on this VM's ext4, writes into the folder
+  # the inputs were generated in ran 20-40x slower, for dd as for graft
   measure "graft apply -> keras 3 .weights.h5" "$RUNS" "$GRAFT" apply -q -r "$BENCH/l1_keras.yaml" \
-    -o "$L/out.weights.h5" "$L/model.safetensors.index.json" "$L/l1.weights.h5"; k=$LAST_MEDIAN
+    -o "$D/o/out.weights.h5" "$L/model.safetensors.index.json" "$L/l1.weights.h5"; k=$LAST_MEDIAN
   kpeaks+=("$LAST_PEAK"); krates+=("$(awk -v s="$sz" -v t="$k" 'BEGIN {printf "%.0f", s / t / 1048576}')")
-  [ "$n" = "${L1_LAYERS%% *}" ] || rm -f "$L/out.weights.h5"
+  [ "$n" = "${L1_LAYERS%% *}" ] || rm -f "$D/o/out.weights.h5"
   warm "$L"/model-*.safetensors
   measure "graft convert -> gguf" "$RUNS" "$GRAFT" convert -q -r "$BENCH/l1_gguf.yaml" \
-    "$L/model.safetensors.index.json" -o "$L/out.gguf" --meta general.architecture=llama; gg=$LAST_MEDIAN
+    "$L/model.safetensors.index.json" -o "$D/o/out.gguf" --meta general.architecture=llama; gg=$LAST_MEDIAN
   gpeaks+=("$LAST_PEAK"); grates+=("$(awk -v s="$sz" -v t="$gg" 'BEGIN {printf "%.0f", s / t / 1048576}')")
-  if [ "$n" = "${L1_LAYERS%% *}" ]; then $PY "$BENCH/l1_check.py" "$L"; fi
-  rm -f "$L/out.weights.h5" "$L/out.gguf"
+  if [ "$n" = "${L1_LAYERS%% *}" ]; then $PY "$BENCH/l1_check.py" "$L" "$D/o"; fi
+  rm -f "$D/o/out.weights.h5" "$D/o/out.gguf"
   awk -v k="$k" -v g="$gg" -v c="$c" -v cs="$cs" 'BEGIN {
     printf "  => keras: graft / cp %.2f, graft / (cp + fsync) %.2f (target <= 1.3)\n", k / c, k / cs
     printf "  => gguf:  graft / cp %.2f, graft / (cp + fsync) %.2f (target <= 1.3)\n", g / c, g / cs }'

@@ -307,6 +307,7 @@ int graft_sink_copy_range(graft_sink *s, int fd, uint64_t off, uint64_t n)
 {
     bool first = true;
     if (s->in_memory || s->crc_on || s->crc32c_on || fd < 0) return 1;
+    maybe_write_behind(s, n); /* for its kicker: the copy does not wait for writeback */
     GRAFT_TRY(drain(s)); /* the writer thread's queue is in the file first */
     while (n) {
         loff_t in = (loff_t)off, out = (loff_t)s->flushed;
@@ -322,7 +323,8 @@ int graft_sink_copy_range(graft_sink *s, int fd, uint64_t off, uint64_t n)
                                (unsigned long long)n, k < 0 ? strerror(errno) : "source ended");
         first = false;
         off += (uint64_t)k, n -= (uint64_t)k, s->flushed += (uint64_t)k;
-        graft_wb__kick(s->fd, &s->unsynced, (uint64_t)k);
+        if (s->wb) graft_wb__written(s->wb, (uint64_t)k);
+        else graft_wb__kick(s->fd, &s->unsynced, (uint64_t)k);
     }
     /* later writes go on from the end (write() uses the file position) */
     if (lseek(s->fd, (off_t)s->flushed, SEEK_SET) < 0)

@@ -62,16 +62,41 @@ static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
  * fsync then waits for the last few MB.  Errors are left to that fsync
  * (a pipe or a file system without it just says no here).
  */
-void graft_wb__kick(int fd, uint64_t *pending, uint64_t n)
+static void writeback(int fd)
 {
-    *pending += n;
-    if (*pending < GRAFT_WB_KICK) return;
-    *pending = 0;
 #ifdef SYNC_FILE_RANGE_WRITE
     (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #else
     (void)fd;
 #endif
+}
+
+void graft_wb__kick(int fd, uint64_t *pending, uint64_t n)
+{
+    *pending += n;
+    if (*pending < GRAFT_WB_KICK) return;
+    *pending = 0;
+    writeback(fd);
+}
+
+/* n more bytes are in the file (w->mu held): past GRAFT_WB_KICK it is the
+ * kicker's turn, or, with no kicker, the caller's (true: outside the lock). */
+static bool count_written(graft_wb *w, uint64_t n)
+{
+    if ((w->pending += n) < GRAFT_WB_KICK) return false;
+    w->pending = 0;
+    if (!w->has_kicker) return true;
+    w->kick_req = true;
+    pthread_cond_signal(&w->kcv);
+    return false;
+}
+
+void graft_wb__written(graft_wb *w, uint64_t n)
+{
+    pthread_mutex_lock(&w->mu);
+    bool due = count_written(w, n);
+    pthread_mutex_unlock(&w->mu);
+    if (due) writeback(w->fd);
 }
 
 static void *kicker(void *arg)
@@ -83,8 +108,7 @@ static void *kicker(void *arg)
         if (!w->kick_req) break;
         w->kick_req = false;
         pthread_mutex_unlock(&w->mu);
-        uint64_t due = GRAFT_WB_KICK;
-        graft_wb__kick(w->fd, &due, 0);
+        writeback(w->fd);
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
@@ -118,12 +142,11 @@ static void *writer(void *arg)
         bool skip = w->err != 0; /* after a failure only the buffers come back */
         pthread_mutex_unlock(&w->mu);
         int e = skip ? 0 : pwrite_all(w->fd, j.p, j.n, j.off);
-        if (!e && !skip && !w->has_kicker) graft_wb__kick(w->fd, &w->pending, j.n);
         pthread_mutex_lock(&w->mu);
-        if (!e && !skip && w->has_kicker && (w->pending += j.n) >= GRAFT_WB_KICK) {
-            w->pending = 0;
-            w->kick_req = true;
-            pthread_cond_signal(&w->kcv);
+        if (!e && !skip && count_written(w, j.n)) {
+            pthread_mutex_unlock(&w->mu);
+            writeback(w->fd);
+            pthread_mutex_lock(&w->mu);
         }
         if (e && !w->err) w->err = e;
         w->free_[w->nfree++] = j.p;

@@ -34,5 +34,8 @@ int graft_wb__stop(graft_wb *w);
  * fsync before commit finds little left to write.  One counter a thread. */
 #define GRAFT_WB_KICK ((uint64_t)32 << 20)
 void graft_wb__kick(int fd, uint64_t *pending, uint64_t n);
+/* The same for n bytes the caller wrote to w's file itself (copy_file_range):
+ * the kick goes to w's kicker thread, so the caller does not wait for it. */
+void graft_wb__written(graft_wb *w, uint64_t n);
 
 #endif
