@@ -128,6 +128,19 @@ void graft_source_release(const graft_source *s, uint64_t off, uint64_t len)
     if (hi > lo) madvise((void *)(s->data + lo), (size_t)(hi - lo), MADV_DONTNEED);
 }
 
+uint32_t graft_source_checksum(const graft_source *s, uint64_t off, uint64_t n,
+                               uint32_t (*fn)(uint32_t, const void *, size_t))
+{
+    const uint64_t step = (uint64_t)2 << 20;
+    uint32_t sum = 0;
+    for (uint64_t at = 0; at < n; at += step) {
+        size_t k = (size_t)(n - at < step ? n - at : step);
+        sum = fn(sum, s->data + off + at, k);
+        graft_source_release(s, off + at, k);
+    }
+    return sum;
+}
+
 int graft_source_fd(const graft_source *s)
 {
     return ((const struct source_impl *)s)->fd;

@@ -26,6 +26,12 @@ void graft_source_free(graft_source *s);
  * and are read back if touched again), so streaming a model keeps memory flat.
  * Ranges are shrunk to whole pages; a buffer source is left alone. */
 void graft_source_release(const graft_source *s, uint64_t off, uint64_t len);
+/* A running checksum fn (graft_crc32, graft_crc32c) over the n mapped bytes
+ * at offset off of s, 2 MiB at a time, each step's pages dropped after it:
+ * a pass over a whole file keeps almost nothing resident, which matters
+ * now that it runs beside a transplant (core/verify.h). */
+uint32_t graft_source_checksum(const graft_source *s, uint64_t off, uint64_t n,
+                               uint32_t (*fn)(uint32_t, const void *, size_t));
 /* n bytes at off into dst with pread from the file behind the mapping (a
  * buffer source: memcpy): a scattered read of a large file that must not
  * fault its pages into the resident set, nor pay a fault for each. */

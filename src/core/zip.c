@@ -339,15 +339,12 @@ int graft_zip_borrow(const graft_zip *z, const graft_zip_entry *e, const graft_s
                      const uint8_t **out, graft_ctx *ctx)
 {
     const uint8_t *p = z->data + e->data_offset;
-    uint32_t crc = 0;
+    uint32_t crc;
     if (e->method != 0)
         return graft_error(ctx, GRAFT_EFORMAT, "zip: entry '%s' is compressed", e->name);
-    /* In steps, dropping checked pages: they are read again only if used. */
-    for (uint64_t off = 0, step = 8u << 20; off < e->usize; off += step) {
-        uint64_t n = e->usize - off < step ? e->usize - off : step;
-        crc = crc32_of(crc, p + off, n);
-        if (src) graft_source_release(src, e->data_offset + off, n);
-    }
+    /* dropping checked pages: they are read again only if used */
+    crc = src ? graft_source_checksum(src, e->data_offset, e->usize, graft_crc32)
+              : crc32_of(0, p, e->usize);
     if (crc != e->crc32) return crc_mismatch(e, crc, ctx);
     *out = p;
     return GRAFT_OK;

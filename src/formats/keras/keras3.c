@@ -93,13 +93,8 @@ static int layouts_from_config(graft_model *m, const graft_zip *z, graft_ctx *ct
 static int check_member(const graft_model *m, const graft_tensor *t, graft_ctx *ctx)
 {
     graft_h5_file *h = m->state;
-    uint32_t crc = 0;
     if (!h->crc_due) return GRAFT_OK;
-    for (uint64_t off = 0, step = 8u << 20; off < h->size; off += step) {
-        size_t n = (size_t)(h->size - off < step ? h->size - off : step);
-        crc = graft_crc32(crc, h->src->data + h->base + off, n);
-        graft_source_release(h->src, h->base + off, n);
-    }
+    uint32_t crc = graft_source_checksum(h->src, h->base, h->size, graft_crc32);
     if (crc != h->crc)
         return graft_error(ctx, GRAFT_ECORRUPT,
                            "tensor '%s': member " WEIGHTS_MEMBER ": CRC-32 %08x does not match "

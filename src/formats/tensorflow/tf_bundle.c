@@ -204,12 +204,7 @@ static int string_crc(const graft_tensor *t, const uint8_t *p, uint32_t *out, gr
  * the checked pages (they are read again only if used). */
 static int data_crc(const graft_tensor *t, const Tensorflow__BundleEntryProto *e, graft_ctx *ctx)
 {
-    uint32_t crc = 0;
-    for (uint64_t off = 0, step = 8u << 20; off < t->nbytes; off += step) {
-        size_t n = (size_t)(t->nbytes - off < step ? t->nbytes - off : step);
-        crc = graft_crc32c(crc, t->src->data + t->offset + off, n);
-        graft_source_release(t->src, t->offset + off, n);
-    }
+    uint32_t crc = graft_source_checksum(t->src, t->offset, t->nbytes, graft_crc32c);
     if (crc != graft_tf_unmask(e->crc32c))
         return graft_error(ctx, GRAFT_ECORRUPT,
                            "tensor '%s': CRC-32C mismatch in %s at offset %llu (stored "
