@@ -433,6 +433,20 @@ def source_checked_as_read():
         assert np.array_equal(z["v"], np.ones(8, "f4"))
     # ...and the same file is still refused where w is read
     refused(pt, "crc_w.pt", "data/0'", "CRC-32")
+    # a TF checkpoint source: its CRC-32C, per tensor, the same way
+    np.savez(R.path("wv.npz"), w=np.arange(64, dtype="f4"), v=np.ones(8, "f4"))
+    run("convert", R.path("wv.npz"), "-o", R.path("wv.ckpt.index"))
+    data = R.path("wv.ckpt.data-00000-of-00001")
+    raw = bytearray(open(data, "rb").read())
+    at = raw.find(np.arange(64, dtype="<f4").tobytes())
+    assert at >= 0
+    raw[at + 9] ^= 0x40  # inside w
+    open(data, "wb").write(bytes(raw))
+    p = run("apply", "-o", out, R.path("wv.ckpt.index"), R.path("skel_wv.npz"), check=False)
+    assert p.returncode == 2 and len(p.stderr.splitlines()) == 1, (p.returncode, p.stderr)
+    assert "tensor 'w'" in p.stderr and "CRC-32C" in p.stderr, p.stderr
+    assert open(out, "rb").read() == b"the user's file"
+    run("apply", "-o", R.path("v_tf.npz"), R.path("wv.ckpt.index"), R.path("skel_v.npz"))
 
 
 for name, fn in list(globals().items()):
