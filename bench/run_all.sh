@@ -59,8 +59,18 @@ SRC=$OUT/vgg11.pth
 printf 'graft: %s\nsource: %s (%s bytes), %s runs each, %s cores\n' "$GRAFT" "$SRC" \
   "$(stat -c %s "$SRC")" "$RUNS" "$(nproc)"
 echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
+# This VM hands freshly freed memory back to its host; while that memory is
+# faulted back in, any write into new page-cache pages (dd, cp, graft) runs
+# 20-40x slower.  Print how fast the page cache takes writes right now.
+page_cache_check() {
+  local t
+  t=$( { /usr/bin/time -f %e dd if=/dev/zero of="$D/o/pc_check" bs=1M count=512 status=none; } 2>&1 )
+  rm -f "$D/o/pc_check"
+  awk -v t="$t" 'BEGIN {printf "page cache write check: 512 MiB in %.2f s (%.0f MiB/s; under ~1000 the figures below are not comparable)\n", t, 512 / t}'
+}
 
 echo "== B1: vgg11 .pth -> Keras 2 h5 skeleton"
+page_cache_check
 warm "$SRC" "$D/vgg11_skel.h5"
 measure "cp source" "$RUNS" cp "$SRC" "$D/o/copy.pth"; cp_t=$LAST_MEDIAN
 measure "cp source + fsync (reference)" "$RUNS" bash -c 'cp_sync "$0" "$1"' "$SRC" "$D/o/copy.pth"; cps=$LAST_MEDIAN
@@ -82,6 +92,7 @@ ratio "python peer / graft" "$py" "$g" ">= 10"
 peak_ok "$gp"
 
 echo "== B2: vgg11 .pth -> TF2 checkpoint and safetensors skeletons"
+page_cache_check
 warm "$SRC" "$D/tf/model.ckpt.data-00000-of-00001" "$D/vgg11_skel.safetensors"
 measure "cp source" "$RUNS" cp "$SRC" "$D/o/copy.pth"; cp_t=$LAST_MEDIAN
 measure "cp source + fsync (reference)" "$RUNS" bash -c 'cp_sync "$0" "$1"' "$SRC" "$D/o/copy.pth"; cps=$LAST_MEDIAN
@@ -99,6 +110,7 @@ peak_ok "$gp"
 "$GRAFT" diff -r "$BENCH/vgg11_tf.yaml" "$SRC" "$D/o/vgg11.safetensors" | tail -n 1 | sed 's/^/  safetensors: /'
 
 echo "== M1: [transpose, {cast: float16}] on a 1 GiB float32 matrix"
+page_cache_check
 M=$D/m1
 [ -f "$M/m1.safetensors" ] || $PY "$BENCH/gen_m1.py" "$M"
 warm "$M/m1.safetensors"
@@ -121,6 +133,7 @@ PYEOF
 rm -f "$D/o/m1.safetensors"
 
 echo "== C1: graft convert vgg11 .pth -> safetensors vs cp and vs Python"
+page_cache_check
 warm "$SRC"
 measure "cp source" "$RUNS" cp "$SRC" "$D/o/copy.pth"; cp_t=$LAST_MEDIAN
 measure "cp source + fsync (reference)" "$RUNS" bash -c 'cp_sync "$0" "$1"' "$SRC" "$D/o/copy.pth"; cps=$LAST_MEDIAN
@@ -136,6 +149,7 @@ peak_ok "$gp"
 rm -f "$D/o/c1.safetensors" "$D/o/c1_py.safetensors" "$D/o/copy.pth"
 
 echo "== L1: LLM-shaped sharded bf16 safetensors -> Keras 3 .weights.h5 and GGUF, by size"
+page_cache_check
 L1_LAYERS=${L1_LAYERS:-3 15 32}
 kpeaks=() gpeaks=() krates=() grates=()
 for n in $L1_LAYERS; do
