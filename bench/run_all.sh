@@ -72,9 +72,10 @@ page_cache_check() {
 echo "== B1: vgg11 .pth -> Keras 2 h5 skeleton"
 page_cache_check
 warm "$SRC" "$D/vgg11_skel.h5"
-measure "cp source" "$RUNS" cp "$SRC" "$D/o/copy.pth"; cp_t=$LAST_MEDIAN
-measure "cp source + fsync (reference)" "$RUNS" bash -c 'cp_sync "$0" "$1"' "$SRC" "$D/o/copy.pth"; cps=$LAST_MEDIAN
-measure "graft apply -> keras h5" "$RUNS" "$GRAFT" apply -r "$BENCH/vgg11_keras.yaml" \
+FRESH=$D/o/copy.pth measure "cp source" "$RUNS" cp "$SRC" "$D/o/copy.pth"; cp_t=$LAST_MEDIAN
+FRESH=$D/o/copy.pth measure "cp source + fsync (reference)" "$RUNS" bash -c 'cp_sync "$0" "$1"' "$SRC" "$D/o/copy.pth"; cps=$LAST_MEDIAN
+rm -f "$D/o/copy.pth"
+FRESH=$D/o/vgg11.h5 measure "graft apply -> keras h5" "$RUNS" "$GRAFT" apply -r "$BENCH/vgg11_keras.yaml" \
   -o "$D/o/vgg11.h5" "$SRC" "$D/vgg11_skel.h5"; g=$LAST_MEDIAN; gp=$LAST_PEAK
 measure "python peer (torch + h5py)" "$RUNS" $PY "$BENCH/vgg11_keras.py" peer \
   "$SRC" "$D/vgg11_skel.h5" "$D/o/vgg11_py.h5"; py=$LAST_MEDIAN
@@ -94,14 +95,15 @@ peak_ok "$gp"
 echo "== B2: vgg11 .pth -> TF2 checkpoint and safetensors skeletons"
 page_cache_check
 warm "$SRC" "$D/tf/model.ckpt.data-00000-of-00001" "$D/vgg11_skel.safetensors"
-measure "cp source" "$RUNS" cp "$SRC" "$D/o/copy.pth"; cp_t=$LAST_MEDIAN
-measure "cp source + fsync (reference)" "$RUNS" bash -c 'cp_sync "$0" "$1"' "$SRC" "$D/o/copy.pth"; cps=$LAST_MEDIAN
-measure "graft apply -> tf checkpoint" "$RUNS" "$GRAFT" apply -r "$BENCH/vgg11_tf.yaml" \
+FRESH=$D/o/copy.pth measure "cp source" "$RUNS" cp "$SRC" "$D/o/copy.pth"; cp_t=$LAST_MEDIAN
+FRESH=$D/o/copy.pth measure "cp source + fsync (reference)" "$RUNS" bash -c 'cp_sync "$0" "$1"' "$SRC" "$D/o/copy.pth"; cps=$LAST_MEDIAN
+rm -f "$D/o/copy.pth"
+FRESH="$D/o/model.ckpt.*" measure "graft apply -> tf checkpoint" "$RUNS" "$GRAFT" apply -r "$BENCH/vgg11_tf.yaml" \
   -o "$D/o/model.ckpt.index" "$SRC" "$D/tf/model.ckpt.index"; g=$LAST_MEDIAN; gp=$LAST_PEAK
 ratio "graft tf checkpoint / cp" "$g" "$cp_t" "<= 1.3"
 ratio "graft tf checkpoint / (cp + fsync)" "$g" "$cps" "same durability"
 peak_ok "$gp"
-measure "graft apply -> safetensors" "$RUNS" "$GRAFT" apply -r "$BENCH/vgg11_tf.yaml" \
+FRESH=$D/o/vgg11.safetensors measure "graft apply -> safetensors" "$RUNS" "$GRAFT" apply -r "$BENCH/vgg11_tf.yaml" \
   -o "$D/o/vgg11.safetensors" "$SRC" "$D/vgg11_skel.safetensors"; g=$LAST_MEDIAN; gp=$LAST_PEAK
 ratio "graft safetensors / cp" "$g" "$cp_t" "<= 1.3"
 ratio "graft safetensors / (cp + fsync)" "$g" "$cps" "same durability"
@@ -114,10 +116,11 @@ page_cache_check
 M=$D/m1
 [ -f "$M/m1.safetensors" ] || $PY "$BENCH/gen_m1.py" "$M"
 warm "$M/m1.safetensors"
-measure "cp source" "$RUNS" cp "$M/m1.safetensors" "$D/o/copy"; cp_t=$LAST_MEDIAN
-measure "cp source + fsync (reference)" "$RUNS" bash -c 'cp_sync "$0" "$1"' "$M/m1.safetensors" "$D/o/copy"; cps=$LAST_MEDIAN
+FRESH=$D/o/copy measure "cp source" "$RUNS" cp "$M/m1.safetensors" "$D/o/copy"; cp_t=$LAST_MEDIAN
+FRESH=$D/o/copy measure "cp source + fsync (reference)" "$RUNS" bash -c 'cp_sync "$0" "$1"' "$M/m1.safetensors" "$D/o/copy"; cps=$LAST_MEDIAN
 rm -f "$D/o/copy"
-measure "graft apply (2-op chain)" "$RUNS" "$GRAFT" apply -q -r "$BENCH/m1.yaml" \
+rm -f "$D/o/copy"
+FRESH=$D/o/m1.safetensors measure "graft apply (2-op chain)" "$RUNS" "$GRAFT" apply -q -r "$BENCH/m1.yaml" \
   -o "$D/o/m1.safetensors" "$M/m1.safetensors" "$M/m1_skel.safetensors"; g=$LAST_MEDIAN; gp=$LAST_PEAK
 ratio "graft / cp (1 GiB read, 512 MiB written)" "$g" "$cp_t" "-"
 ratio "graft / (cp + fsync)" "$g" "$cps" "-"
@@ -135,9 +138,10 @@ rm -f "$D/o/m1.safetensors"
 echo "== C1: graft convert vgg11 .pth -> safetensors vs cp and vs Python"
 page_cache_check
 warm "$SRC"
-measure "cp source" "$RUNS" cp "$SRC" "$D/o/copy.pth"; cp_t=$LAST_MEDIAN
-measure "cp source + fsync (reference)" "$RUNS" bash -c 'cp_sync "$0" "$1"' "$SRC" "$D/o/copy.pth"; cps=$LAST_MEDIAN
-measure "graft convert -> safetensors" "$RUNS" "$GRAFT" convert -q "$SRC" -o "$D/o/c1.safetensors"; g=$LAST_MEDIAN; gp=$LAST_PEAK
+FRESH=$D/o/copy.pth measure "cp source" "$RUNS" cp "$SRC" "$D/o/copy.pth"; cp_t=$LAST_MEDIAN
+FRESH=$D/o/copy.pth measure "cp source + fsync (reference)" "$RUNS" bash -c 'cp_sync "$0" "$1"' "$SRC" "$D/o/copy.pth"; cps=$LAST_MEDIAN
+rm -f "$D/o/copy.pth"
+FRESH=$D/o/c1.safetensors measure "graft convert -> safetensors" "$RUNS" "$GRAFT" convert -q "$SRC" -o "$D/o/c1.safetensors"; g=$LAST_MEDIAN; gp=$LAST_PEAK
 measure "python torch.load + write" "$RUNS" $PY "$BENCH/py_pth_to_safetensors.py" "$SRC" \
   "$D/o/c1_py.safetensors"; py=$LAST_MEDIAN
 "$GRAFT" diff "$D/o/c1.safetensors" "$D/o/c1_py.safetensors" >/dev/null &&
@@ -159,19 +163,19 @@ for n in $L1_LAYERS; do
   sz=$(cat "$L"/model-*.safetensors | wc -c)
   echo "-- $n layers: $(ls "$L"/model-*.safetensors | wc -l) shards, $sz bytes"
   warm "$L"/model-*.safetensors
-  measure "cp shards" "$RUNS" bash -c 'cp "$0"/model-*.safetensors "$1"/' "$L" "$D/o"; c=$LAST_MEDIAN
+  FRESH="$D/o/model-*.safetensors" measure "cp shards" "$RUNS" bash -c 'cp "$0"/model-*.safetensors "$1"/' "$L" "$D/o"; c=$LAST_MEDIAN
   rm -f "$D/o"/model-*.safetensors
-  measure "cp shards + fsync (reference)" "$RUNS" bash -c 'for f in "$0"/model-*.safetensors; do cp_sync "$f" "$1/${f##*/}"; done' "$L" "$D/o"; cs=$LAST_MEDIAN
+  FRESH="$D/o/model-*.safetensors" measure "cp shards + fsync (reference)" "$RUNS" bash -c 'for f in "$0"/model-*.safetensors; do cp_sync "$f" "$1/${f##*/}"; done' "$L" "$D/o"; cs=$LAST_MEDIAN
   rm -f "$D/o"/model-*.safetensors
   warm "$L"/model-*.safetensors
   # into the folder cp wrote to: on this VM's ext4, writes into the folder
   # the inputs were generated in ran 20-40x slower, for dd as for graft
-  measure "graft apply -> keras 3 .weights.h5" "$RUNS" "$GRAFT" apply -q -r "$BENCH/l1_keras.yaml" \
+  FRESH=$D/o/out.weights.h5 measure "graft apply -> keras 3 .weights.h5" "$RUNS" "$GRAFT" apply -q -r "$BENCH/l1_keras.yaml" \
     -o "$D/o/out.weights.h5" "$L/model.safetensors.index.json" "$L/l1.weights.h5"; k=$LAST_MEDIAN
   kpeaks+=("$LAST_PEAK"); krates+=("$(awk -v s="$sz" -v t="$k" 'BEGIN {printf "%.0f", s / t / 1048576}')")
   [ "$n" = "${L1_LAYERS%% *}" ] || rm -f "$D/o/out.weights.h5"
   warm "$L"/model-*.safetensors
-  measure "graft convert -> gguf" "$RUNS" "$GRAFT" convert -q -r "$BENCH/l1_gguf.yaml" \
+  FRESH=$D/o/out.gguf measure "graft convert -> gguf" "$RUNS" "$GRAFT" convert -q -r "$BENCH/l1_gguf.yaml" \
     "$L/model.safetensors.index.json" -o "$D/o/out.gguf" --meta general.architecture=llama; gg=$LAST_MEDIAN
   gpeaks+=("$LAST_PEAK"); grates+=("$(awk -v s="$sz" -v t="$gg" 'BEGIN {printf "%.0f", s / t / 1048576}')")
   if [ "$n" = "${L1_LAYERS%% *}" ]; then $PY "$BENCH/l1_check.py" "$L" "$D/o"; fi
