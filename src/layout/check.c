@@ -823,6 +823,11 @@ int graft_lcheck_entry(const graft_plan *p, const graft_plan_entry *e, graft_lch
         actual_words(p, e, &out->target, &out->source, &tv, &sv[0], &maps, bad, base,
                      out->actual, sizeof out->actual);
     }
+    if (maps.pos) { /* a sample: say so, with its size */
+        size_t len = strlen(out->why);
+        snprintf(out->why + len, sizeof out->why - len, "%schecked at %llu of %llu positions",
+                 len ? "; " : "", (unsigned long long)maps.n, (unsigned long long)tnumel);
+    }
 cleanup:
     maps_free(&maps);
     return rc;

@@ -768,6 +768,10 @@ def case_large():
     for name in ("fc2/kernel:0", "conv/kernel:0"):
         ex = run("explain", "-r", rules, R.path("big.pth"), R.path("big_skel.h5"), name).stdout
         assert "check: the layouts call for" in ex and ": agrees" in ex, ex
+        assert re.search(r"checked at \d+ of (4198401|4718592) positions", ex), ex
+    ex = run("explain", "-r", rules, R.path("big.pth"), R.path("big_skel.h5"), "fc3/kernel:0").stdout
+    assert ": agrees" in ex and "positions" not in ex, ex  # 10k elements: every one checked
+
     assert all(hit for case, _, hit in MUTANTS if case == "large"), MUTANTS
 
 
