@@ -196,6 +196,15 @@ static int mem_put(graft_sink *s, uint64_t at, const uint8_t *p, size_t n)
     return GRAFT_OK;
 }
 
+/* n more bytes went into the file from this thread: count them toward the
+ * next writeback kick, which the writer thread's kicker makes if there is
+ * one, so this thread does not wait for it. */
+static void wrote(graft_sink *s, uint64_t n)
+{
+    if (s->wb) graft_wb__written(s->wb, n);
+    else graft_wb__kick(s->fd, &s->unsynced, n);
+}
+
 static int write_all(graft_sink *s, const uint8_t *p, size_t n)
 {
     if (s->in_memory) {
@@ -213,7 +222,7 @@ static int write_all(graft_sink *s, const uint8_t *p, size_t n)
         p += k;
         n -= (size_t)k;
         s->flushed += (uint64_t)k;
-        graft_wb__kick(s->fd, &s->unsynced, (uint64_t)k);
+        wrote(s, (uint64_t)k);
     }
     return GRAFT_OK;
 }
@@ -323,8 +332,7 @@ int graft_sink_copy_range(graft_sink *s, int fd, uint64_t off, uint64_t n)
                                (unsigned long long)n, k < 0 ? strerror(errno) : "source ended");
         first = false;
         off += (uint64_t)k, n -= (uint64_t)k, s->flushed += (uint64_t)k;
-        if (s->wb) graft_wb__written(s->wb, (uint64_t)k);
-        else graft_wb__kick(s->fd, &s->unsynced, (uint64_t)k);
+        wrote(s, (uint64_t)k);
     }
     /* later writes go on from the end (write() uses the file position) */
     if (lseek(s->fd, (off_t)s->flushed, SEEK_SET) < 0)

@@ -222,24 +222,25 @@ static bool comparable(const lview *t, const lview *s, size_t ns, char *why, siz
 }
 
 /* Per source k: the row-major strides of its factors, and for each target
- * factor the source factor with its letter (-1: none, B). */
-static void source_maps(const lview *tv, const lview *sv, size_t ns, int64_t sst[][MAXF],
-                        int map[][MAXF])
+ * factor the source factor with its letter (-1: none, B).  Returns the
+ * target's B factor, or -1. */
+static int source_maps(const lview *tv, const lview *sv, size_t ns, int64_t sst[][MAXF],
+                       int map[][MAXF])
 {
     for (size_t k = 0; k < ns; k++) {
         strides(&sv[k], sst[k]);
         for (int i = 0; i < tv->nf; i++) map[k][i] = graft_lview__find(&sv[k], tv->f[i].letter);
     }
+    return graft_lview__find(tv, 'B');
 }
 
 /* The source (*k) and its element (*sp) the layouts give the target
- * factor coordinates coord[0..nf); false (with why) when no source holds
- * that half of the B axis. */
+ * factor coordinates coord[0..nf) (tb: source_maps's B factor); false
+ * (with why) when no source holds that half of the B axis. */
 static bool layout_source(const lview *tv, const lview *sv, size_t ns, const int64_t sst[][MAXF],
-                          const int map[][MAXF], int nf, const int64_t *coord, size_t *k,
+                          const int map[][MAXF], int tb, int nf, const int64_t *coord, size_t *k,
                           int64_t *sp, char *why, size_t nwhy)
 {
-    int tb = graft_lview__find(tv, 'B');
     *k = 0;
     if (tb >= 0) {
         while (*k < ns && sv[*k].fixed_b != coord[tb]) (*k)++;
@@ -272,7 +273,7 @@ static bool expect_map(const lview *tv, const lview *sv, size_t ns, const uint64
 {
     int64_t sst[16][MAXF], coord[MAXF] = {0};
     int map[16][MAXF];
-    source_maps(tv, sv, ns, sst, map);
+    int tb = source_maps(tv, sv, ns, sst, map);
     int in = tv->nf - 1; /* the run's factor, or -1: one element at a time */
     if (in < 0 || tv->f[in].letter == 'B' || tv->f[in].letter == 'G' || tv->f[in].size < 1) in = -1;
     int outer = in < 0 ? tv->nf : in; /* factors summed per run */
@@ -280,7 +281,8 @@ static bool expect_map(const lview *tv, const lview *sv, size_t ns, const uint64
     for (uint64_t pos = 0; pos < tnumel; pos += (uint64_t)run) {
         size_t k;
         int64_t sp;
-        if (!layout_source(tv, sv, ns, sst, map, outer, coord, &k, &sp, why, nwhy)) return false;
+        if (!layout_source(tv, sv, ns, sst, map, tb, outer, coord, &k, &sp, why, nwhy))
+            return false;
         uint64_t at = base[k] + (uint64_t)sp;
         if (in < 0) {
             exp[pos] = (uint32_t)at;
@@ -303,13 +305,14 @@ static bool expect_at(const lview *tv, const lview *sv, size_t ns, const uint64_
 {
     int64_t sst[16][MAXF], tst[MAXF], coord[MAXF];
     int map[16][MAXF];
-    source_maps(tv, sv, ns, sst, map);
+    int tb = source_maps(tv, sv, ns, sst, map);
     strides(tv, tst);
     for (size_t i = 0; i < n; i++) {
         size_t k;
         int64_t sp;
         for (int f = 0; f < tv->nf; f++) coord[f] = (int64_t)(pos[i] / (uint64_t)tst[f]) % tv->f[f].size;
-        if (!layout_source(tv, sv, ns, sst, map, tv->nf, coord, &k, &sp, why, nwhy)) return false;
+        if (!layout_source(tv, sv, ns, sst, map, tb, tv->nf, coord, &k, &sp, why, nwhy))
+            return false;
         exp[i] = base[k] + (uint64_t)sp;
     }
     return true;
@@ -342,20 +345,36 @@ static bool index_chain(const graft_op *ops, size_t nops, graft_op *out, size_t 
 
 /* dst[p] = global index (base of its source + position) of what the chain
  * puts at target position p.  1 = cannot be followed, 0 = done, <0 = OOM. */
+/* The chain for index tensors (index_chain, into ops[64]) and the shapes
+ * of its *nin inputs as uint32 indices (in[16]); false when it cannot be
+ * followed. */
+static bool index_inputs(const graft_plan_entry *e, graft_op *ops, size_t *nops, size_t *nin,
+                         graft_shape *in)
+{
+    *nops = 0;
+    *nin = e->nsources;
+    if (e->nops > 64 || *nin > 16 || !index_chain(e->ops, e->nops, ops, nops, nin)) return false;
+    for (size_t k = 0; k < *nin; k++) {
+        in[k] = e->in[k];
+        in[k].dtype = GRAFT_UINT32;
+    }
+    return true;
+}
+
 static int run_index(const graft_plan_entry *e, uint32_t *dst, uint64_t tnumel, graft_ctx *ctx)
 {
     graft_op ops[64];
-    size_t nops = 0, nin = e->nsources;
+    size_t nops, nin;
+    graft_shape out, shapes[16];
     graft_tview in[16];
     uint32_t *buf[16] = {0};
     uint64_t base = 0;
     int rc = 1;
 
-    if (e->nops > 64 || nin > 16 || !index_chain(e->ops, e->nops, ops, &nops, &nin)) return 1;
+    if (!index_inputs(e, ops, &nops, &nin, shapes)) return 1;
     for (size_t k = 0; k < nin; k++) {
         uint64_t n = 1;
-        in[k].shape = e->in[k];
-        in[k].shape.dtype = GRAFT_UINT32;
+        in[k].shape = shapes[k];
         for (uint32_t i = 0; i < in[k].shape.ndim; i++) n *= (uint64_t)in[k].shape.dim[i];
         if (!(buf[k] = malloc((n ? n : 1) * sizeof *buf[k]))) {
             rc = graft_error_oom(ctx, "layout check");
@@ -365,8 +384,6 @@ static int run_index(const graft_plan_entry *e, uint32_t *dst, uint64_t tnumel, 
         base += n;
         in[k].data = (const uint8_t *)buf[k];
     }
-    graft_shape out, shapes[16];
-    for (size_t k = 0; k < nin; k++) shapes[k] = in[k].shape;
     if (graft_ops_infer(ops, nops, shapes, nin, &out, ctx) < 0) {
         if (graft_ctx_status(ctx) == GRAFT_ENOMEM) {
             rc = GRAFT_ENOMEM;
@@ -484,18 +501,14 @@ static int sample_maps(const graft_plan_entry *e, const lview *tv, const uint64_
     graft_op ops[64];
     graft_shape in[16];
     graft_gplan g;
-    size_t nops = 0, nin = e->nsources, n = 0;
+    size_t nops, nin, n = 0;
     size_t cap = SAMPLE_RANDOM + 2 + MAXF + 8 + GRAFT_MAX_NDIM;
     int64_t tst[MAXF];
     uint64_t on = 1;
 
-    if (e->nops > 64 || nin > 16 || !index_chain(e->ops, e->nops, ops, &nops, &nin)) {
+    if (!index_inputs(e, ops, &nops, &nin, in)) {
         snprintf(why, nwhy, "the op chain cannot be followed on indices");
         return 0;
-    }
-    for (size_t k = 0; k < nin; k++) {
-        in[k] = e->in[k];
-        in[k].dtype = GRAFT_UINT32;
     }
     int rc = graft_gplan_build(&g, ops, nops, in, nin, ctx);
     if (rc < 0 && graft_ctx_status(ctx) == GRAFT_ENOMEM) return rc;

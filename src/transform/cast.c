@@ -634,16 +634,9 @@ int graft_xform__cast(graft_xout *o, const uint8_t *src, graft_dtype from, graft
     bool to_float = is_float(to);
     for (uint64_t done = 0; done < numel;) {
         size_t n = numel - done < BLOCK ? (size_t)(numel - done) : BLOCK;
-        if (o->mem) { /* straight into the destination when there is one */
-            if (convert_fast(o->mem + o->pos, src + done * wi, from, to, n)) {
-                o->pos += n * wo;
-                done += n;
-                continue;
-            }
-        }
         size_t room;
         uint8_t *at = graft_xform__room(o, &room);
-        if (at && room >= wo) { /* into the sink's own buffer: one copy fewer */
+        if (at && room >= wo) { /* straight into the destination or the sink's buffer */
             size_t k = n < room / wo ? n : room / wo;
             if (convert_fast(at, src + done * wi, from, to, k)) {
                 rc = graft_xform__filled(o, k * wo);

@@ -31,8 +31,8 @@ typedef struct graft_xout {
 
 /* Append n bytes. */
 int graft_xform__emit(graft_xout *o, const void *p, size_t n);
-/* Emit in place (see graft_sink_room): where o goes straight to a sink,
- * the space to produce up to *room bytes into, else NULL; then
+/* Emit in place (see graft_sink_room): where o goes straight to memory or
+ * a sink, the space to produce up to *room bytes into, else NULL; then
  * graft_xform__filled with the bytes produced. */
 uint8_t *graft_xform__room(graft_xout *o, size_t *room);
 int graft_xform__filled(graft_xout *o, size_t n);

@@ -409,12 +409,17 @@ int graft_xform__emit(graft_xout *o, const void *p, size_t n)
 uint8_t *graft_xform__room(graft_xout *o, size_t *room)
 {
     *room = 0;
-    return o->filter || o->mem || !o->sink ? NULL : graft_sink_room(o->sink, room);
+    if (o->filter) return NULL;
+    if (o->mem) { /* the whole output is there */
+        *room = SIZE_MAX;
+        return o->mem + o->pos;
+    }
+    return o->sink ? graft_sink_room(o->sink, room) : NULL;
 }
 
 int graft_xform__filled(graft_xout *o, size_t n)
 {
-    GRAFT_TRY(graft_sink_filled(o->sink, n));
+    if (!o->mem) GRAFT_TRY(graft_sink_filled(o->sink, n));
     advance(o, n);
     return GRAFT_OK;
 }
