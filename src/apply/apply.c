@@ -217,7 +217,7 @@ static void release_sources(void *payload)
 
 /* Bytes of a mapped source read with pread: the kernel's scattered reads
  * neither fault nor stay resident.  Owned (decoded) sources are memory. */
-static int read_source(void *payload, const uint8_t *at, void *dst, size_t n)
+static int read_source(void *payload, const uint8_t *at, void *dst, size_t n, graft_ctx *ctx)
 {
     const borrowed *b = payload;
     for (size_t i = 0; i < b->it->nsrc; i++) {
@@ -225,7 +225,7 @@ static int read_source(void *payload, const uint8_t *at, void *dst, size_t n)
         if (b->owned[i] || !st->src || !st->src->data) continue;
         const uint8_t *lo = st->src->data + st->offset;
         if (at >= lo && at + n <= lo + st->nbytes)
-            return graft_source_read(st->src, (uint64_t)(at - st->src->data), dst, n, b->ctx);
+            return graft_source_read(st->src, (uint64_t)(at - st->src->data), dst, n, ctx);
     }
     memcpy(dst, at, n);
     return GRAFT_OK;

@@ -47,12 +47,12 @@ extern const size_t cli_ncommands;
 int cli_getopt(int argc, char **argv, const cli_option *opts);
 
 /* The option values shared by several commands (those beside 'h' and 'j'). */
-enum { OPT_JSON = 'j', OPT_NO_CLOBBER = 300, OPT_BUDGET };
+enum { OPT_JSON = 'j', OPT_NO_CLOBBER = 300, OPT_BUDGET, OPT_NO_SYNC };
 
 /* The flags of the commands that write a model (apply, convert): -q, --json,
- * --no-clobber, --memory-budget. */
+ * --no-clobber, --memory-budget, --no-sync. */
 typedef struct cli_write_flags {
-    bool quiet, json, no_clobber;
+    bool quiet, json, no_clobber, no_sync;
     uint64_t budget; /* --memory-budget; 0: the library's default */
 } cli_write_flags;
 /* Take option c into fl: 1 when it is one of them, 0 when not, -1 after

@@ -31,7 +31,10 @@ static const char usage[] =
     "                      \"status\", \"from\"}], ...} (schemas/cli/apply.schema.json)\n"
     "  --source-format NAME, --skeleton-format NAME   read as this format\n"
     "  --memory-budget SIZE  a tensor larger than SIZE that an op chain reads out of\n"
-    "                      order goes through a temporary file (default 64MiB)\n";
+    "                      order goes through a temporary file (default 64MiB)\n"
+    "  --no-sync           do not wait for OUT to reach the disk (fsync) before\n"
+    "                      renaming it into place: faster, and still whole or absent\n"
+    "                      to other programs, but a crash soon after may lose it\n";
 
 /* Print the plan's warnings and errors. */
 static void report_plan(const graft_plan *p)
@@ -60,6 +63,7 @@ const cli_option apply_options[] = {
     {"manifest", 0, 'm', CLI_FILE},
     {"no-clobber", 0, OPT_NO_CLOBBER, CLI_FLAG},
     {"memory-budget", 0, OPT_BUDGET, CLI_TEXT},
+    {"no-sync", 0, OPT_NO_SYNC, CLI_FLAG},
     {"quiet", 'q', 'q', CLI_FLAG},
     {"json", 0, OPT_JSON, CLI_FLAG},
     {"help", 'h', 'h', CLI_FLAG},
@@ -114,6 +118,7 @@ int cmd_apply(int argc, char **argv)
         return k > 0 ? EXIT_OK : EXIT_BAD;
     if ((rc = plan_inputs_load(&in)) != EXIT_OK) goto cleanup;
     graft_ctx_set_memory_budget(in.ctx, fl.budget);
+    graft_ctx_set_sync(in.ctx, !fl.no_sync);
     rc = EXIT_BAD;
     if (out_opt ? !(out = strdup(out_opt)) : graft_default_output(&out, in.skeleton, in.ctx) < 0) {
         if (out_opt) errorf("out of memory allocating the output path");

@@ -32,6 +32,10 @@ static const char usage[] =
     "  --no-clobber          refuse to replace an existing OUT\n"
     "  --memory-budget SIZE  a tensor larger than SIZE that an op chain reads out of\n"
     "                        order goes through a temporary file (default 64MiB)\n"
+    "  --no-sync             do not wait for OUT to reach the disk (fsync) before\n"
+    "                        renaming it into place: faster, and still whole or\n"
+    "                        absent to other programs, but a crash soon after may\n"
+    "                        lose it\n"
     "  --json                {\"output\", \"format\", \"source\", \"tensors\", \"bytes\",\n"
     "                        \"ignored\", \"quantized\", \"dropped\", ...}\n"
     "                        (schemas/cli/convert.schema.json)\n";
@@ -47,6 +51,7 @@ const cli_option convert_options[] = {
     {"source-format", 0, O_SRCFMT, CLI_FORMAT},
     {"no-clobber", 0, OPT_NO_CLOBBER, CLI_FLAG},
     {"memory-budget", 0, OPT_BUDGET, CLI_TEXT},
+    {"no-sync", 0, OPT_NO_SYNC, CLI_FLAG},
     {"quiet", 'q', 'q', CLI_FLAG},            {"json", 0, OPT_JSON, CLI_FLAG},
     {"help", 'h', 'h', CLI_FLAG},             {NULL, 0, 0, 0},
 };
@@ -107,6 +112,7 @@ int cmd_convert(int argc, char **argv)
     }
     o.meta = meta;
     graft_ctx_set_memory_budget(ctx, fl.budget);
+    graft_ctx_set_sync(ctx, !fl.no_sync);
     if (fl.no_clobber && refuse_existing(NULL, out)) goto cleanup;
     if (o.to) warn_extension(out, o.to);
     if (!fl.quiet && isatty(STDERR_FILENO)) {

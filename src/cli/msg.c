@@ -80,6 +80,7 @@ int cli_write_flag(int c, const char *arg, cli_write_flags *fl)
     case 'q': fl->quiet = true; return 1;
     case OPT_JSON: fl->json = true; return 1;
     case OPT_NO_CLOBBER: fl->no_clobber = true; return 1;
+    case OPT_NO_SYNC: fl->no_sync = true; return 1;
     case OPT_BUDGET: return cli_size_option("memory-budget", arg, &fl->budget) < 0 ? -1 : 1;
     default: return 0;
     }

@@ -26,6 +26,11 @@ int graft_ctx_status(const graft_ctx *ctx)
     return ctx->status;
 }
 
+void graft_ctx_set_sync(graft_ctx *ctx, int sync)
+{
+    ctx->no_sync = !sync;
+}
+
 void graft_ctx_set_memory_budget(graft_ctx *ctx, uint64_t bytes)
 {
     ctx->mem_budget = bytes;

@@ -18,6 +18,7 @@ struct graft_ctx {
     long fail_alloc_at;         /* tests: make the Nth allocation fail (0 = never) */
     long alloc_count;           /* allocations made through graft_malloc */
     uint64_t mem_budget;        /* graft_ctx_set_memory_budget; 0: the default */
+    bool no_sync;               /* graft_ctx_set_sync(ctx, 0) */
     struct graft_verify *verify; /* a source's checksums still running: commits wait */
 };
 

@@ -201,6 +201,7 @@ static int mem_put(graft_sink *s, uint64_t at, const uint8_t *p, size_t n)
  * one, so this thread does not wait for it. */
 static void wrote(graft_sink *s, uint64_t n)
 {
+    if (s->ctx->no_sync) return; /* kicks only shorten the fsync */
     if (s->wb) graft_wb__written(s->wb, n);
     else graft_wb__kick(s->fd, &s->unsynced, n);
 }
@@ -265,7 +266,7 @@ static void maybe_write_behind(graft_sink *s, uint64_t more)
     if (s->wb || s->wb_tried || s->in_memory || graft_sink_tell(s) + more < WB_MIN) return;
     s->wb_tried = true;
     if (flush(s) < 0) return; /* the error is in ctx; the next write reports it again */
-    if (graft_wb__start(&s->wb, s->fd) < 0) return;
+    if (graft_wb__start(&s->wb, s->fd, !s->ctx->no_sync) < 0) return;
     free(s->buf);
     s->buf = graft_wb__buffer(s->wb);
 }
@@ -429,6 +430,40 @@ int graft_sink_write_at(graft_sink *s, uint64_t off, const void *data, size_t n)
     return e ? wb_failed(s, e) : GRAFT_OK;
 }
 
+int graft_sink_lend_at(graft_sink *s, uint64_t off, const void *p, size_t n, uint64_t *ticket)
+{
+    *ticket = 0;
+    maybe_write_behind(s, n);
+    if (!s->wb) return graft_sink_write_at(s, off, p, n);
+    *ticket = graft_wb__lend(s->wb, p, off, n);
+    int e = graft_wb__error(s->wb);
+    return e ? wb_failed(s, e) : GRAFT_OK;
+}
+
+int graft_sink_lend(graft_sink *s, const void *p, size_t n, uint64_t *ticket)
+{
+    *ticket = 0;
+    maybe_write_behind(s, n);
+    if (!s->wb || n < SINK_BUF) return graft_sink_write(s, p, n); /* short: a copy is cheaper */
+    checksum(s, p, n);
+    GRAFT_TRY(flush(s)); /* what is buffered goes first */
+    *ticket = graft_wb__lend(s->wb, p, s->flushed, n);
+    s->flushed += n;
+    int e = graft_wb__error(s->wb);
+    return e ? wb_failed(s, e) : GRAFT_OK;
+}
+
+int graft_sink_wait(graft_sink *s, uint64_t ticket)
+{
+    int e = s->wb && ticket ? graft_wb__wait(s->wb, ticket) : 0;
+    return e ? wb_failed(s, e) : GRAFT_OK;
+}
+
+int graft_sink_settle(graft_sink *s)
+{
+    return s->wb ? drain(s) : GRAFT_OK;
+}
+
 uint64_t graft_sink_tell(const graft_sink *s) { return s->flushed + s->fill; }
 const char *graft_sink_path(const graft_sink *s) { return s->path; }
 /* An unnamed file gets a name here, for libraries that reopen it by path
@@ -500,7 +535,7 @@ int graft_sink_sync(graft_sink *s)
     int rc;
     if (s->in_memory) return GRAFT_OK;
     rc = drain(s); /* the writer thread's queue too */
-    if (rc == GRAFT_OK && fsync(s->fd) < 0)
+    if (rc == GRAFT_OK && !s->ctx->no_sync && fsync(s->fd) < 0)
         rc = graft_error(s->ctx, GRAFT_EIO, "%s: fsync failed: %s", s->path, strerror(errno));
     s->synced = rc == GRAFT_OK;
     s->synced_at = s->flushed;

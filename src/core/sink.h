@@ -53,6 +53,15 @@ int graft_sink_pwrite_reserved(const graft_sink *s, uint64_t off, const void *p,
 /* The same, from the thread that writes the sink, possibly behind it (so
  * the bytes are copied); 0, or < 0 with the error set. */
 int graft_sink_write_at(graft_sink *s, uint64_t off, const void *p, size_t n);
+/* graft_sink_write_at and graft_sink_write without the copy: the writer
+ * thread writes from p itself, so p must stay as it is until
+ * graft_sink_wait on *ticket (or graft_sink_settle) returns.  A sink with no
+ * writer thread writes at once (*ticket 0).  0, or < 0 with the error set. */
+int graft_sink_lend_at(graft_sink *s, uint64_t off, const void *p, size_t n, uint64_t *ticket);
+int graft_sink_lend(graft_sink *s, const void *p, size_t n, uint64_t *ticket);
+int graft_sink_wait(graft_sink *s, uint64_t ticket);
+/* Wait until every lent range is in the file; 0, or < 0 with the error set. */
+int graft_sink_settle(graft_sink *s);
 /* Bytes written so far. */
 uint64_t graft_sink_tell(const graft_sink *s);
 /* Running checksums over bytes passed to graft_sink_write/fill from now on. */

@@ -22,7 +22,11 @@ typedef struct job {
     uint8_t *p;
     uint64_t off;
     size_t n;
+    bool lent; /* the caller's memory (graft_wb__lend), not one of ours */
 } job;
+
+/* Room for lent jobs too: a caller lends many rows of one buffer. */
+#define WB_QUEUE 64
 
 struct graft_wb {
     int fd;
@@ -31,17 +35,18 @@ struct graft_wb {
     pthread_cond_t cv; /* one condition for both sides: few waits, few buffers */
     uint8_t *free_[WB_COUNT];
     int nfree;
-    job queue[WB_COUNT];
+    job queue[WB_QUEUE];
     int head, count;
     bool busy, stop;
     int err; /* the first failed write's errno */
+    uint64_t queued, done; /* jobs so far: the tickets of graft_wb__lend */
     uint64_t pending; /* bytes written since the last kick (writer thread's) */
     /* Kicks go to a thread of their own: a 32 MB one spends 10-15 ms
      * allocating blocks and submitting the writes, which held up the
      * writes behind it (B1 3% faster this way). */
     pthread_t kicker;
     pthread_cond_t kcv;
-    bool has_kicker, kick_req;
+    bool kick, has_kicker, kick_req;
 };
 
 static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
@@ -83,7 +88,7 @@ void graft_wb__kick(int fd, uint64_t *pending, uint64_t n)
  * kicker's turn, or, with no kicker, the caller's (true: outside the lock). */
 static bool count_written(graft_wb *w, uint64_t n)
 {
-    if ((w->pending += n) < GRAFT_WB_KICK) return false;
+    if (!w->kick || (w->pending += n) < GRAFT_WB_KICK) return false;
     w->pending = 0;
     if (!w->has_kicker) return true;
     w->kick_req = true;
@@ -136,7 +141,7 @@ static void *writer(void *arg)
         while (!w->count && !w->stop) pthread_cond_wait(&w->cv, &w->mu);
         if (!w->count) break;
         job j = w->queue[w->head];
-        w->head = (w->head + 1) % WB_COUNT;
+        w->head = (w->head + 1) % WB_QUEUE;
         w->count--;
         w->busy = true;
         bool skip = w->err != 0; /* after a failure only the buffers come back */
@@ -149,7 +154,8 @@ static void *writer(void *arg)
             pthread_mutex_lock(&w->mu);
         }
         if (e && !w->err) w->err = e;
-        w->free_[w->nfree++] = j.p;
+        if (!j.lent) w->free_[w->nfree++] = j.p;
+        w->done++;
         w->busy = false;
         pthread_cond_broadcast(&w->cv);
     }
@@ -157,12 +163,13 @@ static void *writer(void *arg)
     return NULL;
 }
 
-int graft_wb__start(graft_wb **out, int fd)
+int graft_wb__start(graft_wb **out, int fd, bool kick)
 {
     graft_wb *w = calloc(1, sizeof *w);
     *out = NULL;
     if (!w) return -1;
     w->fd = fd;
+    w->kick = kick;
     for (; w->nfree < WB_COUNT; w->nfree++)
         if (!(w->free_[w->nfree] = malloc(GRAFT_WB_BUF))) goto fail;
     if (pthread_mutex_init(&w->mu, NULL)) goto fail;
@@ -172,7 +179,7 @@ int graft_wb__start(graft_wb **out, int fd)
     }
     /* before the writer, which reads has_kicker: without it, the writer
      * kicks for itself */
-    if (pthread_cond_init(&w->kcv, NULL) == 0) {
+    if (kick && pthread_cond_init(&w->kcv, NULL) == 0) {
         w->has_kicker = pthread_create(&w->kicker, NULL, kicker, w) == 0;
         if (!w->has_kicker) pthread_cond_destroy(&w->kcv);
     }
@@ -204,12 +211,38 @@ void graft_wb__submit(graft_wb *w, uint8_t *p, uint64_t off, size_t n)
     pthread_mutex_lock(&w->mu);
     if (n == 0) { /* nothing to write: straight back */
         w->free_[w->nfree++] = p;
-    } else { /* at most WB_COUNT buffers exist, so there is room */
-        w->queue[(w->head + w->count) % WB_COUNT] = (job){p, off, n};
+    } else {
+        while (w->count == WB_QUEUE) pthread_cond_wait(&w->cv, &w->mu); /* lent jobs */
+        w->queue[(w->head + w->count) % WB_QUEUE] = (job){p, off, n, false};
         w->count++;
+        w->queued++;
     }
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+uint64_t graft_wb__lend(graft_wb *w, const uint8_t *p, uint64_t off, size_t n)
+{
+    pthread_mutex_lock(&w->mu);
+    if (n) {
+        while (w->count == WB_QUEUE) pthread_cond_wait(&w->cv, &w->mu);
+        w->queue[(w->head + w->count) % WB_QUEUE] = (job){(uint8_t *)p, off, n, true};
+        w->count++;
+        w->queued++;
+        pthread_cond_broadcast(&w->cv);
+    }
+    uint64_t ticket = w->queued;
+    pthread_mutex_unlock(&w->mu);
+    return ticket;
+}
+
+int graft_wb__wait(graft_wb *w, uint64_t ticket)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->done < ticket) pthread_cond_wait(&w->cv, &w->mu);
+    int e = w->err;
+    pthread_mutex_unlock(&w->mu);
+    return e;
 }
 
 int graft_wb__error(graft_wb *w)

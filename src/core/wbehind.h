@@ -16,12 +16,20 @@
 
 typedef struct graft_wb graft_wb;
 
-/* 0, or -1 (no memory, no thread): the caller writes synchronously. */
-int graft_wb__start(graft_wb **out, int fd);
+/* 0, or -1 (no memory, no thread): the caller writes synchronously.
+ * kick: ask for writeback as the file grows (see graft_wb__kick). */
+int graft_wb__start(graft_wb **out, int fd, bool kick);
 /* A free buffer; waits while all are queued. */
 uint8_t *graft_wb__buffer(graft_wb *w);
 /* Queue n bytes of p (a buffer from graft_wb__buffer) for offset off. */
 void graft_wb__submit(graft_wb *w, uint8_t *p, uint64_t off, size_t n);
+/* Queue n bytes of the caller's memory at p for offset off, without a
+ * copy.  p must stay untouched until graft_wb__wait on the ticket returned
+ * (or graft_wb__drain) returns. */
+uint64_t graft_wb__lend(graft_wb *w, const uint8_t *p, uint64_t off, size_t n);
+/* Wait until the job of a ticket, and all before it, are written; the first
+ * errno so far, or 0. */
+int graft_wb__wait(graft_wb *w, uint64_t ticket);
 /* The first failed write's errno so far, 0 if none. */
 int graft_wb__error(graft_wb *w);
 /* Wait until everything queued is written; the first errno, or 0. */

@@ -160,6 +160,14 @@ GRAFT_EXTERN void graft_ctx_clear(graft_ctx *ctx);
  * 64 MiB.  Peak memory does not grow with tensor size either way.
  */
 GRAFT_EXTERN void graft_ctx_set_memory_budget(graft_ctx *ctx, uint64_t bytes);
+/**
+ * Whether outputs written with this context are flushed to the disk
+ * (fsync) before they are renamed into place: 1 (the default) or 0.
+ * Either way an output appears whole or not at all to other programs; with
+ * 0, a power loss or system crash soon after may leave it empty or partial,
+ * as after cp, in return for not waiting for the disk.
+ */
+GRAFT_EXTERN void graft_ctx_set_sync(graft_ctx *ctx, int sync);
 
 /**
  * Remove the named temporary files of outputs being written right now.

@@ -126,10 +126,10 @@ static void vf_release(void *payload)
     if (f->next->release) f->next->release(f->next->payload);
 }
 
-static int vf_read(void *payload, const uint8_t *at, void *dst, size_t n)
+static int vf_read(void *payload, const uint8_t *at, void *dst, size_t n, graft_ctx *ctx)
 {
     vfilter *f = payload;
-    return f->next->read(f->next->payload, at, dst, n);
+    return f->next->read(f->next->payload, at, dst, n, ctx);
 }
 
 static int vf_open(vfilter *f, const graft_gplan *g, bool vals, graft_xout *next, graft_ctx *ctx)

@@ -23,7 +23,7 @@ typedef struct graft_xout {
     /* optional, with release: copy n bytes at `at` (inside a source of the
      * chain) into dst without mapping them (pread), for kernels that read a
      * large source in scattered pieces; < 0 on error, with ctx set */
-    int (*read)(void *payload, const uint8_t *at, void *dst, size_t n);
+    int (*read)(void *payload, const uint8_t *at, void *dst, size_t n, graft_ctx *ctx);
     /* optional: takes what is emitted instead of sink / mem (gather.c's value
      * ops on a kernel's output); sink may still name where the output goes */
     int (*filter)(struct graft_xout *self, const void *p, size_t n);
@@ -36,6 +36,12 @@ int graft_xform__emit(graft_xout *o, const void *p, size_t n);
  * graft_xform__filled with the bytes produced. */
 uint8_t *graft_xform__room(graft_xout *o, size_t *room);
 int graft_xform__filled(graft_xout *o, size_t n);
+
+/* Append n bytes that a sink's writer thread may write from p itself: p
+ * stays untouched until graft_xform__wait(o, *ticket).  Elsewhere (memory,
+ * a filter, no writer thread) it is emit, and *ticket is 0. */
+int graft_xform__lend(graft_xout *o, const void *p, size_t n, uint64_t *ticket);
+int graft_xform__wait(graft_xout *o, uint64_t ticket);
 
 /* Largest block a kernel stages before handing it to a sink. */
 #define GRAFT_XFORM_SLAB ((size_t)4 << 20)
@@ -50,6 +56,10 @@ void graft_xform__gather(uint8_t *dst, const uint8_t *src, size_t esize, uint32_
 
 /* The same on two threads, each taking half of dim[0] (rows of row_bytes
  * output bytes); small outputs stay on one. */
+/* rows segments of seg bytes, pitch apart from src, into dst (packed),
+ * with o->read on two threads; 0, or < 0 with the error set. */
+int graft_xform__read_rows(graft_xout *o, uint8_t *dst, const uint8_t *src, uint64_t rows,
+                           uint64_t pitch, uint64_t seg);
 void graft_xform__gather2(uint8_t *dst, const uint8_t *src, size_t esize, uint32_t n,
                           const int64_t *dim, const int64_t *stride, uint64_t row_bytes);
 

@@ -171,16 +171,15 @@ static int positioned(graft_xout *o, const uint8_t *src, size_t esize, uint32_t 
     if (rc == GRAFT_OK) rc = graft_sink_reserve(o->sink, total, &base);
     for (uint64_t x0 = 0; rc == GRAFT_OK && x0 < nx; x0 += bx) {
         uint64_t nb = nx - x0 < bx ? nx - x0 : bx, seg = nb * sx * es;
-        for (uint64_t r = 0; rc == GRAFT_OK && r < nrow; r++) {
-            const uint8_t *at = src + (r * so + x0 * sx) * es;
-            if (o->read) { /* a pread: no fault, nothing resident */
-                rc = o->read(o->payload, at, in + r * seg, (size_t)seg);
-                continue;
-            }
-            memcpy(in + r * seg, at, (size_t)seg);
+        if (o->read) /* preads: no fault, nothing resident */
+            rc = graft_xform__read_rows(o, in, src + x0 * sx * es, nrow, so * es, seg);
+        for (uint64_t r = 0; !o->read && r < nrow; r++) {
+            memcpy(in + r * seg, src + (r * so + x0 * sx) * es, (size_t)seg);
             if ((r + 1) % group == 0 || r + 1 == nrow) o->release(o->payload);
         }
         if (rc < 0) break;
+        /* the writer thread may still be writing the last block from out */
+        if ((rc = graft_sink_settle(o->sink)) < 0) break;
         int64_t bd[GRAFT_MAX_NDIM], bs[GRAFT_MAX_NDIM];
         for (uint32_t i = 0; i < m; i++) bd[i] = d[i], bs[i] = s[i];
         bd[ix] = (int64_t)nb;
@@ -189,11 +188,15 @@ static int positioned(graft_xout *o, const uint8_t *src, size_t esize, uint32_t 
         graft_xform__gather2(out, in, esize, m, bd, bs, nb * slice / (uint64_t)bd[0]);
         uint64_t len = nb * inner * es;
         for (uint64_t p = 0; rc == GRAFT_OK && p < outer; p++) {
-            /* through the sink's writer thread when it has one */
-            rc = graft_sink_write_at(o->sink, base + (p * nx + x0) * inner * es, out + p * len,
-                                     (size_t)len);
+            /* written from out by the sink's writer thread, while the next
+             * block is read; settled above before out is gathered again */
+            uint64_t ticket;
+            rc = graft_sink_lend_at(o->sink, base + (p * nx + x0) * inner * es, out + p * len,
+                                    (size_t)len, &ticket);
         }
     }
+    int settled = graft_sink_settle(o->sink); /* before out is freed */
+    if (rc == GRAFT_OK) rc = settled;
     if (rc == GRAFT_OK) {
         o->pos += total;
         in_place_runs++;

@@ -406,6 +406,20 @@ int graft_xform__emit(graft_xout *o, const void *p, size_t n)
     return GRAFT_OK;
 }
 
+int graft_xform__lend(graft_xout *o, const void *p, size_t n, uint64_t *ticket)
+{
+    *ticket = 0;
+    if (o->filter || o->mem || !o->sink || n == 0) return graft_xform__emit(o, p, n);
+    GRAFT_TRY(graft_sink_lend(o->sink, p, n, ticket));
+    advance(o, n);
+    return GRAFT_OK;
+}
+
+int graft_xform__wait(graft_xout *o, uint64_t ticket)
+{
+    return ticket ? graft_sink_wait(o->sink, ticket) : GRAFT_OK;
+}
+
 uint8_t *graft_xform__room(graft_xout *o, size_t *room)
 {
     *room = 0;
@@ -509,7 +523,8 @@ int graft_ops_run_released(const graft_op *ops, size_t nops, const graft_tview *
 
 int graft_ops_run_io(const graft_op *ops, size_t nops, const graft_tview *in, size_t nin,
                      graft_sink *out, void (*release)(void *payload),
-                     int (*read)(void *payload, const uint8_t *at, void *dst, size_t n),
+                     int (*read)(void *payload, const uint8_t *at, void *dst, size_t n,
+                                 graft_ctx *ctx),
                      void *payload, graft_ctx *ctx)
 {
     graft_xout o = {.sink = out, .ctx = ctx, .release = release, .read = read,

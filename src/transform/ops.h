@@ -84,13 +84,16 @@ int graft_ops_run(const graft_op *ops, size_t nops, const graft_tview *in, size_
 int graft_ops_run_released(const graft_op *ops, size_t nops, const graft_tview *in, size_t nin,
                            graft_sink *out, void (*release)(void *payload), void *payload,
                            graft_ctx *ctx);
-/* The same, with read(payload, at, dst, n): copies n bytes at `at`, inside
- * one of the inputs, into dst without mapping them (a pread of the file
- * behind it), for the kernels that read a large source in scattered pieces
- * (the out-of-core permute, the banded transpose); < 0 with ctx set on error. */
+/* The same, with read(payload, at, dst, n, ctx): copies n bytes at `at`,
+ * inside one of the inputs, into dst without mapping them (a pread of the
+ * file behind it), for the kernels that read a large source in scattered
+ * pieces (the out-of-core permute, the banded transpose); < 0 with its ctx
+ * argument set on error.  It is called from two threads at once, each with
+ * a ctx of its own. */
 int graft_ops_run_io(const graft_op *ops, size_t nops, const graft_tview *in, size_t nin,
                      graft_sink *out, void (*release)(void *payload),
-                     int (*read)(void *payload, const uint8_t *at, void *dst, size_t n),
+                     int (*read)(void *payload, const uint8_t *at, void *dst, size_t n,
+                                 graft_ctx *ctx),
                      void *payload, graft_ctx *ctx);
 /* The same, into memory (dst holds the final shape's bytes and must not
  * overlap the inputs).  A cast that meets a value the target type cannot

@@ -16,6 +16,7 @@
  * (ooc.c).
  */
 #include "kernels.h"
+#include "error.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -341,6 +342,52 @@ void graft_xform__gather2(uint8_t *dst, const uint8_t *src, size_t esize, uint32
 }
 
 /*
+ * Rows of a strided source read into dst with o->read (pread), half of them
+ * on a second thread: a few-KB pread costs ~2 us of kernel time, mostly
+ * copying out of the page cache, and the band and out-of-core permutes make
+ * ~100k of them for vgg11's fc1.  The second thread reports into a context
+ * of its own, copied over on failure.
+ */
+typedef struct half_read {
+    graft_xout *o;
+    uint8_t *dst;
+    const uint8_t *src;
+    uint64_t from, to, pitch, seg;
+    graft_ctx *ctx;
+    int rc;
+} half_read;
+
+static void read_rows(half_read *h)
+{
+    h->rc = GRAFT_OK;
+    for (uint64_t r = h->from; r < h->to && h->rc == GRAFT_OK; r++)
+        h->rc = h->o->read(h->o->payload, h->src + r * h->pitch, h->dst + r * h->seg,
+                           (size_t)h->seg, h->ctx);
+}
+
+static void *run_read(void *arg)
+{
+    read_rows(arg);
+    return NULL;
+}
+
+int graft_xform__read_rows(graft_xout *o, uint8_t *dst, const uint8_t *src, uint64_t rows,
+                           uint64_t pitch, uint64_t seg)
+{
+    pthread_t t;
+    graft_ctx own = {0};
+    half_read mine = {o, dst, src, 0, rows, pitch, seg, o->ctx, 0}, other = mine;
+    other.ctx = &own;
+    mine.to = other.from = rows * seg >= PAR_MIN ? rows / 2 : rows;
+    bool two = other.from < rows && pthread_create(&t, NULL, run_read, &other) == 0;
+    if (!two) mine.to = rows;
+    read_rows(&mine);
+    if (two) pthread_join(t, NULL);
+    if (mine.rc < 0 || !two || other.rc == GRAFT_OK) return mine.rc;
+    return graft_error(o->ctx, other.rc, "%s", own.msg);
+}
+
+/*
  * A large 2-D transpose ([R, C] -> [C, R]) from a mapped file into a sink
  * that can release the source.  The slab loop would read a few bytes of
  * every source row per slab, and a fault maps a whole page-cache folio
@@ -366,8 +413,10 @@ static int banded_transpose(graft_xout *o, const uint8_t *src, size_t esize, int
     if (per_slab < 1) per_slab = 1;
     if (per_slab > w) per_slab = w;
     uint8_t *stage = graft_malloc(o->ctx, (size_t)w * rbytes);
-    uint8_t *buf = graft_malloc(o->ctx, (size_t)per_slab * rbytes);
-    int rc = GRAFT_OK;
+    /* two slab buffers: the writer thread writes one while the other fills */
+    uint8_t *buf = graft_malloc(o->ctx, 2 * (size_t)per_slab * rbytes);
+    uint64_t lent[2] = {0, 0};
+    int half = 0, rc = GRAFT_OK;
     if (!stage || !buf) {
         rc = graft_error_oom(o->ctx, "a transpose buffer");
         goto cleanup;
@@ -376,29 +425,34 @@ static int banded_transpose(graft_xout *o, const uint8_t *src, size_t esize, int
      * window of 16 pages: with short rows a window holds several, and
      * mapping won (L1's bf16 projections, 8 KB rows: 642k preads, 1.55 ->
      * 1.16 s CPU); with long rows a pread is cheaper (ooc.c's fc1). */
-    int (*read)(void *, const uint8_t *, void *, size_t) = cbytes > BAND_MAP_ROW ? o->read : NULL;
+    bool read = cbytes > BAND_MAP_ROW && o->read;
     for (int64_t j = 0; j < cols; j += w) {
         int64_t bw = cols - j < w ? cols - j : w;
         size_t run = (size_t)bw * esize;
-        for (int64_t r0 = 0; r0 < rows; r0 += g) {
+        if (read && (rc = graft_xform__read_rows(o, stage, src + (size_t)j * esize, (uint64_t)rows,
+                                                 cbytes, run)) < 0)
+            goto cleanup;
+        for (int64_t r0 = 0; !read && r0 < rows; r0 += g) {
             int64_t r1 = rows - r0 < g ? rows : r0 + g;
-            for (int64_t r = r0; r < r1; r++) {
-                const uint8_t *at = src + (size_t)r * cbytes + (size_t)j * esize;
-                if (!read)
-                    memcpy(stage + (size_t)r * run, at, run);
-                else if ((rc = read(o->payload, at, stage + (size_t)r * run, run)) < 0)
-                    goto cleanup;
-            }
-            if (!read) o->release(o->payload);
+            for (int64_t r = r0; r < r1; r++)
+                memcpy(stage + (size_t)r * run, src + (size_t)r * cbytes + (size_t)j * esize, run);
+            o->release(o->payload);
         }
         for (int64_t k = 0; k < bw; k += per_slab) {
             int64_t dims[2] = {bw - k < per_slab ? bw - k : per_slab, rows}, st[2] = {1, bw};
-            graft_xform__gather(buf, stage + (size_t)k * esize, esize, 2, dims, st);
-            rc = graft_xform__emit(o, buf, (size_t)dims[0] * rbytes);
+            uint8_t *slab = buf + (size_t)half * (size_t)per_slab * rbytes;
+            if ((rc = graft_xform__wait(o, lent[half])) < 0) goto cleanup;
+            graft_xform__gather2(slab, stage + (size_t)k * esize, esize, 2, dims, st, rbytes);
+            rc = graft_xform__lend(o, slab, (size_t)dims[0] * rbytes, &lent[half]);
             if (rc < 0) goto cleanup;
+            half ^= 1;
         }
     }
 cleanup:
+    for (int i = 0; i < 2; i++) { /* buf is freed below: its writes first */
+        int e = graft_xform__wait(o, lent[i]);
+        if (rc == GRAFT_OK) rc = e;
+    }
     free(buf);
     free(stage);
     return rc;

@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import struct
+import subprocess
 import sys
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 import ggufref  # noqa: E402
-from graftlib import FIXTURES, Results, flatten, run  # noqa: E402
+from graftlib import FIXTURES, GRAFT, Results, flatten, run  # noqa: E402
 from graftlib import torch_as_numpy as as_numpy  # noqa: E402
 
 R = Results()
@@ -321,6 +322,28 @@ def t_manifest():
     assert out["sha256"] == hashlib.sha256(open(R.path("m.safetensors"), "rb").read()).hexdigest()
 
 
+def syncs(*args):
+    """The fsync and writeback calls of one graft run, from strace."""
+    log = R.path("strace.log")
+    subprocess.run(["strace", "-f", "-qq", "-o", log, "-e", "trace=fsync,fdatasync,sync_file_range",
+                    GRAFT, "convert", *args, "-q"], check=True)
+    calls = [ln.split()[1].split("(")[0] for ln in open(log) if "(" in ln]
+    return {c: calls.count(c) for c in set(calls)}
+
+
+def t_no_sync():
+    # 40 MB: past the 32 MB step at which writeback is asked for
+    src = R.path("big.npy")
+    np.save(src, np.arange(10 << 20, dtype=np.float32).reshape(2560, 4096))
+    a, b = R.path("synced.safetensors"), R.path("unsynced.safetensors")
+    got = syncs(src, "-o", a)
+    assert got.get("fsync", 0) >= 1 and got.get("sync_file_range", 0) >= 1, got
+    got = syncs(src, "-o", b, "--no-sync")
+    assert got == {}, got
+    assert open(a, "rb").read() == open(b, "rb").read()
+    assert not [f for f in os.listdir(os.path.dirname(b)) if ".graft-" in f]
+
+
 R.check("every PyTorch fixture to safetensors equals torch.load", t_fixtures_to_safetensors)
 R.check("every PyTorch fixture to a PyTorch zip that torch.load reads", t_fixtures_to_pytorch)
 R.check("non-tensor values dropped with one line, refused with --strict", t_dropped_and_strict)
@@ -334,4 +357,5 @@ R.check("--dequantize: GGUF q8_0/q4_0 to float32 as ggml's dequantize_row_*", t_
 R.check("TF checkpoint V2 read by an independent bundle decoder", t_tf_checkpoint)
 R.check("the source is never the output", t_refuses_source_as_output)
 R.check("--manifest records the conversion", t_manifest)
+R.check("--no-sync: no fsync and no writeback requests, the same bytes", t_no_sync)
 R.close()

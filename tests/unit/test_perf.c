@@ -10,6 +10,7 @@
 #include "error.h"
 #include "sink.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +83,21 @@ typedef struct mapped {
     uint8_t *p;
     size_t n;
     int releases;
+    int reads;      /* by read_mapped, from two threads */
+    bool use_read;  /* run with read_mapped, as apply does (graft_ops_run_io) */
+    size_t fail_at; /* read_mapped fails on the piece holding this byte; 0: never */
 } mapped;
+
+static int read_mapped(void *payload, const uint8_t *at, void *dst, size_t n, graft_ctx *ctx)
+{
+    mapped *m = payload;
+    size_t off = (size_t)(at - m->p);
+    __atomic_fetch_add(&m->reads, 1, __ATOMIC_RELAXED);
+    if (m->fail_at && off <= m->fail_at && m->fail_at < off + n)
+        return graft_error(ctx, GRAFT_EIO, "src.bin: read at %zu failed: Input/output error", off);
+    memcpy(dst, at, n);
+    return GRAFT_OK;
+}
 
 static void drop_pages(void *payload)
 {
@@ -98,6 +113,8 @@ static const graft_dtype dtypes[] = {GRAFT_UINT8, GRAFT_INT16, GRAFT_FLOAT32, GR
 /* Permute an n-d tensor of random bytes mapped from a file through
  * graft_ops_run_released, dropping the mapped pages at every release, and
  * compare with the naive permute. */
+static bool use_read; /* the next run_released reads through read_mapped */
+
 static int run_released(size_t w, graft_dtype dt, uint32_t nd, const int64_t *d, int64_t *axes,
                         bool checksum)
 {
@@ -119,8 +136,10 @@ static int run_released(size_t w, graft_dtype dt, uint32_t nd, const int64_t *d,
     graft_sink *s = NULL;
     ck_assert_int_eq(graft_sink_open(&s, out, tu_ctx), 0);
     if (checksum) graft_sink_crc32c_begin(s); /* no positioned writes: the two passes */
-    int rc = graft_ops_run_released(&op, 1, &in, 1, s, drop_pages, &m, tu_ctx);
+    int rc = use_read ? graft_ops_run_io(&op, 1, &in, 1, s, drop_pages, read_mapped, &m, tu_ctx)
+                      : graft_ops_run_released(&op, 1, &in, 1, s, drop_pages, &m, tu_ctx);
     ck_assert_msg(rc == 0, "%s", graft_ctx_message(tu_ctx));
+    if (use_read) ck_assert_int_ge(m.reads, (int)d[0]); /* a piece of every source row */
     if (checksum) graft_sink_crc32c_end(s);
     ck_assert_int_eq(graft_sink_commit(s), 0);
     ref_permute(want, src, w, nd, d, axes);
@@ -146,7 +165,9 @@ static void check_released(size_t w, graft_dtype dt, uint32_t nd, const int64_t 
     int releases = run_released(w, dt, nd, d, axes, false);
     size_t n = w;
     for (uint32_t i = 0; i < nd; i++) n *= (size_t)d[i];
-    if (banded)
+    if (use_read) /* preads map nothing: the pages go as the output is emitted */
+        ck_assert_int_ge(releases, 1);
+    else if (banded)
         ck_assert_int_ge(releases, (int)(n / ((size_t)4 << 20)));
     else
         ck_assert_int_eq(releases, 0);
@@ -281,6 +302,61 @@ START_TEST(released_chains_through_memory_never_call_release)
 }
 END_TEST
 
+START_TEST(large_permutes_read_by_pread_match_reference)
+{
+    /* apply's way: scattered pieces read with pread on two threads, and
+     * outputs over the sink's write-behind threshold, so the writer thread
+     * writes the slabs and blocks from the kernels' own buffers.  0: a band
+     * transpose with 66 KB rows; 1: the flatten reorder [O,C,H,W] ->
+     * [H,W,C,O] written in place in several blocks. */
+    use_read = true;
+    if (_i == 0) {
+        int64_t d[2] = {1031, 16411}, axes[2] = {1, 0};
+        check_released(4, GRAFT_FLOAT32, 2, d, axes, true);
+    } else {
+        int64_t d[4] = {515, 64, 7, 7}, axes[4] = {2, 3, 1, 0};
+        uint64_t before = graft_xform__ooc_in_place();
+        graft_xform__set_ooc(1, (size_t)2 << 20);
+        run_released(4, GRAFT_FLOAT32, 4, d, axes, false);
+        graft_xform__set_ooc(0, 0);
+        ck_assert_uint_eq(graft_xform__ooc_in_place() - before, 1);
+    }
+    use_read = false;
+}
+END_TEST
+
+START_TEST(failed_read_on_second_thread_is_reported_whole)
+{
+    /* A read that fails in the rows the second thread reads: the permute
+     * fails with that read's message, and the output is not committed. */
+    int64_t d[2] = {1031, 16411}, axes[2] = {1, 0};
+    size_t n = (size_t)(d[0] * d[1]) * 4;
+    uint8_t *src = calloc(1, n);
+    const char *path = tu_write_temp("fail.bin", src, n);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    mapped m = {.n = n, .fail_at = (size_t)1000 * 16411 * 4 + 12};
+    m.p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fileno(f), 0);
+    ck_assert(m.p != MAP_FAILED);
+    graft_tview in = {{.dtype = GRAFT_FLOAT32, .ndim = 2, .dim = {d[0], d[1]}}, m.p};
+    graft_op op = {.kind = GRAFT_OP_PERMUTE, .n = 2, .v = axes, .file = "m.yaml", .line = 1};
+    char out[512];
+    snprintf(out, sizeof out, "%s/fail_out.bin", tu_temp_dir());
+    graft_sink *s = NULL;
+    ck_assert_int_eq(graft_sink_open(&s, out, tu_ctx), 0);
+    int rc = graft_ops_run_io(&op, 1, &in, 1, s, drop_pages, read_mapped, &m, tu_ctx);
+    ck_assert_int_eq(rc, GRAFT_EIO);
+    ck_assert_str_eq(graft_ctx_message(tu_ctx),
+                     "src.bin: read at 65644000 failed: Input/output error");
+    graft_sink_abort(s);
+    ck_assert_int_ne(access(out, F_OK), 0);
+    munmap(m.p, n);
+    fclose(f);
+    unlink(path);
+    free(src);
+}
+END_TEST
+
 static Suite *perf_suite(void)
 {
     Suite *s = suite_create("perf");
@@ -294,6 +370,8 @@ static Suite *perf_suite(void)
     tcase_add_loop_test(tc, out_of_core_permute_matches_reference, 0,
                         (int)(5 * (sizeof ooc_cases / sizeof ooc_cases[0])));
     tcase_add_test(tc, out_of_core_permute_without_temp_folder_fails_clearly);
+    tcase_add_loop_test(tc, large_permutes_read_by_pread_match_reference, 0, 2);
+    tcase_add_test(tc, failed_read_on_second_thread_is_reported_whole);
     suite_add_tcase(s, tc);
     return s;
 }
