@@ -30,14 +30,15 @@ def _meta_items(meta):
 
 def convert(source, output, to=None, rules=None, *, select=None, source_format=None, meta=None,
             quantize=None, dequantize=False, shard_size=0, strict=False, manifest=None,
-            progress=None):
+            progress=None, sync=True):
     """Write every tensor of `source`, renamed and transformed by the source
     side of `rules`, into a new file of format `to` (default: from output's
     extension): safetensors (sharded at shard_size bytes), npz, npy, a PyTorch
     state dict, GGUF (meta: {"general.architecture": "llama", "KEY:TYPE": v}
     or ["KEY[:TYPE]=VALUE"], quantize "q8_0"/"q4_0").  progress(done, total,
     bytes) after each tensor; convert cannot be stopped, so an exception it
-    raises propagates once the file is written."""
+    raises propagates once the file is written.  sync=False: no fsync before
+    the output is renamed into place (see graft_ctx_set_sync)."""
     items = [enc(m) for m in _meta_items(meta)]
     arr = (c_char_p * max(1, len(items)))(*items)
     prog = _Progress(progress)
@@ -48,6 +49,7 @@ def convert(source, output, to=None, rules=None, *, select=None, source_format=N
                           manifest=enc(manifest), progress=prog.cfn)
     res = ConvertResult()
     with Ctx() as ctx:
+        lib.graft_ctx_set_sync(ctx.p, int(bool(sync)))
         ctx.check(lib.graft_convert(enc(source), enc(output), ctypes.byref(opts),
                                     ctypes.byref(res), ctx.p))
     try:

@@ -84,6 +84,7 @@ _PROTOS = {
     "graft_ctx_message": (c_char_p, [c_void_p]),
     "graft_ctx_status": (c_int, [c_void_p]),
     "graft_ctx_clear": (None, [c_void_p]),
+    "graft_ctx_set_sync": (None, [c_void_p, c_int]),
     "graft_free": (None, [c_void_p]),
     "graft_model_open": (c_int, [P(c_void_p), c_char_p, P(OpenOptions), c_void_p]),
     "graft_model_free": (None, [c_void_p]),

@@ -149,18 +149,22 @@ class Applied:
 
 
 def apply(rules=None, source=None, skeleton=None, output=None, progress=None, *, reverse=False,
-          strict=False, manifest=None, source_format=None, skeleton_format=None, select=None):
+          strict=False, manifest=None, source_format=None, skeleton_format=None, select=None,
+          sync=True):
     """Write `output` (default: graft's NAME.grafted.EXT next to the skeleton):
     the skeleton with every planned tensor filled from `source`.  Written
     atomically; inputs are never modified.  progress(done, total, bytes) is
     called after each tensor; an exception it raises stops the apply with
-    nothing written and propagates.  Raises graft.PlanError (with .plan)
-    when the plan is incomplete, graft.Error on any other failure."""
+    nothing written and propagates.  sync=False: no fsync before the output
+    is renamed into place (faster; a crash soon after may lose it, as after
+    cp).  Raises graft.PlanError (with .plan) when the plan is incomplete,
+    graft.Error on any other failure."""
     if source is None or skeleton is None:
         raise TypeError("graft.apply needs source= and skeleton=")
     pl = _Planned(rules, source, skeleton, reverse, strict, source_format, skeleton_format,
                   select)
     with Ctx() as ctx:
+        lib.graft_ctx_set_sync(ctx.p, int(bool(sync)))
         if output is None:
             out = c_void_p()
             ctx.check(lib.graft_default_output(ctypes.byref(out), enc(skeleton), ctx.p))

@@ -2,6 +2,9 @@
 transplanted into a PyTorch skeleton with other names and layouts; torch.load
 of the output is the oracle."""
 import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -105,6 +108,25 @@ def test_apply_output_loads_in_torch(tmp_path, case):
     d = graft.diff(sp, tmp_path / "bad.pth", rules=rp)
     assert not d.ok() and d.ok(atol=0.3)
     assert d["fc/bias:0"].status == "over" and d["fc/bias:0"].max_abs == pytest.approx(0.25)
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="strace is not installed")
+def test_sync_false_writes_the_same_bytes_without_fsync(tmp_path, case):
+    # each mode in a process of its own under strace, counting its fsyncs
+    _, sp, kp, rp = case
+    counts = {}
+    for sync in (True, False):  # same file names: a PyTorch zip holds its own
+        (tmp_path / str(sync)).mkdir()
+        code = (f"import graft; graft.apply(rules={str(rp)!r}, source={str(sp)!r}, "
+                f"skeleton={str(kp)!r}, output={str(tmp_path / str(sync) / 'a.pth')!r}, sync={sync}); "
+                f"graft.convert({str(sp)!r}, {str(tmp_path / str(sync) / 'c.npz')!r}, sync={sync})")
+        log = tmp_path / f"strace{sync}.log"
+        subprocess.run(["strace", "-f", "-qq", "-o", str(log), "-e", "trace=fsync,fdatasync",
+                        sys.executable, "-c", code], check=True)
+        counts[sync] = sum(1 for ln in open(log) if "fsync(" in ln)
+    assert counts[True] >= 2 and counts[False] == 0, counts
+    for name in ("a.pth", "c.npz"):
+        assert (tmp_path / "True" / name).read_bytes() == (tmp_path / "False" / name).read_bytes()
 
 
 def test_apply_default_output_name(case):
