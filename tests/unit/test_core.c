@@ -379,6 +379,80 @@ START_TEST(sink_write_behind_keeps_order_and_reports_failures)
 }
 END_TEST
 
+/* Lent writes (graft_sink_lend / lend_at): the writer thread writes from the
+ * caller's memory, in order with copied writes, under the running CRC; a
+ * ticket's wait returns once its bytes are in the file, so the memory can be
+ * reused; a failed lent write is reported by the wait. */
+START_TEST(sink_lent_writes_keep_order_and_report_failures)
+{
+    const size_t total = 24u << 20;
+    uint8_t *want = malloc(total), *lent = malloc(total);
+    uint64_t x = 777;
+    for (size_t i = 0; i < total; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        want[i] = (uint8_t)(x >> 56);
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/lent.bin", tu_temp_dir());
+    graft_sink *s;
+    uint64_t t1 = 0, t2 = 0, off = 0;
+    ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
+    ck_assert_int_eq(graft_sink_write(s, want, (5u << 20) + 17), 0); /* past the threshold */
+    graft_sink_crc32_begin(s);
+    size_t at = (5u << 20) + 17;
+    /* one buffer lent twice: the second fill waits for the first write */
+    memcpy(lent, want + at, 3u << 20);
+    ck_assert_int_eq(graft_sink_lend(s, lent, 3u << 20, &t1), 0);
+    ck_assert_uint_gt(t1, 0);
+    ck_assert_int_eq(graft_sink_write(s, want + at + (3u << 20), 1000), 0); /* copied, between */
+    ck_assert_int_eq(graft_sink_wait(s, t1), 0);
+    memcpy(lent, want + at + (3u << 20) + 1000, 3u << 20);
+    ck_assert_int_eq(graft_sink_lend(s, lent, 3u << 20, &t2), 0);
+    ck_assert_uint_gt(t2, t1);
+    at += (6u << 20) + 1000;
+    ck_assert_uint_eq(graft_sink_crc32_end(s), (uint32_t)crc32(0, want + (5u << 20) + 17,
+                                                                (uInt)(at - (5u << 20) - 17)));
+    ck_assert_int_eq(graft_sink_wait(s, t2), 0);
+    /* reserved space filled by lent runs, back to front, from one buffer */
+    ck_assert_int_eq(graft_sink_reserve(s, total - at, &off), 0);
+    ck_assert_uint_eq(off, at);
+    memcpy(lent, want + at, total - at);
+    for (size_t k = total - at; k > 0;) {
+        size_t n = k < 1500000 ? k : 1500000;
+        k -= n;
+        ck_assert_int_eq(graft_sink_lend_at(s, off + k, lent + k, n, &t1), 0);
+    }
+    ck_assert_int_eq(graft_sink_settle(s), 0);
+    memset(lent, 0, total); /* all written: the file keeps the bytes */
+    ck_assert_int_eq(graft_sink_commit(s), 0);
+    size_t n;
+    uint8_t *got = tu_read_file(path, &n);
+    ck_assert_uint_eq(n, total);
+    ck_assert_int_eq(memcmp(got, want, total), 0);
+    free(got);
+
+    struct rlimit old, lim; /* EFBIG on the writer thread: the wait says so */
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 6u << 20;
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    snprintf(path, sizeof path, "%s/lent_full.bin", tu_temp_dir());
+    ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
+    int rc = graft_sink_write(s, want, 5u << 20);
+    if (rc == 0) rc = graft_sink_lend(s, want, 4u << 20, &t1);
+    if (rc == 0) rc = graft_sink_wait(s, t1);
+    setrlimit(RLIMIT_FSIZE, &old);
+    ck_assert_int_lt(rc, 0);
+    ck_assert_msg(strstr(graft_ctx_message(ctx), "write failed"), "%s", graft_ctx_message(ctx));
+    graft_sink_abort(s);
+    struct stat st;
+    ck_assert_int_ne(stat(path, &st), 0);
+    free(lent);
+    free(want);
+}
+END_TEST
+
 /* Entries of a folder (".", ".." excluded). */
 static int entries(const char *dir)
 {
@@ -513,6 +587,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, sink_commit_renames_and_abort_leaves_nothing);
     tcase_add_test(tc, sink_copy_range_between_writes);
     tcase_add_test(tc, sink_write_behind_keeps_order_and_reports_failures);
+    tcase_add_test(tc, sink_lent_writes_keep_order_and_report_failures);
     tcase_add_test(tc, open_reports_missing_and_unknown_files);
     tcase_add_test(tc, allocation_failures_are_reported_not_crashed);
     tcase_add_test(tc, writers_refuse_an_emit_of_the_wrong_size);
