@@ -214,7 +214,7 @@ static int write_all(graft_sink *s, const uint8_t *p, size_t n)
         return GRAFT_OK;
     }
     while (n) {
-        ssize_t k = write(s->fd, p, n);
+        ssize_t k = write(s->fd, p, n < GRAFT_WRITE_PIECE ? n : GRAFT_WRITE_PIECE);
         if (k < 0) {
             if (errno == EINTR) continue;
             return graft_error(s->ctx, GRAFT_EIO, "%s: write failed: %s", s->path,
@@ -374,18 +374,8 @@ int graft_sink_pwrite(graft_sink *s, uint64_t off, const void *data, size_t n)
         return graft_error(s->ctx, GRAFT_ERROR, "%s: patch past the end", s->path);
     GRAFT_TRY(drain(s)); /* the patch may fall in a buffer still queued */
     if (s->in_memory) return mem_put(s, off, p, n);
-    while (n) {
-        ssize_t k = pwrite(s->fd, p, n, (off_t)off);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return graft_error(s->ctx, GRAFT_EIO, "%s: write failed: %s", s->path,
-                               strerror(errno));
-        }
-        p += k;
-        off += (uint64_t)k;
-        n -= (size_t)k;
-    }
-    return GRAFT_OK;
+    int e = graft_pwrite_all(s->fd, p, n, off);
+    return e ? wb_failed(s, e) : GRAFT_OK;
 }
 
 int graft_sink_reserve(graft_sink *s, uint64_t n, uint64_t *off)
@@ -399,16 +389,21 @@ int graft_sink_reserve(graft_sink *s, uint64_t n, uint64_t *off)
     return GRAFT_OK;
 }
 
-int graft_sink_pwrite_reserved(const graft_sink *s, uint64_t off, const void *data, size_t n)
+int graft_pwrite_all(int fd, const void *data, size_t n, uint64_t off)
 {
     const uint8_t *p = data;
     while (n) {
-        ssize_t k = pwrite(s->fd, p, n, (off_t)off);
+        ssize_t k = pwrite(fd, p, n < GRAFT_WRITE_PIECE ? n : GRAFT_WRITE_PIECE, (off_t)off);
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) return k < 0 ? errno : EIO;
         p += k, off += (uint64_t)k, n -= (size_t)k;
     }
     return 0;
+}
+
+int graft_sink_pwrite_reserved(const graft_sink *s, uint64_t off, const void *data, size_t n)
+{
+    return graft_pwrite_all(s->fd, data, n, off);
 }
 
 int graft_sink_write_at(graft_sink *s, uint64_t off, const void *data, size_t n)

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "wbehind.h"
+#include "sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,17 +49,6 @@ struct graft_wb {
     pthread_cond_t kcv;
     bool kick, has_kicker, kick_req;
 };
-
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-    while (n) {
-        ssize_t k = pwrite(fd, p, n, (off_t)off);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return k < 0 ? errno : EIO;
-        p += k, n -= (size_t)k, off += (uint64_t)k;
-    }
-    return 0;
-}
 
 /*
  * An fsync of a 500 MB output took 0.2-0.3 s on its own, a fifth of an
@@ -146,7 +136,7 @@ static void *writer(void *arg)
         w->busy = true;
         bool skip = w->err != 0; /* after a failure only the buffers come back */
         pthread_mutex_unlock(&w->mu);
-        int e = skip ? 0 : pwrite_all(w->fd, j.p, j.n, j.off);
+        int e = skip ? 0 : graft_pwrite_all(w->fd, j.p, j.n, j.off);
         pthread_mutex_lock(&w->mu);
         if (!e && !skip && count_written(w, j.n)) {
             pthread_mutex_unlock(&w->mu);

@@ -95,13 +95,9 @@ static int open_tmp(const char *dir)
 
 static int write_at(int fd, const uint8_t *p, size_t n, uint64_t off)
 {
-    while (n > 0) {
-        ssize_t k = pwrite(fd, p, n, (off_t)off);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k, n -= (size_t)k, off += (uint64_t)k;
-    }
-    return 0;
+    int e = graft_pwrite_all(fd, p, n, off);
+    if (e) errno = e;
+    return e ? -1 : 0;
 }
 
 static int read_at(int fd, uint8_t *p, size_t n, uint64_t off)
