@@ -69,10 +69,11 @@ int graft_sink_settle(graft_sink *s);
  * back to the host (free page reporting, order 9), and writing into memory
  * split from them cost a host fault per page.  Alternated run for run:
  * B2 with 4 MiB writes 3.4-3.8 s, 1 MiB 0.50-0.60 s; L1 Keras (1.1 GB) with
- * 1 MiB writes 6.3-8.7 s, 512 KiB 5.7-9.1 s, 256 KiB 1.29-1.66 s, 128 KiB
- * 1.32-1.47 s.  More calls cost nothing measurable (4,400 for 1.1 GB).
+ * 1 MiB writes 6.3-8.7 s, 512 KiB 5.7-9.1 s, 256 KiB 1.29-1.66 s; and
+ * right after a 1.1 GB file was deleted, 256 KiB 3.6-7.6 s, 64 KiB
+ * 1.12-1.26 s, 16 KiB 1.14-1.26 s.  More calls cost nothing measurable.
  */
-#define GRAFT_WRITE_PIECE ((size_t)256 << 10)
+#define GRAFT_WRITE_PIECE ((size_t)64 << 10)
 /* pwrite all n bytes (in pieces, through EINTR): 0, or an errno. */
 int graft_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
 /* Bytes written so far. */
