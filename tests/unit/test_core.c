@@ -300,6 +300,40 @@ START_TEST(sink_copy_range_between_writes)
 }
 END_TEST
 
+/* n pseudo-random bytes (an LCG from seed); the caller frees them. */
+static uint8_t *noise(size_t n, uint64_t seed)
+{
+    uint8_t *p = malloc(n);
+    ck_assert_ptr_nonnull(p);
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = (uint8_t)(seed >> 56);
+    }
+    return p;
+}
+
+/* Commit s and check that the file at path holds exactly want[0..total). */
+static void commit_holds(graft_sink *s, const char *path, const uint8_t *want, size_t total)
+{
+    size_t n;
+    ck_assert_int_eq(graft_sink_commit(s), 0);
+    uint8_t *got = tu_read_file(path, &n);
+    ck_assert_uint_eq(n, total);
+    ck_assert_int_eq(memcmp(got, want, total), 0);
+    free(got);
+}
+
+/* Writes past `bytes` fail with EFBIG (not SIGXFSZ) until *old is restored. */
+static void limit_file_size(struct rlimit *old, rlim_t bytes)
+{
+    struct rlimit lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, old), 0);
+    lim = *old;
+    lim.rlim_cur = bytes;
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+}
+
 /* Past 4 MB a sink writes on a second thread: appends, reserved writes in
  * any order, patches into bytes still queued, a read back half way and
  * the running CRC must give the same file as one buffer written in order;
@@ -307,12 +341,7 @@ END_TEST
 START_TEST(sink_write_behind_keeps_order_and_reports_failures)
 {
     const size_t total = 14u << 20, res = 3u << 20;
-    uint8_t *want = malloc(total);
-    uint64_t x = 12345;
-    for (size_t i = 0; i < total; i++) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        want[i] = (uint8_t)(x >> 56);
-    }
+    uint8_t *want = noise(total, 12345);
     char path[600];
     snprintf(path, sizeof path, "%s/behind.bin", tu_temp_dir());
     graft_sink *s;
@@ -350,20 +379,11 @@ START_TEST(sink_write_behind_keeps_order_and_reports_failures)
     ck_assert_int_eq(graft_sink_write(s, want + at, total - at), 0);
     ck_assert_uint_eq(graft_sink_crc32_end(s), (uint32_t)crc32(0, want + at, (uInt)(total - at)));
     ck_assert_uint_eq(graft_sink_tell(s), total);
-    ck_assert_int_eq(graft_sink_commit(s), 0);
-    size_t n;
-    uint8_t *got = tu_read_file(path, &n);
-    ck_assert_uint_eq(n, total);
-    ck_assert_int_eq(memcmp(got, want, total), 0);
-    free(got);
+    commit_holds(s, path, want, total);
 
     /* a file size limit: the writer thread's pwrite fails with EFBIG */
-    struct rlimit old, lim;
-    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
-    lim = old;
-    lim.rlim_cur = 5u << 20;
-    signal(SIGXFSZ, SIG_IGN);
-    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    struct rlimit old;
+    limit_file_size(&old, 5u << 20);
     snprintf(path, sizeof path, "%s/behind_full.bin", tu_temp_dir());
     ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
     int rc = 0;
@@ -386,12 +406,7 @@ END_TEST
 START_TEST(sink_lent_writes_keep_order_and_report_failures)
 {
     const size_t total = 24u << 20;
-    uint8_t *want = malloc(total), *lent = malloc(total);
-    uint64_t x = 777;
-    for (size_t i = 0; i < total; i++) {
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        want[i] = (uint8_t)(x >> 56);
-    }
+    uint8_t *want = noise(total, 777), *lent = malloc(total);
     char path[600];
     snprintf(path, sizeof path, "%s/lent.bin", tu_temp_dir());
     graft_sink *s;
@@ -424,19 +439,10 @@ START_TEST(sink_lent_writes_keep_order_and_report_failures)
     }
     ck_assert_int_eq(graft_sink_settle(s), 0);
     memset(lent, 0, total); /* all written: the file keeps the bytes */
-    ck_assert_int_eq(graft_sink_commit(s), 0);
-    size_t n;
-    uint8_t *got = tu_read_file(path, &n);
-    ck_assert_uint_eq(n, total);
-    ck_assert_int_eq(memcmp(got, want, total), 0);
-    free(got);
+    commit_holds(s, path, want, total);
 
-    struct rlimit old, lim; /* EFBIG on the writer thread: the wait says so */
-    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
-    lim = old;
-    lim.rlim_cur = 6u << 20;
-    signal(SIGXFSZ, SIG_IGN);
-    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    struct rlimit old; /* EFBIG on the writer thread: the wait says so */
+    limit_file_size(&old, 6u << 20);
     snprintf(path, sizeof path, "%s/lent_full.bin", tu_temp_dir());
     ck_assert_int_eq(graft_sink_open(&s, path, ctx), 0);
     int rc = graft_sink_write(s, want, 5u << 20);
