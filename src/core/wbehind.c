@@ -196,17 +196,22 @@ uint8_t *graft_wb__buffer(graft_wb *w)
     return p;
 }
 
+/* Queue j (w->mu held), waiting for room while lent jobs fill the queue. */
+static void enqueue(graft_wb *w, job j)
+{
+    while (w->count == WB_QUEUE) pthread_cond_wait(&w->cv, &w->mu);
+    w->queue[(w->head + w->count) % WB_QUEUE] = j;
+    w->count++;
+    w->queued++;
+}
+
 void graft_wb__submit(graft_wb *w, uint8_t *p, uint64_t off, size_t n)
 {
     pthread_mutex_lock(&w->mu);
-    if (n == 0) { /* nothing to write: straight back */
+    if (n == 0) /* nothing to write: straight back */
         w->free_[w->nfree++] = p;
-    } else {
-        while (w->count == WB_QUEUE) pthread_cond_wait(&w->cv, &w->mu); /* lent jobs */
-        w->queue[(w->head + w->count) % WB_QUEUE] = (job){p, off, n, false};
-        w->count++;
-        w->queued++;
-    }
+    else
+        enqueue(w, (job){p, off, n, false});
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
@@ -215,10 +220,7 @@ uint64_t graft_wb__lend(graft_wb *w, const uint8_t *p, uint64_t off, size_t n)
 {
     pthread_mutex_lock(&w->mu);
     if (n) {
-        while (w->count == WB_QUEUE) pthread_cond_wait(&w->cv, &w->mu);
-        w->queue[(w->head + w->count) % WB_QUEUE] = (job){(uint8_t *)p, off, n, true};
-        w->count++;
-        w->queued++;
+        enqueue(w, (job){(uint8_t *)p, off, n, true});
         pthread_cond_broadcast(&w->cv);
     }
     uint64_t ticket = w->queued;

@@ -56,12 +56,15 @@ void graft_xform__gather(uint8_t *dst, const uint8_t *src, size_t esize, uint32_
 
 /* The same on two threads, each taking half of dim[0] (rows of row_bytes
  * output bytes); small outputs stay on one. */
-/* rows segments of seg bytes, pitch apart from src, into dst (packed),
- * with o->read on two threads; 0, or < 0 with the error set. */
-int graft_xform__read_rows(graft_xout *o, uint8_t *dst, const uint8_t *src, uint64_t rows,
-                           uint64_t pitch, uint64_t seg);
 void graft_xform__gather2(uint8_t *dst, const uint8_t *src, size_t esize, uint32_t n,
                           const int64_t *dim, const int64_t *stride, uint64_t row_bytes);
+
+/* rows segments of seg bytes, pitch apart from src, staged into dst
+ * (packed).  pread (o->read, which the caller must have): on two threads;
+ * else copied from the mapping, its pages released after every 4 MiB of
+ * source rows.  0, or < 0 with the error set. */
+int graft_xform__stage_rows(graft_xout *o, uint8_t *dst, const uint8_t *src, uint64_t rows,
+                            uint64_t pitch, uint64_t seg, bool pread);
 
 /*
  * A permute into a sink that can release its source (o->release), given

@@ -132,8 +132,6 @@ static int read_at(int fd, uint8_t *p, size_t n, uint64_t off)
  * (a block of one X index over the budget, runs too short to write one by
  * one) or the sink cannot take positioned writes.
  */
-#define POS_GROUP ((uint64_t)4 << 20) /* source bytes staged between releases */
-
 static int positioned(graft_xout *o, const uint8_t *src, size_t esize, uint32_t m,
                       const int64_t *d, const int64_t *s)
 {
@@ -161,18 +159,14 @@ static int positioned(graft_xout *o, const uint8_t *src, size_t esize, uint32_t 
     uint64_t run = bx * inner * es;
     if (run < ooc_block / 128) return 1; /* runs this short: the two passes */
     uint64_t total = nrow * so * es, base = 0, cap = bx * slice;
-    uint64_t group = POS_GROUP / (so * es) ? POS_GROUP / (so * es) : 1;
     uint8_t *in = graft_malloc(o->ctx, (size_t)cap), *out = graft_malloc(o->ctx, (size_t)cap);
     int rc = !in || !out ? graft_error_oom(o->ctx, "permute buffers") : GRAFT_OK;
     if (rc == GRAFT_OK) rc = graft_sink_reserve(o->sink, total, &base);
     for (uint64_t x0 = 0; rc == GRAFT_OK && x0 < nx; x0 += bx) {
         uint64_t nb = nx - x0 < bx ? nx - x0 : bx, seg = nb * sx * es;
-        if (o->read) /* preads: no fault, nothing resident */
-            rc = graft_xform__read_rows(o, in, src + x0 * sx * es, nrow, so * es, seg);
-        for (uint64_t r = 0; !o->read && r < nrow; r++) {
-            memcpy(in + r * seg, src + (r * so + x0 * sx) * es, (size_t)seg);
-            if ((r + 1) % group == 0 || r + 1 == nrow) o->release(o->payload);
-        }
+        /* preads where offered: no fault, nothing resident */
+        rc = graft_xform__stage_rows(o, in, src + x0 * sx * es, nrow, so * es, seg,
+                                     o->read != NULL);
         if (rc < 0) break;
         /* the writer thread may still be writing the last block from out */
         if ((rc = graft_sink_settle(o->sink)) < 0) break;

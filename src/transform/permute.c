@@ -371,9 +371,19 @@ static void *run_read(void *arg)
     return NULL;
 }
 
-int graft_xform__read_rows(graft_xout *o, uint8_t *dst, const uint8_t *src, uint64_t rows,
-                           uint64_t pitch, uint64_t seg)
+#define STAGE_GROUP ((uint64_t)4 << 20) /* source bytes mapped between releases */
+
+int graft_xform__stage_rows(graft_xout *o, uint8_t *dst, const uint8_t *src, uint64_t rows,
+                            uint64_t pitch, uint64_t seg, bool pread)
 {
+    if (!pread) {
+        uint64_t group = STAGE_GROUP / pitch ? STAGE_GROUP / pitch : 1;
+        for (uint64_t r = 0; r < rows; r++) {
+            memcpy(dst + r * seg, src + r * pitch, (size_t)seg);
+            if ((r + 1) % group == 0 || r + 1 == rows) o->release(o->payload);
+        }
+        return GRAFT_OK;
+    }
     pthread_t t;
     graft_ctx own = {0};
     half_read mine = {o, dst, src, 0, rows, pitch, seg, o->ctx, 0}, other = mine;
@@ -397,7 +407,6 @@ int graft_xform__read_rows(graft_xout *o, uint8_t *dst, const uint8_t *src, uint
  * Returns 1 when the shape is not one this handles.
  */
 #define BAND_STAGE ((size_t)16 << 20) /* staging buffer */
-#define BAND_GROUP ((size_t)4 << 20)  /* source bytes mapped between releases */
 #define BAND_MIN ((uint64_t)32 << 20) /* smaller sources may stay resident: half of
                                        * graft_ctx_set_memory_budget's default */
 #define BAND_MAP_ROW ((size_t)32 << 10) /* source rows up to this are copied mapped */
@@ -406,9 +415,8 @@ static int banded_transpose(graft_xout *o, const uint8_t *src, size_t esize, int
 {
     size_t rbytes = (size_t)rows * esize, cbytes = (size_t)cols * esize;
     if (rbytes > BAND_STAGE) return 1;
-    int64_t w = (int64_t)(BAND_STAGE / rbytes), g = (int64_t)(BAND_GROUP / cbytes);
+    int64_t w = (int64_t)(BAND_STAGE / rbytes);
     if (w > cols) w = cols;
-    if (g < 1) g = 1;
     int64_t per_slab = (int64_t)(GRAFT_XFORM_SLAB / rbytes);
     if (per_slab < 1) per_slab = 1;
     if (per_slab > w) per_slab = w;
@@ -429,15 +437,9 @@ static int banded_transpose(graft_xout *o, const uint8_t *src, size_t esize, int
     for (int64_t j = 0; j < cols; j += w) {
         int64_t bw = cols - j < w ? cols - j : w;
         size_t run = (size_t)bw * esize;
-        if (read && (rc = graft_xform__read_rows(o, stage, src + (size_t)j * esize, (uint64_t)rows,
-                                                 cbytes, run)) < 0)
-            goto cleanup;
-        for (int64_t r0 = 0; !read && r0 < rows; r0 += g) {
-            int64_t r1 = rows - r0 < g ? rows : r0 + g;
-            for (int64_t r = r0; r < r1; r++)
-                memcpy(stage + (size_t)r * run, src + (size_t)r * cbytes + (size_t)j * esize, run);
-            o->release(o->payload);
-        }
+        rc = graft_xform__stage_rows(o, stage, src + (size_t)j * esize, (uint64_t)rows, cbytes, run,
+                                     read);
+        if (rc < 0) goto cleanup;
         for (int64_t k = 0; k < bw; k += per_slab) {
             int64_t dims[2] = {bw - k < per_slab ? bw - k : per_slab, rows}, st[2] = {1, bw};
             uint8_t *slab = buf + (size_t)half * (size_t)per_slab * rbytes;
