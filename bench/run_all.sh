@@ -30,6 +30,8 @@ set -euo pipefail
 RUNS=${RUNS:-1}
 GRAFT=${GRAFT:-$ROOT/build-release/src/graft}
 [ -x "$GRAFT" ] || build_release
+# bench/floor.c, built beside graft: transposing and writing, nothing else
+FLOOR=${FLOOR:-$(dirname "$GRAFT")/../bench/bench_floor}
 D=$OUT/run_all
 mkdir -p "$D/tf" "$D/o"
 trap 'rm -rf "$D/o"' EXIT
@@ -95,6 +97,11 @@ ratio "graft / (cp + fsync)" "$g" "$cps" "same durability as graft"
 ratio "graft --no-sync / cp" "$gn" "$cp_t" "same durability as cp"
 ratio "python peer / graft" "$py" "$g" ">= 10"
 peak_ok "$gp"
+# B1 and B2 transpose 512 of the 531 MB: the same bytes as float32 4096x4096
+# matrices, transposed and written with no checks and no memory bound
+FRESH=$D/o/floor measure "floor: transpose + write, no checks" "$RUNS" "$FLOOR" "$SRC" "$D/o/floor" t 4 4096 4096
+ratio "floor / cp (B1, B2)" "$LAST_MEDIAN" "$cp_t" "graft adds checks and a 64 MB bound"
+rm -f "$D/o/floor"
 
 echo "== B2: vgg11 .pth -> TF2 checkpoint and safetensors skeletons"
 page_cache_check
@@ -200,6 +207,14 @@ for n in $L1_LAYERS; do
     rm -f "$D/o/out.synced.gguf"
   fi
   if [ "$n" = "${L1_LAYERS%% *}" ]; then $PY "$BENCH/l1_check.py" "$L" "$D/o"; fi
+  # the projections are bf16 [3072, 8192] and [8192, 3072]: the shard as
+  # bf16 3072x8192 matrices, transposed and written with no cast or checks
+  shards=("$L"/model-*.safetensors)
+  if [ "${#shards[@]}" = 1 ]; then
+    FRESH=$D/o/floor measure "floor: transpose + write, no checks" "$RUNS" "$FLOOR" "${shards[0]}" "$D/o/floor" t 2 3072 8192
+    ratio "floor / cp (L1 into Keras)" "$LAST_MEDIAN" "$c" "graft adds checks and a 64 MB bound"
+    rm -f "$D/o/floor"
+  fi
   rm -f "$D/o/out.weights.h5" "$D/o/out.gguf"
   awk -v k="$k" -v g="$gg" -v kn="$kn" -v gn="$ggn" -v c="$c" -v cs="$cs" 'BEGIN {
     printf "  => keras: graft / cp %.2f, graft / (cp + fsync) %.2f, graft --no-sync / cp %.2f (target <= 1.3)\n", k / c, k / cs, kn / c
