@@ -39,26 +39,29 @@ static size_t block_cap(const graft_gplan *g)
     return (size_t)(n + 31) / 32 * 32;
 }
 
-/* Value ops vals[from..) over n elements of a (dtype vdt[from]); the result
- * ends in a or b: returned. */
-static uint8_t *run_vals(const graft_gplan *g, size_t from, uint8_t *a, uint8_t *b, size_t n,
-                         graft_ctx *ctx, int *rc)
+/* The value ops over n elements at `in` (dtype vdt[0]), alternating
+ * between the scratch buffers a and b (`in` may be a).  With `out`, the
+ * last op writes there (a cast into the sink's buffer) and NULL comes back
+ * with *rc GRAFT_OK; else the result does (`in` when there are no ops). */
+static const uint8_t *run_vals(const graft_gplan *g, const uint8_t *in, uint8_t *a, uint8_t *b,
+                               size_t n, graft_xout *out, graft_ctx *ctx, int *rc)
 {
     *rc = GRAFT_OK;
-    for (size_t v = from; v < g->nvals; v++) {
+    for (size_t v = 0; v < g->nvals; v++) {
         const graft_op *op = g->vals[v];
         graft_shape s = {.dtype = g->vdt[v], .ndim = 1, .dim = {(int64_t)n}};
-        graft_xout m = {.mem = b, .ctx = ctx};
-        *rc = graft_op_def_of(op->kind)->run(op, &s, a, NULL, 0, &m, ctx);
+        uint8_t *dst = in == a ? b : a;
+        graft_xout m = {.mem = dst, .ctx = ctx};
+        bool last = out && v + 1 == g->nvals;
+        *rc = graft_op_def_of(op->kind)->run(op, &s, in, NULL, 0, last ? out : &m, ctx);
         if (*rc < 0) {
             if (op->file) graft_error_prefix(ctx, "%s:%u: %s", op->file, op->line,
                                              graft_op_name(op->kind));
             return NULL;
         }
-        uint8_t *t = a;
-        a = b, b = t;
+        in = dst;
     }
-    return a;
+    return out && g->nvals ? NULL : in;
 }
 
 /* What the producers write into: element bytes of dtype `from`, turned by
@@ -73,35 +76,33 @@ typedef struct vfilter {
     size_t esize;     /* input element */
 } vfilter;
 
+/* n elements at `in` through the value ops and the tail into `next` */
+static int vf_run(vfilter *f, const uint8_t *in, size_t n)
+{
+    const graft_gplan *g = f->g;
+    graft_ctx *ctx = f->x.ctx;
+    int rc = GRAFT_OK;
+    if (f->vals && !g->tail) { /* the last op writes into `next` itself */
+        run_vals(g, in, f->a, f->b, n, f->next, ctx, &rc);
+        return rc;
+    }
+    if (f->vals && !(in = run_vals(g, in, f->a, f->b, n, NULL, ctx, &rc))) return rc;
+    graft_shape s = {.dtype = g->vdt[g->nvals], .ndim = 1, .dim = {(int64_t)n}};
+    rc = graft_op_def_of(g->tail->kind)->run(g->tail, &s, in, NULL, 0, f->next, ctx);
+    if (rc < 0 && g->tail->file)
+        graft_error_prefix(ctx, "%s:%u: quantize", g->tail->file, g->tail->line);
+    return rc;
+}
+
+/* What `in` holds: all of it when last, else whole ggml blocks of it. */
 static int vf_process(vfilter *f, bool last)
 {
     const graft_gplan *g = f->g;
-    size_t n = f->have / f->esize, keep;
-    graft_ctx *ctx = f->x.ctx;
-    int rc = GRAFT_OK;
+    size_t n = f->have / f->esize;
     if (g->tail && g->tail->index && !last) n -= n % 32; /* whole ggml blocks */
     if (n == 0) return GRAFT_OK;
-    keep = f->have - n * f->esize;
-    const uint8_t *p = f->in;
-    graft_dtype dt = f->vals ? g->vdt[0] : g->vdt[g->nvals];
-    if (f->vals && g->nvals == 1) { /* one op reads `in` as it is: no copy */
-        p = run_vals(g, 0, f->in, f->b, n, ctx, &rc);
-        if (!p) return rc;
-        dt = g->vdt[g->nvals];
-    } else if (f->vals) { /* a second op would write over `in`, tail and all */
-        memcpy(f->a, f->in, n * f->esize);
-        p = run_vals(g, 0, f->a, f->b, n, ctx, &rc);
-        if (!p) return rc;
-        dt = g->vdt[g->nvals];
-    }
-    if (g->tail) {
-        graft_shape s = {.dtype = dt, .ndim = 1, .dim = {(int64_t)n}};
-        rc = graft_op_def_of(g->tail->kind)->run(g->tail, &s, p, NULL, 0, f->next, ctx);
-        if (rc < 0 && g->tail->file)
-            graft_error_prefix(ctx, "%s:%u: quantize", g->tail->file, g->tail->line);
-    } else {
-        rc = graft_xform__emit(f->next, p, n * graft_dtype_size(dt));
-    }
+    size_t keep = f->have - n * f->esize;
+    int rc = vf_run(f, f->in, n);
     memmove(f->in, f->in + n * f->esize, keep);
     f->have = keep;
     return rc;
@@ -112,6 +113,11 @@ static int vf_write(graft_xout *x, const void *p, size_t n)
     vfilter *f = (vfilter *)x;
     const uint8_t *s = p;
     while (n > 0) {
+        if (f->have == 0 && n >= f->cap) { /* whole blocks from the producer's memory */
+            GRAFT_TRY(vf_run(f, s, f->cap / f->esize)); /* cap: whole ggml blocks */
+            s += f->cap, n -= f->cap;
+            continue;
+        }
         size_t k = f->cap - f->have < n ? f->cap - f->have : n;
         memcpy(f->in + f->have, s, k);
         f->have += k, s += k, n -= k;
@@ -369,8 +375,9 @@ static int run_block(const graft_gplan *g, const walk *w, const graft_tview *in,
         const graft_gpiece *q = &g->p[i];
         if (q->src < 0 && clip(q, w->blk, g->np, lo, hi)) fill_const(w, lo, hi, zero, es, B->a);
     }
-    uint8_t *p = run_vals(g, 0, B->a, B->b, n, ctx, &rc);
-    if (!p) return rc;
+    const uint8_t *r = run_vals(g, B->a, B->a, B->b, n, NULL, ctx, &rc);
+    if (!r) return rc;
+    uint8_t *p = r == B->b ? B->b : B->a; /* the constants go in after the ops */
     if (g->fills) {
         size_t fs = graft_dtype_size(g->vdt[g->nvals]);
         for (size_t i = 0; i < g->n; i++) {
