@@ -386,8 +386,8 @@ static int op_binary_str(pk_state *st, graft_pk_kind kind, size_t lensize)
 static int step(pk_state *st, bool *stop)
 {
     const uint8_t *b;
-    const char *s1, *s2;
-    size_t l1, l2, base;
+    const char *s1 = NULL, *s2 = NULL; /* set on success only: gcc -O3 cannot see it */
+    size_t l1 = 0, l2 = 0, base = 0;
     int64_t iv;
     graft_pk *a, *c;
     char nb[8];

@@ -53,7 +53,7 @@ static int table_at(const graft_fb *b, size_t pos, const char *what, graft_fb_ta
 
 int graft_fb__root(const graft_fb *b, graft_fb_table *out)
 {
-    size_t pos;
+    size_t pos = 0; /* set by follow() on success; gcc -O3 cannot see it */
     GRAFT_TRY(follow(b, 0, 4, "root table", &pos));
     return table_at(b, pos, "root table", out);
 }
@@ -134,7 +134,7 @@ int graft_fb__vector(const graft_fb *b, const graft_fb_table *t, unsigned id, si
 int graft_fb__vec_table(const graft_fb *b, const graft_fb_vec *v, uint32_t i, const char *what,
                         graft_fb_table *out)
 {
-    size_t pos;
+    size_t pos = 0;
     GRAFT_TRY(follow(b, v->pos + 4 * (size_t)i, 4, what, &pos));
     return table_at(b, pos, what, out);
 }
