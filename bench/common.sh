@@ -22,6 +22,9 @@ measure() {
     # that every run writes a new file as graft does, not over an old one
     # (cp over a file first frees its pages: 0.17 s fresh vs 0.46 s over it)
     [ -z "${FRESH:-}" ] || rm -f $FRESH
+    # and no dirty pages left by the run before: writeback throttling them
+    # made runs after a large output 2-3x slower, cp's as much as graft's
+    sync
     /usr/bin/time -o "$OUT/.time" -f '%e %M %U %S' "$@" >/dev/null 2>"$OUT/.stderr" ||
       { echo "$label: failed: $(tail -n 1 "$OUT/.stderr")" >&2; return 1; }
     read -r e m u s < <(tail -n 1 "$OUT/.time")
