@@ -66,8 +66,15 @@ static int insert_phys(graft_gplan *g, uint32_t j, int64_t size)
 
 static void remove_phys(graft_gplan *g, uint32_t j)
 {
-    for (size_t i = 0; i < g->n; i++) {
+    for (size_t i = g->n; i-- > 0;) {
         graft_gpiece *q = &g->p[i];
+        /* A piece empty along j (a zero-sized source, then padded) covers
+         * nothing; without axis j nothing would say so, and with no axes
+         * left every piece is taken to cover the one element. */
+        if (q->lo[j] >= q->hi[j]) {
+            drop_piece(g, i);
+            continue;
+        }
         q->off[0] += q->lo[j] * q->st[0][j];
         q->off[1] += q->lo[j] * q->st[1][j];
         memmove(&q->lo[j], &q->lo[j + 1], (g->np - j - 1) * sizeof q->lo[0]);

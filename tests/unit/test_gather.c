@@ -460,6 +460,25 @@ START_TEST(real_chains_compose)
 }
 END_TEST
 
+/* An empty tensor padded to one element, then reshaped to a scalar: the
+ * source's piece covers nothing and must not survive losing its axes, or
+ * the scalar is read from the empty source (fuzz_ops: a heap overflow). */
+START_TEST(an_empty_source_padded_to_a_scalar_is_the_fill)
+{
+    graft_ctx *ctx = graft_ctx_new();
+    job j;
+    memset(&j, 0, sizeof j);
+    j.in[0] = (graft_shape){.dtype = GRAFT_FLOAT16, .ndim = 1, .dim = {0}};
+    j.nin = 1;
+    j.ops[0] = op_of(GRAFT_OP_PAD), j.ops[0].length = 1, j.ops[0].value = 3;
+    j.ops[1] = op_of(GRAFT_OP_RESHAPE); /* to [] */
+    j.ops[2] = op_of(GRAFT_OP_PERMUTE);
+    j.nops = 3;
+    ck_assert(check_job(&j, ctx));
+    graft_ctx_free(ctx);
+}
+END_TEST
+
 /* A large transpose + cast into a file sink goes through the permute
  * kernel out of core, with the cast applied on the stream. */
 static void no_release(void *payload)
@@ -651,6 +670,7 @@ static Suite *gather_suite(void)
     tcase_set_timeout(tc, 60); /* a loaded machine: the work is well under a second */
     tcase_add_loop_test(tc, random_chains_equal_the_op_by_op_reference, 0, 6);
     tcase_add_test(tc, real_chains_compose);
+    tcase_add_test(tc, an_empty_source_padded_to_a_scalar_is_the_fill);
     tcase_add_test(tc, permute_out_of_core_applies_the_cast);
     tcase_add_test(tc, out_of_core_permutes_equal_the_reference);
     tcase_add_test(tc, casts_between_16_bit_floats_match_float64_exhaustively);
