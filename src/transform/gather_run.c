@@ -82,11 +82,9 @@ static int vf_run(vfilter *f, const uint8_t *in, size_t n)
     const graft_gplan *g = f->g;
     graft_ctx *ctx = f->x.ctx;
     int rc = GRAFT_OK;
-    if (f->vals && !g->tail) { /* the last op writes into `next` itself */
-        run_vals(g, in, f->a, f->b, n, f->next, ctx, &rc);
+    /* with no tail the last value op writes into `next` itself (NULL back) */
+    if (f->vals && !(in = run_vals(g, in, f->a, f->b, n, g->tail ? NULL : f->next, ctx, &rc)))
         return rc;
-    }
-    if (f->vals && !(in = run_vals(g, in, f->a, f->b, n, NULL, ctx, &rc))) return rc;
     graft_shape s = {.dtype = g->vdt[g->nvals], .ndim = 1, .dim = {(int64_t)n}};
     rc = graft_op_def_of(g->tail->kind)->run(g->tail, &s, in, NULL, 0, f->next, ctx);
     if (rc < 0 && g->tail->file)
